@@ -1,0 +1,101 @@
+# cx — build, test, install. `make run` and `make check` are the whole set-up
+# on a fresh Debian 12 machine: both install missing build dependencies first
+# (with apt-get, when run as root).
+
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+CC       ?= cc
+SAN      ?=
+
+CFLAGS_BASE = -std=c17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
+	-DCX_VERSION='"$(VERSION)"' -DCX_SHARE_DEFAULT='"$(PREFIX)/share/cx"' \
+	-Isrc/lib
+ifeq ($(SAN),1)
+CFLAGS_MODE = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+CFLAGS_MODE =
+endif
+ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS_MODE) $(CFLAGS)
+LDLIBS = -ljq -lonig -lsqlite3 -lcrypto -lcurl -lmicrohttpd -lpthread -lm
+
+# Debian packages the build and the tests need.
+DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
+	libcurl4-openssl-dev libmicrohttpd-dev sqlite3 jq mandoc bats \
+	bats-support bats-assert bats-file python3 curl procps
+
+LIB_SRC  = $(wildcard src/lib/*.c)
+LIB_OBJ  = $(LIB_SRC:src/%.c=build/%.o)
+TOOLS    = $(patsubst src/%.c,%,$(wildcard src/cx*.c))
+BINS     = $(TOOLS:%=bin/%)
+UNIT_SRC = $(wildcard tests/unit/*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+
+all: $(BINS)
+
+# Everything rebuilds when the flags change (e.g. between SAN=1 and not).
+build/flags: FORCE
+	@mkdir -p build
+	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
+
+build/%.o: src/%.c build/flags $(wildcard src/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/libcx.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+bin/%: build/%.o build/libcx.a
+	@mkdir -p bin
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcx.a $(LDLIBS)
+
+build/unit/%: tests/unit/%.c build/libcx.a build/flags
+	@mkdir -p build/unit
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcx.a $(LDLIBS)
+
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:" $$missing; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "missing Debian packages: $$missing (run as root, or: sudo apt-get install $$missing)" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+check: deps
+	$(MAKE) all $(UNIT_BIN)
+	@SAN=$(SAN) tests/run
+
+run: deps
+	$(MAKE) all
+	@share/cx/examples/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cx \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man7 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	cp -R share/cx/. $(DESTDIR)$(PREFIX)/share/cx/
+	for s in 1 5 7; do for f in man/man$$s/*.$$s; do [ -e "$$f" ] && \
+		install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
+	install -m 0644 completions/cx.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cx
+	for t in $(TOOLS); do ln -sf cx $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; done
+	install -m 0644 completions/_cx $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cx
+	install -m 0644 completions/cx.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cx.fish
+
+lint-man:
+	mandoc -Tlint -W warning man/man*/*
+
+clean:
+	rm -rf build bin
+
+.PHONY: all deps check run install lint-man clean FORCE
+.SECONDARY:

@@ -1,0 +1,226 @@
+/* cx-dedupe: forwards each NDJSON line whose key was not seen before.
+ * Lines are read in batches (as many as are ready, up to BATCH_LINES); the
+ * keys of a batch are decided in one transaction, and only after it commits
+ * are the batch's lines written, so no line leaves before its key is
+ * recorded. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dedupe.h"
+#include "exit.h"
+#include "json.h"
+#include "log.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define BATCH_LINES 8192
+#define BATCH_BYTES (4 * 1024 * 1024)
+
+enum { O_DB = 1, O_CONFIG, O_KEY, O_TTL, O_CLAIM, O_LEASE, O_COMMIT, O_STATS,
+	O_MAX_LINE };
+
+static const cx_opt options[] = {
+	{ "claim", 0, O_CLAIM, NULL, "lease new keys instead of recording them as done" },
+	{ "commit", 0, O_COMMIT, NULL, "mark the keys of the lines read as done, forward all" },
+	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
+	{ "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" },
+	{ "key", 'k', O_KEY, "JQPATH", "where the key is in each line (default .dedupe_key)" },
+	{ "lease", 0, O_LEASE, "SECONDS", "how long a --claim lease lasts (default 300)" },
+	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted line (default 1048576)" },
+	{ "stats", 0, O_STATS, NULL, "print seen/forwarded/dropped counts on stderr at the end" },
+	{ "ttl", 0, O_TTL, "SECONDS", "how long a key is remembered (default 604800, 7 days)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const cx_cmd command = {
+	"cx-dedupe",
+	"[--db PATH] [--key JQPATH] [--ttl SECONDS] [--stats]\n"
+	"       cx-dedupe --claim [--lease SECONDS] [--db PATH] [--key JQPATH]\n"
+	"       cx-dedupe --commit [--db PATH] [--key JQPATH] [--ttl SECONDS]",
+	"Forward each NDJSON line from stdin whose key was never seen; drop repeats.",
+	options,
+};
+
+typedef struct {
+	const char *db, *config, *key;
+	long long ttl, lease, max_line;
+	cx_dedupe_mode mode;
+	int stats, modes_given;
+} conf;
+
+static int on_option(int id, const char *arg, void *ctx, cx_err *err)
+{
+	conf *c = ctx;
+
+	switch (id) {
+	case O_DB: c->db = arg; return 0;
+	case O_CONFIG: c->config = arg; return 0;
+	case O_KEY: c->key = arg; return 0;
+	case O_TTL: return cx_opts_uint("ttl", arg, &c->ttl, err);
+	case O_LEASE: return cx_opts_uint("lease", arg, &c->lease, err);
+	case O_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
+	case O_CLAIM: c->mode = CX_DEDUPE_CLAIM; c->modes_given++; return 0;
+	case O_COMMIT: c->mode = CX_DEDUPE_COMMIT; c->modes_given++; return 0;
+	case O_STATS: c->stats = 1; return 0;
+	}
+	return 0;
+}
+
+/* One batch: raw lines back to back in text, keys (or NULL) beside them. */
+typedef struct {
+	char *text;
+	size_t used, cap;
+	size_t off[BATCH_LINES], len[BATCH_LINES];
+	char *keys[BATCH_LINES];
+	int forward[BATCH_LINES];
+	int n;
+} batch;
+
+static void batch_add(batch *b, const char *raw, size_t len, char *key)
+{
+	if (b->used + len > b->cap) {
+		b->cap = (b->used + len) * 2;
+		b->text = cx_xrealloc(b->text, b->cap);
+	}
+	memcpy(b->text + b->used, raw, len);
+	b->off[b->n] = b->used;
+	b->len[b->n] = len;
+	b->keys[b->n] = key;
+	b->used += len;
+	b->n++;
+}
+
+static void batch_clear(batch *b)
+{
+	for (int i = 0; i < b->n; i++)
+		free(b->keys[i]);
+	b->n = 0;
+	b->used = 0;
+}
+
+/* Reads the next batch; 0 at end of input, -1 on a read error. */
+static int read_batch(cx_ndjson_reader *r, cx_jq *key, batch *b)
+{
+	cx_ndjson_line line;
+	int rc;
+
+	while (b->n < BATCH_LINES && b->used < BATCH_BYTES) {
+		rc = cx_ndjson_next(r, &line);
+		if (rc <= 0)
+			return rc < 0 ? -1 : b->n;
+		batch_add(b, line.raw, line.len,
+		    cx_json_key_string(cx_jq_first(key, line.value)));
+		if (!cx_ndjson_ready(r))
+			break;
+	}
+	return b->n;
+}
+
+static int decide(cx_dedupe *d, batch *b, cx_dedupe_counts *total, cx_err *err)
+{
+	cx_dedupe_counts c = { 0, 0, 0 };
+
+	if (cx_dedupe_begin(d, err) < 0)
+		return -1;
+	for (int i = 0; i < b->n; i++) {
+		int fwd = 1;
+
+		if (!b->keys[i])
+			c.unkeyed++;
+		else if ((fwd = cx_dedupe_check(d, b->keys[i], err)) < 0)
+			return -1;
+		else if (fwd)
+			c.forwarded++;
+		else
+			c.dropped++;
+		b->forward[i] = fwd;
+	}
+	if (cx_dedupe_end(d, &c, err) < 0)
+		return -1;
+	total->forwarded += c.forwarded;
+	total->dropped += c.dropped;
+	total->unkeyed += c.unkeyed;
+	return 0;
+}
+
+static int fail(cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
+}
+
+int main(int argc, char **argv)
+{
+	conf c = { .key = ".dedupe_key", .ttl = 7 * 86400, .lease = 300,
+		.max_line = CX_NDJSON_MAX_LINE_DEFAULT, .mode = CX_DEDUPE_SIMPLE };
+	cx_dedupe_counts total = { 0, 0, 0 };
+	cx_err err = { 0, "" };
+	cx_store *store = NULL;
+	cx_ndjson_reader *r;
+	cx_dedupe *d;
+	cx_jq *key;
+	batch *b;
+	int rc, status = CX_EXIT_OK;
+
+	cx_log_init("cx-dedupe");
+	rc = cx_opts_parse(&command, argc, argv, on_option, &c, &err);
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc >= 0 && rc < argc)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
+	if (rc >= 0 && c.modes_given > 1)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "--claim and --commit exclude each other");
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see cx-dedupe --help)", err.msg);
+		return CX_EXIT_USAGE;
+	}
+	if (cx_config_load(c.config, &err) < 0 ||
+	    !(key = cx_jq_compile(c.key, jv_null(), &err)))
+		return fail(&err);
+	if (cx_store_open(c.db, &store, &err) < 0)
+		return fail(&err);
+	d = cx_dedupe_new(store, c.mode, c.ttl, c.lease);
+	r = cx_ndjson_open(0, (size_t)c.max_line);
+	b = cx_xcalloc(1, sizeof *b);
+	cx_ndjson_out_init();
+	while ((rc = read_batch(r, key, b)) > 0) {
+		if (decide(d, b, &total, &err) < 0) {
+			status = fail(&err);
+			break;
+		}
+		for (int i = 0; i < b->n; i++)
+			if (b->forward[i])
+				cx_ndjson_write_raw(b->text + b->off[i], b->len[i]);
+		batch_clear(b);
+		if (cx_ndjson_flush() < 0)
+			break;  /* the reader is gone: stop quietly */
+	}
+	if (rc < 0)
+		status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
+	if (c.stats) {
+		jv f = jv_object();
+
+		f = jv_object_set(f, jv_string("seen"), jv_number((double)(total.forwarded +
+		    total.dropped + total.unkeyed)));
+		f = jv_object_set(f, jv_string("forwarded"), jv_number((double)total.forwarded));
+		f = jv_object_set(f, jv_string("dropped"), jv_number((double)total.dropped));
+		f = jv_object_set(f, jv_string("unkeyed"), jv_number((double)total.unkeyed));
+		f = jv_object_set(f, jv_string("rejected"),
+		    jv_number((double)cx_ndjson_rejected(r)));
+		cx_log(CX_LOG_INFO, f, "stats");
+	}
+	if (status == CX_EXIT_OK && cx_ndjson_rejected(r) > 0)
+		status = CX_EXIT_DATAERR;
+	batch_clear(b);
+	free(b->text);
+	free(b);
+	cx_ndjson_close(r);
+	cx_dedupe_free(d);
+	cx_jq_free(key);
+	cx_store_close(store);
+	return status;
+}

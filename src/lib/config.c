@@ -1,0 +1,196 @@
+/* config.c: KEY=value config files and NAME / NAME_FILE secrets. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "exit.h"
+#include "xalloc.h"
+
+/* Unquotes a value in place: 'x' verbatim, "x" with \" \\ \$ escapes. */
+static int unquote(char *v)
+{
+	size_t n = strlen(v);
+	char *w = v;
+
+	if (n >= 2 && v[0] == '\'' && v[n - 1] == '\'') {
+		memmove(v, v + 1, n - 2);
+		v[n - 2] = '\0';
+		return 0;
+	}
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		v[n - 1] = '\0';
+		for (char *r = v + 1; *r; r++) {
+			if (*r == '\\' && r[1])
+				r++;
+			*w++ = *r;
+		}
+		*w = '\0';
+		return 0;
+	}
+	return (v[0] == '"' || v[0] == '\'') ? -1 : 0;
+}
+
+static int valid_name(const char *k)
+{
+	if (!isalpha((unsigned char)*k) && *k != '_')
+		return 0;
+	for (; *k; k++)
+		if (!isalnum((unsigned char)*k) && *k != '_')
+			return 0;
+	return 1;
+}
+
+int cx_config_load(const char *path, cx_err *err)
+{
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	int rc = 0;
+
+	if (!path)
+		path = cx_config_get("CX_CONFIG", NULL);
+	if (!path)
+		return 0;
+	f = fopen(path, "re");
+	if (!f)
+		return cx_err_set(err, CX_EXIT_CONFIG, "cannot read config %s: %s",
+		    path, strerror(errno));
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		char *k = line, *eq, *v;
+
+		lineno++;
+		while (len > 0 && isspace((unsigned char)line[len - 1]))
+			line[--len] = '\0';
+		while (isspace((unsigned char)*k))
+			k++;
+		if (*k == '\0' || *k == '#')
+			continue;
+		if (strncmp(k, "export ", 7) == 0)
+			k += 7;
+		eq = strchr(k, '=');
+		if (!eq) {
+			rc = cx_err_set(err, CX_EXIT_CONFIG,
+			    "%s:%ld: expected KEY=value", path, lineno);
+			break;
+		}
+		*eq = '\0';
+		v = eq + 1;
+		if (!valid_name(k) || unquote(v) < 0) {
+			rc = cx_err_set(err, CX_EXIT_CONFIG,
+			    "%s:%ld: malformed KEY=value line", path, lineno);
+			break;
+		}
+		if (!getenv(k))
+			setenv(k, v, 0);
+	}
+	if (line) {
+		cx_crypto_wipe(line, cap);
+		free(line);
+	}
+	fclose(f);
+	return rc;
+}
+
+const char *cx_config_get(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : def;
+}
+
+int cx_config_int(const char *name, int64_t def, int64_t *out, cx_err *err)
+{
+	const char *v = cx_config_get(name, NULL);
+	char *end;
+	long long n;
+
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || *end != '\0')
+		return cx_err_set(err, CX_EXIT_CONFIG, "%s must be an integer", name);
+	*out = n;
+	return 0;
+}
+
+static int read_secret_file(const char *name, const char *path, char **out,
+    cx_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return cx_err_set(err, CX_EXIT_CONFIG, "%s_FILE: cannot read %s: %s",
+		    name, path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 65536) {
+		close(fd);
+		return cx_err_set(err, CX_EXIT_CONFIG,
+		    "%s_FILE: %s is not a regular file of at most 64 KiB", name, path);
+	}
+	buf = cx_xmalloc((size_t)st.st_size + 1);
+	while ((n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (n < 0) {
+		cx_secret_free(buf);
+		return cx_err_set(err, CX_EXIT_CONFIG, "%s_FILE: read error", name);
+	}
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	*out = buf;
+	return 1;
+}
+
+int cx_secret_get(const char *name, char **out, cx_err *err)
+{
+	const char *v = cx_config_get(name, NULL);
+	char *fname = cx_xasprintf("%s_FILE", name);
+	const char *path = cx_config_get(fname, NULL);
+
+	free(fname);
+	if (v && path)
+		return cx_err_set(err, CX_EXIT_CONFIG,
+		    "both %s and %s_FILE are set; keep one", name, name);
+	if (v) {
+		*out = cx_xstrdup(v);
+		return 1;
+	}
+	if (path)
+		return read_secret_file(name, path, out, err);
+	return 0;
+}
+
+int cx_secret_is_set(const char *name)
+{
+	char *fname = cx_xasprintf("%s_FILE", name);
+	int set = cx_config_get(name, NULL) || cx_config_get(fname, NULL);
+
+	free(fname);
+	return set;
+}
+
+void cx_secret_free(char *secret)
+{
+	if (!secret)
+		return;
+	cx_crypto_wipe(secret, strlen(secret));
+	free(secret);
+}

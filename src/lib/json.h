@@ -1,0 +1,39 @@
+/* json.h: JSON through libjq 1.6: jv values and jq programs compiled once.
+ * Ownership follows jv's rule: functions consume the jv they are given and
+ * return a jv the caller owns. cx_jq_* callbacks receive outputs they own. */
+#ifndef CX_JSON_H
+#define CX_JSON_H
+
+#include <stddef.h>
+
+#include <jv.h>
+
+#include "err.h"
+
+typedef struct cx_jq cx_jq;
+
+/* Compiles a jq program once. args: a jv object of $name -> value bindings,
+ * or jv_null(); consumed. */
+cx_jq *cx_jq_compile(const char *program, jv args, cx_err *err);
+/* Compiles the program in a file (mapping programs in share/cx). */
+cx_jq *cx_jq_compile_file(const char *path, jv args, cx_err *err);
+void cx_jq_free(cx_jq *q);
+/* Runs the program on input (consumed), calling each(out, ctx) for every
+ * output (each owns out). Returns 0, or -1 with err on a runtime error
+ * (outputs before the error were delivered). */
+int cx_jq_run(cx_jq *q, jv input, void (*each)(jv out, void *ctx), void *ctx,
+    cx_err *err);
+/* The program's first output on input (consumed), or jv_invalid() when it
+ * produced none or failed. For paths like .dedupe_key. */
+jv cx_jq_first(cx_jq *q, jv input);
+
+/* Helpers over jv objects. cx_json_str returns the string at key or NULL;
+ * the pointer lives as long as obj (which is not consumed). */
+const char *cx_json_str(jv obj, const char *key);
+/* A value as a key string: strings as they are, numbers and others as
+ * compact JSON; NULL for null or invalid. Consumes v; caller frees. */
+char *cx_json_key_string(jv v);
+/* Compact serialization into a new C string; consumes v. */
+char *cx_json_dump(jv v);
+
+#endif

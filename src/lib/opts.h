@@ -1,0 +1,40 @@
+/* opts.h: one option table per command drives getopt_long, --help and the
+ * completions (--list-options prints the table). Every table gets --help,
+ * --version and --list-options without declaring them. */
+#ifndef CX_OPTS_H
+#define CX_OPTS_H
+
+#include <stdio.h>
+
+#include "err.h"
+
+typedef struct {
+	const char *name;       /* long name, without -- */
+	char short_name;        /* or 0 */
+	int id;                 /* handed to the callback; > 0 */
+	const char *arg;        /* placeholder of a required argument, NULL for a flag */
+	const char *help;
+} cx_opt;
+
+typedef struct {
+	const char *prog;       /* "cx-dedupe", "cx-ingest serve" */
+	const char *usage;      /* synopsis after prog, e.g. "[--db PATH] [--key JQPATH]" */
+	const char *about;      /* one line on what it does */
+	const cx_opt *opts;     /* ends with an entry whose name is NULL */
+} cx_cmd;
+
+typedef int (*cx_opt_cb)(int id, const char *arg, void *ctx, cx_err *err);
+
+enum { CX_OPTS_DONE = -2 };
+
+/* Parses options (GNU order, "--" ends them). Returns the index of the first
+ * operand; CX_OPTS_DONE after printing --help/--version/--list-options on
+ * stdout; -1 with err (CX_EXIT_USAGE) on an unknown option, a missing
+ * argument, or a callback failure. */
+int cx_opts_parse(const cx_cmd *cmd, int argc, char **argv, cx_opt_cb cb,
+    void *ctx, cx_err *err);
+void cx_opts_usage(const cx_cmd *cmd, FILE *out);
+/* Parses a non-negative integer option value; -1 with err when it is not. */
+int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err);
+
+#endif

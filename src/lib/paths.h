@@ -1,0 +1,14 @@
+/* paths.h: where cx finds its own files. share/cx is $CX_SHARE_DIR, else
+ * ../share/cx beside the running binary (the build tree and any PREFIX), else
+ * the compiled-in CX_SHARE_DEFAULT. Returned strings are the caller's. */
+#ifndef CX_PATHS_H
+#define CX_PATHS_H
+
+/* The directory holding the running executable (static storage). */
+const char *cx_paths_exe_dir(void);
+/* share/cx/<rel> as a new string. */
+char *cx_paths_share(const char *rel);
+/* mkdir -p with the given mode for the parent directories of path. */
+int cx_paths_mkparents(const char *path, unsigned mode);
+
+#endif
