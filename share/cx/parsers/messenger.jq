@@ -77,7 +77,7 @@ def messaging($acct):
       # one message.status per delivered mid; a watermark-only delivery keys on the watermark
       .delivery as $d
       | if ($d.mids | length) > 0 then
-          $d.mids[] as $mid
+          ($d.mids[] | need("mid")) as $mid
           | item("message.status"; $acct; "dm:messenger:\($acct):status:\($mid):delivered"; $ts;
               {message_id: $mid, recipient_id: $from, conversation_id: $from, status: "delivered",
                errors: [], watermark: $d.watermark} | compact)

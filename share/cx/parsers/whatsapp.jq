@@ -77,6 +77,7 @@ def change($p):
   | ($v.metadata.phone_number_id | str) as $pn
   | if .field != "messages" then err("unknown change field"; $p)
     elif $pn == null or $pn == "" then err("missing phone_number_id"; $p + ".value.metadata")
+    elif [$v.messages, $v.statuses] | any(. != null and type != "array") then err("malformed change"; $p + ".value")
     else
       ($v.messages | indexed | .[0] as $k | .[1]
         | guarded(message($pn; $v.contacts); $p + ".value.messages[\($k)]")),
@@ -92,7 +93,6 @@ elif .object != "whatsapp_business_account" then err("unexpected object"; ".obje
 elif (.entry | type) != "array" then err("missing entry array"; ".entry")
 else
   .entry | indexed | .[0] as $i | .[1]
-  | .changes | indexed | .[0] as $j | .[1]
-  | ".entry[\($i)].changes[\($j)]" as $p
-  | guarded(change($p); $p)
+  | guarded(.changes | indexed | .[0] as $j | .[1]
+            | ".entry[\($i)].changes[\($j)]" as $p | guarded(change($p); $p); ".entry[\($i)]")
 end

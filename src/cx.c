@@ -1,0 +1,330 @@
+/* cx: the dispatcher. `cx NAME ...` runs cx-NAME from the directory of this
+ * binary, else from PATH; a few commands are its own: version, doctor,
+ * metrics, audit. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "clock.h"
+#include "config.h"
+#include "exit.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "paths.h"
+#include "store.h"
+#include "xalloc.h"
+
+static const char *const tools[] = {
+	"approve", "dedupe", "ingest", "oauth", "parse", "publish", "sync", NULL,
+};
+
+/* The secrets doctor reports as set or not (never their values). */
+static const char *const secrets[] = {
+	"CX_META_APP_SECRET", "CX_META_APP_SECRET_PREVIOUS", "CX_META_VERIFY_TOKEN",
+	"CX_TOKEN_KEY", "CX_X_CLIENT_SECRET", "CX_GOOGLE_CLIENT_SECRET",
+	"CX_META_CLIENT_SECRET", "CX_PUBLISH_DIRECT_KEY", "CX_CALDAV_PASSWORD",
+	NULL,
+};
+
+enum { O_DB = 1, O_CONFIG, O_CORRELATION, O_SINCE, O_OLDER, O_JSON, O_TABLE };
+
+typedef struct {
+	const char *db, *config, *correlation_id, *since;
+	long long older_than;
+	int older_given, table;
+} conf;
+
+static const cx_opt common_opts[] = {
+	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
+	{ "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" },
+	{ "json", 0, O_JSON, NULL, "NDJSON output (the default when stdout is not a terminal)" },
+	{ "table", 0, O_TABLE, NULL, "output for people (the default on a terminal)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const cx_opt audit_opts[] = {
+	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
+	{ "correlation-id", 0, O_CORRELATION, "ID", "only rows of this correlation id" },
+	{ "db", 0, O_DB, "PATH", "state file" },
+	{ "json", 0, O_JSON, NULL, "NDJSON output (the default when stdout is not a terminal)" },
+	{ "since", 0, O_SINCE, "TIME", "only rows at or after TIME (RFC 3339 or epoch seconds)" },
+	{ "table", 0, O_TABLE, NULL, "output for people (the default on a terminal)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const cx_opt prune_opts[] = {
+	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
+	{ "db", 0, O_DB, "PATH", "state file" },
+	{ "older-than", 0, O_OLDER, "DAYS", "delete audit rows older than DAYS days" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const cx_cmd cmd_doctor = { "cx doctor", "[--db PATH] [--json | --table]",
+	"Show the state file, its schema, and which secrets are set.", common_opts };
+static const cx_cmd cmd_metrics = { "cx metrics", "[--db PATH]",
+	"Print the counters in Prometheus text format.", common_opts };
+static const cx_cmd cmd_audit = { "cx audit",
+	"[--correlation-id ID] [--since TIME] [--db PATH] [--json | --table]",
+	"Print the audit trail, oldest first.", audit_opts };
+static const cx_cmd cmd_prune = { "cx audit prune", "--older-than DAYS [--db PATH]",
+	"Delete audit rows older than DAYS days (the only deletion audit allows).",
+	prune_opts };
+
+static int on_option(int id, const char *arg, void *ctx, cx_err *err)
+{
+	conf *c = ctx;
+
+	switch (id) {
+	case O_DB: c->db = arg; break;
+	case O_CONFIG: c->config = arg; break;
+	case O_CORRELATION: c->correlation_id = arg; break;
+	case O_SINCE: c->since = arg; break;
+	case O_JSON: c->table = 0; break;
+	case O_TABLE: c->table = 1; break;
+	case O_OLDER:
+		c->older_given = 1;
+		return cx_opts_uint("older-than", arg, &c->older_than, err);
+	}
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: cx COMMAND [ARGS...]\n"
+	    "The connectors toolkit: small NDJSON filters over one SQLite state file.\n\n"
+	    "commands:\n"
+	    "  dedupe     drop lines whose key was seen before (cx-dedupe)\n"
+	    "  ingest     webhook server and durable inbox (cx-ingest)\n"
+	    "  parse      provider payloads to canonical events (cx-parse)\n"
+	    "  approve    the governed queue of outbound posts (cx-approve)\n"
+	    "  publish    publish approved items (cx-publish)\n"
+	    "  oauth      OAuth2 credentials (cx-oauth)\n"
+	    "  sync       calendar mirrors and polling (cx-sync)\n"
+	    "  doctor     state file, schema and secrets at a glance\n"
+	    "  metrics    counters in Prometheus text format\n"
+	    "  audit      the audit trail (audit prune --older-than DAYS for retention)\n"
+	    "  version    print the version\n\n"
+	    "Each command has --help; see cx(1) and cx(7).\n");
+}
+
+static int fail(cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
+}
+
+/* Parses a subcommand's options, loads config and opens the store.
+ * Returns -1 to go on, else the exit status to return. */
+static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
+    cx_store **store)
+{
+	cx_err err = { 0, "" };
+	int rc;
+
+	c->table = isatty(1);
+	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc >= 0 && rc < argc)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", err.msg, cmd->prog);
+		return CX_EXIT_USAGE;
+	}
+	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, store, &err) < 0)
+		return fail(&err);
+	return -1;
+}
+
+static int doctor(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	int rc = setup(&cmd_doctor, argc, argv, &c, &s);
+	jv out, sec = jv_object();
+
+	if (rc >= 0)
+		return rc;
+	for (const char *const *n = secrets; *n; n++)
+		sec = jv_object_set(sec, jv_string(*n), jv_bool(cx_secret_is_set(*n)));
+	if (c.table) {
+		printf("state file      %s\n", cx_store_path(s));
+		printf("schema version  %d (this cx knows %d)\n",
+		    cx_store_schema_version(s), cx_store_schema_latest());
+		printf("config file     %s\n", c.config ? c.config :
+		    cx_config_get("CX_CONFIG", "(none)"));
+		jv_object_foreach(sec, k, v) {
+			printf("%-28s %s\n", jv_string_value(k),
+			    jv_get_kind(v) == JV_KIND_TRUE ? "set" : "not set");
+			jv_free(k);
+			jv_free(v);
+		}
+		jv_free(sec);
+	} else {
+		const char *cfg = c.config ? c.config : cx_config_get("CX_CONFIG", NULL);
+
+		out = jv_object();
+		out = jv_object_set(out, jv_string("db"), jv_string(cx_store_path(s)));
+		out = jv_object_set(out, jv_string("schema_version"),
+		    jv_number(cx_store_schema_version(s)));
+		out = jv_object_set(out, jv_string("schema_latest"),
+		    jv_number(cx_store_schema_latest()));
+		out = jv_object_set(out, jv_string("config"), cfg ? jv_string(cfg) : jv_null());
+		out = jv_object_set(out, jv_string("secrets"), sec);
+		cx_ndjson_write(out);
+	}
+	cx_store_close(s);
+	cx_ndjson_flush();
+	return CX_EXIT_OK;
+}
+
+static int metrics(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int rc = setup(&cmd_metrics, argc, argv, &c, &s);
+
+	if (rc >= 0)
+		return rc;
+	rc = cx_metrics_write(s, stdout, &err);
+	cx_store_close(s);
+	cx_ndjson_flush();
+	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+}
+
+static void print_audit_row(jv row, void *ctx)
+{
+	const conf *c = ctx;
+
+	if (!c->table) {
+		cx_ndjson_write(row);
+		return;
+	}
+	printf("%-20s %-12s %-24s %-16s %s\n", cx_json_str(row, "ts"),
+	    cx_json_str(row, "actor"), cx_json_str(row, "action"),
+	    cx_json_str(row, "subject") ? cx_json_str(row, "subject") : "-",
+	    cx_json_str(row, "correlation_id") ? cx_json_str(row, "correlation_id") : "-");
+	jv_free(row);
+}
+
+static int parse_time(const char *s, int64_t *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+
+	if (*s && *end == '\0') {
+		*out = v;
+		return 0;
+	}
+	return cx_clock_parse_rfc3339(s, out);
+}
+
+static int audit_prune(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t deleted = 0;
+	int rc;
+
+	c.table = 0;
+	rc = setup(&cmd_prune, argc, argv, &c, &s);
+	if (rc >= 0)
+		return rc;
+	if (!c.older_given) {
+		cx_store_close(s);
+		cx_log_error("audit prune needs --older-than DAYS");
+		return CX_EXIT_USAGE;
+	}
+	rc = cx_audit_prune(s, cx_clock_now() - c.older_than * 86400, &deleted, &err);
+	cx_store_close(s);
+	if (rc < 0)
+		return fail(&err);
+	printf("{\"deleted\":%lld}\n", (long long)deleted);
+	return CX_EXIT_OK;
+}
+
+static int audit(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t since = -1;
+	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "prune") == 0)
+		return audit_prune(argc - 1, argv + 1);
+	rc = setup(&cmd_audit, argc, argv, &c, &s);
+	if (rc >= 0)
+		return rc;
+	if (c.since && parse_time(c.since, &since) < 0) {
+		cx_store_close(s);
+		cx_log_error("--since wants RFC 3339 or epoch seconds, not '%s'", c.since);
+		return CX_EXIT_USAGE;
+	}
+	rc = cx_audit_query(s, c.correlation_id, since, print_audit_row, &c, &err);
+	cx_store_close(s);
+	cx_ndjson_flush();
+	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+}
+
+/* Runs cx-NAME: beside this binary first, then from PATH. */
+static int dispatch(const char *name, int argc, char **argv)
+{
+	char *tool = cx_xasprintf("cx-%s", name);
+	char *beside = cx_xasprintf("%s/%s", cx_paths_exe_dir(), tool);
+
+	(void)argc;
+	argv[0] = tool;
+	if (access(beside, X_OK) == 0)
+		execv(beside, argv);
+	execvp(tool, argv);
+	if (errno == ENOENT) {
+		cx_log_error("'%s' is not a cx command (see cx --help)", name);
+		return CX_EXIT_USAGE;
+	}
+	cx_log_error("cannot run %s: %s", tool, strerror(errno));
+	return CX_EXIT_UNAVAILABLE;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	cx_log_init("cx");
+	cx_ndjson_out_init();
+	if (!cmd || strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		usage(cmd ? stdout : stderr);
+		return cmd ? CX_EXIT_OK : CX_EXIT_USAGE;
+	}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("cx %s\n", CX_VERSION);
+		return CX_EXIT_OK;
+	}
+	if (strcmp(cmd, "--list-commands") == 0) {
+		for (const char *const *t = tools; *t; t++)
+			printf("%s\n", *t);
+		printf("doctor\nmetrics\naudit\nversion\nhelp\n");
+		return CX_EXIT_OK;
+	}
+	if (strcmp(cmd, "doctor") == 0)
+		return doctor(argc - 1, argv + 1);
+	if (strcmp(cmd, "metrics") == 0)
+		return metrics(argc - 1, argv + 1);
+	if (strcmp(cmd, "audit") == 0)
+		return audit(argc - 1, argv + 1);
+	if (cmd[0] == '-') {
+		cx_log_error("unknown option %s (see cx --help)", cmd);
+		return CX_EXIT_USAGE;
+	}
+	return dispatch(cmd, argc - 1, argv + 1);
+}

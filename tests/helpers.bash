@@ -1,0 +1,27 @@
+# Shared set-up for the bats files: each test gets its own directory and
+# state file, the built tools first on PATH, and bats-support/assert/file.
+bats_require_minimum_version 1.5.0
+load /usr/lib/bats/bats-support/load.bash
+load /usr/lib/bats/bats-assert/load.bash
+load /usr/lib/bats/bats-file/load.bash
+
+CX_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+FIXTURES=$CX_ROOT/tests/fixtures
+
+setup() {
+	export PATH="$CX_ROOT/bin:$PATH"
+	cd "$BATS_TEST_TMPDIR" || return 1
+	export CX_DB="$BATS_TEST_TMPDIR/cx.db"
+	export CX_LOG=json
+	unset CX_NOW CX_CONFIG XDG_STATE_HOME
+}
+
+# lines N PREFIX: N lines {"dedupe_key":"PREFIX<i>","n":i}
+lines() {
+	awk -v n="$1" -v p="$2" 'BEGIN { for (i = 0; i < n; i++) printf "{\"dedupe_key\":\"%s%d\",\"n\":%d}\n", p, i, i }'
+}
+
+# sql QUERY: runs a read-only query on the state file (tests only).
+sql() {
+	sqlite3 -batch "$CX_DB" "$1"
+}
