@@ -25,7 +25,10 @@ DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
 
 LIB_SRC  = $(wildcard src/lib/*.c)
 LIB_OBJ  = $(LIB_SRC:src/%.c=build/%.o)
-TOOLS    = $(patsubst src/%.c,%,$(wildcard src/cx*.c))
+# A tool is src/cx-NAME.c, or a folder src/cx-NAME/ when it grows.
+FILE_TOOLS = $(patsubst src/%.c,%,$(wildcard src/cx*.c))
+DIR_TOOLS  = $(patsubst src/%/,%,$(wildcard src/cx-*/))
+TOOLS    = $(FILE_TOOLS) $(DIR_TOOLS)
 BINS     = $(TOOLS:%=bin/%)
 UNIT_SRC = $(wildcard tests/unit/*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=build/unit/%)
@@ -37,7 +40,7 @@ build/flags: FORCE
 	@mkdir -p build
 	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
 
-build/%.o: src/%.c build/flags $(wildcard src/lib/*.h)
+build/%.o: src/%.c build/flags $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -48,6 +51,13 @@ build/libcx.a: $(LIB_OBJ)
 bin/%: build/%.o build/libcx.a
 	@mkdir -p bin
 	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcx.a $(LDLIBS)
+
+define dir_tool
+bin/$(1): $$(patsubst src/%.c,build/%.o,$$(wildcard src/$(1)/*.c)) build/libcx.a
+	@mkdir -p bin
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach t,$(DIR_TOOLS),$(eval $(call dir_tool,$(t))))
 
 build/unit/%: tests/unit/%.c build/libcx.a build/flags
 	@mkdir -p build/unit

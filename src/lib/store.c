@@ -315,6 +315,11 @@ void cx_store_rollback(cx_store *s)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int64_t cx_store_last_id(cx_store *s)
+{
+	return sqlite3_last_insert_rowid(s->db);
+}
+
 int cx_store_changes(cx_store *s)
 {
 	return sqlite3_changes(s->db);

@@ -29,6 +29,8 @@ int cx_store_schema_latest(void);
 int cx_store_begin(cx_store *s, cx_err *err);
 int cx_store_commit(cx_store *s, cx_err *err);
 void cx_store_rollback(cx_store *s);
+/* The rowid of the last INSERT on this store. */
+int64_t cx_store_last_id(cx_store *s);
 /* Rows changed by the last statement. */
 int cx_store_changes(cx_store *s);
 /* Runs SQL text with no results (may hold several statements). */

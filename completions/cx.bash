@@ -1,0 +1,176 @@
+# bash completion for cx and every cx-* tool.
+#
+# Nothing here knows a tool's options: at completion time the tools are asked.
+#   cx --list-commands          the commands of the dispatcher
+#   TOOL [SUB...] --list-commands   the subcommands of a tool, when it has some
+#   TOOL [SUB...] --list-options    one line per option: --name<TAB>ARG<TAB>help
+# so a tool written after this file, or a new option, completes without any
+# change here. A subcommand of a tool that does not answer --list-commands is
+# recognised when `TOOL SUB --list-options` answers with other options than
+# `TOOL --list-options` (`cx audit prune`).
+#
+# Installed as bash-completion/completions/cx, with a symlink per tool.
+
+# _cx_ask WORD...: runs a cx command for completion data; nothing on failure.
+_cx_ask()
+{
+	"$@" < /dev/null 2> /dev/null
+}
+
+# _cx_options WORD...: the "--name<TAB>ARG" lines of a command's options.
+_cx_options()
+{
+	local line rest found=
+
+	while IFS= read -r line; do
+		[[ $line == --* ]] || continue
+		rest=${line#*$'\t'}
+		printf '%s\t%s\n' "${line%%$'\t'*}" "${rest%%$'\t'*}"
+		found=1
+	done < <(_cx_ask "$@" --list-options)
+	if [[ -z $found && $# -eq 1 && $1 == cx ]]; then
+		# the dispatcher's own options, should it not list them itself
+		printf '%s\t\n' --help --version --list-commands
+	fi
+}
+
+# _cx_names OPTLINES: the option names alone.
+_cx_names()
+{
+	local line
+
+	while IFS= read -r line; do
+		printf '%s\n' "${line%%$'\t'*}"
+	done <<< "$1"
+}
+
+# _cx_option_arg OPTLINES NAME: the ARG placeholder of option NAME, or "".
+_cx_option_arg()
+{
+	local line
+
+	while IFS= read -r line; do
+		if [[ ${line%%	*} == "$2" ]]; then
+			printf '%s' "${line#*	}"
+			return 0
+		fi
+	done <<< "$1"
+	return 1
+}
+
+# _cx_value ARG CUR: completes the value of an option by its placeholder.
+_cx_value()
+{
+	case $1 in
+	PATH | FILE | *FILE | *PATH)
+		compopt -o filenames 2> /dev/null
+		mapfile -t COMPREPLY < <(compgen -f -- "$2")
+		;;
+	DIR | *DIR)
+		compopt -o filenames 2> /dev/null
+		mapfile -t COMPREPLY < <(compgen -d -- "$2")
+		;;
+	*)
+		COMPREPLY=()
+		;;
+	esac
+}
+
+_cx()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	local -a cmd=("${COMP_WORDS[0]##*/}")
+	local opts subs w arg i=1 operands=0 name
+
+	COMPREPLY=()
+	opts=$(_cx_options "${cmd[@]}")
+	subs=$(_cx_ask "${cmd[@]}" --list-commands)
+
+	# Walk the words before the cursor: skip options and their values, and
+	# follow subcommands so that their own options are offered.
+	while ((i < COMP_CWORD)); do
+		w=${COMP_WORDS[i]}
+		i=$((i + 1))
+		if ((operands == 0)) && [[ $w == -- ]]; then
+			operands=1
+			continue
+		fi
+		if ((operands == 0)) && [[ $w == -?* ]]; then
+			if [[ ${COMP_WORDS[i]} == = ]]; then
+				i=$((i + 2))    # --name = value (= is a word break)
+			elif [[ $w != *=* ]] && arg=$(_cx_option_arg "$opts" "$w") &&
+				[[ -n $arg ]]; then
+				i=$((i + 1))    # --name value
+			fi
+			continue
+		fi
+		if ((operands == 0)) && _cx_is_subcommand "$w"; then
+			cmd+=("$w")
+			opts=$(_cx_options "${cmd[@]}")
+			subs=$(_cx_ask "${cmd[@]}" --list-commands)
+			continue
+		fi
+		operands=1
+	done
+
+	# The value of an option: "--db PATH", "--db=PATH" or "--db = PATH".
+	name=
+	if [[ $cur == = && ${COMP_WORDS[COMP_CWORD - 1]} == --* ]]; then
+		name=${COMP_WORDS[COMP_CWORD - 1]}
+		cur=
+	elif [[ ${COMP_WORDS[COMP_CWORD - 1]} == = && ${COMP_WORDS[COMP_CWORD - 2]} == --* ]]; then
+		name=${COMP_WORDS[COMP_CWORD - 2]}
+	elif [[ $cur == --*=* ]]; then
+		name=${cur%%=*}
+		cur=${cur#*=}
+	elif ((COMP_CWORD > 1)) && [[ ${COMP_WORDS[COMP_CWORD - 1]} == -?* ]]; then
+		name=${COMP_WORDS[COMP_CWORD - 1]}
+	fi
+	if [[ -n $name ]] && arg=$(_cx_option_arg "$opts" "$name") && [[ -n $arg ]]; then
+		_cx_value "$arg" "$cur"
+		return 0
+	fi
+
+	if ((operands == 0)) && [[ $cur == -* ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$(_cx_names "$opts")" -- "$cur")
+		return 0
+	fi
+	if ((operands == 0)) && [[ -n $subs ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
+		return 0
+	fi
+	compopt -o filenames 2> /dev/null
+	mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+	return 0
+}
+
+# _cx_is_subcommand WORD: whether WORD names a subcommand of cmd (uses the
+# caller's cmd, opts and subs).
+_cx_is_subcommand()
+{
+	local line other
+
+	if [[ -n $subs ]]; then
+		while IFS= read -r line; do
+			[[ $line == "$1" ]] && return 0
+		done <<< "$subs"
+		return 1
+	fi
+	other=$(_cx_options "${cmd[@]}" "$1")
+	[[ -n $other && $other != "$opts" ]]
+}
+
+# The known tools and every cx-* command on PATH now; bash-completion finds
+# this file for a tool added later through its symlink.
+_cx_register()
+{
+	local -a names=(cx cx-dedupe cx-ingest cx-parse cx-approve cx-publish cx-oauth cx-sync)
+	local n
+
+	while IFS= read -r n; do
+		[[ $n == cx-* ]] && names+=("$n")
+	done < <(compgen -c -- cx- 2> /dev/null)
+	complete -F _cx "${names[@]}"
+}
+_cx_register
+unset -f _cx_register

@@ -1,0 +1,33 @@
+/* ingest.h: what the parts of cx-ingest share: the providers it accepts,
+ * body checks, and the entry points of its subcommands. */
+#ifndef CX_INGEST_H
+#define CX_INGEST_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/* How a provider's deliveries are authenticated. */
+typedef enum { INGEST_AUTH_META } ingest_auth;
+
+typedef struct {
+	const char *name;       /* path segment and provider name */
+	ingest_auth auth;
+} ingest_provider;
+
+/* The provider called name, or NULL. */
+const ingest_provider *ingest_provider_find(const char *name);
+
+/* Meta's app secrets (current and previous), read once. */
+typedef struct {
+	char *secret, *previous, *verify_token;
+} ingest_secrets;
+
+int ingest_secrets_load(ingest_secrets *s, cx_err *err);
+void ingest_secrets_free(ingest_secrets *s);
+/* Whether body is UTF-8 JSON whose top level is an object. */
+int ingest_body_ok(const char *body, size_t len);
+
+int ingest_serve(int argc, char **argv);
+
+#endif

@@ -1,0 +1,518 @@
+/* cx-ingest: the front door. `serve` is the webhook server (serve.c);
+ * the inbox commands live here: store, drain, ack, replay, prune. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "exit.h"
+#include "inbox.h"
+#include "ingest.h"
+#include "json.h"
+#include "log.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "signature.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define FOLLOW_POLL_MS 200
+#define MAX_HEADERS 32
+
+static const ingest_provider providers[] = {
+	{ "whatsapp", INGEST_AUTH_META },
+	{ "instagram", INGEST_AUTH_META },
+	{ "messenger", INGEST_AUTH_META },
+	{ NULL, 0 },
+};
+
+const ingest_provider *ingest_provider_find(const char *name)
+{
+	for (const ingest_provider *p = providers; p->name; p++)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+int ingest_secrets_load(ingest_secrets *s, cx_err *err)
+{
+	memset(s, 0, sizeof *s);
+	if (cx_secret_get("CX_META_APP_SECRET", &s->secret, err) < 0 ||
+	    cx_secret_get("CX_META_APP_SECRET_PREVIOUS", &s->previous, err) < 0 ||
+	    cx_secret_get("CX_META_VERIFY_TOKEN", &s->verify_token, err) < 0) {
+		ingest_secrets_free(s);
+		return -1;
+	}
+	if (!s->secret) {
+		ingest_secrets_free(s);
+		return cx_err_set(err, CX_EXIT_CONFIG,
+		    "CX_META_APP_SECRET (or CX_META_APP_SECRET_FILE) is not set");
+	}
+	return 0;
+}
+
+void ingest_secrets_free(ingest_secrets *s)
+{
+	cx_secret_free(s->secret);
+	cx_secret_free(s->previous);
+	cx_secret_free(s->verify_token);
+	memset(s, 0, sizeof *s);
+}
+
+int ingest_body_ok(const char *body, size_t len)
+{
+	jv v;
+	int ok;
+
+	if (!body || len == 0 || len > INT32_MAX || !cx_utf8_valid(body, len))
+		return 0;
+	v = jv_parse_sized(body, (int)len);
+	ok = jv_get_kind(v) == JV_KIND_OBJECT;
+	jv_free(v);
+	return ok;
+}
+
+enum { O_DB = 1, O_CONFIG, O_CONSUMER, O_LIMIT, O_FOLLOW, O_FROM, O_TO,
+	O_PROVIDER, O_HEADER, O_OLDER, O_MAX_LINE };
+
+typedef struct {
+	const char *db, *config, *consumer, *provider;
+	long long limit, from, to, older_than, max_line;
+	int follow, from_given, older_given;
+	const char *headers[MAX_HEADERS];
+	int nheaders;
+} conf;
+
+static int on_option(int id, const char *arg, void *ctx, cx_err *err)
+{
+	conf *c = ctx;
+
+	switch (id) {
+	case O_DB: c->db = arg; return 0;
+	case O_CONFIG: c->config = arg; return 0;
+	case O_CONSUMER: c->consumer = arg; return 0;
+	case O_PROVIDER: c->provider = arg; return 0;
+	case O_FOLLOW: c->follow = 1; return 0;
+	case O_LIMIT: return cx_opts_uint("limit", arg, &c->limit, err);
+	case O_FROM: c->from_given = 1; return cx_opts_uint("from", arg, &c->from, err);
+	case O_TO: return cx_opts_uint("to", arg, &c->to, err);
+	case O_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
+	case O_OLDER:
+		c->older_given = 1;
+		return cx_opts_uint("older-than", arg, &c->older_than, err);
+	case O_HEADER:
+		if (c->nheaders == MAX_HEADERS)
+			return cx_err_set(err, CX_EXIT_USAGE, "at most %d --header", MAX_HEADERS);
+		if (!strchr(arg, ':'))
+			return cx_err_set(err, CX_EXIT_USAGE,
+			    "--header wants 'Name: value', not '%s'", arg);
+		c->headers[c->nheaders++] = arg;
+		return 0;
+	}
+	return 0;
+}
+
+#define OPT_DB { "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" }
+#define OPT_CONFIG { "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" }
+#define OPT_END { NULL, 0, 0, NULL, NULL }
+
+static const cx_opt drain_opts[] = {
+	OPT_CONFIG,
+	{ "consumer", 'c', O_CONSUMER, "NAME", "whose cursor to read after (required)" },
+	OPT_DB,
+	{ "follow", 'f', O_FOLLOW, NULL, "keep printing new deliveries as they arrive" },
+	{ "limit", 'n', O_LIMIT, "N", "print at most N deliveries" },
+	OPT_END,
+};
+static const cx_opt ack_opts[] = {
+	OPT_CONFIG,
+	{ "consumer", 'c', O_CONSUMER, "NAME", "whose cursor to move (required)" },
+	OPT_DB,
+	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted line (default 1048576)" },
+	OPT_END,
+};
+static const cx_opt replay_opts[] = {
+	OPT_CONFIG,
+	OPT_DB,
+	{ "from", 0, O_FROM, "ID", "first inbox id to print (required)" },
+	{ "to", 0, O_TO, "ID", "last inbox id to print" },
+	OPT_END,
+};
+static const cx_opt store_opts[] = {
+	OPT_CONFIG,
+	OPT_DB,
+	{ "header", 'H', O_HEADER, "'NAME: VALUE'", "a request header (repeatable); a signature header is verified" },
+	{ "provider", 'p', O_PROVIDER, "P", "whatsapp, instagram or messenger (required)" },
+	OPT_END,
+};
+static const cx_opt prune_opts[] = {
+	OPT_CONFIG,
+	OPT_DB,
+	{ "older-than", 0, O_OLDER, "DAYS", "delete acked deliveries older than DAYS days (required)" },
+	OPT_END,
+};
+
+static const cx_cmd cmd_drain = { "cx-ingest drain",
+	"--consumer NAME [--limit N] [--follow] [--db PATH]",
+	"Print stored deliveries after the consumer's cursor as webhook.received lines.",
+	drain_opts };
+static const cx_cmd cmd_ack = { "cx-ingest ack", "--consumer NAME [--db PATH]",
+	"Move the consumer's cursor past the deliveries a pipeline has finished.",
+	ack_opts };
+static const cx_cmd cmd_replay = { "cx-ingest replay", "--from ID [--to ID] [--db PATH]",
+	"Print stored deliveries by id, whatever the cursors say.", replay_opts };
+static const cx_cmd cmd_store = { "cx-ingest store",
+	"--provider P [--header 'Name: value']... [--db PATH] < body",
+	"Store one delivery read from stdin (backfills, tests).", store_opts };
+static const cx_cmd cmd_prune = { "cx-ingest prune", "--older-than DAYS [--db PATH]",
+	"Delete deliveries older than DAYS days that every consumer has acked.",
+	prune_opts };
+
+static int fail(cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
+}
+
+/* Options, config and store for the inbox commands; -1 to go on, else the
+ * exit status. */
+static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s)
+{
+	cx_err err = { 0, "" };
+	int rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
+
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc >= 0 && rc < argc)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", err.msg, cmd->prog);
+		return CX_EXIT_USAGE;
+	}
+	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
+		return fail(&err);
+	cx_ndjson_out_init();
+	return -1;
+}
+
+static int usage_error(cx_store *s, const cx_cmd *cmd, const char *what)
+{
+	cx_store_close(s);
+	cx_log(CX_LOG_ERROR, jv_null(), "%s needs %s (see %s --help)", cmd->prog, what,
+	    cmd->prog);
+	return CX_EXIT_USAGE;
+}
+
+/* Prints a delivery; ctx, when given, counts them. */
+static int print_line(jv line, void *ctx)
+{
+	int64_t *printed = ctx;
+
+	cx_ndjson_write(line);
+	if (printed)
+		(*printed)++;
+	return 0;
+}
+
+static volatile sig_atomic_t stop_follow;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_follow = 1;
+}
+
+static int drain(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t cursor, last, printed = 0;
+	int rc = setup(&cmd_drain, argc, argv, &c, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.consumer)
+		return usage_error(s, &cmd_drain, "--consumer NAME");
+	if (cx_inbox_cursor(s, c.consumer, &cursor, &err) < 0)
+		goto out;
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
+	last = cursor;
+	for (;;) {
+		int64_t before = last, want = c.limit > 0 ? c.limit - printed : 0;
+
+		rc = cx_inbox_read(s, last, -1, want, print_line, &printed, &last, &err);
+		if (rc < 0 || cx_ndjson_flush() < 0)
+			break;
+		if (!c.follow || stop_follow || (c.limit > 0 && printed >= c.limit))
+			break;
+		if (last == before)
+			usleep(FOLLOW_POLL_MS * 1000);
+	}
+out:
+	cx_store_close(s);
+	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+}
+
+static int64_t line_inbox_id(jv v, const char **type)
+{
+	jv id;
+	int64_t n = 0;
+
+	*type = cx_json_str(v, "type");
+	if (*type && strcmp(*type, "webhook.received") == 0)
+		id = jv_object_get(jv_copy(v), jv_string("inbox_id"));
+	else
+		id = jv_getpath(jv_copy(v), JV_ARRAY(jv_string("source"), jv_string("inbox_id")));
+	if (jv_get_kind(id) == JV_KIND_NUMBER && jv_is_integer(jv_copy(id)))
+		n = (int64_t)jv_number_value(id);
+	jv_free(id);
+	return n;
+}
+
+/* ack: a line of delivery N proves every delivery before N finished (the
+ * stages keep order); a delivery.done marker, or the webhook.received line
+ * itself, proves N finished. The cursor moves to what is proven, only when
+ * the stream starts at the consumer's next delivery. */
+static int ack(int argc, char **argv)
+{
+	conf c = { .max_line = CX_NDJSON_MAX_LINE_DEFAULT };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	cx_ndjson_reader *r;
+	cx_ndjson_line line;
+	int64_t cursor, next, first = 0, proven = 0;
+	int rc = setup(&cmd_ack, argc, argv, &c, &s), status = CX_EXIT_OK;
+
+	if (rc >= 0)
+		return rc;
+	if (!c.consumer)
+		return usage_error(s, &cmd_ack, "--consumer NAME");
+	if (cx_inbox_cursor(s, c.consumer, &cursor, &err) < 0 ||
+	    cx_inbox_next_id(s, cursor, &next, &err) < 0) {
+		cx_store_close(s);
+		return fail(&err);
+	}
+	r = cx_ndjson_open(0, (size_t)c.max_line);
+	while ((rc = cx_ndjson_next(r, &line)) > 0) {
+		const char *type;
+		int64_t id = line_inbox_id(line.value, &type);
+		int marker = type && strcmp(type, "delivery.done") == 0;
+
+		if (id > 0) {
+			if (!first)
+				first = id;
+			if (marker || strcmp(type ? type : "", "webhook.received") == 0)
+				proven = id > proven ? id : proven;
+			else if (id - 1 > proven)
+				proven = id - 1;
+		}
+		if (!marker)
+			cx_ndjson_write_raw(line.raw, line.len);
+		jv_free(line.value);
+		if (!cx_ndjson_ready(r) && first && first <= next && proven > cursor) {
+			if (cx_inbox_advance(s, c.consumer, proven, &cursor, &err) < 0)
+				break;
+			if (cx_ndjson_flush() < 0)
+				break;
+		}
+	}
+	if (rc >= 0 && !err.msg[0] && first && first <= next && proven > cursor)
+		cx_inbox_advance(s, c.consumer, proven, &cursor, &err);
+	if (err.msg[0])
+		status = fail(&err);
+	else if (first > next && next > 0)
+		cx_log(CX_LOG_WARN, jv_null(),
+		    "the stream starts at delivery %lld, after %s's next delivery %lld; "
+		    "cursor left at %lld", (long long)first, c.consumer, (long long)next,
+		    (long long)cursor);
+	if (status == CX_EXIT_OK && cx_ndjson_rejected(r) > 0)
+		status = CX_EXIT_DATAERR;
+	cx_ndjson_flush();
+	cx_ndjson_close(r);
+	cx_store_close(s);
+	return status;
+}
+
+static int replay(int argc, char **argv)
+{
+	conf c = { .to = -1 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t last;
+	int rc = setup(&cmd_replay, argc, argv, &c, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.from_given)
+		return usage_error(s, &cmd_replay, "--from ID");
+	rc = cx_inbox_read(s, c.from - 1, c.to, 0, print_line, NULL, &last, &err);
+	cx_ndjson_flush();
+	cx_store_close(s);
+	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+}
+
+static char *read_all(int fd, size_t max, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = cx_xmalloc(cap);
+	ssize_t got;
+
+	while ((got = read(fd, buf + n, cap - n)) > 0) {
+		n += (size_t)got;
+		if (n > max)
+			break;
+		if (n == cap)
+			buf = cx_xrealloc(buf, cap *= 2);
+	}
+	*len = n;
+	return buf;
+}
+
+static int store(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	ingest_secrets secrets;
+	const char *sig = NULL;
+	char cid[CX_CORRELATION_ID_LEN], ts[CX_RFC3339_LEN];
+	int64_t id, now = cx_clock_now();
+	size_t len;
+	char *body;
+	jv headers = jv_object();
+	int rc = setup(&cmd_store, argc, argv, &c, &s);
+
+	jv_free(headers);
+	if (rc >= 0)
+		return rc;
+	if (!c.provider || !ingest_provider_find(c.provider))
+		return usage_error(s, &cmd_store, "--provider whatsapp|instagram|messenger");
+	headers = jv_object();
+	for (int i = 0; i < c.nheaders; i++) {
+		const char *colon = strchr(c.headers[i], ':');
+		const char *v = colon + 1;
+
+		while (*v == ' ' || *v == '\t')
+			v++;
+		headers = jv_object_set(headers, jv_string_sized(c.headers[i],
+		    (int)(colon - c.headers[i])), jv_string(v));
+		if (strncasecmp(c.headers[i], "X-Hub-Signature-256:", 20) == 0)
+			sig = v;
+	}
+	body = read_all(0, 64 * 1024 * 1024, &len);
+	rc = CX_EXIT_OK;
+	if (sig) {
+		if (ingest_secrets_load(&secrets, &err) < 0) {
+			rc = fail(&err);
+		} else {
+			if (!cx_signature_meta(sig, body, len, secrets.secret, secrets.previous)) {
+				cx_log_error("the signature does not match the body; nothing stored");
+				rc = CX_EXIT_NOPERM;
+			}
+			ingest_secrets_free(&secrets);
+		}
+	}
+	if (rc == CX_EXIT_OK && !ingest_body_ok(body, len)) {
+		cx_log_error("the body is not a UTF-8 JSON object; nothing stored");
+		rc = CX_EXIT_DATAERR;
+	}
+	if (rc != CX_EXIT_OK) {
+		jv_free(headers);
+		free(body);
+		cx_store_close(s);
+		return rc;
+	}
+	cx_inbox_new_correlation_id(cid);
+	if (cx_store_begin(s, &err) < 0 ||
+	    cx_inbox_add(s, c.provider, cid, now, jv_copy(headers), body, len, &id, &err) < 0 ||
+	    cx_store_commit(s, &err) < 0) {
+		cx_store_rollback(s);
+		rc = fail(&err);
+	} else {
+		cx_clock_rfc3339(now, -1, ts);
+		cx_ndjson_write(cx_inbox_line(id, c.provider, cid, ts, jv_copy(headers),
+		    jv_parse_sized(body, (int)len)));
+		cx_ndjson_flush();
+	}
+	jv_free(headers);
+	free(body);
+	cx_store_close(s);
+	return rc;
+}
+
+static int prune(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t deleted = 0;
+	int rc = setup(&cmd_prune, argc, argv, &c, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.older_given)
+		return usage_error(s, &cmd_prune, "--older-than DAYS");
+	rc = cx_inbox_prune(s, cx_clock_now() - c.older_than * 86400, &deleted, &err);
+	cx_store_close(s);
+	if (rc < 0)
+		return fail(&err);
+	printf("{\"deleted\":%lld}\n", (long long)deleted);
+	return CX_EXIT_OK;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(int, char **);
+	const char *about;
+} subcommands[] = {
+	{ "serve", ingest_serve, "receive signed webhooks into the inbox" },
+	{ "drain", drain, "print deliveries after a consumer's cursor" },
+	{ "ack", ack, "move a consumer's cursor past finished deliveries" },
+	{ "replay", replay, "print deliveries by id" },
+	{ "store", store, "store one delivery from stdin" },
+	{ "prune", prune, "delete old deliveries every consumer has acked" },
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: cx-ingest COMMAND [OPTIONS]\n"
+	    "The front door: webhook server and durable inbox.\n\ncommands:\n");
+	for (int i = 0; subcommands[i].name; i++)
+		fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].about);
+	fprintf(out, "\nEach command has --help; see cx-ingest(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	cx_log_init("cx-ingest");
+	if (!cmd) {
+		usage(stderr);
+		return CX_EXIT_USAGE;
+	}
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+		usage(stdout);
+		return CX_EXIT_OK;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("cx-ingest %s\n", CX_VERSION);
+		return CX_EXIT_OK;
+	}
+	if (strcmp(cmd, "--list-options") == 0) {
+		for (int i = 0; subcommands[i].name; i++)
+			printf("%s\t\t%s\n", subcommands[i].name, subcommands[i].about);
+		return CX_EXIT_OK;
+	}
+	for (int i = 0; subcommands[i].name; i++)
+		if (strcmp(cmd, subcommands[i].name) == 0)
+			return subcommands[i].run(argc - 1, argv + 1);
+	cx_log_error("unknown command '%s' (see cx-ingest --help)", cmd);
+	return CX_EXIT_USAGE;
+}

@@ -1,0 +1,746 @@
+/* serve.c: `cx-ingest serve`, the webhook server over libmicrohttpd.
+ *
+ * MHD threads read and check requests; accepted deliveries go to one writer
+ * thread that owns the store connection and commits whatever has queued up
+ * in one transaction (group commit). A request's connection is suspended
+ * until its delivery is committed, and only then answered 200, so a 200
+ * always means the delivery is on disk. Counters are kept in memory and
+ * written by the writer in its transactions; latency and body-size
+ * histograms live in this process and are served by /metrics. */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "crypto.h"
+#include "exit.h"
+#include "inbox.h"
+#include "ingest.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "signature.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define GROUP_MAX 512
+#define DRAIN_TIMEOUT_MS 30000
+
+enum { O_LISTEN = 1, O_DB, O_CONFIG, O_MAX_BODY, O_STDOUT, O_THREADS };
+
+static const cx_opt options[] = {
+	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
+	{ "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" },
+	{ "listen", 'l', O_LISTEN, "HOST:PORT", "address to listen on (port 0 picks one)" },
+	{ "max-body", 0, O_MAX_BODY, "BYTES", "largest accepted body (default 1048576)" },
+	{ "stdout", 0, O_STDOUT, NULL, "also write each stored delivery as a webhook.received line" },
+	{ "threads", 0, O_THREADS, "N", "request threads (default 2)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const cx_cmd command = {
+	"cx-ingest serve",
+	"--listen HOST:PORT [--db PATH] [--max-body BYTES] [--stdout] [--threads N]",
+	"Receive signed webhooks, store them in the inbox, answer 200 once durable.",
+	options,
+};
+
+typedef struct {
+	const char *listen, *db, *config;
+	long long max_body, threads;
+	int to_stdout;
+} conf;
+
+static int on_option(int id, const char *arg, void *ctx, cx_err *err)
+{
+	conf *c = ctx;
+
+	switch (id) {
+	case O_LISTEN: c->listen = arg; return 0;
+	case O_DB: c->db = arg; return 0;
+	case O_CONFIG: c->config = arg; return 0;
+	case O_STDOUT: c->to_stdout = 1; return 0;
+	case O_MAX_BODY: return cx_opts_uint("max-body", arg, &c->max_body, err);
+	case O_THREADS: return cx_opts_uint("threads", arg, &c->threads, err);
+	}
+	return 0;
+}
+
+/* Work for the writer: a delivery to store, or (provider NULL) just a
+ * transaction, which proves the store writable and flushes counters. */
+typedef struct job {
+	const char *provider;
+	char *body;
+	size_t len;
+	jv headers;
+	char correlation_id[CX_CORRELATION_ID_LEN];
+	int64_t received, inbox_id;
+	int done, failed;
+	struct MHD_Connection *conn;
+	struct job *next;
+} job;
+
+/* One request, kept by MHD between calls of the handler. */
+typedef struct {
+	const ingest_provider *provider;
+	char *body;
+	size_t len, cap;
+	int too_big;
+	int64_t start_ms;
+	unsigned status;
+	job *job;
+	int metrics;            /* the job was for GET /metrics */
+} request;
+
+/* Latency buckets (seconds) and body-size buckets (bytes). */
+static const double latency_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+static const double size_bounds[] = { 256, 1024, 4096, 16384, 65536, 262144,
+	1048576 };
+#define NLAT (sizeof latency_bounds / sizeof *latency_bounds)
+#define NSIZE (sizeof size_bounds / sizeof *size_bounds)
+
+typedef struct {
+	double sum;
+	uint64_t count, buckets[16];
+} histogram;
+
+/* A pending counter delta: name{labels} += n. */
+typedef struct delta {
+	char *name, *labels;
+	int64_t n;
+	struct delta *next;
+} delta;
+
+static struct {
+	conf c;
+	ingest_secrets secrets;
+	cx_store *store;        /* the writer's */
+	cx_store *reader;       /* for /metrics, under reader_lock */
+	pthread_mutex_t reader_lock;
+	pthread_mutex_t lock;   /* guards everything below */
+	pthread_cond_t wake;
+	job *queue, *queue_tail;
+	int stopping;
+	delta *deltas;
+	histogram latency, sizes;
+	long active;            /* requests in flight */
+	int stdout_gone;
+} srv = {
+	.reader_lock = PTHREAD_MUTEX_INITIALIZER,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+};
+
+/* Under srv.lock. */
+static void count_locked(const char *name, const char *labels, int64_t n)
+{
+	delta *d;
+
+	for (d = srv.deltas; d; d = d->next) {
+		if (strcmp(d->name, name) == 0 && strcmp(d->labels, labels) == 0) {
+			d->n += n;
+			return;
+		}
+	}
+	d = cx_xcalloc(1, sizeof *d);
+	d->name = cx_xstrdup(name);
+	d->labels = cx_xstrdup(labels);
+	d->n = n;
+	d->next = srv.deltas;
+	srv.deltas = d;
+}
+
+static void observe(histogram *h, const double *bounds, size_t n, double v)
+{
+	h->sum += v;
+	h->count++;
+	for (size_t i = 0; i < n; i++)
+		if (v <= bounds[i])
+			h->buckets[i]++;
+}
+
+/* Writes pending counter deltas inside the writer's open transaction. */
+static int flush_deltas(delta *list, cx_err *err)
+{
+	for (delta *d = list; d; d = d->next)
+		if (cx_metrics_add(srv.store, d->name, d->labels, d->n, err) < 0)
+			return -1;
+	return 0;
+}
+
+static void free_deltas(delta *list)
+{
+	while (list) {
+		delta *next = list->next;
+
+		free(list->name);
+		free(list->labels);
+		free(list);
+		list = next;
+	}
+}
+
+/* Puts deltas that could not be written back for the next transaction. */
+static void requeue_deltas(delta *list)
+{
+	pthread_mutex_lock(&srv.lock);
+	for (delta *d = list; d; d = d->next)
+		count_locked(d->name, d->labels, d->n);
+	pthread_mutex_unlock(&srv.lock);
+	free_deltas(list);
+}
+
+static void emit_stdout(job *j)
+{
+	char ts[CX_RFC3339_LEN];
+	jv body;
+
+	if (srv.stdout_gone)
+		return;
+	cx_clock_rfc3339(j->received, -1, ts);
+	body = jv_parse_sized(j->body, (int)j->len);
+	cx_ndjson_write(cx_inbox_line(j->inbox_id, j->provider, j->correlation_id,
+	    ts, jv_copy(j->headers), body));
+}
+
+/* One group: store every job of the batch and the pending counters in one
+ * transaction; then wake their connections. */
+static void commit_group(job *batch)
+{
+	cx_err err = { 0, "" };
+	delta *pending;
+	int ok;
+
+	pthread_mutex_lock(&srv.lock);
+	pending = srv.deltas;
+	srv.deltas = NULL;
+	pthread_mutex_unlock(&srv.lock);
+
+	ok = cx_store_begin(srv.store, &err) == 0;
+	for (job *j = batch; ok && j; j = j->next) {
+		if (j->provider)
+			ok = cx_inbox_add(srv.store, j->provider, j->correlation_id,
+			    j->received, jv_copy(j->headers), j->body, j->len,
+			    &j->inbox_id, &err) == 0;
+	}
+	ok = ok && flush_deltas(pending, &err) == 0;
+	ok = ok && cx_store_commit(srv.store, &err) == 0;
+	if (!ok) {
+		cx_store_rollback(srv.store);
+		cx_log(CX_LOG_ERROR, jv_null(), "cannot store deliveries: %s", err.msg);
+		requeue_deltas(pending);
+	} else {
+		free_deltas(pending);
+	}
+	for (job *j = batch; j; j = j->next)
+		if (ok && j->provider && srv.c.to_stdout)
+			emit_stdout(j);
+	if (srv.c.to_stdout && !srv.stdout_gone && cx_ndjson_flush() < 0) {
+		srv.stdout_gone = 1;
+		cx_log_warn("stdout is closed; deliveries are still stored");
+	}
+	pthread_mutex_lock(&srv.lock);
+	for (job *j = batch, *next; j; j = next) {
+		next = j->next;
+		j->failed = !ok;
+		j->done = 1;
+		MHD_resume_connection(j->conn);
+	}
+	pthread_mutex_unlock(&srv.lock);
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		job *batch = NULL, **tail = &batch;
+		int n = 0, idle;
+
+		pthread_mutex_lock(&srv.lock);
+		if (!srv.queue && !srv.stopping) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&srv.wake, &srv.lock, &until);
+		}
+		while (srv.queue && n < GROUP_MAX) {
+			job *j = srv.queue;
+
+			srv.queue = j->next;
+			j->next = NULL;
+			*tail = j;
+			tail = &j->next;
+			n++;
+		}
+		if (!srv.queue)
+			srv.queue_tail = NULL;
+		idle = n == 0 && !srv.deltas;
+		if (n == 0 && srv.stopping) {
+			pthread_mutex_unlock(&srv.lock);
+			if (!idle)
+				commit_group(NULL);  /* the last counters, once */
+			return NULL;
+		}
+		pthread_mutex_unlock(&srv.lock);
+		if (!idle)
+			commit_group(batch);
+	}
+}
+
+static void enqueue(job *j)
+{
+	pthread_mutex_lock(&srv.lock);
+	if (srv.queue_tail)
+		srv.queue_tail->next = j;
+	else
+		srv.queue = j;
+	srv.queue_tail = j;
+	pthread_cond_signal(&srv.wake);
+	pthread_mutex_unlock(&srv.lock);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, request *r,
+    unsigned status, const char *type, const char *body)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body),
+	    (void *)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result rc;
+
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    r->provider ? "GET, POST" : "GET");
+	rc = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	r->status = status;
+	return rc;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, request *r,
+    unsigned status, const char *code)
+{
+	char body[128];
+
+	snprintf(body, sizeof body, "{\"ok\":false,\"error\":\"%s\"}\n", code);
+	return reply(conn, r, status, "application/json", body);
+}
+
+/* Meta's subscription handshake. */
+static enum MHD_Result verify_handshake(struct MHD_Connection *conn, request *r)
+{
+	const char *mode = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "hub.mode");
+	const char *token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "hub.verify_token");
+	const char *challenge = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "hub.challenge");
+	const char *want = srv.secrets.verify_token;
+
+	if (!mode || strcmp(mode, "subscribe") != 0 || !token || !challenge || !want ||
+	    !cx_crypto_equal(token, strlen(token), want, strlen(want)))
+		return reply_error(conn, r, MHD_HTTP_FORBIDDEN, "verification_failed");
+	return reply(conn, r, MHD_HTTP_OK, "text/plain", challenge);
+}
+
+static const char *const kept_headers[] = {
+	"Content-Type", "User-Agent", "X-Hub-Signature-256", NULL,
+};
+
+static jv selected_headers(struct MHD_Connection *conn)
+{
+	jv h = jv_object();
+
+	for (const char *const *name = kept_headers; *name; name++) {
+		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, *name);
+
+		if (v)
+			h = jv_object_set(h, jv_string(*name), jv_string(v));
+	}
+	return h;
+}
+
+static void count_signature_failure(const char *provider)
+{
+	char *labels = cx_metrics_labels("provider", provider, NULL);
+
+	pthread_mutex_lock(&srv.lock);
+	count_locked("cx_webhook_signature_failures_total", labels, 1);
+	pthread_mutex_unlock(&srv.lock);
+	free(labels);
+}
+
+static enum MHD_Result accept_delivery(struct MHD_Connection *conn, request *r)
+{
+	const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "X-Hub-Signature-256");
+	job *j;
+
+	if (r->too_big)
+		return reply_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large");
+	if (!cx_signature_meta(sig, r->body ? r->body : "", r->len,
+	    srv.secrets.secret, srv.secrets.previous)) {
+		count_signature_failure(r->provider->name);
+		return reply_error(conn, r, MHD_HTTP_UNAUTHORIZED, "bad_signature");
+	}
+	if (!ingest_body_ok(r->body, r->len))
+		return reply_error(conn, r, MHD_HTTP_BAD_REQUEST, "invalid_json");
+	j = cx_xcalloc(1, sizeof *j);
+	j->provider = r->provider->name;
+	j->body = r->body;
+	j->len = r->len;
+	r->body = NULL;
+	j->headers = selected_headers(conn);
+	j->received = cx_clock_now();
+	cx_inbox_new_correlation_id(j->correlation_id);
+	j->conn = conn;
+	r->job = j;
+	MHD_suspend_connection(conn);
+	enqueue(j);
+	return MHD_YES;
+}
+
+/* A job without a delivery: the writer runs a transaction for it. */
+static enum MHD_Result probe_store(struct MHD_Connection *conn, request *r)
+{
+	job *j = cx_xcalloc(1, sizeof *j);
+
+	j->headers = jv_null();
+	j->conn = conn;
+	r->job = j;
+	MHD_suspend_connection(conn);
+	enqueue(j);
+	return MHD_YES;
+}
+
+static void write_histogram(FILE *out, const char *name, const char *help,
+    const histogram *h, const double *bounds, size_t n)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+		    (unsigned long long)h->buckets[i]);
+	fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
+	    (unsigned long long)h->count, name, h->sum, name,
+	    (unsigned long long)h->count);
+}
+
+static enum MHD_Result serve_metrics(struct MHD_Connection *conn, request *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	cx_err err = { 0, "" };
+	int64_t depth = 0;
+	histogram lat, sizes;
+	int rc;
+	enum MHD_Result res;
+
+	pthread_mutex_lock(&srv.reader_lock);
+	rc = cx_metrics_write(srv.reader, out, &err);
+	rc = rc < 0 ? rc : cx_inbox_depth(srv.reader, &depth, &err);
+	pthread_mutex_unlock(&srv.reader_lock);
+	pthread_mutex_lock(&srv.lock);
+	lat = srv.latency;
+	sizes = srv.sizes;
+	pthread_mutex_unlock(&srv.lock);
+	fprintf(out, "# HELP cx_inbox_depth Deliveries not yet acked by the slowest consumer.\n"
+	    "# TYPE cx_inbox_depth gauge\ncx_inbox_depth %lld\n", (long long)depth);
+	write_histogram(out, "cx_webhook_latency_seconds",
+	    "Time from request to answer.", &lat, latency_bounds, NLAT);
+	write_histogram(out, "cx_webhook_body_bytes", "Size of webhook bodies.",
+	    &sizes, size_bounds, NSIZE);
+	fclose(out);
+	if (rc < 0) {
+		free(text);
+		cx_log(CX_LOG_ERROR, jv_null(), "metrics: %s", err.msg);
+		return reply_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable");
+	}
+	res = reply(conn, r, MHD_HTTP_OK, "text/plain; version=0.0.4", text);
+	free(text);
+	return res;
+}
+
+/* Answers a request whose job the writer has finished. */
+static enum MHD_Result finish_job(struct MHD_Connection *conn, request *r)
+{
+	job *j = r->job;
+	char body[128];
+
+	if (j->failed)
+		return reply_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable");
+	if (j->provider) {
+		snprintf(body, sizeof body, "{\"ok\":true,\"correlation_id\":\"%s\"}\n",
+		    j->correlation_id);
+		return reply(conn, r, MHD_HTTP_OK, "application/json", body);
+	}
+	if (r->metrics)
+		return serve_metrics(conn, r);
+	return reply(conn, r, MHD_HTTP_OK, "application/json", "{\"ok\":true}\n");
+}
+
+/* The first call for a request: find its route, refuse early what can be. */
+static enum MHD_Result begin_request(struct MHD_Connection *conn, request *r,
+    const char *url, const char *method)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	if (strncmp(url, "/webhooks/", 10) == 0) {
+		r->provider = ingest_provider_find(url + 10);
+		if (!r->provider)
+			return reply_error(conn, r, MHD_HTTP_NOT_FOUND, "not_found");
+		if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+			return reply_error(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "method_not_allowed");
+		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv.c.max_body)
+			return reply_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "body_too_large");
+		return MHD_YES;
+	}
+	if (strcmp(url, "/healthz") != 0 && strcmp(url, "/metrics") != 0)
+		return reply_error(conn, r, MHD_HTTP_NOT_FOUND, "not_found");
+	if (strcmp(method, "GET") != 0)
+		return reply_error(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed");
+	return MHD_YES;
+}
+
+static void take_body(request *r, const char *data, size_t n)
+{
+	if (r->too_big || r->len + n > (size_t)srv.c.max_body) {
+		r->too_big = 1;
+		return;
+	}
+	if (r->len + n > r->cap) {
+		r->cap = (r->len + n) * 2;
+		if (r->cap > (size_t)srv.c.max_body)
+			r->cap = (size_t)srv.c.max_body;
+		r->body = cx_xrealloc(r->body, r->cap);
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
+    const char *url, const char *method, const char *version,
+    const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	request *r = *con_cls;
+
+	(void)cls;
+	(void)version;
+	if (!r) {
+		r = cx_xcalloc(1, sizeof *r);
+		r->start_ms = cx_clock_mono_ms();
+		*con_cls = r;
+		pthread_mutex_lock(&srv.lock);
+		srv.active++;
+		pthread_mutex_unlock(&srv.lock);
+		return begin_request(conn, r, url, method);
+	}
+	if (*upload_data_size) {
+		take_body(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->job)
+		return finish_job(conn, r);
+	if (!r->provider) {
+		r->metrics = strcmp(url, "/metrics") == 0;
+		return probe_store(conn, r);
+	}
+	if (strcmp(method, "GET") == 0)
+		return verify_handshake(conn, r);
+	return accept_delivery(conn, r);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	request *r = *con_cls;
+	double secs;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!r)
+		return;
+	secs = (double)(cx_clock_mono_ms() - r->start_ms) / 1000.0;
+	pthread_mutex_lock(&srv.lock);
+	srv.active--;
+	if (r->provider && r->status) {
+		char code[16], *labels;
+
+		snprintf(code, sizeof code, "%u", r->status);
+		labels = cx_metrics_labels("provider", r->provider->name, "status", code, NULL);
+		count_locked("cx_webhook_requests_total", labels, 1);
+		free(labels);
+		observe(&srv.latency, latency_bounds, NLAT, secs);
+		if (r->status == MHD_HTTP_OK && r->job)
+			observe(&srv.sizes, size_bounds, NSIZE, (double)r->job->len);
+	}
+	pthread_mutex_unlock(&srv.lock);
+	if (r->job) {
+		jv_free(r->job->headers);
+		free(r->job->body);
+		free(r->job);
+	}
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	cx_log(CX_LOG_DEBUG, jv_null(), "http: %s", msg);
+}
+
+/* Resolves HOST:PORT (HOST may be [v6]) into addr. */
+static int resolve(const char *listen, struct sockaddr_storage *addr,
+    socklen_t *len, cx_err *err)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+		.ai_socktype = SOCK_STREAM }, *res;
+	size_t hl;
+	int rc;
+
+	if (!colon || colon == listen || !colon[1])
+		return cx_err_set(err, CX_EXIT_USAGE, "--listen wants HOST:PORT, not '%s'",
+		    listen);
+	hl = (size_t)(colon - listen);
+	if (listen[0] == '[' && colon[-1] == ']') {
+		listen++;
+		hl -= 2;
+	}
+	if (hl >= sizeof host)
+		return cx_err_set(err, CX_EXIT_USAGE, "--listen: host too long");
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0)
+		return cx_err_set(err, CX_EXIT_USAGE, "--listen %s: %s", host,
+		    gai_strerror(rc));
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void wait_for_drain(void)
+{
+	int64_t until = cx_clock_mono_ms() + DRAIN_TIMEOUT_MS;
+
+	for (;;) {
+		long active;
+
+		pthread_mutex_lock(&srv.lock);
+		active = srv.active;
+		pthread_mutex_unlock(&srv.lock);
+		if (active == 0 || cx_clock_mono_ms() > until)
+			return;
+		usleep(10000);
+	}
+}
+
+static int fail(cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
+}
+
+int ingest_serve(int argc, char **argv)
+{
+	cx_err err = { 0, "" };
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	pthread_t writer;
+	sigset_t sigs;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	int sig, rc;
+
+	srv.c.max_body = 1024 * 1024;
+	srv.c.threads = 2;
+	rc = cx_opts_parse(&command, argc, argv, on_option, &srv.c, &err);
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc >= 0 && rc < argc)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
+	if (rc >= 0 && !srv.c.listen)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "serve needs --listen HOST:PORT");
+	if (rc >= 0 && (srv.c.threads < 1 || srv.c.threads > 64))
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "--threads wants 1 to 64");
+	if (rc >= 0)
+		rc = resolve(srv.c.listen, &addr, &addrlen, &err);
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see cx-ingest serve --help)", err.msg);
+		return CX_EXIT_USAGE;
+	}
+	if (cx_config_load(srv.c.config, &err) < 0 ||
+	    ingest_secrets_load(&srv.secrets, &err) < 0 ||
+	    cx_store_open(srv.c.db, &srv.store, &err) < 0 ||
+	    cx_store_open(srv.c.db, &srv.reader, &err) < 0)
+		return fail(&err);
+	cx_ndjson_out_init();
+
+	/* Signals are taken by sigwait below; threads inherit the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	pthread_create(&writer, NULL, writer_main, NULL);
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv.c.threads,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (!d) {
+		cx_log(CX_LOG_ERROR, jv_null(), "cannot listen on %s: %s", srv.c.listen,
+		    strerror(errno));
+		rc = CX_EXIT_UNAVAILABLE;
+	} else {
+		info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+		cx_log(CX_LOG_INFO, jv_object_set(jv_object(), jv_string("port"),
+		    jv_number(info ? info->port : 0)), "listening on %s", srv.c.listen);
+		sigwait(&sigs, &sig);
+		cx_log_info("stopping on signal %d; finishing requests in flight", sig);
+		MHD_quiesce_daemon(d);
+		wait_for_drain();
+		MHD_stop_daemon(d);
+		rc = CX_EXIT_OK;
+	}
+	pthread_mutex_lock(&srv.lock);
+	srv.stopping = 1;
+	pthread_cond_signal(&srv.wake);
+	pthread_mutex_unlock(&srv.lock);
+	pthread_join(writer, NULL);
+	cx_store_close(srv.reader);
+	cx_store_close(srv.store);
+	ingest_secrets_free(&srv.secrets);
+	return rc;
+}
