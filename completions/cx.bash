@@ -1,9 +1,9 @@
 # bash completion for cx and every cx-* tool.
 #
 # Nothing here knows a tool's options: at completion time the tools are asked.
-#   cx --list-commands          the commands of the dispatcher
-#   TOOL [SUB...] --list-commands   the subcommands of a tool, when it has some
-#   TOOL [SUB...] --list-options    one line per option: --name<TAB>ARG<TAB>help
+#   cx --list-commands             the commands of the dispatcher
+#   TOOL [SUB...] --list-commands  the subcommands of a tool, when it has some
+#   TOOL [SUB...] --list-options   one line per option: --name<TAB>ARG<TAB>help
 # so a tool written after this file, or a new option, completes without any
 # change here. A subcommand of a tool that does not answer --list-commands is
 # recognised when `TOOL SUB --list-options` answers with other options than
@@ -28,10 +28,23 @@ _cx_options()
 		printf '%s\t%s\n' "${line%%$'\t'*}" "${rest%%$'\t'*}"
 		found=1
 	done < <(_cx_ask "$@" --list-options)
-	if [[ -z $found && $# -eq 1 && $1 == cx ]]; then
+	if [[ -z $found && $# -eq 1 && ${1##*/} == cx ]]; then
 		# the dispatcher's own options, should it not list them itself
 		printf '%s\t\n' --help --version --list-commands
 	fi
+}
+
+# _cx_commands WORD...: a command's subcommands, one a line, or nothing when
+# it has none (an answer that is not a list of words does not count).
+_cx_commands()
+{
+	local out line
+
+	out=$(_cx_ask "$@" --list-commands) || return 0
+	while IFS= read -r line; do
+		[[ $line =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || return 0
+	done <<< "$out"
+	printf '%s\n' "$out"
 }
 
 # _cx_names OPTLINES: the option names alone.
@@ -50,17 +63,20 @@ _cx_option_arg()
 	local line
 
 	while IFS= read -r line; do
-		if [[ ${line%%	*} == "$2" ]]; then
-			printf '%s' "${line#*	}"
+		if [[ ${line%%$'\t'*} == "$2" ]]; then
+			printf '%s' "${line#*$'\t'}"
 			return 0
 		fi
 	done <<< "$1"
 	return 1
 }
 
-# _cx_value ARG CUR: completes the value of an option by its placeholder.
+# _cx_value ARG CUR [PREFIX]: completes the value of an option by its
+# placeholder; PREFIX ("--db=") is put back in front of each candidate.
 _cx_value()
 {
+	local i
+
 	case $1 in
 	PATH | FILE | *FILE | *PATH)
 		compopt -o filenames 2> /dev/null
@@ -74,28 +90,32 @@ _cx_value()
 		COMPREPLY=()
 		;;
 	esac
+	for i in "${!COMPREPLY[@]}"; do
+		COMPREPLY[i]=$3${COMPREPLY[i]}
+	done
 }
 
 _cx()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]}
-	local -a cmd=("${COMP_WORDS[0]##*/}")
-	local opts subs w arg i=1 operands=0 name
+	local -a cmd=("${COMP_WORDS[0]/#\~\//$HOME/}")
+	local opts subs w arg i=1 operands=0 dashdash=0 name prefix
 
 	COMPREPLY=()
 	opts=$(_cx_options "${cmd[@]}")
-	subs=$(_cx_ask "${cmd[@]}" --list-commands)
+	subs=$(_cx_commands "${cmd[@]}")
 
 	# Walk the words before the cursor: skip options and their values, and
-	# follow subcommands so that their own options are offered.
+	# follow subcommands so that their own options are offered. Options may
+	# follow operands (GNU order) until "--".
 	while ((i < COMP_CWORD)); do
 		w=${COMP_WORDS[i]}
 		i=$((i + 1))
-		if ((operands == 0)) && [[ $w == -- ]]; then
-			operands=1
+		if ((dashdash == 0)) && [[ $w == -- ]]; then
+			dashdash=1
 			continue
 		fi
-		if ((operands == 0)) && [[ $w == -?* ]]; then
+		if ((dashdash == 0)) && [[ $w == -?* ]]; then
 			if [[ ${COMP_WORDS[i]} == = ]]; then
 				i=$((i + 2))    # --name = value (= is a word break)
 			elif [[ $w != *=* ]] && arg=$(_cx_option_arg "$opts" "$w") &&
@@ -104,17 +124,17 @@ _cx()
 			fi
 			continue
 		fi
-		if ((operands == 0)) && _cx_is_subcommand "$w"; then
+		if ((operands == 0 && dashdash == 0)) && _cx_is_subcommand "$w"; then
 			cmd+=("$w")
 			opts=$(_cx_options "${cmd[@]}")
-			subs=$(_cx_ask "${cmd[@]}" --list-commands)
+			subs=$(_cx_commands "${cmd[@]}")
 			continue
 		fi
-		operands=1
+		operands=$((operands + 1))
 	done
 
 	# The value of an option: "--db PATH", "--db=PATH" or "--db = PATH".
-	name=
+	name= prefix=
 	if [[ $cur == = && ${COMP_WORDS[COMP_CWORD - 1]} == --* ]]; then
 		name=${COMP_WORDS[COMP_CWORD - 1]}
 		cur=
@@ -122,20 +142,21 @@ _cx()
 		name=${COMP_WORDS[COMP_CWORD - 2]}
 	elif [[ $cur == --*=* ]]; then
 		name=${cur%%=*}
+		prefix=$name=
 		cur=${cur#*=}
 	elif ((COMP_CWORD > 1)) && [[ ${COMP_WORDS[COMP_CWORD - 1]} == -?* ]]; then
 		name=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 	if [[ -n $name ]] && arg=$(_cx_option_arg "$opts" "$name") && [[ -n $arg ]]; then
-		_cx_value "$arg" "$cur"
+		_cx_value "$arg" "$cur" "$prefix"
 		return 0
 	fi
 
-	if ((operands == 0)) && [[ $cur == -* ]]; then
+	if ((dashdash == 0)) && [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$(_cx_names "$opts")" -- "$cur")
 		return 0
 	fi
-	if ((operands == 0)) && [[ -n $subs ]]; then
+	if ((operands == 0 && dashdash == 0)) && [[ -n $subs ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
 		return 0
 	fi

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accounts.h"
 #include "audit.h"
 #include "clock.h"
 #include "config.h"
@@ -32,10 +33,12 @@ static const char *const secrets[] = {
 	NULL,
 };
 
-enum { O_DB = 1, O_CONFIG, O_CORRELATION, O_SINCE, O_OLDER, O_JSON, O_TABLE };
+enum { O_DB = 1, O_CONFIG, O_CORRELATION, O_SINCE, O_OLDER, O_JSON, O_TABLE,
+	O_CHANNEL, O_ACCOUNT, O_TENANT };
 
 typedef struct {
 	const char *db, *config, *correlation_id, *since;
+	const char *channel, *account, *tenant;
 	long long older_than;
 	int older_given, table;
 } conf;
@@ -65,6 +68,21 @@ static const cx_opt prune_opts[] = {
 	{ NULL, 0, 0, NULL, NULL },
 };
 
+static const cx_opt accounts_add_opts[] = {
+	{ "account", 0, O_ACCOUNT, "ID", "the provider's account id (phone_number_id, page id...)" },
+	{ "channel", 0, O_CHANNEL, "C", "whatsapp, instagram, messenger, x, ..." },
+	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
+	{ "db", 0, O_DB, "PATH", "state file" },
+	{ "tenant", 0, O_TENANT, "T", "the tenant its events belong to" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const cx_cmd cmd_accounts_add = { "cx accounts add",
+	"--channel C --account ID --tenant T [--db PATH]",
+	"Map a provider account to a tenant (events of unmapped accounts get \"default\").",
+	accounts_add_opts };
+static const cx_cmd cmd_accounts_list = { "cx accounts list", "[--db PATH] [--json | --table]",
+	"List the account to tenant mappings.", common_opts };
 static const cx_cmd cmd_doctor = { "cx doctor", "[--db PATH] [--json | --table]",
 	"Show the state file, its schema, and which secrets are set.", common_opts };
 static const cx_cmd cmd_metrics = { "cx metrics", "[--db PATH]",
@@ -85,6 +103,9 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_CONFIG: c->config = arg; break;
 	case O_CORRELATION: c->correlation_id = arg; break;
 	case O_SINCE: c->since = arg; break;
+	case O_CHANNEL: c->channel = arg; break;
+	case O_ACCOUNT: c->account = arg; break;
+	case O_TENANT: c->tenant = arg; break;
 	case O_JSON: c->table = 0; break;
 	case O_TABLE: c->table = 1; break;
 	case O_OLDER:
@@ -107,6 +128,7 @@ static void usage(FILE *out)
 	    "  publish    publish approved items (cx-publish)\n"
 	    "  oauth      OAuth2 credentials (cx-oauth)\n"
 	    "  sync       calendar mirrors and polling (cx-sync)\n"
+	    "  accounts   map provider accounts to tenants (accounts add|list)\n"
 	    "  doctor     state file, schema and secrets at a glance\n"
 	    "  metrics    counters in Prometheus text format\n"
 	    "  audit      the audit trail (audit prune --older-than DAYS for retention)\n"
@@ -276,6 +298,50 @@ static int audit(int argc, char **argv)
 	return rc < 0 ? fail(&err) : CX_EXIT_OK;
 }
 
+static void print_account(jv row, void *ctx)
+{
+	const conf *c = ctx;
+
+	if (!c->table) {
+		cx_ndjson_write(row);
+		return;
+	}
+	printf("%-12s %-24s %s\n", cx_json_str(row, "channel"),
+	    cx_json_str(row, "account"), cx_json_str(row, "tenant"));
+	jv_free(row);
+}
+
+static int accounts(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int rc;
+
+	if (strcmp(sub, "list") == 0) {
+		if ((rc = setup(&cmd_accounts_list, argc - 1, argv + 1, &c, &s)) >= 0)
+			return rc;
+		rc = cx_accounts_list(s, print_account, &c, &err);
+	} else if (strcmp(sub, "add") == 0) {
+		if ((rc = setup(&cmd_accounts_add, argc - 1, argv + 1, &c, &s)) >= 0)
+			return rc;
+		if (!c.channel || !c.account || !c.tenant || !*c.channel || !*c.account ||
+		    !*c.tenant) {
+			cx_store_close(s);
+			cx_log_error("accounts add needs --channel, --account and --tenant");
+			return CX_EXIT_USAGE;
+		}
+		rc = cx_accounts_set(s, c.channel, c.account, c.tenant, &err);
+	} else {
+		cx_log_error("usage: cx accounts add|list (see cx accounts add --help)");
+		return CX_EXIT_USAGE;
+	}
+	cx_store_close(s);
+	cx_ndjson_flush();
+	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+}
+
 /* Runs cx-NAME: beside this binary first, then from PATH. */
 static int dispatch(const char *name, int argc, char **argv)
 {
@@ -313,7 +379,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "--list-commands") == 0) {
 		for (const char *const *t = tools; *t; t++)
 			printf("%s\n", *t);
-		printf("doctor\nmetrics\naudit\nversion\nhelp\n");
+		printf("accounts\ndoctor\nmetrics\naudit\nversion\nhelp\n");
 		return CX_EXIT_OK;
 	}
 	if (strcmp(cmd, "doctor") == 0)
@@ -322,6 +388,8 @@ int main(int argc, char **argv)
 		return metrics(argc - 1, argv + 1);
 	if (strcmp(cmd, "audit") == 0)
 		return audit(argc - 1, argv + 1);
+	if (strcmp(cmd, "accounts") == 0)
+		return accounts(argc - 1, argv + 1);
 	if (cmd[0] == '-') {
 		cx_log_error("unknown option %s (see cx --help)", cmd);
 		return CX_EXIT_USAGE;

@@ -1,0 +1,922 @@
+/* cx-parse: provider webhook bodies -> canonical events (SPEC §5, §6).
+ * Default mode reads NDJSON: the body of each webhook.received line goes
+ * through share/cx/parsers/<provider>.jq (compiled once per run, on first
+ * use); every item the mapping prints becomes one event line in the §5
+ * envelope, every {"error","path"} it prints one parse.error log line, and a
+ * delivery.done marker closes the delivery. Other lines pass through byte
+ * for byte. With --provider, stdin is a stream of raw bodies instead.
+ * Input is handled in batches (as many lines as are ready): a batch's
+ * counters are committed in one transaction, and only then is its output
+ * written and flushed. */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "accounts.h"
+#include "clock.h"
+#include "config.h"
+#include "crypto.h"
+#include "exit.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "paths.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define BATCH_LINES 8192
+#define BATCH_IN_BYTES (4 * 1024 * 1024)
+#define BATCH_OUT_BYTES (8 * 1024 * 1024)
+#define PROVIDER_NAME_MAX 64
+#define UNKNOWN_PROVIDERS_CACHED 64
+#define TENANTS_CACHED 64
+/* RFC 3339 needs a four-digit year: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. */
+#define RFC3339_MIN_SECS (-62135596800.0)
+#define RFC3339_MAX_SECS 253402300799.0
+
+enum { O_CONFIG = 1, O_DB, O_MAX_LINE, O_PROVIDER };
+
+static const cx_opt options[] = {
+	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
+	{ "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" },
+	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted line or body (default 1048576)" },
+	{ "provider", 'p', O_PROVIDER, "P", "stdin holds raw P webhook bodies, not NDJSON lines" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const cx_cmd command = {
+	"cx-parse",
+	"[--provider P] [--db PATH] [--config FILE] [--max-line BYTES]",
+	"Map provider webhook bodies to canonical event lines (NDJSON on stdout).",
+	options,
+};
+
+typedef struct {
+	const char *db, *config, *provider;
+	long long max_line;
+} conf;
+
+static int on_option(int id, const char *arg, void *ctx, cx_err *err)
+{
+	conf *c = ctx;
+
+	switch (id) {
+	case O_CONFIG: c->config = arg; return 0;
+	case O_DB: c->db = arg; return 0;
+	case O_PROVIDER: c->provider = arg; return 0;
+	case O_MAX_LINE:
+		if (cx_opts_uint("max-line", arg, &c->max_line, err) < 0)
+			return -1;
+		if (c->max_line == 0)
+			return cx_err_set(err, CX_EXIT_USAGE, "--max-line must be at least 1");
+		return 0;
+	}
+	return 0;
+}
+
+/* Object keys, made once and shared by jv_copy (no allocation per use). */
+enum { K_V, K_TYPE, K_DEDUPE_KEY, K_CHANNEL, K_PROVIDER, K_TENANT, K_ACCOUNT,
+	K_OCCURRED_AT, K_RECEIVED_AT, K_CORRELATION_ID, K_SOURCE, K_DATA,
+	K_INBOX_ID, K_BODY, K_TS, K_ERROR, K_PATH, K_EVENTS, K_ERRORS, K_COUNT };
+
+static const char *const key_names[K_COUNT] = { "v", "type", "dedupe_key",
+	"channel", "provider", "tenant", "account", "occurred_at", "received_at",
+	"correlation_id", "source", "data", "inbox_id", "body", "ts", "error",
+	"path", "events", "errors" };
+static jv keys[K_COUNT];
+
+static jv get(jv obj, int k)
+{
+	return jv_object_get(jv_copy(obj), jv_copy(keys[k]));
+}
+
+static jv set(jv obj, int k, jv v)
+{
+	return jv_object_set(obj, jv_copy(keys[k]), v);
+}
+
+static int is_string(jv v)
+{
+	return jv_get_kind(v) == JV_KIND_STRING;
+}
+
+/* One provider's mapping, compiled on first use; jq NULL: no parser file. */
+typedef struct {
+	char *name;
+	cx_jq *jq;
+} parser;
+
+/* A counter increment waiting for the batch's transaction. */
+typedef struct {
+	const char *metric;
+	char *channel, *type;
+	int64_t n;
+} counter;
+
+typedef struct {
+	char *channel, *account, *tenant;
+} tenant_entry;
+
+/* One batch: its output lines (each ending in \n), counters and a cache of
+ * tenant lookups (a mapping changed meanwhile is seen by the next batch). */
+typedef struct {
+	char *out;
+	size_t used, cap;
+	counter *counters;
+	int ncounters, capcounters;
+	tenant_entry tenants[TENANTS_CACHED];
+	int ntenants;
+	long lines;
+	size_t in_bytes;
+} batch;
+
+typedef struct {
+	cx_store *store;
+	parser *parsers;
+	int nparsers, unknown_cached;
+	long errors;      /* parse errors and bad input over the run */
+	int fatal;        /* exit status that stops the run, 0 while going */
+	int discard;      /* the current batch must not be written */
+	cx_err err;       /* why it stopped */
+} run;
+
+/* The delivery being mapped: what every event and error of one body shares. */
+typedef struct {
+	run *R;
+	batch *b;
+	const char *label;   /* provider for metrics labels: its name, or "unknown" */
+	jv provider, inbox_id, correlation_id, received_at, source;
+	long line;           /* --provider: input line where the body ended */
+	long events, errors;
+} delivery;
+
+static void batch_append(batch *b, const char *s, size_t len)
+{
+	if (b->used + len + 1 > b->cap) {
+		b->cap = (b->used + len + 1) * 2;
+		b->out = cx_xrealloc(b->out, b->cap);
+	}
+	memcpy(b->out + b->used, s, len);
+	b->out[b->used + len] = '\n';
+	b->used += len + 1;
+}
+
+static void batch_append_jv(batch *b, jv v)
+{
+	jv s = jv_dump_string(v, 0);
+
+	batch_append(b, jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)));
+	jv_free(s);
+}
+
+static void count(batch *b, const char *metric, const char *channel,
+    const char *type)
+{
+	counter *c;
+
+	for (int i = 0; i < b->ncounters; i++) {
+		c = &b->counters[i];
+		if (c->metric == metric && strcmp(c->channel, channel) == 0 &&
+		    strcmp(c->type, type) == 0) {
+			c->n++;
+			return;
+		}
+	}
+	if (b->ncounters == b->capcounters) {
+		b->capcounters = b->capcounters ? b->capcounters * 2 : 16;
+		b->counters = cx_xrealloc(b->counters,
+		    (size_t)b->capcounters * sizeof *b->counters);
+	}
+	b->counters[b->ncounters++] = (counter){ metric, cx_xstrdup(channel),
+		cx_xstrdup(type), 1 };
+}
+
+static void tenants_clear(batch *b)
+{
+	for (int i = 0; i < b->ntenants; i++) {
+		free(b->tenants[i].channel);
+		free(b->tenants[i].account);
+		free(b->tenants[i].tenant);
+	}
+	b->ntenants = 0;
+}
+
+static void batch_clear(batch *b)
+{
+	for (int i = 0; i < b->ncounters; i++) {
+		free(b->counters[i].channel);
+		free(b->counters[i].type);
+	}
+	b->ncounters = 0;
+	tenants_clear(b);
+	b->used = 0;
+	b->lines = 0;
+	b->in_bytes = 0;
+}
+
+static int batch_full(const batch *b)
+{
+	return b->lines >= BATCH_LINES || b->in_bytes >= BATCH_IN_BYTES ||
+	    b->used >= BATCH_OUT_BYTES;
+}
+
+/* The batch's counters in one transaction (none when there is nothing to count). */
+static int batch_commit(run *R, batch *b, cx_err *err)
+{
+	if (b->ncounters == 0)
+		return 0;
+	if (cx_store_begin(R->store, err) < 0)
+		return -1;
+	for (int i = 0; i < b->ncounters; i++) {
+		counter *c = &b->counters[i];
+		char *labels = cx_metrics_labels("channel", c->channel, "type", c->type, NULL);
+		int rc = cx_metrics_add(R->store, c->metric, labels, c->n, err);
+
+		free(labels);
+		if (rc < 0) {
+			cx_store_rollback(R->store);
+			return -1;
+		}
+	}
+	return cx_store_commit(R->store, err);
+}
+
+static void stop(run *R, const cx_err *err, int discard)
+{
+	if (R->fatal)
+		return;
+	R->err = *err;
+	R->fatal = err->code ? err->code : CX_EXIT_TEMPFAIL;
+	R->discard = discard;
+}
+
+/* Provider names become file names and metric labels: keep them plain. */
+static int provider_name_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') ||
+		    (n > 0 && (s[n] == '-' || s[n] == '_'))))
+			return 0;
+	return n > 0 && n <= PROVIDER_NAME_MAX;
+}
+
+/* The parser of a provider (jq NULL when it has none), or NULL after a
+ * parser file that does not compile stopped the run. */
+static const parser *parser_for(run *R, const char *name)
+{
+	static const parser none = { NULL, NULL };
+	struct stat st;
+	cx_err err = { 0, "" };
+	char *rel, *path;
+	cx_jq *jq = NULL;
+
+	if (!provider_name_ok(name))
+		return &none;
+	for (int i = 0; i < R->nparsers; i++)
+		if (strcmp(R->parsers[i].name, name) == 0)
+			return &R->parsers[i];
+	rel = cx_xasprintf("parsers/%s.jq", name);
+	path = cx_paths_share(rel);
+	free(rel);
+	if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR)) {
+		jq = cx_jq_compile_file(path, jv_null(), &err);
+		if (!jq) {
+			err.code = CX_EXIT_CONFIG;  /* a broken mapping is configuration */
+			stop(R, &err, 0);
+			free(path);
+			return NULL;
+		}
+	}
+	free(path);
+	if (!jq && R->unknown_cached >= UNKNOWN_PROVIDERS_CACHED)
+		return &none;
+	R->unknown_cached += !jq;
+	R->parsers = cx_xrealloc(R->parsers, (size_t)(R->nparsers + 1) * sizeof *R->parsers);
+	R->parsers[R->nparsers] = (parser){ cx_xstrdup(name), jq };
+	return &R->parsers[R->nparsers++];
+}
+
+/* The tenant of channel + account, from the batch's cache or the store;
+ * NULL after a store failure stopped the run. */
+static const char *tenant_for(run *R, batch *b, const char *channel,
+    const char *account)
+{
+	cx_err err = { 0, "" };
+	tenant_entry *t;
+	char *tenant;
+
+	for (int i = 0; i < b->ntenants; i++) {
+		t = &b->tenants[i];
+		if (strcmp(t->account, account) == 0 && strcmp(t->channel, channel) == 0)
+			return t->tenant;
+	}
+	tenant = cx_accounts_tenant(R->store, channel, account, &err);
+	if (!tenant) {
+		stop(R, &err, 1);
+		return NULL;
+	}
+	if (b->ntenants == TENANTS_CACHED)
+		tenants_clear(b);
+	t = &b->tenants[b->ntenants++];
+	*t = (tenant_entry){ cx_xstrdup(channel), cx_xstrdup(account), tenant };
+	return tenant;
+}
+
+/* jq's tonumber on a string (the string read as JSON): a number, or invalid. */
+static jv string_number(jv s)
+{
+	const char *p = jv_string_value(s);
+	size_t n = strspn(p, "0123456789");
+	jv v;
+
+	if (n > 0 && n <= 15 && p[n] == '\0') {
+		/* the usual case, epoch seconds: exact in a double, no parser needed */
+		v = jv_number(strtod(p, NULL));
+	} else {
+		v = jv_parse(p);
+		if (jv_get_kind(v) != JV_KIND_NUMBER) {
+			jv_free(v);
+			v = jv_invalid();
+		}
+	}
+	jv_free(s);
+	return v;
+}
+
+/* The provider's timestamp as RFC 3339, by the rule of tests/fixtures/envelope.jq:
+ * strings are epoch seconds, numbers above 1e11 epoch milliseconds, fractions
+ * dropped; anything else (or out of range) is null. Consumes ts. */
+static jv occurred_at(jv ts)
+{
+	char buf[CX_RFC3339_LEN];
+	double x;
+
+	if (is_string(ts))
+		ts = string_number(ts);
+	if (jv_get_kind(ts) != JV_KIND_NUMBER) {
+		jv_free(ts);
+		return jv_null();
+	}
+	x = jv_number_value(ts);
+	jv_free(ts);
+	if (x > 1e11)
+		x /= 1000;
+	x = floor(x);
+	if (!(x >= RFC3339_MIN_SECS && x <= RFC3339_MAX_SECS))
+		return jv_null();
+	cx_clock_rfc3339((int64_t)x, -1, buf);
+	return jv_string(buf);
+}
+
+static jv now_rfc3339(void)
+{
+	char buf[CX_RFC3339_LEN];
+
+	cx_clock_rfc3339(cx_clock_now(), -1, buf);
+	return jv_string(buf);
+}
+
+/* "c-" + 32 hex digits; jv_null() after a failure stopped the run. */
+static jv new_correlation_id(run *R)
+{
+	unsigned char raw[16];
+	char hex[2 * sizeof raw + 1];
+
+	if (cx_crypto_random(raw, sizeof raw) < 0) {
+		stop(R, &(cx_err){ CX_EXIT_TEMPFAIL, "no random bytes for a correlation id" }, 1);
+		return jv_null();
+	}
+	cx_crypto_hex(raw, sizeof raw, hex);
+	return jv_string_fmt("c-%s", hex);
+}
+
+/* One parse.error log line (never payload content) and its counter.
+ * path and reason are consumed. */
+static void parse_error(delivery *d, jv path, jv reason)
+{
+	char msg[512];
+	jv f = jv_object();
+
+	snprintf(msg, sizeof msg, "parse.error %s at %s", jv_string_value(reason),
+	    jv_string_value(path));
+	f = jv_object_set(f, jv_string("error_code"), jv_string("parse_error"));
+	if (jv_is_valid(d->inbox_id))
+		f = set(f, K_INBOX_ID, jv_copy(d->inbox_id));
+	f = set(f, K_PROVIDER, jv_copy(d->provider));
+	if (!jv_is_valid(d->correlation_id))
+		;  /* bad input that never became a body has none */
+	else
+		f = set(f, K_CORRELATION_ID, jv_copy(d->correlation_id));
+	if (d->line > 0)
+		f = jv_object_set(f, jv_string("line"), jv_number((double)d->line));
+	f = set(f, K_PATH, path);
+	f = jv_object_set(f, jv_string("reason"), reason);
+	cx_log(CX_LOG_ERROR, f, "%s", msg);
+	count(d->b, "cx_parse_errors_total", d->label, "parse_error");
+	d->errors++;
+	d->R->errors++;
+}
+
+static void parse_error_str(delivery *d, const char *path, const char *reason)
+{
+	parse_error(d, jv_string(path), jv_string(reason));
+}
+
+/* One item of the mapping -> one event line. Consumes item. */
+static void emit_event(delivery *d, jv item)
+{
+	jv type = get(item, K_TYPE), dkey = get(item, K_DEDUPE_KEY),
+	    channel = get(item, K_CHANNEL), account = get(item, K_ACCOUNT),
+	    data = get(item, K_DATA), ts = get(item, K_TS);
+	const char *tenant = NULL;
+	jv ev;
+
+	jv_free(item);
+	if (!is_string(type) || !is_string(dkey) || !is_string(channel) ||
+	    !is_string(account) || jv_get_kind(data) != JV_KIND_OBJECT)
+		parse_error_str(d, ".", "mapping gave an invalid item");
+	else
+		tenant = tenant_for(d->R, d->b, jv_string_value(channel),
+		    jv_string_value(account));
+	if (!tenant) {
+		jv_free(type);
+		jv_free(dkey);
+		jv_free(channel);
+		jv_free(account);
+		jv_free(data);
+		jv_free(ts);
+		return;
+	}
+	count(d->b, "cx_events_parsed_total", jv_string_value(channel),
+	    jv_string_value(type));
+	ev = set(jv_object(), K_V, jv_number(1));
+	ev = set(ev, K_TYPE, type);
+	ev = set(ev, K_DEDUPE_KEY, dkey);
+	ev = set(ev, K_CHANNEL, channel);
+	ev = set(ev, K_PROVIDER, jv_copy(d->provider));
+	ev = set(ev, K_TENANT, jv_string(tenant));
+	ev = set(ev, K_ACCOUNT, account);
+	ev = set(ev, K_OCCURRED_AT, occurred_at(jv_is_valid(ts) ? ts : jv_null()));
+	ev = set(ev, K_RECEIVED_AT, jv_copy(d->received_at));
+	ev = set(ev, K_CORRELATION_ID, jv_copy(d->correlation_id));
+	ev = set(ev, K_SOURCE, jv_copy(d->source));
+	ev = set(ev, K_DATA, data);
+	batch_append_jv(d->b, ev);
+	d->events++;
+}
+
+/* cx_jq_run callback: an item or an {"error","path"} object. */
+static void on_output(jv out, void *ctx)
+{
+	delivery *d = ctx;
+	jv reason, path;
+
+	if (d->R->fatal) {
+		jv_free(out);
+		return;
+	}
+	if (jv_get_kind(out) != JV_KIND_OBJECT ||
+	    !jv_object_has(jv_copy(out), jv_copy(keys[K_ERROR]))) {
+		emit_event(d, out);
+		return;
+	}
+	reason = get(out, K_ERROR);
+	path = get(out, K_PATH);
+	jv_free(out);
+	if (is_string(reason) && is_string(path)) {
+		parse_error(d, path, reason);
+		return;
+	}
+	jv_free(reason);
+	jv_free(path);
+	parse_error_str(d, ".", "mapping gave an invalid error");
+}
+
+/* Runs the mapping on one body (consumed). */
+static void map_body(delivery *d, const parser *p, jv body)
+{
+	cx_err err = { 0, "" };
+
+	if (jv_get_kind(body) != JV_KIND_OBJECT) {
+		jv_free(body);
+		parse_error_str(d, ".", "body is not an object");
+		return;
+	}
+	/* jq's own message may quote the payload: only a fixed reason is logged */
+	if (cx_jq_run(p->jq, body, on_output, d, &err) < 0 && !d->R->fatal)
+		parse_error_str(d, ".", "mapping failed");
+}
+
+static void delivery_free(delivery *d)
+{
+	jv_free(d->provider);
+	jv_free(d->inbox_id);
+	jv_free(d->correlation_id);
+	jv_free(d->received_at);
+	jv_free(d->source);
+}
+
+/* The marker that tells `cx-ingest ack` the delivery went through. */
+static void emit_marker(delivery *d)
+{
+	jv counts = set(jv_object(), K_EVENTS, jv_number((double)d->events));
+	jv m = set(jv_object(), K_V, jv_number(1));
+
+	counts = set(counts, K_ERRORS, jv_number((double)d->errors));
+	m = set(m, K_TYPE, jv_string("delivery.done"));
+	m = set(m, K_PROVIDER, jv_copy(d->provider));
+	m = set(m, K_CORRELATION_ID, jv_copy(d->correlation_id));
+	m = set(m, K_SOURCE, jv_copy(d->source));
+	m = set(m, K_DATA, counts);
+	batch_append_jv(d->b, m);
+}
+
+/* Default mode: one NDJSON line. */
+static void handle_line(run *R, batch *b, cx_ndjson_line *line)
+{
+	jv v = line->value, type = get(v, K_TYPE);
+	delivery d = { R, b, "unknown", jv_null(), jv_invalid(), jv_null(),
+		jv_null(), jv_object(), 0, 0, 0 };
+	const parser *p = NULL;
+	const char *name;
+
+	if (!is_string(type) || strcmp(jv_string_value(type), "webhook.received") != 0) {
+		jv_free(type);
+		jv_free(v);
+		delivery_free(&d);
+		batch_append(b, line->raw, line->len);
+		return;
+	}
+	jv_free(type);
+	jv_free(d.provider);
+	d.provider = get(v, K_PROVIDER);
+	name = is_string(d.provider) ? jv_string_value(d.provider) : NULL;
+	if (name && provider_name_ok(name))
+		d.label = name;
+	if (jv_get_kind(d.provider) == JV_KIND_INVALID) {
+		jv_free(d.provider);
+		d.provider = jv_null();
+	}
+	d.inbox_id = get(v, K_INBOX_ID);
+	if (jv_get_kind(d.inbox_id) == JV_KIND_NULL) {
+		jv_free(d.inbox_id);
+		d.inbox_id = jv_invalid();
+	}
+	if (jv_is_valid(d.inbox_id))
+		d.source = set(d.source, K_INBOX_ID, jv_copy(d.inbox_id));
+	jv_free(d.correlation_id);
+	d.correlation_id = get(v, K_CORRELATION_ID);
+	if (!is_string(d.correlation_id)) {
+		jv_free(d.correlation_id);
+		d.correlation_id = new_correlation_id(R);
+	}
+	jv_free(d.received_at);
+	d.received_at = get(v, K_RECEIVED_AT);
+	if (!is_string(d.received_at)) {
+		jv_free(d.received_at);
+		d.received_at = now_rfc3339();
+	}
+	if (!name)
+		parse_error_str(&d, ".", "missing provider");
+	else if (!(p = parser_for(R, name)))
+		;  /* the run stops here; the delivery stays unacknowledged */
+	else if (!p->jq)
+		parse_error_str(&d, ".", "no parser for provider");
+	else
+		map_body(&d, p, get(v, K_BODY));
+	if (!R->fatal)
+		emit_marker(&d);
+	delivery_free(&d);
+	jv_free(v);
+}
+
+static int read_lines(run *R, cx_ndjson_reader *r, batch *b)
+{
+	cx_ndjson_line line;
+	int rc;
+
+	while (!batch_full(b) && !R->fatal) {
+		rc = cx_ndjson_next(r, &line);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			break;
+		b->lines++;
+		b->in_bytes += line.len;
+		handle_line(R, b, &line);
+		if (!cx_ndjson_ready(r))
+			break;
+	}
+	return b->lines > 0;
+}
+
+/* --provider: raw lines of stdin, fed to a jv_parser one at a time so that
+ * after invalid JSON the reading can start again at a line boundary. */
+typedef struct {
+	int fd;
+	char *buf;
+	size_t cap, start, end, max_line;
+	long lineno;
+	int eof, overlong, finished;
+	jv_parser *jp;
+	const parser *p;
+	jv provider;
+	int skipping;        /* after bad input: drop lines up to one starting with { */
+	int pending;         /* the parser holds part of a value */
+	size_t body_bytes;   /* bytes fed since the last complete value */
+} body_reader;
+
+enum { RAW_END, RAW_LINE, RAW_OVERLONG };
+
+/* The next line, with its newline when it has one; RAW_OVERLONG for a line
+ * longer than max_line (its bytes are dropped); -1 on a read error. */
+static int raw_next(body_reader *br, const char **s, size_t *len)
+{
+	for (;;) {
+		char *line = br->buf + br->start;
+		char *nl = memchr(line, '\n', br->end - br->start);
+		ssize_t n;
+
+		if (nl || (br->eof && br->end > br->start)) {
+			*s = line;
+			*len = nl ? (size_t)(nl - line) + 1 : br->end - br->start;
+			br->start += *len;
+			br->lineno++;
+			if (br->overlong || *len > br->max_line + 1) {
+				br->overlong = 0;
+				return RAW_OVERLONG;
+			}
+			return RAW_LINE;
+		}
+		if (br->eof) {
+			if (br->overlong) {
+				br->overlong = 0;
+				br->lineno++;
+				return RAW_OVERLONG;
+			}
+			return RAW_END;
+		}
+		if (br->start > 0) {
+			memmove(br->buf, line, br->end - br->start);
+			br->end -= br->start;
+			br->start = 0;
+		}
+		if (br->end == br->cap) {
+			br->overlong = 1;
+			br->end = 0;
+		}
+		do
+			n = read(br->fd, br->buf + br->end, br->cap - br->end);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			br->eof = 1;
+		br->end += (size_t)n;
+	}
+}
+
+static int raw_ready(body_reader *br)
+{
+	struct pollfd p = { .fd = br->fd, .events = POLLIN };
+
+	if (br->eof || memchr(br->buf + br->start, '\n', br->end - br->start))
+		return 1;
+	return poll(&p, 1, 0) > 0;
+}
+
+static int has_content(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return 1;
+	return 0;
+}
+
+static void parser_restart(body_reader *br)
+{
+	jv_parser_free(br->jp);
+	br->jp = jv_parser_new(0);
+	br->pending = 0;
+	br->body_bytes = 0;
+}
+
+/* Input that never became a body: one parse.error naming the line. */
+static void bad_input(run *R, batch *b, body_reader *br, const char *reason)
+{
+	delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
+		jv_invalid(), jv_null(), jv_null(), br->lineno, 0, 0 };
+
+	parse_error_str(&d, ".", reason);
+	delivery_free(&d);
+	parser_restart(br);
+	br->skipping = 1;
+}
+
+static void handle_body(run *R, batch *b, body_reader *br, jv body)
+{
+	delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
+		new_correlation_id(R), now_rfc3339(), jv_object(), br->lineno, 0, 0 };
+
+	if (R->fatal)
+		jv_free(body);
+	else
+		map_body(&d, br->p, body);
+	delivery_free(&d);
+}
+
+/* Feeds one line; every value it completes is a body. */
+static void feed_line(run *R, batch *b, body_reader *br, const char *s, size_t len)
+{
+	int pending_before = br->pending, retried = 0, got;
+	size_t tail;
+	jv v;
+
+	if (br->skipping) {
+		if (s[0] != '{')
+			return;
+		br->skipping = 0;
+	}
+	if (!cx_utf8_valid(s, len)) {
+		bad_input(R, b, br, "invalid UTF-8");
+		return;
+	}
+again:
+	got = 0;
+	tail = 0;
+	jv_parser_set_buf(br->jp, s, (int)len, 1);
+	while (jv_is_valid(v = jv_parser_next(br->jp))) {
+		got = 1;
+		tail = len - (size_t)jv_parser_remaining(br->jp);
+		br->body_bytes = 0;
+		handle_body(R, b, br, v);
+	}
+	if (jv_invalid_has_msg(v)) {
+		bad_input(R, b, br, "invalid JSON");
+		/* An unfinished value before this line made it fail: this line
+		 * may be a good body on its own. */
+		if (!retried && !got && pending_before && s[0] == '{') {
+			retried = 1;
+			br->skipping = 0;
+			goto again;
+		}
+		return;
+	}
+	if (got)
+		br->pending = has_content(s + tail, len - tail);
+	else
+		br->pending = br->pending || has_content(s, len);
+	br->body_bytes += len - tail;
+	if (br->pending && br->body_bytes > br->max_line)
+		bad_input(R, b, br, "body longer than --max-line");
+}
+
+/* End of input: whatever the parser still holds is a last body, or an error. */
+static void finish_bodies(run *R, batch *b, body_reader *br)
+{
+	jv v;
+
+	jv_parser_set_buf(br->jp, "", 0, 0);
+	while (jv_is_valid(v = jv_parser_next(br->jp)))
+		handle_body(R, b, br, v);
+	if (jv_invalid_has_msg(v))
+		bad_input(R, b, br, "invalid JSON");
+}
+
+static int read_bodies(run *R, body_reader *br, batch *b)
+{
+	const char *s;
+	size_t len;
+	int rc;
+
+	while (!batch_full(b) && !R->fatal) {
+		rc = raw_next(br, &s, &len);
+		if (rc < 0)
+			return -1;
+		if (rc == RAW_END) {
+			if (!br->finished) {
+				br->finished = 1;
+				b->lines++;
+				finish_bodies(R, b, br);
+			}
+			break;
+		}
+		b->lines++;
+		b->in_bytes += len;
+		if (rc == RAW_OVERLONG)
+			bad_input(R, b, br, "line longer than --max-line");
+		else
+			feed_line(R, b, br, s, len);
+		if (!raw_ready(br))
+			break;
+	}
+	return b->lines > 0;
+}
+
+static int fail(const cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
+}
+
+int main(int argc, char **argv)
+{
+	conf c = { .max_line = CX_NDJSON_MAX_LINE_DEFAULT };
+	cx_err err = { 0, "" };
+	run R = { 0 };
+	cx_ndjson_reader *r = NULL;
+	body_reader br = { 0 };
+	batch *b;
+	int rc, status = CX_EXIT_OK;
+
+	cx_log_init("cx-parse");
+	rc = cx_opts_parse(&command, argc, argv, on_option, &c, &err);
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc >= 0 && rc < argc)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
+	if (rc >= 0 && c.provider && !provider_name_ok(c.provider))
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "no parser for provider '%s'", c.provider);
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see cx-parse --help)", err.msg);
+		return CX_EXIT_USAGE;
+	}
+	if (cx_config_load(c.config, &err) < 0)
+		return fail(&err);
+	for (int k = 0; k < K_COUNT; k++)
+		keys[k] = jv_string(key_names[k]);
+	if (c.provider) {
+		br.p = parser_for(&R, c.provider);
+		if (!br.p)
+			status = fail(&R.err);
+		else if (!br.p->jq)
+			status = fail(&(cx_err){ CX_EXIT_USAGE, "" }) , cx_log(CX_LOG_ERROR,
+			    jv_null(), "no parser for provider '%s' (see cx-parse --help)",
+			    c.provider);
+	}
+	if (status == CX_EXIT_OK && cx_store_open(c.db, &R.store, &err) < 0)
+		status = fail(&err);
+	if (status != CX_EXIT_OK)
+		goto out;
+	if (c.provider) {
+		br.fd = 0;
+		br.max_line = (size_t)c.max_line;
+		br.cap = (br.max_line < 65536 ? 65536 : br.max_line) + 2;
+		br.buf = cx_xmalloc(br.cap);
+		br.jp = jv_parser_new(0);
+		br.provider = jv_string(c.provider);
+	} else {
+		r = cx_ndjson_open(0, (size_t)c.max_line);
+	}
+	b = cx_xcalloc(1, sizeof *b);
+	cx_ndjson_out_init();
+	for (;;) {
+		rc = c.provider ? read_bodies(&R, &br, b) : read_lines(&R, r, b);
+		if (rc < 0) {
+			status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
+			break;
+		}
+		if (rc == 0 || (R.fatal && R.discard))
+			break;
+		if (batch_commit(&R, b, &err) < 0) {
+			status = fail(&err);
+			break;
+		}
+		if (b->used > 0)
+			cx_ndjson_write_raw(b->out, b->used - 1);
+		batch_clear(b);
+		if (cx_ndjson_flush() < 0 || R.fatal)
+			break;  /* the reader is gone: stop quietly */
+	}
+	if (R.fatal && status == CX_EXIT_OK)
+		status = fail(&R.err);
+	if (status == CX_EXIT_OK && (R.errors > 0 || (r && cx_ndjson_rejected(r) > 0)))
+		status = CX_EXIT_DATAERR;
+	batch_clear(b);
+	free(b->out);
+	free(b->counters);
+	free(b);
+	cx_ndjson_close(r);
+	if (br.jp)
+		jv_parser_free(br.jp);
+	free(br.buf);
+	jv_free(br.provider);
+out:
+	for (int i = 0; i < R.nparsers; i++) {
+		free(R.parsers[i].name);
+		cx_jq_free(R.parsers[i].jq);
+	}
+	free(R.parsers);
+	for (int k = 0; k < K_COUNT; k++)
+		jv_free(keys[k]);
+	cx_store_close(R.store);
+	return status;
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bats
+# cx: the dispatcher and its own commands (version, doctor, metrics, audit,
+# accounts), config files and secrets.
+
+load helpers
+
+@test "cx NAME runs cx-NAME with the remaining arguments" {
+	run cx dedupe --version
+	assert_success
+	assert_output "cx-dedupe 0.1.0"
+	printf '%s\n' '{"dedupe_key":"a"}' '{"dedupe_key":"a"}' > in
+	run cx dedupe < in
+	assert_output '{"dedupe_key":"a"}'
+}
+
+@test "an unknown command is a usage error" {
+	run cx frobnicate
+	assert_failure 64
+	assert_output --partial "'frobnicate' is not a cx command"
+}
+
+@test "cx with no command prints usage on stderr and exits 64" {
+	run --separate-stderr cx
+	assert_failure 64
+	[[ $stderr == *"usage: cx COMMAND"* ]]
+}
+
+@test "cx version prints the version" {
+	run cx version
+	assert_success
+	assert_output "cx 0.1.0"
+}
+
+@test "cx doctor names the state file, its schema and which secrets are set, never their values" {
+	export CX_META_APP_SECRET=super-secret-value
+	echo file-secret-value > tok
+	export CX_TOKEN_KEY_FILE="$PWD/tok"
+	run cx doctor --json
+	assert_success
+	echo "$output" | jq -e --arg db "$CX_DB" '.db == $db and .schema_version == .schema_latest and .schema_version >= 1'
+	echo "$output" | jq -e '.secrets.CX_META_APP_SECRET == true and .secrets.CX_TOKEN_KEY == true and .secrets.CX_X_CLIENT_SECRET == false'
+	refute_output --partial super-secret-value
+	refute_output --partial file-secret-value
+}
+
+@test "cx doctor --table is for people" {
+	run cx doctor --table
+	assert_success
+	assert_line --partial "state file      $CX_DB"
+	assert_line --regexp '^CX_META_APP_SECRET +not set$'
+}
+
+@test "cx metrics is empty on a new state file and exposes counters once there are some" {
+	run cx metrics
+	assert_success
+	assert_output ""
+	echo '{"dedupe_key":"a"}' | cx-dedupe > /dev/null
+	run cx metrics
+	assert_line '# TYPE cx_dedupe_lines_total counter'
+	assert_line 'cx_dedupe_lines_total{result="forwarded"} 1'
+}
+
+@test "cx accounts add maps an account to a tenant, audited; list shows it" {
+	run cx accounts add --channel whatsapp --account 106540352242922 --tenant acme
+	assert_success
+	run cx accounts list --json
+	assert_output '{"channel":"whatsapp","account":"106540352242922","tenant":"acme"}'
+	run cx audit --json
+	echo "$output" | jq -e --arg me "$(id -un)" 'select(.action == "account_mapped") | .actor == $me and .subject == "106540352242922" and .detail.tenant == "acme"'
+}
+
+@test "cx accounts add without all three options changes nothing" {
+	run cx accounts add --channel whatsapp --account 1
+	assert_failure 64
+	run cx accounts list --json
+	assert_output ""
+}
+
+@test "cx audit filters by correlation id and time" {
+	export CX_NOW=1000
+	cx accounts add --channel x --account a1 --tenant t1
+	export CX_NOW=2000
+	cx accounts add --channel x --account a2 --tenant t2
+	run cx audit --json --since 1500
+	assert_success
+	[ "$(echo "$output" | wc -l)" -eq 1 ]
+	echo "$output" | jq -e '.subject == "a2" and .ts == "1970-01-01T00:33:20Z"'
+	run cx audit --json --since 1970-01-01T00:16:40Z
+	[ "$(echo "$output" | wc -l)" -eq 2 ]
+	run cx audit --json --correlation-id nope
+	assert_output ""
+	run cx audit --since yesterday
+	assert_failure 64
+}
+
+@test "audit rows cannot be changed or deleted, except by cx audit prune" {
+	export CX_NOW=1000
+	cx accounts add --channel x --account a1 --tenant t1
+	run sql "UPDATE audit SET actor = 'mallory'"
+	assert_failure
+	assert_output --partial "append-only"
+	run sql "DELETE FROM audit"
+	assert_failure
+	[ "$(sql 'SELECT count(*) FROM audit')" -eq 1 ]
+	CX_NOW=$((1000 + 3 * 86400)) run cx audit prune --older-than 2
+	assert_success
+	assert_output '{"deleted":1}'
+	run cx audit --json
+	echo "$output" | jq -e '.action == "audit_pruned" and .detail.deleted == 1'
+}
+
+@test "--config loads KEY=value settings; the environment wins over the file" {
+	printf 'CX_DB=%s\nCX_META_APP_SECRET=from-file\n' "$PWD/from-config.db" > cx.conf
+	unset CX_DB
+	run cx doctor --json --config cx.conf
+	assert_success
+	echo "$output" | jq -e --arg db "$PWD/from-config.db" '.db == $db and .secrets.CX_META_APP_SECRET == true'
+	CX_DB="$PWD/env.db" run cx doctor --json --config cx.conf
+	echo "$output" | jq -e --arg db "$PWD/env.db" '.db == $db'
+	CX_CONFIG=cx.conf run cx doctor --json
+	echo "$output" | jq -e --arg db "$PWD/from-config.db" '.db == $db'
+}
+
+@test "a malformed config file is a configuration error naming the line" {
+	printf 'CX_DB=x\nthis is not a setting\n' > bad.conf
+	run cx doctor --config bad.conf
+	assert_failure 78
+	assert_output --partial "bad.conf:2"
+}
+
+@test "logs are JSON lines by default and text with CX_LOG=text" {
+	run --separate-stderr cx-dedupe <<< 'nope'
+	echo "$stderr" | jq -e '.level == "error" and .tool == "cx-dedupe" and .line == 1 and (.ts | test("Z$"))'
+	CX_LOG=text run --separate-stderr cx-dedupe <<< 'nope'
+	[[ $stderr == "cx-dedupe: line 1: not valid JSON (line=1, error_code=invalid_json)" ]]
+}
+
+@test "CX_LOG_LEVEL=error hides informational lines" {
+	CX_LOG_LEVEL=error run --separate-stderr cx-dedupe --stats < /dev/null
+	assert_equal "$stderr" ""
+}

@@ -1,0 +1,235 @@
+/* Unit tests for libcx pieces that are easiest to check from C. Prints TAP
+ * lines ("ok N - ..." / "not ok N - ..."); tests/run counts them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "crypto.h"
+#include "err.h"
+#include "exit.h"
+#include "log.h"
+#include "metrics.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "signature.h"
+#include "xalloc.h"
+
+static int n_tests, n_failed;
+
+static void check(int ok, const char *what)
+{
+	n_tests++;
+	if (!ok)
+		n_failed++;
+	printf("%sok %d - %s\n", ok ? "" : "not ", n_tests, what);
+}
+
+static void check_str(const char *got, const char *want, const char *what)
+{
+	int ok = got && strcmp(got, want) == 0;
+
+	check(ok, what);
+	if (!ok)
+		printf("#   got  '%s'\n#   want '%s'\n", got ? got : "(null)", want);
+}
+
+static void test_crypto(void)
+{
+	char hex[65];
+	unsigned char mac[CX_SHA256_LEN];
+	char *b;
+	unsigned char *raw;
+	size_t len;
+
+	cx_crypto_sha256_hex("abc", 3, hex);
+	check_str(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+	    "sha256 of abc matches FIPS 180-2");
+	/* RFC 4231 test case 2 */
+	cx_crypto_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac);
+	cx_crypto_hex(mac, sizeof mac, hex);
+	check_str(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+	    "hmac-sha256 matches RFC 4231 case 2");
+	check(cx_crypto_equal("abc", 3, "abc", 3) && !cx_crypto_equal("abc", 3, "abd", 3) &&
+	    !cx_crypto_equal("abc", 3, "ab", 2), "constant-time equality compares bytes and lengths");
+	b = cx_crypto_base64("\xfb\xff\xfe", 3);
+	check_str(b, "+//+", "base64 uses the standard alphabet");
+	free(b);
+	b = cx_crypto_base64url("\xfb\xff\xfe\x01", 4);
+	check_str(b, "-__-AQ", "base64url uses - and _ and drops padding");
+	free(b);
+	raw = cx_crypto_unbase64("-__-AQ", &len);
+	check(raw && len == 4 && memcmp(raw, "\xfb\xff\xfe\x01", 4) == 0,
+	    "unbase64 reads unpadded base64url");
+	free(raw);
+	raw = cx_crypto_unbase64("aGVsbG8=", &len);
+	check(raw && len == 5 && memcmp(raw, "hello", 5) == 0, "unbase64 reads padded base64");
+	free(raw);
+	raw = cx_crypto_unbase64("a*b!", &len);
+	check(raw == NULL, "unbase64 refuses characters outside the alphabet");
+	free(raw);
+	check(cx_crypto_unhex("zz", mac, sizeof mac) < 0 && cx_crypto_unhex("abc", mac, sizeof mac) < 0,
+	    "unhex refuses bad digits and odd lengths");
+}
+
+static void test_signature(void)
+{
+	const char *body = "{\"a\":1}";
+	unsigned char mac[CX_SHA256_LEN];
+	char header[80], hex[65];
+
+	cx_crypto_hmac_sha256("old", 3, body, strlen(body), mac);
+	cx_crypto_hex(mac, sizeof mac, hex);
+	snprintf(header, sizeof header, "sha256=%s", hex);
+	check(!cx_signature_meta(header, body, strlen(body), "new", NULL),
+	    "a signature made with another secret is refused");
+	check(cx_signature_meta(header, body, strlen(body), "new", "old"),
+	    "a signature made with the previous secret is accepted during rotation");
+	check(!cx_signature_meta(header, "{\"a\":2}", 7, "new", "old"),
+	    "a changed body is refused");
+	check(!cx_signature_meta(hex, body, strlen(body), "old", NULL),
+	    "a signature without the sha256= prefix is refused");
+	check(!cx_signature_meta(NULL, body, strlen(body), "old", NULL),
+	    "a missing signature is refused");
+}
+
+static void test_utf8(void)
+{
+	check(cx_utf8_valid("h\xc3\xa9llo \xe2\x9d\xa4 \xf0\x9f\x98\x80", 15),
+	    "valid UTF-8 with 2, 3 and 4 byte sequences passes");
+	check(!cx_utf8_valid("\xc0\xaf", 2), "an overlong encoding is refused");
+	check(!cx_utf8_valid("\xed\xa0\x80", 3), "a UTF-16 surrogate is refused");
+	check(!cx_utf8_valid("\xe2\x9d", 2), "a truncated sequence is refused");
+	check(!cx_utf8_valid("\xf5\x80\x80\x80", 4), "code points past U+10FFFF are refused");
+}
+
+static void test_clock(void)
+{
+	char buf[CX_RFC3339_LEN];
+	int64_t t;
+
+	cx_clock_rfc3339(1749416383, -1, buf);
+	check_str(buf, "2025-06-08T20:59:43Z", "RFC 3339 formatting in UTC with Z");
+	cx_clock_rfc3339(0, 7, buf);
+	check_str(buf, "1970-01-01T00:00:00.007Z", "RFC 3339 with milliseconds");
+	check(cx_clock_parse_rfc3339("2025-06-08T22:59:43.5+02:00", &t) == 0 && t == 1749416383,
+	    "RFC 3339 with a fraction and an offset parses to UTC");
+	check(cx_clock_parse_rfc3339("2025-06-08 20:59:43", &t) < 0,
+	    "a timestamp without a zone is refused");
+	setenv("CX_NOW", "12345", 1);
+	check(cx_clock_now() == 12345 && cx_clock_now_ms() == 12345000, "CX_NOW overrides the clock");
+	unsetenv("CX_NOW");
+}
+
+static void test_mask(void)
+{
+	char *m = cx_log_mask_phone("+5511987654321");
+
+	check_str(m, "+55*********21", "phone numbers keep the country code and last two digits");
+	free(m);
+	m = cx_log_mask_email("jane@example.com");
+	check_str(m, "j***@example.com", "e-mail addresses keep the first letter and the domain");
+	free(m);
+}
+
+static void test_config(void)
+{
+	char path[] = "/tmp/cx-unit-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+	cx_err err = { 0, "" };
+	char *secret = NULL;
+
+	fputs("# comment\n\nexport CX_UNIT_A=one\nCX_UNIT_B='two words'\n"
+	    "CX_UNIT_C=\"q\\\"x\"\nCX_UNIT_KEEP=file\nCX_UNIT_S=line\n", f);
+	fclose(f);
+	setenv("CX_UNIT_KEEP", "env", 1);
+	check(cx_config_load(path, &err) == 0, "a KEY=value file loads");
+	check_str(getenv("CX_UNIT_A"), "one", "export prefix is accepted");
+	check_str(getenv("CX_UNIT_B"), "two words", "single quotes keep spaces");
+	check_str(getenv("CX_UNIT_C"), "q\"x", "double quotes take backslash escapes");
+	check_str(getenv("CX_UNIT_KEEP"), "env", "the environment wins over the file");
+
+	f = fopen(path, "w");
+	fputs("s3cret\n", f);
+	fclose(f);
+	setenv("CX_UNIT_SECRET_FILE", path, 1);
+	check(cx_secret_get("CX_UNIT_SECRET", &secret, &err) == 1, "a secret is read from NAME_FILE");
+	check_str(secret, "s3cret", "the secret file's trailing newline is dropped");
+	cx_secret_free(secret);
+	setenv("CX_UNIT_SECRET", "x", 1);
+	check(cx_secret_get("CX_UNIT_SECRET", &secret, &err) < 0 && err.code == CX_EXIT_CONFIG,
+	    "NAME and NAME_FILE together are a configuration error");
+	unsetenv("CX_UNIT_SECRET");
+	unsetenv("CX_UNIT_SECRET_FILE");
+	check(cx_secret_get("CX_UNIT_SECRET", &secret, &err) == 0, "an unset secret is reported as absent");
+
+	f = fopen(path, "w");
+	fputs("NOT A LINE\n", f);
+	fclose(f);
+	check(cx_config_load(path, &err) < 0 && err.code == CX_EXIT_CONFIG &&
+	    strstr(err.msg, ":1:") != NULL, "a malformed config line is an error naming the line");
+	unlink(path);
+}
+
+static void test_labels(void)
+{
+	char *l = cx_metrics_labels("a", "x\"y", "b", "back\\slash", NULL);
+
+	check_str(l, "a=\"x\\\"y\",b=\"back\\\\slash\"", "metric label values are escaped");
+	free(l);
+}
+
+static int seen_id, seen_count;
+static const char *seen_arg;
+
+static int on_opt(int id, const char *arg, void *ctx, cx_err *err)
+{
+	(void)ctx;
+	(void)err;
+	seen_id = id;
+	seen_arg = arg;
+	seen_count++;
+	return 0;
+}
+
+static void test_opts(void)
+{
+	static const cx_opt opts[] = {
+		{ "key", 'k', 1, "K", "a key" },
+		{ "flag", 0, 2, NULL, "a flag" },
+		{ NULL, 0, 0, NULL, NULL },
+	};
+	static const cx_cmd cmd = { "t", "[--key K]", NULL, opts };
+	char *argv1[] = { "t", "--key", "v", "rest", NULL };
+	char *argv2[] = { "t", "--nope", NULL };
+	char *argv3[] = { "t", "--key", NULL };
+	cx_err err = { 0, "" };
+	int rc;
+
+	rc = cx_opts_parse(&cmd, 4, argv1, on_opt, NULL, &err);
+	check(rc == 3 && seen_id == 1 && strcmp(seen_arg, "v") == 0,
+	    "options reach the callback with their values, operands follow");
+	rc = cx_opts_parse(&cmd, 2, argv2, on_opt, NULL, &err);
+	check(rc < 0 && err.code == CX_EXIT_USAGE && strstr(err.msg, "--nope"),
+	    "an unknown option is a usage error naming it");
+	rc = cx_opts_parse(&cmd, 2, argv3, on_opt, NULL, &err);
+	check(rc < 0 && strstr(err.msg, "needs a value"), "a missing value is a usage error");
+}
+
+int main(void)
+{
+	cx_log_init("unit");
+	test_crypto();
+	test_signature();
+	test_utf8();
+	test_clock();
+	test_mask();
+	test_config();
+	test_labels();
+	test_opts();
+	printf("1..%d\n", n_tests);
+	return n_failed ? 1 : 0;
+}
