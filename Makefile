@@ -23,45 +23,55 @@ DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
 	libcurl4-openssl-dev libmicrohttpd-dev sqlite3 jq mandoc bats \
 	bats-support bats-assert bats-file python3 curl procps
 
+# Plain and sanitizer builds live apart, so one never clobbers the other:
+# objects in $(O), programs in $(B).
+ifeq ($(SAN),1)
+O = build/san
+B = build/san/bin
+else
+O = build/rel
+B = bin
+endif
+
 LIB_SRC  = $(wildcard src/lib/*.c)
-LIB_OBJ  = $(LIB_SRC:src/%.c=build/%.o)
+LIB_OBJ  = $(LIB_SRC:src/%.c=$(O)/%.o)
 # A tool is src/cx-NAME.c, or a folder src/cx-NAME/ when it grows.
 FILE_TOOLS = $(patsubst src/%.c,%,$(wildcard src/cx*.c))
 DIR_TOOLS  = $(patsubst src/%/,%,$(wildcard src/cx-*/))
 TOOLS    = $(FILE_TOOLS) $(DIR_TOOLS)
-BINS     = $(TOOLS:%=bin/%)
+BINS     = $(TOOLS:%=$(B)/%)
 UNIT_SRC = $(wildcard tests/unit/*.c)
-UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(O)/unit/%)
 
 all: $(BINS)
 
-# Everything rebuilds when the flags change (e.g. between SAN=1 and not).
-build/flags: FORCE
-	@mkdir -p build
+# Everything rebuilds when the flags change.
+$(O)/flags: FORCE
+	@mkdir -p $(O)
 	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
 
-build/%.o: src/%.c build/flags $(wildcard src/*/*.h)
+$(O)/%.o: src/%.c $(O)/flags $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-build/libcx.a: $(LIB_OBJ)
+$(O)/libcx.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-bin/%: build/%.o build/libcx.a
-	@mkdir -p bin
-	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcx.a $(LDLIBS)
+$(B)/%: $(O)/%.o $(O)/libcx.a
+	@mkdir -p $(B)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libcx.a $(LDLIBS)
 
 define dir_tool
-bin/$(1): $$(patsubst src/%.c,build/%.o,$$(wildcard src/$(1)/*.c)) build/libcx.a
-	@mkdir -p bin
+$(B)/$(1): $$(patsubst src/%.c,$(O)/%.o,$$(wildcard src/$(1)/*.c)) $(O)/libcx.a
+	@mkdir -p $(B)
 	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach t,$(DIR_TOOLS),$(eval $(call dir_tool,$(t))))
 
-build/unit/%: tests/unit/%.c build/libcx.a build/flags
-	@mkdir -p build/unit
-	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcx.a $(LDLIBS)
+$(O)/unit/%: tests/unit/%.c $(O)/libcx.a $(O)/flags
+	@mkdir -p $(O)/unit
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libcx.a $(LDLIBS)
 
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -79,7 +89,7 @@ deps:
 
 check: deps
 	$(MAKE) all $(UNIT_BIN)
-	@SAN=$(SAN) tests/run
+	@CX_BIN=$(CURDIR)/$(B) CX_UNIT_DIR=$(O)/unit tests/run
 
 run: deps
 	$(MAKE) all

@@ -3,7 +3,8 @@
 # Nothing here knows a tool's options: at completion time the tools are asked.
 #   cx --list-commands             the commands of the dispatcher
 #   TOOL [SUB...] --list-commands  the subcommands of a tool, when it has some
-#   TOOL [SUB...] --list-options   one line per option: --name<TAB>ARG<TAB>help
+#   TOOL [SUB...] --list-options   one line per option: --name<TAB>ARG<TAB>help,
+#                                  and one per subcommand: NAME<TAB><TAB>help
 # so a tool written after this file, or a new option, completes without any
 # change here. A subcommand of a tool that does not answer --list-commands is
 # recognised when `TOOL SUB --list-options` answers with other options than
@@ -35,16 +36,27 @@ _cx_options()
 }
 
 # _cx_commands WORD...: a command's subcommands, one a line, or nothing when
-# it has none (an answer that is not a list of words does not count).
+# it has none. They come from --list-commands (an answer that is not a list
+# of words does not count), else from the lines of --list-options that name a
+# command instead of an option ("serve<TAB><TAB>help").
 _cx_commands()
 {
 	local out line
 
-	out=$(_cx_ask "$@" --list-commands) || return 0
+	if out=$(_cx_ask "$@" --list-commands); then
+		while IFS= read -r line; do
+			[[ $line =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || out=
+		done <<< "$out"
+		if [[ -n $out ]]; then
+			printf '%s\n' "$out"
+			return 0
+		fi
+	fi
 	while IFS= read -r line; do
-		[[ $line =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || return 0
-	done <<< "$out"
-	printf '%s\n' "$out"
+		[[ $line =~ ^([A-Za-z0-9][A-Za-z0-9._-]*)$'\t' ]] &&
+			printf '%s\n' "${BASH_REMATCH[1]}"
+	done < <(_cx_ask "$@" --list-options)
+	return 0
 }
 
 # _cx_names OPTLINES: the option names alone.

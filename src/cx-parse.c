@@ -138,7 +138,7 @@ typedef struct {
 
 typedef struct {
 	cx_store *store;
-	parser *parsers;
+	parser **parsers;    /* pointers, so a parser stays put as the list grows */
 	int nparsers, unknown_cached;
 	long errors;      /* parse errors and bad input over the run */
 	int fatal;        /* exit status that stops the run, 0 while going */
@@ -281,8 +281,8 @@ static const parser *parser_for(run *R, const char *name)
 	if (!provider_name_ok(name))
 		return &none;
 	for (int i = 0; i < R->nparsers; i++)
-		if (strcmp(R->parsers[i].name, name) == 0)
-			return &R->parsers[i];
+		if (strcmp(R->parsers[i]->name, name) == 0)
+			return R->parsers[i];
 	rel = cx_xasprintf("parsers/%s.jq", name);
 	path = cx_paths_share(rel);
 	free(rel);
@@ -300,8 +300,9 @@ static const parser *parser_for(run *R, const char *name)
 		return &none;
 	R->unknown_cached += !jq;
 	R->parsers = cx_xrealloc(R->parsers, (size_t)(R->nparsers + 1) * sizeof *R->parsers);
-	R->parsers[R->nparsers] = (parser){ cx_xstrdup(name), jq };
-	return &R->parsers[R->nparsers++];
+	R->parsers[R->nparsers] = cx_xmalloc(sizeof **R->parsers);
+	*R->parsers[R->nparsers] = (parser){ cx_xstrdup(name), jq };
+	return R->parsers[R->nparsers++];
 }
 
 /* The tenant of channel + account, from the batch's cache or the store;
@@ -411,9 +412,7 @@ static void parse_error(delivery *d, jv path, jv reason)
 	if (jv_is_valid(d->inbox_id))
 		f = set(f, K_INBOX_ID, jv_copy(d->inbox_id));
 	f = set(f, K_PROVIDER, jv_copy(d->provider));
-	if (!jv_is_valid(d->correlation_id))
-		;  /* bad input that never became a body has none */
-	else
+	if (jv_is_valid(d->correlation_id))  /* input that never became a body has none */
 		f = set(f, K_CORRELATION_ID, jv_copy(d->correlation_id));
 	if (d->line > 0)
 		f = jv_object_set(f, jv_string("line"), jv_number((double)d->line));
@@ -464,7 +463,7 @@ static void emit_event(delivery *d, jv item)
 	ev = set(ev, K_PROVIDER, jv_copy(d->provider));
 	ev = set(ev, K_TENANT, jv_string(tenant));
 	ev = set(ev, K_ACCOUNT, account);
-	ev = set(ev, K_OCCURRED_AT, occurred_at(jv_is_valid(ts) ? ts : jv_null()));
+	ev = set(ev, K_OCCURRED_AT, occurred_at(ts));
 	ev = set(ev, K_RECEIVED_AT, jv_copy(d->received_at));
 	ev = set(ev, K_CORRELATION_ID, jv_copy(d->correlation_id));
 	ev = set(ev, K_SOURCE, jv_copy(d->source));
@@ -539,47 +538,31 @@ static void emit_marker(delivery *d)
 	batch_append_jv(d->b, m);
 }
 
-/* Default mode: one NDJSON line. */
-static void handle_line(run *R, batch *b, cx_ndjson_line *line)
+/* Default mode: a webhook.received line (v, consumed) -> its events, errors
+ * and marker. */
+static void handle_delivery(run *R, batch *b, jv v)
 {
-	jv v = line->value, type = get(v, K_TYPE);
-	delivery d = { R, b, "unknown", jv_null(), jv_invalid(), jv_null(),
-		jv_null(), jv_object(), 0, 0, 0 };
-	const parser *p = NULL;
-	const char *name;
+	delivery d = { R, b, "unknown", get(v, K_PROVIDER), get(v, K_INBOX_ID),
+		get(v, K_CORRELATION_ID), get(v, K_RECEIVED_AT), jv_object(), 0, 0, 0 };
+	const char *name = is_string(d.provider) ? jv_string_value(d.provider) : NULL;
+	const parser *p;
 
-	if (!is_string(type) || strcmp(jv_string_value(type), "webhook.received") != 0) {
-		jv_free(type);
-		jv_free(v);
-		delivery_free(&d);
-		batch_append(b, line->raw, line->len);
-		return;
-	}
-	jv_free(type);
-	jv_free(d.provider);
-	d.provider = get(v, K_PROVIDER);
-	name = is_string(d.provider) ? jv_string_value(d.provider) : NULL;
 	if (name && provider_name_ok(name))
 		d.label = name;
-	if (jv_get_kind(d.provider) == JV_KIND_INVALID) {
+	if (!jv_is_valid(d.provider)) {
 		jv_free(d.provider);
 		d.provider = jv_null();
 	}
-	d.inbox_id = get(v, K_INBOX_ID);
 	if (jv_get_kind(d.inbox_id) == JV_KIND_NULL) {
 		jv_free(d.inbox_id);
 		d.inbox_id = jv_invalid();
 	}
 	if (jv_is_valid(d.inbox_id))
 		d.source = set(d.source, K_INBOX_ID, jv_copy(d.inbox_id));
-	jv_free(d.correlation_id);
-	d.correlation_id = get(v, K_CORRELATION_ID);
 	if (!is_string(d.correlation_id)) {
 		jv_free(d.correlation_id);
 		d.correlation_id = new_correlation_id(R);
 	}
-	jv_free(d.received_at);
-	d.received_at = get(v, K_RECEIVED_AT);
 	if (!is_string(d.received_at)) {
 		jv_free(d.received_at);
 		d.received_at = now_rfc3339();
@@ -587,7 +570,7 @@ static void handle_line(run *R, batch *b, cx_ndjson_line *line)
 	if (!name)
 		parse_error_str(&d, ".", "missing provider");
 	else if (!(p = parser_for(R, name)))
-		;  /* the run stops here; the delivery stays unacknowledged */
+		;  /* a broken parser file stops the run; the delivery stays unacknowledged */
 	else if (!p->jq)
 		parse_error_str(&d, ".", "no parser for provider");
 	else
@@ -596,6 +579,21 @@ static void handle_line(run *R, batch *b, cx_ndjson_line *line)
 		emit_marker(&d);
 	delivery_free(&d);
 	jv_free(v);
+}
+
+/* Default mode: one NDJSON line; what is not webhook.received passes through. */
+static void handle_line(run *R, batch *b, cx_ndjson_line *line)
+{
+	jv type = get(line->value, K_TYPE);
+	int ours = is_string(type) && strcmp(jv_string_value(type), "webhook.received") == 0;
+
+	jv_free(type);
+	if (ours) {
+		handle_delivery(R, b, line->value);
+		return;
+	}
+	jv_free(line->value);
+	batch_append(b, line->raw, line->len);
 }
 
 static int read_lines(run *R, cx_ndjson_reader *r, batch *b)
@@ -793,8 +791,8 @@ static void finish_bodies(run *R, batch *b, body_reader *br)
 
 static int read_bodies(run *R, body_reader *br, batch *b)
 {
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc;
 
 	while (!batch_full(b) && !R->fatal) {
@@ -858,9 +856,8 @@ int main(int argc, char **argv)
 		if (!br.p)
 			status = fail(&R.err);
 		else if (!br.p->jq)
-			status = fail(&(cx_err){ CX_EXIT_USAGE, "" }) , cx_log(CX_LOG_ERROR,
-			    jv_null(), "no parser for provider '%s' (see cx-parse --help)",
-			    c.provider);
+			status = fail((cx_err_set(&err, CX_EXIT_USAGE,
+			    "no parser for provider '%s'", c.provider), &err));
 	}
 	if (status == CX_EXIT_OK && cx_store_open(c.db, &R.store, &err) < 0)
 		status = fail(&err);
@@ -911,8 +908,9 @@ int main(int argc, char **argv)
 	jv_free(br.provider);
 out:
 	for (int i = 0; i < R.nparsers; i++) {
-		free(R.parsers[i].name);
-		cx_jq_free(R.parsers[i].jq);
+		free(R.parsers[i]->name);
+		cx_jq_free(R.parsers[i]->jq);
+		free(R.parsers[i]);
 	}
 	free(R.parsers);
 	for (int k = 0; k < K_COUNT; k++)

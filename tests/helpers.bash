@@ -9,7 +9,7 @@ CX_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 FIXTURES=$CX_ROOT/tests/fixtures
 
 setup() {
-	export PATH="$CX_ROOT/bin:$PATH"
+	export PATH="${CX_BIN:-$CX_ROOT/bin}:$PATH"
 	cd "$BATS_TEST_TMPDIR" || return 1
 	export CX_DB="$BATS_TEST_TMPDIR/cx.db"
 	export CX_LOG=json
