@@ -30,7 +30,8 @@ cx-ingest drain --consumer demo | cx-parse | cx-dedupe | cx-ingest ack --consume
 
 echo "events, after dedupe:"
 jq -r '[.occurred_at // "-", .type, .channel, .tenant,
-	(.data.text // .data.status // .data.reaction.value // .data.leadgen_id // "" | tostring)]
+	(.data.text // .data.status // .data.reaction.value // .data.leadgen_id
+	 // (.data.attachments[0].type | select(.) | "[\(.)]") // "" | tostring)]
 	| @tsv' "$work/events.ndjson" | column -t -s $'\t' | sed 's/^/  /'
 echo
 echo "by type:"
