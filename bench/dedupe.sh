@@ -61,6 +61,7 @@ unset CX_CONFIG CX_DB CX_DB_SYNC CX_NOW CX_BUSY_TIMEOUT_MS
 export CX_LOG=json
 
 T=$BENCH_TMP
+load0=$(cut -d' ' -f1-3 /proc/loadavg)   # other work on the host skews the times
 in=$T/input.ndjson
 rss_limit_mib=32
 [ "$keep" = 1 ] && trap 'echo "kept $T" >&2' EXIT
@@ -138,7 +139,7 @@ mib_of() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }';
 
 echo
 echo "cx-dedupe benchmark: $lines lines x 200 B ($((bytes / 1048576)) MiB), $uniq unique keys (20% repeats)"
-echo "host: $(nproc) CPU(s) ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), state files on $(df -T "$T" | awk 'NR == 2 { print $2 }')"
+echo "host: $(nproc) CPU(s) ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), state files on $(df -T "$T" | awk 'NR == 2 { print $2 }'), load average $load0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo "awk: $(basename "$(readlink -f "$(command -v awk)")"); sqlite3 $(sqlite3 --version | cut -d' ' -f1); peak RSS via ${BENCH_TIME:-/proc VmHWM sampling}"
 echo
 bench_header

@@ -41,8 +41,17 @@ _cx_options()
 # command instead of an option ("serve<TAB><TAB>help").
 _cx_commands()
 {
+	_cx_commands_listed "$@" | awk '!seen[$0]++'
+}
+
+_cx_commands_listed()
+{
 	local out line
 
+	if [[ $# -eq 1 && ${1##*/} == cx ]]; then
+		# cx runs any cx-NAME on PATH as `cx NAME`
+		compgen -c -- cx- 2> /dev/null | sed -n 's/^cx-//p'
+	fi
 	if out=$(_cx_ask "$@" --list-commands); then
 		while IFS= read -r line; do
 			[[ $line =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || out=
@@ -177,8 +186,9 @@ _cx()
 	return 0
 }
 
-# _cx_is_subcommand WORD: whether WORD names a subcommand of cmd (uses the
-# caller's cmd, opts and subs).
+# _cx_is_subcommand WORD: whether WORD names a subcommand of cmd: one it
+# lists, or one whose options differ from cmd's (uses the caller's cmd, opts
+# and subs).
 _cx_is_subcommand()
 {
 	local line other
@@ -187,7 +197,6 @@ _cx_is_subcommand()
 		while IFS= read -r line; do
 			[[ $line == "$1" ]] && return 0
 		done <<< "$subs"
-		return 1
 	fi
 	other=$(_cx_options "${cmd[@]}" "$1")
 	[[ -n $other && $other != "$opts" ]]

@@ -3,7 +3,8 @@
 # Nothing here knows a tool's options: at completion time the tools are asked.
 #   cx --list-commands             the commands of the dispatcher
 #   TOOL [SUB...] --list-commands  the subcommands of a tool, when it has some
-#   TOOL [SUB...] --list-options   one line per option: --name<TAB>ARG<TAB>help
+#   TOOL [SUB...] --list-options   one line per option: --name<TAB>ARG<TAB>help,
+#                                  and one per subcommand: NAME<TAB><TAB>help
 # so a tool written after this file, or a new option, completes without any
 # change here. A subcommand of a tool that does not answer --list-commands is
 # recognised when `TOOL SUB --list-options` answers with other options than
@@ -28,16 +29,41 @@ function __cx_options
     string join \n -- $lines
 end
 
-# __cx_commands WORD...: the command's subcommands, or nothing when it has
-# none (an answer that is not a list of words does not count).
+# __cx_commands WORD...: the command's subcommands as "NAME<TAB>help" lines,
+# or nothing when it has none. They come from --list-commands (an answer that
+# is not a list of words does not count), else from the lines of
+# --list-options that name a command instead of an option
+# ("serve<TAB><TAB>help").
 function __cx_commands
-    set -l out (__cx_ask $argv --list-commands)
-    or return 0
-    for line in $out
-        string match -qr '^[A-Za-z0-9][A-Za-z0-9._-]*$' -- $line
-        or return 0
+    set -l listed (__cx_commands_listed $argv)
+    string join \n -- $listed
+    if test (count $argv) -eq 1
+        and test (string replace -r '.*/' '' -- $argv[1]) = cx
+        # cx runs any cx-NAME on PATH as `cx NAME`
+        set -l names (string replace -r '\t.*' '' -- $listed)
+        set -l found $PATH/cx-*
+        for tool in (string replace -r '.*/cx-' '' -- $found)
+            contains -- $tool $names
+            or begin
+                set -a names $tool
+                echo $tool
+            end
+        end
     end
-    string join \n -- $out
+end
+
+function __cx_commands_listed
+    set -l out (__cx_ask $argv --list-commands)
+    and not string match -qvr '^[A-Za-z0-9][A-Za-z0-9._-]*$' -- $out
+    and test (count $out) -gt 0
+    and string join \n -- $out
+    and return 0
+    for line in (__cx_ask $argv --list-options)
+        string match -qr '^[A-Za-z0-9][A-Za-z0-9._-]*\t' -- $line
+        or continue
+        set -l f (string split \t -- $line)
+        printf '%s\t%s\n' $f[1] $f[3]
+    end
 end
 
 # __cx_arg NAME LINE...: the ARG placeholder of option NAME; fails when NAME
@@ -99,21 +125,19 @@ function __cx_complete
             continue
         end
         if test $operands -eq 0 -a $dashdash -eq 0
-            if test (count $subs) -gt 0
-                if contains -- $w $subs
-                    set -a cmd $w
-                    set opts (__cx_options $cmd)
-                    set subs (__cx_commands $cmd)
-                    continue
-                end
-            else
-                set -l other (__cx_options $cmd $w)
-                if test (count $other) -gt 0; and test "$other" != "$opts"
-                    set -a cmd $w
-                    set opts $other
-                    set subs (__cx_commands $cmd)
-                    continue
-                end
+            # a subcommand it lists, or one whose options differ from cmd's
+            if contains -- $w (string replace -r '\t.*' '' -- $subs)
+                set -a cmd $w
+                set opts (__cx_options $cmd)
+                set subs (__cx_commands $cmd)
+                continue
+            end
+            set -l other (__cx_options $cmd $w)
+            if test (count $other) -gt 0; and test "$other" != "$opts"
+                set -a cmd $w
+                set opts $other
+                set subs (__cx_commands $cmd)
+                continue
             end
         end
         set operands (math $operands + 1)
