@@ -107,9 +107,12 @@ install: all
 	for s in 1 5 7; do for f in man/man$$s/*.$$s; do [ -e "$$f" ] && \
 		install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
 	install -m 0644 completions/cx.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cx
-	for t in $(TOOLS); do ln -sf cx $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; done
+	for t in $(filter-out cx,$(TOOLS)); do \
+		ln -sf cx $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; done
 	install -m 0644 completions/_cx $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cx
 	install -m 0644 completions/cx.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cx.fish
+	for t in $(filter-out cx,$(TOOLS)); do \
+		ln -sf cx.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$t.fish; done
 
 lint-man:
 	mandoc -Tlint -W warning man/man*/*

@@ -38,7 +38,7 @@ static const cx_opt options[] = {
 
 static const cx_cmd command = {
 	"cx-dedupe",
-	"[--db PATH] [--key JQPATH] [--ttl SECONDS] [--stats]\n"
+	"[--db PATH] [--key JQPATH] [--ttl SECONDS] [--stats] [-]\n"
 	"       cx-dedupe --claim [--lease SECONDS] [--db PATH] [--key JQPATH]\n"
 	"       cx-dedupe --commit [--db PATH] [--key JQPATH] [--ttl SECONDS]",
 	"Forward each NDJSON line from stdin whose key was never seen; drop repeats.",
@@ -52,6 +52,16 @@ typedef struct {
 	int stats, modes_given;
 } conf;
 
+/* A zero TTL or lease would silently turn deduplication off. */
+static int positive(const char *opt, const char *arg, long long *out, cx_err *err)
+{
+	if (cx_opts_uint(opt, arg, out, err) < 0)
+		return -1;
+	if (*out == 0)
+		return cx_err_set(err, CX_EXIT_USAGE, "--%s must be at least 1", opt);
+	return 0;
+}
+
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
 	conf *c = ctx;
@@ -60,8 +70,8 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_DB: c->db = arg; return 0;
 	case O_CONFIG: c->config = arg; return 0;
 	case O_KEY: c->key = arg; return 0;
-	case O_TTL: return cx_opts_uint("ttl", arg, &c->ttl, err);
-	case O_LEASE: return cx_opts_uint("lease", arg, &c->lease, err);
+	case O_TTL: return positive("ttl", arg, &c->ttl, err);
+	case O_LEASE: return positive("lease", arg, &c->lease, err);
 	case O_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
 	case O_CLAIM: c->mode = CX_DEDUPE_CLAIM; c->modes_given++; return 0;
 	case O_COMMIT: c->mode = CX_DEDUPE_COMMIT; c->modes_given++; return 0;
@@ -102,6 +112,23 @@ static void batch_clear(batch *b)
 	b->used = 0;
 }
 
+/* The key of a line, or NULL. A key program that fails on a line (e.g.
+ * .a.b where .a is a string) leaves it unkeyed, with a warning. */
+static char *line_key(cx_jq *key, cx_ndjson_line *line)
+{
+	jv v = cx_jq_first(key, line->value);
+
+	if (jv_get_kind(v) == JV_KIND_INVALID && jv_invalid_has_msg(jv_copy(v))) {
+		jv f = jv_object();
+
+		f = jv_object_set(f, jv_string("line"), jv_number((double)line->lineno));
+		f = jv_object_set(f, jv_string("error_code"), jv_string("key_error"));
+		cx_log(CX_LOG_WARN, f, "line %ld: --key fails on this line; forwarded as unkeyed",
+		    line->lineno);
+	}
+	return cx_json_key_string(v);
+}
+
 /* Reads the next batch; 0 at end of input, -1 on a read error. */
 static int read_batch(cx_ndjson_reader *r, cx_jq *key, batch *b)
 {
@@ -112,8 +139,7 @@ static int read_batch(cx_ndjson_reader *r, cx_jq *key, batch *b)
 		rc = cx_ndjson_next(r, &line);
 		if (rc <= 0)
 			return rc < 0 ? -1 : b->n;
-		batch_add(b, line.raw, line.len,
-		    cx_json_key_string(cx_jq_first(key, line.value)));
+		batch_add(b, line.raw, line.len, line_key(key, &line));
 		if (!cx_ndjson_ready(r))
 			break;
 	}
@@ -170,7 +196,8 @@ int main(int argc, char **argv)
 	rc = cx_opts_parse(&command, argc, argv, on_option, &c, &err);
 	if (rc == CX_OPTS_DONE)
 		return CX_EXIT_OK;
-	if (rc >= 0 && rc < argc)
+	/* "-" (stdin) is the only input there is. */
+	if (rc >= 0 && rc < argc && !(rc == argc - 1 && strcmp(argv[rc], "-") == 0))
 		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
 	if (rc >= 0 && c.modes_given > 1)
 		rc = cx_err_set(&err, CX_EXIT_USAGE, "--claim and --commit exclude each other");

@@ -85,8 +85,14 @@ static const cx_cmd cmd_accounts_list = { "cx accounts list", "[--db PATH] [--js
 	"List the account to tenant mappings.", common_opts };
 static const cx_cmd cmd_doctor = { "cx doctor", "[--db PATH] [--json | --table]",
 	"Show the state file, its schema, and which secrets are set.", common_opts };
+static const cx_opt metrics_opts[] = {
+	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
+	{ "db", 0, O_DB, "PATH", "state file" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 static const cx_cmd cmd_metrics = { "cx metrics", "[--db PATH]",
-	"Print the counters in Prometheus text format.", common_opts };
+	"Print the counters in Prometheus text format.", metrics_opts };
 static const cx_cmd cmd_audit = { "cx audit",
 	"[--correlation-id ID] [--since TIME] [--db PATH] [--json | --table]",
 	"Print the audit trail, oldest first.", audit_opts };
@@ -367,6 +373,18 @@ int main(int argc, char **argv)
 
 	cx_log_init("cx");
 	cx_ndjson_out_init();
+	if (cmd && strcmp(cmd, "help") == 0 && argc > 2 && strcmp(argv[2], "help") != 0) {
+		/* cx help NAME is cx NAME --help */
+		static char *help_argv[4];
+
+		help_argv[0] = argv[0];
+		help_argv[1] = argv[2];
+		help_argv[2] = "--help";
+
+		argv = help_argv;
+		argc = 3;
+		cmd = argv[1];
+	}
 	if (!cmd || strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
 	    strcmp(cmd, "-h") == 0) {
 		usage(cmd ? stdout : stderr);
@@ -374,6 +392,11 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("cx %s\n", CX_VERSION);
+		return CX_EXIT_OK;
+	}
+	if (strcmp(cmd, "--list-options") == 0) {
+		printf("--help\t\tshow this help and exit\n--version\t\tshow the version and exit\n"
+		    "--list-commands\t\tlist commands for completion scripts\n");
 		return CX_EXIT_OK;
 	}
 	if (strcmp(cmd, "--list-commands") == 0) {

@@ -139,3 +139,18 @@ load helpers
 	CX_LOG_LEVEL=error run --separate-stderr cx-dedupe --stats < /dev/null
 	assert_equal "$stderr" ""
 }
+
+@test "cx help NAME shows that command's help" {
+	run cx help dedupe
+	assert_success
+	assert_line --partial "usage: cx-dedupe"
+	run cx help audit
+	assert_line --partial "usage: cx audit"
+}
+
+@test "logging settings in a config file take effect" {
+	printf 'CX_LOG=text\n' > log.conf
+	unset CX_LOG
+	run --separate-stderr cx-dedupe --config log.conf <<< 'nope'
+	[[ $stderr == "cx-dedupe: line 1: not valid JSON"* ]]
+}

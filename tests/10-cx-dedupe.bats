@@ -240,3 +240,34 @@ load helpers
 	run cx-dedupe --db /proc/cx/nope.db < /dev/null
 	assert_failure 78
 }
+
+@test "a zero --ttl or --lease is a usage error" {
+	run cx-dedupe --ttl 0 < /dev/null
+	assert_failure 64
+	run cx-dedupe --claim --lease 0 < /dev/null
+	assert_failure 64
+}
+
+@test "- names stdin" {
+	run cx-dedupe - <<< '{"dedupe_key":"a"}'
+	assert_success
+	assert_output '{"dedupe_key":"a"}'
+	run cx-dedupe other-file < /dev/null
+	assert_failure 64
+}
+
+@test "a --key program that fails on a line forwards it as unkeyed with a warning" {
+	printf '%s\n' '{"a":"str"}' '{"a":{"b":1}}' > in
+	run --separate-stderr cx-dedupe --key .a.b < in
+	assert_success
+	assert_output "$(cat in)"
+	echo "$stderr" | jq -e 'select(.level == "warn") | .line == 1 and .error_code == "key_error"'
+}
+
+@test "a --commit run counts its lines as committed, not forwarded again" {
+	lines 4 k > in
+	cx-dedupe --claim < in | cx-dedupe --commit > /dev/null
+	run cx metrics
+	assert_line 'cx_dedupe_lines_total{result="forwarded"} 4'
+	assert_line 'cx_dedupe_lines_total{result="committed"} 4'
+}

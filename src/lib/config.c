@@ -11,6 +11,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "exit.h"
+#include "log.h"
 #include "xalloc.h"
 
 /* Unquotes a value in place: 'x' verbatim, "x" with \" \\ \$ escapes. */
@@ -97,6 +98,8 @@ int cx_config_load(const char *path, cx_err *err)
 		free(line);
 	}
 	fclose(f);
+	/* CX_LOG and CX_LOG_LEVEL may come from the file too. */
+	cx_log_init(cx_log_tool());
 	return rc;
 }
 

@@ -146,8 +146,11 @@ static int count(cx_dedupe *d, const char *result, int64_t n, cx_err *err)
 
 int cx_dedupe_end(cx_dedupe *d, const cx_dedupe_counts *batch, cx_err *err)
 {
+	/* A --commit run forwards what a --claim run already counted. */
+	const char *fwd = d->mode == CX_DEDUPE_COMMIT ? "committed" : "forwarded";
+
 	if (purge_slice(d, err) < 0 ||
-	    count(d, "forwarded", batch->forwarded, err) < 0 ||
+	    count(d, fwd, batch->forwarded, err) < 0 ||
 	    count(d, "dropped", batch->dropped, err) < 0 ||
 	    count(d, "unkeyed", batch->unkeyed, err) < 0) {
 		cx_store_rollback(d->store);

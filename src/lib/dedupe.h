@@ -29,7 +29,9 @@ int cx_dedupe_begin(cx_dedupe *d, cx_err *err);
 /* 1 when the line with this key is to be forwarded, 0 when it is a
  * duplicate (or under another run's live lease), -1 with err. */
 int cx_dedupe_check(cx_dedupe *d, const char *key, cx_err *err);
-/* Commits the batch; counts are added to cx_dedupe_lines_total. */
+/* Commits the batch; counts are added to cx_dedupe_lines_total (result
+ * forwarded, dropped, unkeyed; a --commit run counts committed instead of
+ * forwarded). */
 int cx_dedupe_end(cx_dedupe *d, const cx_dedupe_counts *batch, cx_err *err);
 
 #endif
