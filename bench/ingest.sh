@@ -52,6 +52,7 @@ done
 case $duration in '' | *[!0-9]* | 0) echo "ingest.sh: --duration needs a positive integer" >&2; exit 2 ;; esac
 
 bench_init ingest "${args[@]}"
+load0=$(cut -d" " -f1-3 /proc/loadavg)
 bench_need wrk wrk
 bench_need webhook webhook
 bench_need nginx nginx-light || bench_need nginx nginx
@@ -115,8 +116,8 @@ pick_port() {
 }
 # wait_up PORT PID: until PORT accepts connections (10 s), PID still alive.
 wait_up() {
-	local i
-	for i in $(seq 200); do
+	local _
+	for _ in $(seq 200); do
 		kill -0 "$2" 2>/dev/null || { echo "ingest.sh: server (pid $2) died" >&2; return 1; }
 		port_free "$1" || return 0
 		sleep 0.05
@@ -233,6 +234,7 @@ echo
 echo "cx-ingest serve benchmark: POST of one ${body_bytes}-byte signed WhatsApp batch (4 messages), wrk -t2 -d${duration}s --latency"
 echo "host: $(nproc) CPU(s) ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), cx state file on $(df -T "$T" | awk 'NR == 2 { print $2 }'), CX_DB_SYNC=${CX_DB_SYNC:-full}"
 echo "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2); webhook $(webhook -version | awk '{ print $NF }'); $(nginx -v 2>&1 | sed 's/.*: //'); wrk and the servers share the CPUs"
+echo "load average before the runs: $load0 (other work on the host skews the numbers)"
 echo
 printf '%-18s %5s %10s %10s %10s %9s %9s %7s\n' server conns req/s 'p50 ms' 'p99 ms' requests non-2xx errors
 for c in 16 64; do
