@@ -19,8 +19,8 @@
 #include "accounts.h"
 #include "clock.h"
 #include "config.h"
-#include "crypto.h"
 #include "exit.h"
+#include "inbox.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,6 +33,7 @@
 #define BATCH_LINES 8192
 #define BATCH_IN_BYTES (4 * 1024 * 1024)
 #define BATCH_OUT_BYTES (8 * 1024 * 1024)
+#define MAX_LINE_LIMIT (1 << 30)  /* jv_parser takes int lengths */
 #define PROVIDER_NAME_MAX 64
 #define UNKNOWN_PROVIDERS_CACHED 64
 #define TENANTS_CACHED 64
@@ -46,7 +47,7 @@ static const cx_opt options[] = {
 	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
 	{ "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" },
 	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted line or body (default 1048576)" },
-	{ "provider", 'p', O_PROVIDER, "P", "stdin holds raw P webhook bodies, not NDJSON lines" },
+	{ "provider", 0, O_PROVIDER, "P", "stdin holds raw P webhook bodies, not NDJSON lines" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -73,8 +74,9 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_MAX_LINE:
 		if (cx_opts_uint("max-line", arg, &c->max_line, err) < 0)
 			return -1;
-		if (c->max_line == 0)
-			return cx_err_set(err, CX_EXIT_USAGE, "--max-line must be at least 1");
+		if (c->max_line < 1 || c->max_line > MAX_LINE_LIMIT)
+			return cx_err_set(err, CX_EXIT_USAGE,
+			    "--max-line must be between 1 and %d", MAX_LINE_LIMIT);
 		return 0;
 	}
 	return 0;
@@ -385,18 +387,13 @@ static jv now_rfc3339(void)
 	return jv_string(buf);
 }
 
-/* "c-" + 32 hex digits; jv_null() after a failure stopped the run. */
-static jv new_correlation_id(run *R)
+/* A correlation id of the same form cx-ingest gives deliveries. */
+static jv new_correlation_id(void)
 {
-	unsigned char raw[16];
-	char hex[2 * sizeof raw + 1];
+	char id[CX_CORRELATION_ID_LEN];
 
-	if (cx_crypto_random(raw, sizeof raw) < 0) {
-		stop(R, &(cx_err){ CX_EXIT_TEMPFAIL, "no random bytes for a correlation id" }, 1);
-		return jv_null();
-	}
-	cx_crypto_hex(raw, sizeof raw, hex);
-	return jv_string_fmt("c-%s", hex);
+	cx_inbox_new_correlation_id(id);
+	return jv_string(id);
 }
 
 /* One parse.error log line (never payload content) and its counter.
@@ -432,12 +429,21 @@ static void parse_error_str(delivery *d, const char *path, const char *reason)
 /* One item of the mapping -> one event line. Consumes item. */
 static void emit_event(delivery *d, jv item)
 {
-	jv type = get(item, K_TYPE), dkey = get(item, K_DEDUPE_KEY),
-	    channel = get(item, K_CHANNEL), account = get(item, K_ACCOUNT),
-	    data = get(item, K_DATA), ts = get(item, K_TS);
+	jv type, dkey, channel, account, data, ts;
 	const char *tenant = NULL;
 	jv ev;
 
+	if (jv_get_kind(item) != JV_KIND_OBJECT) {
+		jv_free(item);
+		parse_error_str(d, ".", "mapping gave an invalid item");
+		return;
+	}
+	type = get(item, K_TYPE);
+	dkey = get(item, K_DEDUPE_KEY);
+	channel = get(item, K_CHANNEL);
+	account = get(item, K_ACCOUNT);
+	data = get(item, K_DATA);
+	ts = get(item, K_TS);
 	jv_free(item);
 	if (!is_string(type) || !is_string(dkey) || !is_string(channel) ||
 	    !is_string(account) || jv_get_kind(data) != JV_KIND_OBJECT)
@@ -561,7 +567,7 @@ static void handle_delivery(run *R, batch *b, jv v)
 		d.source = set(d.source, K_INBOX_ID, jv_copy(d.inbox_id));
 	if (!is_string(d.correlation_id)) {
 		jv_free(d.correlation_id);
-		d.correlation_id = new_correlation_id(R);
+		d.correlation_id = new_correlation_id();
 	}
 	if (!is_string(d.received_at)) {
 		jv_free(d.received_at);
@@ -722,7 +728,7 @@ static void bad_input(run *R, batch *b, body_reader *br, const char *reason)
 static void handle_body(run *R, batch *b, body_reader *br, jv body)
 {
 	delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
-		new_correlation_id(R), now_rfc3339(), jv_object(), br->lineno, 0, 0 };
+		new_correlation_id(), now_rfc3339(), jv_object(), br->lineno, 0, 0 };
 
 	if (R->fatal)
 		jv_free(body);
@@ -855,9 +861,10 @@ int main(int argc, char **argv)
 		br.p = parser_for(&R, c.provider);
 		if (!br.p)
 			status = fail(&R.err);
-		else if (!br.p->jq)
-			status = fail((cx_err_set(&err, CX_EXIT_USAGE,
-			    "no parser for provider '%s'", c.provider), &err));
+		else if (!br.p->jq) {
+			cx_err_set(&err, CX_EXIT_USAGE, "no parser for provider '%s'", c.provider);
+			status = fail(&err);
+		}
 	}
 	if (status == CX_EXIT_OK && cx_store_open(c.db, &R.store, &err) < 0)
 		status = fail(&err);
@@ -890,8 +897,10 @@ int main(int argc, char **argv)
 		if (b->used > 0)
 			cx_ndjson_write_raw(b->out, b->used - 1);
 		batch_clear(b);
-		if (cx_ndjson_flush() < 0 || R.fatal)
+		if (cx_ndjson_flush() < 0)
 			break;  /* the reader is gone: stop quietly */
+		if (R.fatal)
+			break;  /* what came before the failure is out; stop there */
 	}
 	if (R.fatal && status == CX_EXIT_OK)
 		status = fail(&R.err);

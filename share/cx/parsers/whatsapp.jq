@@ -7,6 +7,8 @@
 #   {"error":"short reason","path":".entry[0].changes[1].value.messages[2]"}
 # C turns ts into occurred_at and wraps the envelope. Reasons never quote payload values.
 # jq 1.6 only (Debian 12): no pick/abs/toarray/ltrimstr-free tricks.
+# Membership is tested with IN, not `[...] | index([x])`: libjq 1.6 leaks every
+# element of the array that index/indices search (jv_array_indexes).
 
 def str: if . == null then null else tostring end;
 def compact: with_entries(select(.value != null));
@@ -55,7 +57,7 @@ def message($pn; $contacts):
         to: {id: $pn}, text: null, attachments: [], reply_to: .context.id, referral}) as $base
       | .type as $t
       | (if $t == "text" then {text: .text.body}
-         elif ["image", "audio", "video", "document", "sticker"] | index([$t]) then {attachments: [media($t)]}
+         elif $t | IN("image", "audio", "video", "document", "sticker") then {attachments: [media($t)]}
          elif $t == "location" then {location: (.location | {latitude, longitude, name, address, url} | compact)}
          elif $t == "contacts" then {contacts: .contacts}
          elif $t == "interactive" or $t == "button" then postback as $pb | {text: $pb.title, postback: $pb}
@@ -67,7 +69,7 @@ def message($pn; $contacts):
 def status($pn):
   (.id | need("message id")) as $id
   | (.status | need("status")) as $st
-  | if ["sent", "delivered", "read", "failed"] | index([$st]) | not then error({cx: "unknown status"}) else . end
+  | if $st | IN("sent", "delivered", "read", "failed") | not then error({cx: "unknown status"}) else . end
   | item("message.status"; $pn; "whatsapp:\($pn):status:\($id):\($st)"; .timestamp;
       {message_id: $id, recipient_id: (.recipient_id | str), conversation_id: (.recipient_id | str), status: $st,
        errors: [.errors[]? | {code, title, message: (.error_data.details // .message // .title)}]} | compact);
