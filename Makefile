@@ -21,7 +21,7 @@ LDLIBS = -ljq -lonig -lsqlite3 -lcrypto -lcurl -lmicrohttpd -lpthread -lm
 # Debian packages the build and the tests need.
 DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
 	libcurl4-openssl-dev libmicrohttpd-dev sqlite3 jq mandoc bats \
-	bats-support bats-assert bats-file python3 curl procps
+	bats-support bats-assert bats-file python3 curl procps openssl tmux
 
 # Plain and sanitizer builds live apart, so one never clobbers the other:
 # objects in $(O), programs in $(B).

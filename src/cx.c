@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "ndjson.h"
+#include "oauth.h"
 #include "opts.h"
 #include "paths.h"
 #include "store.h"
@@ -28,7 +29,8 @@ static const char *const tools[] = {
 /* The secrets doctor reports as set or not (never their values). */
 static const char *const secrets[] = {
 	"CX_META_APP_SECRET", "CX_META_APP_SECRET_PREVIOUS", "CX_META_VERIFY_TOKEN",
-	"CX_TOKEN_KEY", "CX_X_CLIENT_SECRET", "CX_GOOGLE_CLIENT_SECRET",
+	"CX_TOKEN_KEY", "CX_TOKEN_KEY_PREVIOUS", "CX_GOOGLE_SERVICE_ACCOUNT_KEY",
+	"CX_X_CLIENT_SECRET", "CX_GOOGLE_CLIENT_SECRET",
 	"CX_META_CLIENT_SECRET", "CX_PUBLISH_DIRECT_KEY", "CX_CALDAV_PASSWORD",
 	NULL,
 };
@@ -171,6 +173,13 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
 	return -1;
 }
 
+static void collect(jv row, void *ctx)
+{
+	jv *rows = ctx;
+
+	*rows = jv_array_append(*rows, row);
+}
+
 static int doctor(int argc, char **argv)
 {
 	conf c = { 0 };
@@ -178,8 +187,20 @@ static int doctor(int argc, char **argv)
 	int rc = setup(&cmd_doctor, argc, argv, &c, &s);
 	jv out, sec = jv_object();
 
-	if (rc >= 0)
+	jv creds = jv_array();
+	cx_err err = { 0, "" };
+
+	if (rc >= 0) {
+		jv_free(sec);
+		jv_free(creds);
 		return rc;
+	}
+	if (cx_oauth_status(s, NULL, NULL, collect, &creds, &err) < 0) {
+		jv_free(sec);
+		jv_free(creds);
+		cx_store_close(s);
+		return fail(&err);
+	}
 	for (const char *const *n = secrets; *n; n++)
 		sec = jv_object_set(sec, jv_string(*n), jv_bool(cx_secret_is_set(*n)));
 	if (c.table) {
@@ -195,6 +216,21 @@ static int doctor(int argc, char **argv)
 			jv_free(v);
 		}
 		jv_free(sec);
+		jv_array_foreach(creds, i, cred) {
+			const char *provider = cx_json_str(cred, "provider");
+			const char *workspace = cx_json_str(cred, "workspace");
+			const char *reason = cx_json_str(cred, "connected_reason");
+			jv connected = jv_object_get(jv_copy(cred), jv_string("connected"));
+
+			printf("credential %s:%s  %s (%s)\n", provider ? provider : "?",
+			    workspace ? workspace : "?",
+			    jv_get_kind(connected) == JV_KIND_TRUE ? "connected" : "not connected",
+			    reason ? reason : "?");
+			jv_free(connected);
+			jv_free(cred);
+			(void)i;
+		}
+		jv_free(creds);
 	} else {
 		const char *cfg = c.config ? c.config : cx_config_get("CX_CONFIG", NULL);
 
@@ -206,6 +242,7 @@ static int doctor(int argc, char **argv)
 		    jv_number(cx_store_schema_latest()));
 		out = jv_object_set(out, jv_string("config"), cfg ? jv_string(cfg) : jv_null());
 		out = jv_object_set(out, jv_string("secrets"), sec);
+		out = jv_object_set(out, jv_string("credentials"), creds);
 		cx_ndjson_write(out);
 	}
 	cx_store_close(s);

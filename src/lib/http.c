@@ -1,0 +1,326 @@
+/* http.c: one libcurl easy handle per request; headers read back with
+ * curl_easy_nextheader, encoding with curl's own escaping. */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "clock.h"
+#include "config.h"
+#include "crypto.h"
+#include "exit.h"
+#include "http.h"
+#include "xalloc.h"
+
+#ifndef CX_VERSION
+#define CX_VERSION "0.0.0"
+#endif
+
+#define DEFAULT_MAX_BODY (8 * 1024 * 1024)
+#define CONNECT_TIMEOUT_MS 10000
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+typedef struct {
+	char *buf;
+	size_t len, cap, max;
+	int too_big;
+} sink;
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	sink *s = ctx;
+	size_t add = size * n;
+
+	if (s->len + add > s->max) {
+		s->too_big = 1;
+		return 0;
+	}
+	if (s->len + add + 1 > s->cap) {
+		size_t cap = (s->len + add + 1) * 2;
+		char *nb = cx_xmalloc(cap);
+
+		/* grow by copy so no stale copy of a token stays behind */
+		if (s->buf) {
+			memcpy(nb, s->buf, s->len);
+			cx_crypto_wipe(s->buf, s->cap);
+			free(s->buf);
+		}
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, add);
+	s->len += add;
+	s->buf[s->len] = '\0';
+	return add;
+}
+
+char *cx_http_url_for_log(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *out;
+
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		return cx_xstrdup("(malformed URL)");
+	}
+	curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	curl_url_get(u, CURLUPART_HOST, &host, 0);
+	curl_url_get(u, CURLUPART_PORT, &port, 0);
+	curl_url_get(u, CURLUPART_PATH, &path, 0);
+	out = cx_xasprintf("%s://%s%s%s%s", scheme ? scheme : "?", host ? host : "?",
+	    port ? ":" : "", port ? port : "", path ? path : "/");
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return out;
+}
+
+static void collect_headers(CURL *h, cx_http_response *resp)
+{
+	struct curl_header *prev = NULL, *hd;
+
+	while ((hd = curl_easy_nextheader(h, CURLH_HEADER, -1, prev))) {
+		char *name = cx_xstrdup(hd->name);
+
+		for (char *p = name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		resp->headers = jv_object_set(resp->headers, jv_string(name),
+		    jv_string(hd->value ? hd->value : ""));
+		free(name);
+		prev = hd;
+	}
+}
+
+int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
+{
+	CURL *h;
+	struct curl_slist *hdrs = NULL;
+	sink body = { 0 };
+	char errbuf[CURL_ERROR_SIZE] = "";
+	char *ctype = NULL, *where;
+	const char *method = req->method ? req->method : req->body ? "POST" : "GET";
+	long timeout = req->timeout_ms;
+	int64_t start = cx_clock_mono_ms(), secs;
+	CURLcode rc;
+
+	memset(resp, 0, sizeof *resp);
+	resp->headers = jv_object();
+	resp->body = cx_xstrdup("");
+	pthread_once(&init_once, global_init);
+	if (timeout <= 0) {
+		if (cx_config_int("CX_HTTP_TIMEOUT_SECONDS", 30, &secs, err) < 0)
+			return -1;
+		timeout = (long)(secs > 0 ? secs * 1000 : 30000);
+	}
+	if (!(h = curl_easy_init()))
+		return cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start an HTTP request");
+	body.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	    timeout < CONNECT_TIMEOUT_MS ? timeout : (long)CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "cx/" CX_VERSION);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	if (req->body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	}
+	if (req->content_type) {
+		ctype = cx_xasprintf("Content-Type: %s", req->content_type);
+		hdrs = curl_slist_append(hdrs, ctype);
+	}
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	for (const char *const *p = req->headers; p && *p; p++)
+		hdrs = curl_slist_append(hdrs, *p);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	if (req->basic_user) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, req->basic_user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD,
+		    req->basic_password ? req->basic_password : "");
+	} else if (req->bearer) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, req->bearer);
+	}
+	rc = curl_easy_perform(h);
+	resp->latency_ms = cx_clock_mono_ms() - start;
+	free(resp->body);
+	resp->body = body.buf ? body.buf : cx_xstrdup("");
+	resp->len = body.len;
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+		collect_headers(h, resp);
+	} else {
+		long reqsize = 0;
+
+		curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
+		resp->sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&
+		    rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
+		where = cx_http_url_for_log(req->url);
+		if (body.too_big)
+			cx_err_set(err, CX_EXIT_TEMPFAIL, "%s %s: response body over %zu bytes",
+			    method, where, body.max);
+		else
+			cx_err_set(err, CX_EXIT_TEMPFAIL, "%s %s: %s", method, where,
+			    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		free(where);
+	}
+	curl_slist_free_all(hdrs);
+	free(ctype);
+	curl_easy_cleanup(h);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+void cx_http_response_free(cx_http_response *resp)
+{
+	if (resp->body) {
+		cx_crypto_wipe(resp->body, resp->len);
+		free(resp->body);
+	}
+	jv_free(resp->headers);
+	memset(resp, 0, sizeof *resp);
+	resp->headers = jv_invalid();
+}
+
+const char *cx_http_header(const cx_http_response *resp, const char *name)
+{
+	char *lower = cx_xstrdup(name);
+	const char *v = NULL;
+	jv val;
+
+	for (char *p = lower; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (jv_get_kind(resp->headers) == JV_KIND_OBJECT) {
+		val = jv_object_get(jv_copy(resp->headers), jv_string(lower));
+		/* the object keeps its own reference, so the text stays valid */
+		if (jv_get_kind(val) == JV_KIND_STRING)
+			v = jv_string_value(val);
+		jv_free(val);
+	}
+	free(lower);
+	return v;
+}
+
+jv cx_http_json(const cx_http_response *resp)
+{
+	if (!resp->body || resp->len == 0 || resp->len > INT32_MAX)
+		return jv_invalid();
+	return jv_parse_sized(resp->body, (int)resp->len);
+}
+
+/* Appends k=v pairs from ap to out (a jv string), first with sep. */
+static jv append_pairs(jv out, char sep, const char *key, va_list ap)
+{
+	for (const char *k = key; k; k = va_arg(ap, const char *)) {
+		const char *v = va_arg(ap, const char *);
+		char *ek, *ev;
+
+		if (!v)
+			continue;
+		ek = curl_easy_escape(NULL, k, 0);
+		ev = curl_easy_escape(NULL, v, 0);
+		if (sep)
+			out = jv_string_append_buf(out, &sep, 1);
+		out = jv_string_append_str(out, ek);
+		out = jv_string_append_str(out, "=");
+		out = jv_string_append_str(out, ev);
+		sep = '&';
+		cx_crypto_wipe(ev, strlen(ev));
+		curl_free(ek);
+		curl_free(ev);
+	}
+	return out;
+}
+
+/* A jv string's text as a new C string; the jv's copy is wiped (forms
+ * carry secrets). */
+static char *take_string(jv s)
+{
+	char *out = cx_xstrdup(jv_string_value(s));
+
+	cx_crypto_wipe((char *)jv_string_value(s), strlen(out));
+	jv_free(s);
+	return out;
+}
+
+char *cx_http_form(const char *key, ...)
+{
+	va_list ap;
+	jv out;
+
+	pthread_once(&init_once, global_init);
+	va_start(ap, key);
+	out = append_pairs(jv_string(""), 0, key, ap);
+	va_end(ap);
+	return take_string(out);
+}
+
+char *cx_http_url_with(const char *url, const char *key, ...)
+{
+	va_list ap;
+	jv out;
+
+	pthread_once(&init_once, global_init);
+	va_start(ap, key);
+	out = append_pairs(jv_string(url), strchr(url, '?') ? '&' : '?', key, ap);
+	va_end(ap);
+	return take_string(out);
+}
+
+char *cx_http_query_param(const char *url, const char *name)
+{
+	const char *q = strchr(url, '?');
+	size_t nlen = strlen(name);
+
+	q = q ? q + 1 : url;
+	pthread_once(&init_once, global_init);
+	while (*q) {
+		size_t len = strcspn(q, "&#");
+		const char *eq = memchr(q, '=', len);
+		size_t klen = eq ? (size_t)(eq - q) : len;
+
+		if (klen == nlen && memcmp(q, name, nlen) == 0) {
+			const char *v = eq ? eq + 1 : q + len;
+			int vlen = (int)(q + len - v), outlen = 0;
+			char *plus = cx_xstrndup(v, (size_t)vlen), *dec, *out;
+
+			for (char *p = plus; *p; p++)
+				if (*p == '+')
+					*p = ' ';
+			dec = curl_easy_unescape(NULL, plus, vlen, &outlen);
+			free(plus);
+			if (!dec)
+				return NULL;
+			out = cx_xstrndup(dec, (size_t)outlen);
+			curl_free(dec);
+			return out;
+		}
+		q += len;
+		if (*q == '#')
+			break;
+		if (*q == '&')
+			q++;
+	}
+	return NULL;
+}

@@ -1,0 +1,64 @@
+/* http.h: outbound HTTP for every tool, over libcurl. One call sends one
+ * request and tells a transport failure (no response: -1, err is
+ * CX_EXIT_TEMPFAIL, resp->sent says whether the request may have reached the
+ * server) from any HTTP status (0, the caller judges resp->status).
+ * Messages name the method and the URL without its query, never headers or
+ * bodies. The request's strings are the caller's; the response is filled in
+ * and released with cx_http_response_free, which wipes the body (it may hold
+ * tokens). Strings returned by the helpers are new; free them with free(),
+ * or with cx_secret_free when they hold secrets. */
+#ifndef CX_HTTP_H
+#define CX_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jv.h>
+
+#include "err.h"
+
+#define CX_HTTP_FORM "application/x-www-form-urlencoded"
+#define CX_HTTP_JSON "application/json"
+
+typedef struct {
+	const char *method;           /* NULL: GET, or POST when there is a body */
+	const char *url;
+	const char *const *headers;   /* "Name: value" lines ending with NULL, or NULL */
+	const char *body;             /* NULL for none */
+	size_t body_len;
+	const char *content_type;     /* of the body: CX_HTTP_FORM, CX_HTTP_JSON... */
+	const char *basic_user;       /* HTTP Basic auth when set ... */
+	const char *basic_password;   /* ... with this password */
+	const char *bearer;           /* Authorization: Bearer, when set */
+	long timeout_ms;              /* whole request; 0: $CX_HTTP_TIMEOUT_SECONDS, 30 */
+	size_t max_body;              /* largest response body; 0: 8 MiB */
+} cx_http_request;
+
+typedef struct {
+	long status;                  /* the HTTP status; 0 when none arrived */
+	char *body;                   /* NUL-terminated; "" when empty */
+	size_t len;
+	jv headers;                   /* lower-case name -> value (last one wins) */
+	int sent;                     /* transport failure after the request went out */
+	int64_t latency_ms;
+} cx_http_response;
+
+int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err);
+void cx_http_response_free(cx_http_response *resp);
+/* A response header by name (any case), or NULL; lives as long as resp. */
+const char *cx_http_header(const cx_http_response *resp, const char *name);
+/* The body parsed as JSON (jv_invalid() when it is not JSON). */
+jv cx_http_json(const cx_http_response *resp);
+
+/* application/x-www-form-urlencoded from key, value pairs ending with a NULL
+ * key; a pair whose value is NULL is left out. */
+char *cx_http_form(const char *key, ...) __attribute__((sentinel));
+/* url with "?" or "&" and the encoded pairs appended (same rules). */
+char *cx_http_url_with(const char *url, const char *key, ...) __attribute__((sentinel));
+/* The decoded value of query parameter name in a URL or a bare query
+ * string, or NULL when absent. */
+char *cx_http_query_param(const char *url, const char *name);
+/* scheme://host[:port]/path of url, without user info or query: safe to log. */
+char *cx_http_url_for_log(const char *url);
+
+#endif
