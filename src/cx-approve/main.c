@@ -1,0 +1,723 @@
+/* cx-approve: the governed queue. Subcommands enqueue, list, show,
+ * approve, reject and operators are here; with none, on a terminal, the
+ * interactive review (review.c). Nothing reaches a provider from here:
+ * cx-publish sends what was approved. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "approve.h"
+#include "config.h"
+#include "exit.h"
+#include "identity.h"
+#include "json.h"
+#include "log.h"
+#include "ndjson.h"
+#include "operators.h"
+#include "opts.h"
+#include "queue.h"
+#include "store.h"
+#include "xalloc.h"
+
+enum { O_DB = 1, O_CONFIG, O_JSON, O_TABLE, O_STATE, O_CHANNEL, O_NOTE,
+	O_REASON, O_ROLE, O_MAX_LINE };
+
+typedef struct {
+	const char *db, *config, *state, *channel, *note, *reason, *role;
+	long long max_line;
+	int table;
+} conf;
+
+static int on_option(int id, const char *arg, void *ctx, cx_err *err)
+{
+	conf *c = ctx;
+
+	switch (id) {
+	case O_DB: c->db = arg; break;
+	case O_CONFIG: c->config = arg; break;
+	case O_JSON: c->table = 0; break;
+	case O_TABLE: c->table = 1; break;
+	case O_STATE: c->state = arg; break;
+	case O_CHANNEL: c->channel = arg; break;
+	case O_NOTE: c->note = arg; break;
+	case O_REASON: c->reason = arg; break;
+	case O_ROLE: c->role = arg; break;
+	case O_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
+	}
+	return 0;
+}
+
+#define OPT_CONFIG { "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" }
+#define OPT_DB { "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" }
+#define OPT_JSON { "json", 0, O_JSON, NULL, "NDJSON output (the default when stdout is not a terminal)" }
+#define OPT_TABLE { "table", 0, O_TABLE, NULL, "output for people (the default on a terminal)" }
+#define OPT_END { NULL, 0, 0, NULL, NULL }
+
+static const cx_opt review_opts[] = { OPT_CONFIG, OPT_DB, OPT_END };
+static const cx_opt enqueue_opts[] = {
+	OPT_CONFIG, OPT_DB,
+	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted line (default 1048576)" },
+	OPT_END,
+};
+static const cx_opt list_opts[] = {
+	{ "channel", 0, O_CHANNEL, "C", "only items of channel C" },
+	OPT_CONFIG, OPT_DB, OPT_JSON,
+	{ "state", 0, O_STATE, "S", "only items in state S (pending, approved, rejected, ...)" },
+	OPT_TABLE, OPT_END,
+};
+static const cx_opt show_opts[] = { OPT_CONFIG, OPT_DB, OPT_JSON, OPT_TABLE, OPT_END };
+static const cx_opt approve_opts[] = {
+	OPT_CONFIG, OPT_DB,
+	{ "note", 0, O_NOTE, "TEXT", "a note kept with the approval" },
+	OPT_END,
+};
+static const cx_opt reject_opts[] = {
+	OPT_CONFIG, OPT_DB,
+	{ "reason", 0, O_REASON, "TEXT", "why it is rejected (required)" },
+	OPT_END,
+};
+static const cx_opt operators_opts[] = { OPT_CONFIG, OPT_DB, OPT_END };
+static const cx_opt operators_add_opts[] = {
+	OPT_CONFIG, OPT_DB,
+	{ "role", 0, O_ROLE, "ROLE", "owner, admin or member (required)" },
+	OPT_END,
+};
+static const cx_opt operators_list_opts[] = { OPT_CONFIG, OPT_DB, OPT_JSON, OPT_TABLE, OPT_END };
+
+/* The synopsis of each command, after its name; the top-level usage is
+ * all of them, as in the manual's SYNOPSIS. */
+#define ARGS_ENQUEUE "[--max-line BYTES] [--db PATH] < proposals.ndjson"
+#define ARGS_LIST "[--state S] [--channel C] [--db PATH] [--json | --table]"
+#define ARGS_SHOW "ID ... [--db PATH] [--json | --table]"
+#define ARGS_APPROVE "ID ... [--note TEXT] [--db PATH]"
+#define ARGS_REJECT "ID ... --reason TEXT [--db PATH]"
+#define ARGS_OP_ADD "NAME --role owner|admin|member [--db PATH]"
+#define ARGS_OP_LIST "[--db PATH] [--json | --table]"
+#define ARGS_OP_REMOVE "NAME [--db PATH]"
+#define NEXT "\n       cx-approve "
+#define USAGE_OPERATORS "add " ARGS_OP_ADD NEXT "operators list " ARGS_OP_LIST \
+	NEXT "operators remove " ARGS_OP_REMOVE
+
+static const cx_cmd cmd_review = { "cx-approve",
+	"[--db PATH] [--config FILE]" NEXT "enqueue " ARGS_ENQUEUE NEXT "list " ARGS_LIST
+	NEXT "show " ARGS_SHOW NEXT "approve " ARGS_APPROVE NEXT "reject " ARGS_REJECT
+	NEXT "operators " USAGE_OPERATORS,
+	"The governed queue of outbound posts. Without a command, on a terminal:\n"
+	"review the pending items one by one (a approve, r reject, e edit, s skip,\n"
+	"q quit, ? help).",
+	review_opts };
+static const cx_cmd cmd_enqueue = { "cx-approve enqueue", ARGS_ENQUEUE,
+	"Queue the proposals read as NDJSON from stdin as pending; print post.proposed lines.",
+	enqueue_opts };
+static const cx_cmd cmd_list = { "cx-approve list", ARGS_LIST,
+	"List queue items, oldest first.", list_opts };
+static const cx_cmd cmd_show = { "cx-approve show", ARGS_SHOW,
+	"Show queue items in full, with the history of their text.", show_opts };
+static const cx_cmd cmd_approve = { "cx-approve approve", ARGS_APPROVE,
+	"Approve pending items (owners and admins); print post.approved lines.",
+	approve_opts };
+static const cx_cmd cmd_reject = { "cx-approve reject", ARGS_REJECT,
+	"Reject pending items (owners and admins); print post.rejected lines.",
+	reject_opts };
+static const cx_cmd cmd_operators = { "cx-approve operators", USAGE_OPERATORS,
+	"Manage who may decide: owners manage operators and decide, admins decide,\n"
+	"members propose.", operators_opts };
+static const cx_cmd cmd_op_add = { "cx-approve operators add", ARGS_OP_ADD,
+	"Add an operator or change its role (owners only; the first is yourself, as owner).",
+	operators_add_opts };
+static const cx_cmd cmd_op_list = { "cx-approve operators list", ARGS_OP_LIST,
+	"List the operators and their roles.", operators_list_opts };
+static const cx_cmd cmd_op_remove = { "cx-approve operators remove", ARGS_OP_REMOVE,
+	"Remove an operator (owners only; never the last owner).", operators_opts };
+
+static int fail(cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
+}
+
+static int usage_error(const cx_cmd *cmd, const char *fmt, const char *what)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof msg, fmt, what);
+	cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", msg, cmd->prog);
+	return CX_EXIT_USAGE;
+}
+
+/* Parses options and opens the store. Returns -1 to go on (*first is the
+ * first operand), else the exit status. */
+static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
+    int min_operands, int max_operands, int *first, cx_store **s)
+{
+	cx_err err = { 0, "" };
+	int rc;
+
+	c->table = isatty(1);
+	c->max_line = CX_NDJSON_MAX_LINE_DEFAULT;
+	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", err.msg, cmd->prog);
+		return CX_EXIT_USAGE;
+	}
+	if (argc - rc < min_operands)
+		return usage_error(cmd, "%s", min_operands > 1 ? "missing operands" :
+		    "missing operand");
+	if (max_operands >= 0 && argc - rc > max_operands)
+		return usage_error(cmd, "unexpected argument '%s'", argv[rc + max_operands]);
+	*first = rc;
+	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
+		return fail(&err);
+	cx_ndjson_out_init();
+	return -1;
+}
+
+/* Queue ids from operands: positive integers, all or nothing. */
+static int parse_ids(const cx_cmd *cmd, int argc, char **argv, int first,
+    int64_t **ids)
+{
+	int n = argc - first;
+
+	*ids = cx_xcalloc((size_t)n, sizeof **ids);
+	for (int i = 0; i < n; i++) {
+		const char *a = argv[first + i];
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(a, &end, 10);
+		if (errno || end == a || *end || v <= 0) {
+			free(*ids);
+			return usage_error(cmd, "'%s' is not a queue id", a);
+		}
+		(*ids)[i] = v;
+	}
+	return -1;
+}
+
+/* --- enqueue -------------------------------------------------------------- */
+
+/* Canonical events (they carry "v" and "type") pass through unchanged:
+ * everything else on stdin is a proposal. */
+static int is_event(jv v)
+{
+	jv version = jv_object_get(jv_copy(v), jv_string("v"));
+	int event = jv_get_kind(version) == JV_KIND_NUMBER && cx_json_str(v, "type");
+
+	jv_free(version);
+	return event;
+}
+
+static int enqueue(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	cx_ndjson_reader *r;
+	cx_ndjson_line line;
+	const char *actor = cx_identity_user();
+	long bad = 0;
+	int first, rc = setup(&cmd_enqueue, argc, argv, &c, 0, 0, &first, &s);
+	int status = CX_EXIT_OK;
+
+	if (rc >= 0)
+		return rc;
+	r = cx_ndjson_open(0, (size_t)c.max_line);
+	while ((rc = cx_ndjson_next(r, &line)) > 0) {
+		const char *problem = NULL;
+		jv event;
+
+		if (is_event(line.value)) {
+			cx_ndjson_write_raw(line.raw, line.len);
+			jv_free(line.value);
+		} else if (cx_queue_enqueue(s, line.value, actor, &event, &problem, &err) == 0) {
+			cx_ndjson_write(event);
+		} else if (err.code == CX_EXIT_DATAERR) {
+			jv f = jv_object_set(jv_object(), jv_string("line"),
+			    jv_number((double)line.lineno));
+
+			f = jv_object_set(f, jv_string("error_code"),
+			    jv_string(problem ? problem : "invalid"));
+			cx_log(CX_LOG_ERROR, f, "line %ld: %s; nothing queued for this line",
+			    line.lineno, err.msg);
+			bad++;
+		} else {
+			status = fail(&err);
+			break;
+		}
+		if (!cx_ndjson_ready(r) && cx_ndjson_flush() < 0)
+			break;
+	}
+	if (rc < 0 && status == CX_EXIT_OK)
+		status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
+	cx_ndjson_flush();
+	if (status == CX_EXIT_OK && (bad > 0 || cx_ndjson_rejected(r) > 0))
+		status = CX_EXIT_DATAERR;
+	cx_ndjson_close(r);
+	cx_store_close(s);
+	return status;
+}
+
+/* --- list and show -------------------------------------------------------- */
+
+/* Writes at most max code points of s on one line: control characters as
+ * spaces, "..." when cut. */
+static void print_excerpt(FILE *out, const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p & 0xC0) != 0x80 && ++n > max) {
+			fputs("...", out);
+			return;
+		}
+		fputc(*p < 0x20 || *p == 0x7F ? ' ' : *p, out);
+	}
+}
+
+static const char *str_or(jv item, const char *key, const char *def)
+{
+	const char *v = cx_json_str(item, key);
+
+	return v ? v : def;
+}
+
+static long num(jv item, const char *key)
+{
+	jv v = jv_object_get(jv_copy(item), jv_string(key));
+	long n = jv_get_kind(v) == JV_KIND_NUMBER ? (long)jv_number_value(v) : 0;
+
+	jv_free(v);
+	return n;
+}
+
+static void print_row(jv item, void *ctx)
+{
+	const conf *c = ctx;
+	char len[32];
+
+	if (!c->table) {
+		cx_ndjson_write(item);
+		return;
+	}
+	snprintf(len, sizeof len, "%ld/%ld", num(item, "length"), num(item, "limit"));
+	printf("%-6ld %-10s %-9s %-13s %-12s %-9s %-12s %-20s ", num(item, "id"),
+	    str_or(item, "state", "-"), str_or(item, "channel", "-"),
+	    str_or(item, "kind", "-"), str_or(item, "workspace", "-"), len,
+	    str_or(item, "proposed_by", "-"), str_or(item, "proposed_at", "-"));
+	print_excerpt(stdout, str_or(item, "text", ""), 40);
+	putchar('\n');
+	jv_free(item);
+}
+
+static int list(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int first, rc = setup(&cmd_list, argc, argv, &c, 0, 0, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (c.state && !cx_queue_state_ok(c.state)) {
+		cx_store_close(s);
+		return usage_error(&cmd_list, "'%s' is not a state (pending, approved, "
+		    "rejected, publishing, published, failed, dead, unknown)", c.state);
+	}
+	if (c.table)
+		printf("%-6s %-10s %-9s %-13s %-12s %-9s %-12s %-20s %s\n", "ID", "STATE",
+		    "CHANNEL", "KIND", "WORKSPACE", "LENGTH", "PROPOSED BY", "PROPOSED AT",
+		    "TEXT");
+	rc = cx_queue_list(s, c.state, c.channel, print_row, &c, &err);
+	cx_ndjson_flush();
+	cx_store_close(s);
+	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+}
+
+static void add_history(jv row, void *ctx)
+{
+	jv *history = ctx;
+
+	*history = jv_array_append(*history, row);
+}
+
+void approve_print_item(FILE *out, jv item)
+{
+	const char *v;
+
+	fprintf(out, "#%ld  %s %s  workspace %s  account %s  tenant %s  [%s]\n",
+	    num(item, "id"), str_or(item, "channel", "-"), str_or(item, "kind", "-"),
+	    str_or(item, "workspace", "-"), str_or(item, "account", "-"),
+	    str_or(item, "tenant", "-"), str_or(item, "state", "-"));
+	fprintf(out, "proposed by %s at %s  (%s)\n", str_or(item, "proposed_by", "-"),
+	    str_or(item, "proposed_at", "-"), str_or(item, "correlation_id", "-"));
+	if ((v = cx_json_str(item, "in_reply_to")))
+		fprintf(out, "in reply to %s\n", v);
+	{
+		jv meta = jv_object_get(jv_copy(item), jv_string("meta"));
+		const char *to = cx_json_str(meta, "to"), *comment = cx_json_str(meta, "comment_id");
+		jv tpl = jv_object_get(jv_copy(meta), jv_string("template"));
+
+		if (to) {
+			char *masked = cx_log_mask_phone(to);
+
+			fprintf(out, "to %s\n", masked);
+			free(masked);
+		}
+		if (comment)
+			fprintf(out, "replying to comment %s\n", comment);
+		if (jv_get_kind(tpl) == JV_KIND_OBJECT && cx_json_str(tpl, "name"))
+			fprintf(out, "template %s\n", cx_json_str(tpl, "name"));
+		jv_free(tpl);
+		jv_free(meta);
+	}
+	fputc('\n', out);
+	for (const char *p = str_or(item, "text", ""); *p;) {
+		size_t n = strcspn(p, "\n");
+
+		fprintf(out, "    %.*s\n", (int)n, p);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	fprintf(out, "\nlength %ld/%ld%s\n", num(item, "length"), num(item, "limit"),
+	    strcmp(str_or(item, "channel", ""), "x") == 0 ?
+	    " (as X counts: URLs 23, emoji and CJK 2)" : "");
+}
+
+static void print_history_row(jv row, void *ctx)
+{
+	FILE *out = ctx;
+
+	fprintf(out, "  %s  %-8s by %-12s sha256 %s\n", str_or(row, "at", "-"),
+	    str_or(row, "action", "-"), str_or(row, "actor", "-"),
+	    str_or(row, "sha256", "-"));
+	jv_free(row);
+}
+
+static void print_field(jv item, const char *label, const char *key)
+{
+	const char *v = cx_json_str(item, key);
+
+	if (v)
+		printf("%-16s %s\n", label, v);
+}
+
+static int show_one(cx_store *s, const conf *c, int64_t id, cx_err *err)
+{
+	jv item, history = jv_array();
+
+	if (cx_queue_get(s, id, &item, err) < 0) {
+		jv_free(history);
+		return -1;
+	}
+	if (cx_queue_history(s, id, add_history, &history, err) < 0) {
+		jv_free(item);
+		jv_free(history);
+		return -1;
+	}
+	if (!c->table) {
+		cx_ndjson_write(jv_object_set(item, jv_string("history"), history));
+		return 0;
+	}
+	approve_print_item(stdout, item);
+	printf("\n");
+	print_field(item, "approved by", "approved_by");
+	print_field(item, "rejected by", "rejected_by");
+	print_field(item, "decided at", "decided_at");
+	print_field(item, "note", "note");
+	print_field(item, "reason", "reason");
+	if (num(item, "attempts") > 0)
+		printf("%-16s %ld\n", "attempts", num(item, "attempts"));
+	print_field(item, "next attempt", "next_attempt_at");
+	print_field(item, "lease owner", "lease_owner");
+	print_field(item, "lease expires", "lease_expires_at");
+	print_field(item, "provider ref", "provider_ref");
+	print_field(item, "error", "error_code");
+	print_field(item, "error detail", "error_detail");
+	print_field(item, "published at", "published_at");
+	print_field(item, "text sha256", "text_sha256");
+	printf("history:\n");
+	jv_array_foreach(history, i, row)
+		print_history_row(row, stdout);
+	printf("\n");
+	jv_free(history);
+	jv_free(item);
+	return 0;
+}
+
+static int show(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t *ids;
+	int first, status = CX_EXIT_OK;
+	int rc = setup(&cmd_show, argc, argv, &c, 1, -1, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	if ((rc = parse_ids(&cmd_show, argc, argv, first, &ids)) >= 0) {
+		cx_store_close(s);
+		return rc;
+	}
+	for (int i = 0; i < argc - first; i++) {
+		if (show_one(s, &c, ids[i], &err) == 0)
+			continue;
+		rc = fail(&err);
+		if (rc != CX_EXIT_SOME_FAILED) {
+			status = rc;
+			break;
+		}
+		status = CX_EXIT_SOME_FAILED;
+	}
+	cx_ndjson_flush();
+	free(ids);
+	cx_store_close(s);
+	return status;
+}
+
+/* --- approve and reject --------------------------------------------------- */
+
+static int decide(int argc, char **argv, int approve)
+{
+	const cx_cmd *cmd = approve ? &cmd_approve : &cmd_reject;
+	const char *actor = cx_identity_user();
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t *ids;
+	int first, status = CX_EXIT_OK;
+	int rc = setup(cmd, argc, argv, &c, 1, -1, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (!approve && (!c.reason || !*c.reason)) {
+		cx_store_close(s);
+		return usage_error(cmd, "%s", "reject needs --reason TEXT");
+	}
+	if ((rc = parse_ids(cmd, argc, argv, first, &ids)) >= 0) {
+		cx_store_close(s);
+		return rc;
+	}
+	for (int i = 0; i < argc - first; i++) {
+		jv event;
+
+		if (cx_queue_decide(s, ids[i], actor, approve, approve ? c.note : c.reason,
+		    &event, &err) == 0) {
+			cx_ndjson_write(event);
+			cx_ndjson_flush();
+			continue;
+		}
+		rc = fail(&err);
+		if (rc != CX_EXIT_SOME_FAILED) {
+			status = rc;
+			break;
+		}
+		status = CX_EXIT_SOME_FAILED;
+	}
+	cx_ndjson_flush();
+	free(ids);
+	cx_store_close(s);
+	return status;
+}
+
+static int approve_cmd(int argc, char **argv)
+{
+	return decide(argc, argv, 1);
+}
+
+static int reject_cmd(int argc, char **argv)
+{
+	return decide(argc, argv, 0);
+}
+
+/* --- operators ------------------------------------------------------------ */
+
+static void print_operator(jv row, void *ctx)
+{
+	const conf *c = ctx;
+
+	if (!c->table) {
+		cx_ndjson_write(row);
+		return;
+	}
+	printf("%-16s %-8s %-16s %s\n", str_or(row, "name", "-"), str_or(row, "role", "-"),
+	    str_or(row, "added_by", "-"), str_or(row, "added_at", "-"));
+	jv_free(row);
+}
+
+static int operators_add(int argc, char **argv)
+{
+	const char *actor = cx_identity_user();
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	cx_role role;
+	int first, changed, rc = setup(&cmd_op_add, argc, argv, &c, 1, 1, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.role || cx_role_parse(c.role, &role) < 0) {
+		cx_store_close(s);
+		return usage_error(&cmd_op_add, "%s", "operators add needs --role owner, "
+		    "admin or member");
+	}
+	rc = cx_operators_add(s, actor, argv[first], role, &changed, &err);
+	cx_store_close(s);
+	if (rc < 0)
+		return fail(&err);
+	cx_log_info("%s is %s %s", argv[first], changed ? "now" : "already",
+	    cx_role_name(role));
+	return CX_EXIT_OK;
+}
+
+static int operators_list(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int first, rc = setup(&cmd_op_list, argc, argv, &c, 0, 0, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (c.table)
+		printf("%-16s %-8s %-16s %s\n", "NAME", "ROLE", "ADDED BY", "ADDED AT");
+	rc = cx_operators_list(s, print_operator, &c, &err);
+	cx_ndjson_flush();
+	cx_store_close(s);
+	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+}
+
+static int operators_remove(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int first, rc = setup(&cmd_op_remove, argc, argv, &c, 1, 1, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	rc = cx_operators_remove(s, cx_identity_user(), argv[first], &err);
+	cx_store_close(s);
+	if (rc < 0)
+		return fail(&err);
+	cx_log_info("%s is no longer an operator", argv[first]);
+	return CX_EXIT_OK;
+}
+
+typedef struct {
+	const char *name;
+	int (*run)(int, char **);
+	const char *about;
+} subcommand;
+
+static int run_subcommand(const subcommand *subs, const cx_cmd *parent, int argc,
+    char **argv);
+
+static const subcommand operator_subs[] = {
+	{ "add", operators_add, "add an operator or change its role" },
+	{ "list", operators_list, "list the operators" },
+	{ "remove", operators_remove, "remove an operator" },
+	{ NULL, NULL, NULL },
+};
+
+static int operators(int argc, char **argv)
+{
+	return run_subcommand(operator_subs, &cmd_operators, argc, argv);
+}
+
+static const subcommand subs[] = {
+	{ "enqueue", enqueue, "queue proposals from stdin as pending" },
+	{ "list", list, "list queue items" },
+	{ "show", show, "show queue items in full" },
+	{ "approve", approve_cmd, "approve pending items" },
+	{ "reject", reject_cmd, "reject pending items, with a reason" },
+	{ "operators", operators, "manage operators and their roles" },
+	{ NULL, NULL, NULL },
+};
+
+/* --- the review ----------------------------------------------------------- */
+
+static int review(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	int first, tty = -1, rc;
+
+	rc = setup(&cmd_review, argc, argv, &c, 0, 0, &first, &s);
+	if (rc >= 0)
+		return rc;
+	if (isatty(0))
+		tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (tty < 0) {
+		cx_store_close(s);
+		cx_log_error("the review needs a terminal (stdin is not one, or /dev/tty "
+		    "cannot be opened); use the subcommands instead:");
+		cx_opts_usage(&cmd_review, stderr);
+		return CX_EXIT_USAGE;
+	}
+	rc = approve_review(s, tty);
+	close(tty);
+	cx_store_close(s);
+	return rc;
+}
+
+/* Runs the subcommand argv[1] of parent, or parent itself (its options,
+ * --help, --list-commands) when argv[1] is not one. */
+static int run_subcommand(const subcommand *list, const cx_cmd *parent, int argc,
+    char **argv)
+{
+	const char *name = argc > 1 ? argv[1] : NULL;
+
+	if (name && strcmp(name, "--list-commands") == 0) {
+		for (const subcommand *sc = list; sc->name; sc++)
+			printf("%s\n", sc->name);
+		return CX_EXIT_OK;
+	}
+	if (name && strcmp(name, "--list-options") == 0) {
+		char *args[] = { argv[0], "--list-options", NULL };
+		cx_err err;
+
+		fflush(stdout);
+		cx_opts_parse(parent, 2, args, on_option, &(conf){ 0 }, &err);
+		for (const subcommand *sc = list; sc->name; sc++)
+			printf("%s\t\t%s\n", sc->name, sc->about);
+		return CX_EXIT_OK;
+	}
+	for (const subcommand *sc = list; name && sc->name; sc++)
+		if (strcmp(name, sc->name) == 0)
+			return sc->run(argc - 1, argv + 1);
+	if (parent == &cmd_review)
+		return review(argc, argv);
+	if (name && name[0] == '-') {
+		cx_err err = { 0, "" };
+		int rc = cx_opts_parse(parent, argc, argv, on_option, &(conf){ 0 }, &err);
+
+		if (rc == CX_OPTS_DONE)
+			return CX_EXIT_OK;
+		if (rc < 0)
+			return usage_error(parent, "%s", err.msg);
+	}
+	if (name && name[0] != '-')
+		return usage_error(parent, "unknown command '%s'", name);
+	return usage_error(parent, "%s", "a command is needed: add, list or remove");
+}
+
+int main(int argc, char **argv)
+{
+	cx_log_init("cx-approve");
+	if (argc > 1 && argv[1][0] != '-' && !strchr(argv[1], '/')) {
+		for (const subcommand *sc = subs; sc->name; sc++)
+			if (strcmp(argv[1], sc->name) == 0)
+				return sc->run(argc - 1, argv + 1);
+		cx_log_error("unknown command '%s' (see cx-approve --help)", argv[1]);
+		return CX_EXIT_USAGE;
+	}
+	return run_subcommand(subs, &cmd_review, argc, argv);
+}

@@ -1,0 +1,980 @@
+/* queue.c: the queue table, its validation rules, decisions, claims and
+ * outcomes, each with its audit row and counter in one transaction. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts.h"
+#include "audit.h"
+#include "clock.h"
+#include "crypto.h"
+#include "exit.h"
+#include "identity.h"
+#include "inbox.h"
+#include "json.h"
+#include "metrics.h"
+#include "operators.h"
+#include "queue.h"
+#include "xalloc.h"
+#include "xtext.h"
+
+static const char *const states[] = {
+	"pending", "approved", "rejected", "publishing", "published", "failed",
+	"dead", "unknown", NULL,
+};
+
+int cx_queue_state_ok(const char *s)
+{
+	for (int i = 0; states[i]; i++)
+		if (strcmp(s, states[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* --- validation ----------------------------------------------------------- */
+
+/* What a kind of item needs. limit 0 is X's weighted limit; other limits
+ * are code points (WhatsApp text 4096, Instagram DM 1000 and comment 2200,
+ * Messenger 2000). */
+typedef struct {
+	const char *channel, *kind;
+	int text_required, reply;
+	long limit;
+	const char *fields[3];      /* required non-empty strings */
+	const char *object;         /* a required object with a "name" */
+} kind_rule;
+
+static const kind_rule rules[] = {
+	{ "x", "post", 1, 0, 0, { NULL }, NULL },
+	{ "x", "reply", 1, 1, 0, { NULL }, NULL },
+	{ "whatsapp", "text", 1, 0, 4096, { "to", "phone_number_id", NULL }, NULL },
+	{ "whatsapp", "template", 0, 0, 4096, { "to", "phone_number_id", NULL }, "template" },
+	{ "instagram", "dm", 1, 0, 1000, { "to", NULL }, NULL },
+	{ "instagram", "comment_reply", 1, 0, 2200, { "comment_id", NULL }, NULL },
+	{ "messenger", "message", 1, 0, 2000, { "to", NULL }, NULL },
+	{ NULL, NULL, 0, 0, 0, { NULL }, NULL },
+};
+
+/* The proposal fields that are columns; everything else is meta. */
+static const char *const column_fields[] = {
+	"channel", "kind", "workspace", "text", "in_reply_to", "correlation_id",
+	"account", NULL,
+};
+
+static int invalid(const char **problem, const char *code, cx_err *err,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int invalid(const char **problem, const char *code, cx_err *err,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (problem)
+		*problem = code;
+	if (err) {
+		err->code = CX_EXIT_DATAERR;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static const kind_rule *find_rule(const char *channel, const char *kind)
+{
+	for (const kind_rule *r = rules; r->channel; r++)
+		if (strcmp(r->channel, channel) == 0 && (!kind || strcmp(r->kind, kind) == 0))
+			return r;
+	return NULL;
+}
+
+/* "post, reply" for x: the kinds of a channel, or the channels. */
+static void names(const char *channel, char *out, size_t cap)
+{
+	const char *last = NULL;
+
+	out[0] = '\0';
+	for (const kind_rule *r = rules; r->channel; r++) {
+		const char *n = channel ? r->kind : r->channel;
+
+		if ((channel && strcmp(r->channel, channel) != 0) || (last && strcmp(last, n) == 0))
+			continue;
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? ", " : "", n);
+		last = n;
+	}
+}
+
+static int blank(const char *s)
+{
+	return s[strspn(s, " \t\r\n\v\f")] == '\0';
+}
+
+static int digits(const char *s)
+{
+	return *s && s[strspn(s, "0123456789")] == '\0';
+}
+
+/* The length of text as the channel counts it, and the channel's limit. */
+static void text_length(const kind_rule *r, const char *text, long *length,
+    long *limit, int *bad_chars)
+{
+	cx_xtext_info info;
+
+	*bad_chars = 0;
+	if (r->limit == 0) {
+		cx_xtext_parse(text, strlen(text), &info);
+		*length = info.weighted;
+		*limit = CX_XTEXT_MAX;
+		*bad_chars = info.invalid_chars;
+	} else {
+		*length = (long)cx_xtext_codepoints(text, strlen(text));
+		*limit = r->limit;
+	}
+}
+
+/* A member that is absent or null. */
+static int absent(jv obj, const char *key)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	int none = !jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL;
+
+	jv_free(v);
+	return none;
+}
+
+static int is_kind(jv obj, const char *key, jv_kind kind)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	int ok = jv_is_valid(v) && jv_get_kind(v) == kind;
+
+	jv_free(v);
+	return ok;
+}
+
+/* Validates p (not consumed); *rule gets its kind's rule. */
+static int check(jv p, const kind_rule **rule, const char **problem, cx_err *err)
+{
+	const char *channel, *kind, *workspace, *text, *reply, *cid;
+	const kind_rule *r;
+	char list[256];
+	long length, limit;
+	int bad_chars;
+
+	if (jv_get_kind(p) != JV_KIND_OBJECT)
+		return invalid(problem, "not_object", err, "a proposal is a JSON object");
+	for (const char *const *f = column_fields; *f; f++)
+		if (!absent(p, *f) && !is_kind(p, *f, JV_KIND_STRING))
+			return invalid(problem, "invalid_field", err, "%s must be a string", *f);
+	channel = cx_json_str(p, "channel");
+	kind = cx_json_str(p, "kind");
+	workspace = cx_json_str(p, "workspace");
+	text = cx_json_str(p, "text");
+	reply = cx_json_str(p, "in_reply_to");
+	cid = cx_json_str(p, "correlation_id");
+	names(NULL, list, sizeof list);
+	if (!channel || !*channel)
+		return invalid(problem, "missing_channel", err, "channel is missing (one of %s)", list);
+	if (!find_rule(channel, NULL))
+		return invalid(problem, "unknown_channel", err,
+		    "unknown channel (one of %s)", list);
+	names(channel, list, sizeof list);
+	if (!kind || !*kind)
+		return invalid(problem, "unknown_kind", err,
+		    "kind is missing (for %s: %s)", channel, list);
+	if (!(r = find_rule(channel, kind)))
+		return invalid(problem, "unknown_kind", err,
+		    "unknown kind for %s (one of %s)", channel, list);
+	if (!workspace || blank(workspace))
+		return invalid(problem, "missing_workspace", err,
+		    "workspace is missing: it names the credentials to publish with");
+	if (text && strlen(text) != (size_t)jv_string_length_bytes(jv_object_get(jv_copy(p),
+	    jv_string("text"))))
+		return invalid(problem, "invalid_text", err, "text holds a NUL character");
+	if (r->text_required && (!text || blank(text)))
+		return invalid(problem, "empty_text", err, "text is empty");
+	if (text) {
+		text_length(r, text, &length, &limit, &bad_chars);
+		if (bad_chars)
+			return invalid(problem, "invalid_text", err, "text holds %d character%s X "
+			    "refuses (U+FEFF, U+FFFE or U+FFFF)", bad_chars, bad_chars == 1 ? "" : "s");
+		if (length > limit && r->limit == 0)
+			return invalid(problem, "too_long", err, "text is %ld/%ld weighted "
+			    "characters as X counts them (URLs count %d, emoji and most CJK "
+			    "characters 2)", length, limit, CX_XTEXT_URL_LENGTH);
+		if (length > limit)
+			return invalid(problem, "too_long", err,
+			    "text is %ld characters; %s %s allows %ld", length, channel, kind, limit);
+	}
+	if (r->reply && (!reply || blank(reply)))
+		return invalid(problem, "missing_in_reply_to", err,
+		    "a reply needs in_reply_to, the id of the post it answers");
+	if (!r->reply && reply)
+		return invalid(problem, "invalid_field", err,
+		    "in_reply_to is only for kind reply");
+	if (reply && strcmp(channel, "x") == 0 && !digits(reply))
+		return invalid(problem, "invalid_field", err,
+		    "in_reply_to must be an X post id (digits)");
+	for (int i = 0; i < 3 && r->fields[i]; i++) {
+		const char *v = cx_json_str(p, r->fields[i]);
+
+		if (!v || blank(v))
+			return invalid(problem, "missing_field", err,
+			    "%s is required for %s %s (a string)", r->fields[i], channel, kind);
+	}
+	if (r->object) {
+		jv o = jv_object_get(jv_copy(p), jv_string(r->object));
+		int ok = jv_get_kind(o) == JV_KIND_OBJECT && cx_json_str(o, "name");
+
+		jv_free(o);
+		if (!ok)
+			return invalid(problem, "missing_field", err,
+			    "%s is required for %s %s (an object with a name)", r->object,
+			    channel, kind);
+	}
+	if (cid && (!*cid || strlen(cid) > 128 || blank(cid)))
+		return invalid(problem, "invalid_field", err,
+		    "correlation_id must be 1 to 128 characters");
+	if (rule)
+		*rule = r;
+	return 0;
+}
+
+int cx_queue_validate(jv proposal, const char **problem, cx_err *err)
+{
+	int rc = check(proposal, NULL, problem, err);
+
+	jv_free(proposal);
+	return rc;
+}
+
+/* --- reading items -------------------------------------------------------- */
+
+#define ITEM_COLUMNS \
+	"id, state, channel, kind, workspace, account, tenant, text, text_sha256," \
+	" in_reply_to, meta, correlation_id, proposed_by, proposed_at, approved_by," \
+	" rejected_by, decided_at, note, reason, attempts, next_attempt_at," \
+	" lease_owner, lease_expires_at, provider_ref, error_code, error_detail," \
+	" published_at, updated_at"
+
+enum {
+	C_ID, C_STATE, C_CHANNEL, C_KIND, C_WORKSPACE, C_ACCOUNT, C_TENANT, C_TEXT,
+	C_SHA, C_REPLY, C_META, C_CID, C_PROPOSED_BY, C_PROPOSED_AT, C_APPROVED_BY,
+	C_REJECTED_BY, C_DECIDED_AT, C_NOTE, C_REASON, C_ATTEMPTS, C_NEXT_AT,
+	C_LEASE_OWNER, C_LEASE_EXPIRES, C_PROVIDER_REF, C_ERROR_CODE, C_ERROR_DETAIL,
+	C_PUBLISHED_AT, C_UPDATED_AT,
+};
+
+static jv col_str(cx_stmt *st, int col)
+{
+	return cx_stmt_col_is_null(st, col) ? jv_null() : jv_string(cx_stmt_col_text(st, col));
+}
+
+static jv col_time(cx_stmt *st, int col)
+{
+	char ts[CX_RFC3339_LEN];
+
+	if (cx_stmt_col_is_null(st, col) || cx_stmt_col_int(st, col) <= 0)
+		return jv_null();
+	cx_clock_rfc3339(cx_stmt_col_int(st, col), -1, ts);
+	return jv_string(ts);
+}
+
+static jv item_from_row(cx_stmt *st)
+{
+	static const struct {
+		const char *key;
+		int col, time;
+	} cols[] = {
+		{ "state", C_STATE, 0 }, { "channel", C_CHANNEL, 0 }, { "kind", C_KIND, 0 },
+		{ "workspace", C_WORKSPACE, 0 }, { "account", C_ACCOUNT, 0 },
+		{ "tenant", C_TENANT, 0 }, { "text", C_TEXT, 0 }, { "text_sha256", C_SHA, 0 },
+		{ "in_reply_to", C_REPLY, 0 }, { "correlation_id", C_CID, 0 },
+		{ "proposed_by", C_PROPOSED_BY, 0 }, { "proposed_at", C_PROPOSED_AT, 1 },
+		{ "approved_by", C_APPROVED_BY, 0 }, { "rejected_by", C_REJECTED_BY, 0 },
+		{ "decided_at", C_DECIDED_AT, 1 }, { "note", C_NOTE, 0 },
+		{ "reason", C_REASON, 0 }, { "next_attempt_at", C_NEXT_AT, 1 },
+		{ "lease_owner", C_LEASE_OWNER, 0 }, { "lease_expires_at", C_LEASE_EXPIRES, 1 },
+		{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
+		{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
+		{ "updated_at", C_UPDATED_AT, 1 },
+	};
+	const kind_rule *r = find_rule(cx_stmt_col_text(st, C_CHANNEL),
+	    cx_stmt_col_text(st, C_KIND));
+	jv item = jv_object_set(jv_object(), jv_string("id"),
+	    jv_number((double)cx_stmt_col_int(st, C_ID)));
+	jv meta = jv_parse(cx_stmt_col_text(st, C_META));
+	long length = 0, limit = 0;
+	int bad;
+
+	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+		item = jv_object_set(item, jv_string(cols[i].key), cols[i].time ?
+		    col_time(st, cols[i].col) : col_str(st, cols[i].col));
+	if (r)
+		text_length(r, cx_stmt_col_text(st, C_TEXT), &length, &limit, &bad);
+	item = jv_object_set(item, jv_string("length"), jv_number((double)length));
+	item = jv_object_set(item, jv_string("limit"), jv_number((double)limit));
+	item = jv_object_set(item, jv_string("attempts"),
+	    jv_number((double)cx_stmt_col_int(st, C_ATTEMPTS)));
+	item = jv_object_set(item, jv_string("meta"),
+	    jv_get_kind(meta) == JV_KIND_OBJECT ? meta : (jv_free(meta), jv_object()));
+	return item;
+}
+
+static const char sql_get[] = "SELECT " ITEM_COLUMNS " FROM queue WHERE id = ?1";
+
+int cx_queue_get(cx_store *s, int64_t id, jv *item, cx_err *err)
+{
+	cx_stmt *st = cx_store_prepare(s, sql_get, err);
+	int rc;
+
+	if (!st)
+		return -1;
+	cx_stmt_int(st, 1, id);
+	rc = cx_stmt_step(st, err);
+	if (rc == 1)
+		*item = item_from_row(st);
+	cx_stmt_reset(st);
+	if (rc == 0)
+		return cx_err_set(err, CX_EXIT_SOME_FAILED, "no queue item %lld", (long long)id);
+	return rc < 0 ? -1 : 0;
+}
+
+static const char sql_list[] =
+    "SELECT " ITEM_COLUMNS " FROM queue WHERE (?1 IS NULL OR state = ?1)"
+    " AND (?2 IS NULL OR channel = ?2) ORDER BY id";
+
+int cx_queue_list(cx_store *s, const char *state, const char *channel,
+    void (*each)(jv item, void *ctx), void *ctx, cx_err *err)
+{
+	cx_stmt *st = cx_store_prepare(s, sql_list, err);
+	int rc;
+
+	if (!st)
+		return -1;
+	cx_stmt_text(st, 1, state);
+	cx_stmt_text(st, 2, channel);
+	while ((rc = cx_stmt_step(st, err)) == 1)
+		each(item_from_row(st), ctx);
+	cx_stmt_reset(st);
+	return rc;
+}
+
+static const char sql_history[] =
+    "SELECT sha256, action, actor, at FROM queue_text_history WHERE queue_id = ?1"
+    " ORDER BY id";
+
+int cx_queue_history(cx_store *s, int64_t id, void (*each)(jv row, void *ctx),
+    void *ctx, cx_err *err)
+{
+	cx_stmt *st = cx_store_prepare(s, sql_history, err);
+	int rc;
+
+	if (!st)
+		return -1;
+	cx_stmt_int(st, 1, id);
+	while ((rc = cx_stmt_step(st, err)) == 1) {
+		jv row = jv_object();
+
+		row = jv_object_set(row, jv_string("sha256"), col_str(st, 0));
+		row = jv_object_set(row, jv_string("action"), col_str(st, 1));
+		row = jv_object_set(row, jv_string("actor"), col_str(st, 2));
+		row = jv_object_set(row, jv_string("at"), col_time(st, 3));
+		each(row, ctx);
+	}
+	cx_stmt_reset(st);
+	return rc;
+}
+
+/* --- events --------------------------------------------------------------- */
+
+static void copy_if_set(jv *dst, jv src, const char *key, const char *as)
+{
+	jv v = jv_object_get(jv_copy(src), jv_string(key));
+
+	if (jv_is_valid(v) && jv_get_kind(v) != JV_KIND_NULL)
+		*dst = jv_object_set(*dst, jv_string(as ? as : key), v);
+	else
+		jv_free(v);
+}
+
+jv cx_queue_event(jv item, const char *state, const char *actor)
+{
+	jv id = jv_object_get(jv_copy(item), jv_string("id"));
+	jv data = jv_object_set(jv_object(), jv_string("queue_id"), jv_copy(id));
+	jv ev = jv_object_set(jv_object(), jv_string("v"), jv_number(1));
+
+	copy_if_set(&data, item, "channel", NULL);
+	copy_if_set(&data, item, "kind", NULL);
+	copy_if_set(&data, item, "workspace", NULL);
+	copy_if_set(&data, item, "text", NULL);
+	copy_if_set(&data, item, "in_reply_to", NULL);
+	data = jv_object_set(data, jv_string("actor"), jv_string(actor));
+	if (strcmp(state, "approved") == 0)
+		copy_if_set(&data, item, "note", NULL);
+	if (strcmp(state, "rejected") == 0)
+		copy_if_set(&data, item, "reason", NULL);
+	if (strcmp(state, "published") == 0)
+		copy_if_set(&data, item, "provider_ref", NULL);
+	if (strcmp(state, "failed") == 0 || strcmp(state, "dead") == 0 ||
+	    strcmp(state, "unknown") == 0)
+		copy_if_set(&data, item, "error_code", NULL);
+	ev = jv_object_set(ev, jv_string("type"), jv_string_fmt("post.%s", state));
+	ev = jv_object_set(ev, jv_string("dedupe_key"), jv_string_fmt("queue:%lld:%s",
+	    (long long)jv_number_value(id), state));
+	copy_if_set(&ev, item, "channel", NULL);
+	copy_if_set(&ev, item, "tenant", NULL);
+	copy_if_set(&ev, item, "account", NULL);
+	copy_if_set(&ev, item, "updated_at", "occurred_at");
+	copy_if_set(&ev, item, "correlation_id", NULL);
+	ev = jv_object_set(ev, jv_string("data"), data);
+	jv_free(id);
+	jv_free(item);
+	return ev;
+}
+
+/* --- changes -------------------------------------------------------------- */
+
+static char *subject_of(int64_t id)
+{
+	return cx_xasprintf("queue:%lld", (long long)id);
+}
+
+/* Appends the audit row of a change to item (not consumed). */
+static int audit_change(cx_store *s, const char *action, const char *actor,
+    jv item, jv detail, cx_err *err)
+{
+	int64_t id = (int64_t)jv_number_value(jv_object_get(jv_copy(item), jv_string("id")));
+	char *subject = subject_of(id);
+	cx_audit_entry e = { .action = action, .actor = actor, .subject = subject,
+		.correlation_id = cx_json_str(item, "correlation_id") };
+	int rc;
+
+	detail = jv_object_set(detail, jv_string("queue_id"), jv_number((double)id));
+	copy_if_set(&detail, item, "channel", NULL);
+	copy_if_set(&detail, item, "kind", NULL);
+	e.detail = detail;
+	rc = cx_audit_append(s, &e, err);
+	free(subject);
+	return rc;
+}
+
+/* Adds one to name{channel, key=value}. */
+static int count(cx_store *s, const char *name, const char *channel,
+    const char *key, const char *value, cx_err *err)
+{
+	char *labels = cx_metrics_labels("channel", channel, key, value, NULL);
+	int rc = cx_metrics_add(s, name, labels, 1, err);
+
+	free(labels);
+	return rc;
+}
+
+static const char sql_insert[] =
+    "INSERT INTO queue (channel, kind, workspace, account, tenant, text, text_sha256,"
+    " in_reply_to, meta, state, correlation_id, proposed_by, proposed_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?11, ?12, ?12)";
+static const char sql_history_add[] =
+    "INSERT INTO queue_text_history (queue_id, sha256, action, actor, at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)";
+
+static int add_history(cx_store *s, int64_t id, const char *sha, const char *action,
+    const char *actor, cx_err *err)
+{
+	cx_stmt *st = cx_store_prepare(s, sql_history_add, err);
+
+	if (!st)
+		return -1;
+	cx_stmt_int(st, 1, id);
+	cx_stmt_text(st, 2, sha);
+	cx_stmt_text(st, 3, action);
+	cx_stmt_text(st, 4, actor);
+	cx_stmt_int(st, 5, cx_clock_now());
+	return cx_stmt_run(st, err);
+}
+
+/* The account a proposal sends from, when it names one: its account, or a
+ * WhatsApp phone_number_id. */
+static const char *account_of(jv p, const char *channel)
+{
+	const char *account = cx_json_str(p, "account");
+
+	if (!account && strcmp(channel, "whatsapp") == 0)
+		return cx_json_str(p, "phone_number_id");
+	return account;
+}
+
+int cx_queue_enqueue(cx_store *s, jv p, const char *actor, jv *event,
+    const char **problem, cx_err *err)
+{
+	char sha[2 * CX_SHA256_LEN + 1], cid[CX_CORRELATION_ID_LEN];
+	const char *channel, *account, *text, *given;
+	char *nfc = NULL, *meta_json = NULL, *tenant = NULL;
+	int64_t id, now = cx_clock_now();
+	jv meta, item;
+	cx_stmt *st;
+	size_t len;
+
+	/* What is validated is what is stored: the text in NFC. */
+	text = cx_json_str(p, "text");
+	nfc = cx_xtext_nfc(text ? text : "", text ? strlen(text) : 0, &len);
+	if (text && strlen(text) == (size_t)jv_string_length_bytes(jv_object_get(jv_copy(p),
+	    jv_string("text"))))
+		p = jv_object_set(p, jv_string("text"), jv_string_sized(nfc, (int)len));
+	if (check(p, NULL, problem, err) < 0) {
+		free(nfc);
+		jv_free(p);
+		return -1;
+	}
+	channel = cx_json_str(p, "channel");
+	account = account_of(p, channel);
+	cx_crypto_sha256_hex(nfc, len, sha);
+	if (!(given = cx_json_str(p, "correlation_id")))
+		cx_inbox_new_correlation_id(cid);
+	meta = jv_copy(p);
+	for (const char *const *f = column_fields; *f; f++)
+		meta = jv_object_delete(meta, jv_string(*f));
+	meta_json = cx_json_dump(meta);
+	if (cx_store_begin(s, err) < 0)
+		goto out;
+	tenant = cx_accounts_tenant(s, channel, account ? account : cx_json_str(p, "workspace"), err);
+	if (!tenant || !(st = cx_store_prepare(s, sql_insert, err)))
+		goto fail;
+	cx_stmt_text(st, 1, channel);
+	cx_stmt_text(st, 2, cx_json_str(p, "kind"));
+	cx_stmt_text(st, 3, cx_json_str(p, "workspace"));
+	cx_stmt_text(st, 4, account);
+	cx_stmt_text(st, 5, tenant);
+	cx_stmt_textn(st, 6, nfc, len);
+	cx_stmt_text(st, 7, sha);
+	cx_stmt_text(st, 8, cx_json_str(p, "in_reply_to"));
+	cx_stmt_text(st, 9, meta_json);
+	cx_stmt_text(st, 10, given ? given : cid);
+	cx_stmt_text(st, 11, actor);
+	cx_stmt_int(st, 12, now);
+	if (cx_stmt_run(st, err) < 0)
+		goto fail;
+	id = cx_store_last_id(s);
+	if (add_history(s, id, sha, "proposed", actor, err) < 0 ||
+	    cx_queue_get(s, id, &item, err) < 0)
+		goto fail;
+	if (audit_change(s, "post_proposed", actor, item, jv_object_set(jv_object(),
+	    jv_string("text_sha256"), jv_string(sha)), err) < 0 ||
+	    count(s, "cx_queue_items_total", channel, "state", "proposed", err) < 0 ||
+	    cx_store_commit(s, err) < 0) {
+		jv_free(item);
+		goto fail;
+	}
+	*event = cx_queue_event(item, "proposed", actor);
+	free(tenant);
+	free(meta_json);
+	free(nfc);
+	jv_free(p);
+	return 0;
+fail:
+	cx_store_rollback(s);
+out:
+	free(tenant);
+	free(meta_json);
+	free(nfc);
+	jv_free(p);
+	return -1;
+}
+
+static int require_pending(jv item, const char *verb, cx_err *err)
+{
+	const char *state = cx_json_str(item, "state");
+
+	if (strcmp(state, "pending") == 0)
+		return 0;
+	return cx_err_set(err, CX_EXIT_SOME_FAILED,
+	    "cannot %s queue item %lld: it is %s, not pending; nothing changed", verb,
+	    (long long)jv_number_value(jv_object_get(jv_copy(item), jv_string("id"))),
+	    state);
+}
+
+static const char sql_approve[] =
+    "UPDATE queue SET state = 'approved', approved_by = ?2, decided_at = ?3,"
+    " note = ?4, next_attempt_at = ?3, updated_at = ?3"
+    " WHERE id = ?1 AND state = 'pending'";
+static const char sql_reject[] =
+    "UPDATE queue SET state = 'rejected', rejected_by = ?2, decided_at = ?3,"
+    " reason = ?4, updated_at = ?3 WHERE id = ?1 AND state = 'pending'";
+
+int cx_queue_decide(cx_store *s, int64_t id, const char *actor, int approve,
+    const char *text, jv *event, cx_err *err)
+{
+	const char *verb = approve ? "approve" : "reject";
+	char *subject = subject_of(id);
+	jv item = jv_invalid(), detail;
+	cx_stmt *st;
+	int rc;
+
+	if (!approve && (!text || blank(text))) {
+		free(subject);
+		return cx_err_set(err, CX_EXIT_USAGE, "a rejection needs a reason");
+	}
+	if (cx_store_begin(s, err) < 0) {
+		free(subject);
+		return -1;
+	}
+	rc = cx_operators_check(s, actor, CX_ROLE_ADMIN, "approval_denied", verb,
+	    subject, err);
+	free(subject);
+	if (rc < 0)
+		return cx_operators_end_refused(s, err);
+	if (cx_queue_get(s, id, &item, err) < 0 || require_pending(item, verb, err) < 0 ||
+	    !(st = cx_store_prepare(s, approve ? sql_approve : sql_reject, err)))
+		goto fail;
+	cx_stmt_int(st, 1, id);
+	cx_stmt_text(st, 2, actor);
+	cx_stmt_int(st, 3, cx_clock_now());
+	cx_stmt_text(st, 4, text && *text ? text : NULL);
+	if (cx_stmt_run(st, err) < 0)
+		goto fail;
+	jv_free(item);
+	if (cx_queue_get(s, id, &item, err) < 0) {
+		item = jv_invalid();
+		goto fail;
+	}
+	detail = jv_object_set(jv_object(), jv_string(approve ? "note" : "reason"),
+	    text && *text ? jv_string(text) : jv_null());
+	copy_if_set(&detail, item, "text_sha256", NULL);
+	if (audit_change(s, approve ? "post_approved" : "post_rejected", actor, item,
+	    detail, err) < 0 ||
+	    count(s, "cx_queue_items_total", cx_json_str(item, "channel"), "state",
+	    approve ? "approved" : "rejected", err) < 0 ||
+	    cx_store_commit(s, err) < 0)
+		goto fail;
+	*event = cx_queue_event(item, approve ? "approved" : "rejected", actor);
+	return 0;
+fail:
+	jv_free(item);
+	cx_store_rollback(s);
+	return -1;
+}
+
+static const char sql_edit[] =
+    "UPDATE queue SET text = ?2, text_sha256 = ?3, updated_at = ?4"
+    " WHERE id = ?1 AND state = 'pending'";
+
+int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
+    jv *out, const char **problem, cx_err *err)
+{
+	char sha[2 * CX_SHA256_LEN + 1], *subject = subject_of(id), *nfc = NULL;
+	jv item = jv_invalid(), proposal, detail;
+	cx_stmt *st;
+	size_t len;
+	int rc;
+
+	if (cx_store_begin(s, err) < 0) {
+		free(subject);
+		return -1;
+	}
+	rc = cx_operators_check(s, actor, CX_ROLE_ADMIN, "approval_denied", "edit",
+	    subject, err);
+	free(subject);
+	if (rc < 0)
+		return cx_operators_end_refused(s, err);
+	if (cx_queue_get(s, id, &item, err) < 0 || require_pending(item, "edit", err) < 0)
+		goto fail;
+	proposal = jv_object_get(jv_copy(item), jv_string("meta"));
+	copy_if_set(&proposal, item, "channel", NULL);
+	copy_if_set(&proposal, item, "kind", NULL);
+	copy_if_set(&proposal, item, "workspace", NULL);
+	copy_if_set(&proposal, item, "in_reply_to", NULL);
+	proposal = jv_object_set(proposal, jv_string("text"), jv_string(text));
+	rc = check(proposal, NULL, problem, err);
+	jv_free(proposal);
+	if (rc < 0)
+		goto fail;
+	nfc = cx_xtext_nfc(text, strlen(text), &len);
+	cx_crypto_sha256_hex(nfc, len, sha);
+	if (strcmp(sha, cx_json_str(item, "text_sha256")) == 0) {
+		free(nfc);
+		if (cx_store_commit(s, err) < 0)
+			goto fail;
+		if (out)
+			*out = item;
+		else
+			jv_free(item);
+		return 0;
+	}
+	if (!(st = cx_store_prepare(s, sql_edit, err)))
+		goto fail;
+	cx_stmt_int(st, 1, id);
+	cx_stmt_textn(st, 2, nfc, len);
+	cx_stmt_text(st, 3, sha);
+	cx_stmt_int(st, 4, cx_clock_now());
+	if (cx_stmt_run(st, err) < 0 || add_history(s, id, sha, "edited", actor, err) < 0)
+		goto fail;
+	detail = jv_object_set(jv_object(), jv_string("from_sha256"),
+	    jv_string(cx_json_str(item, "text_sha256")));
+	detail = jv_object_set(detail, jv_string("to_sha256"), jv_string(sha));
+	jv_free(item);
+	if (cx_queue_get(s, id, &item, err) < 0) {
+		item = jv_invalid();
+		jv_free(detail);
+		goto fail;
+	}
+	copy_if_set(&detail, item, "length", NULL);
+	if (audit_change(s, "post_edited", actor, item, detail, err) < 0 ||
+	    cx_store_commit(s, err) < 0)
+		goto fail;
+	free(nfc);
+	if (out)
+		*out = item;
+	else
+		jv_free(item);
+	return 0;
+fail:
+	free(nfc);
+	jv_free(item);
+	cx_store_rollback(s);
+	return -1;
+}
+
+/* --- cx-publish's side ---------------------------------------------------- */
+
+typedef struct {
+	int64_t *ids;
+	size_t n, cap;
+} id_list;
+
+static void ids_add(id_list *l, int64_t id)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->ids = cx_xrealloc(l->ids, l->cap * sizeof *l->ids);
+	}
+	l->ids[l->n++] = id;
+}
+
+/* Runs a SELECT of ids (already bound) to the end, collecting them. */
+static int collect_ids(cx_stmt *st, id_list *l, cx_err *err)
+{
+	int rc;
+
+	while ((rc = cx_stmt_step(st, err)) == 1)
+		ids_add(l, cx_stmt_col_int(st, 0));
+	cx_stmt_reset(st);
+	return rc;
+}
+
+static const char sql_due[] =
+    "SELECT id FROM queue WHERE state = 'approved' AND next_attempt_at <= ?1"
+    " AND (?2 IS NULL OR channel = ?2) ORDER BY next_attempt_at, id LIMIT ?3";
+static const char sql_claim[] =
+    "UPDATE queue SET state = 'publishing', lease_owner = ?2, lease_expires_at = ?3,"
+    " attempts = attempts + 1, updated_at = ?4 WHERE id = ?1 AND state = 'approved'";
+
+int cx_queue_claim(cx_store *s, const char *channel, int64_t max,
+    const char *owner, int64_t lease, void (*each)(jv item, void *ctx),
+    void *ctx, cx_err *err)
+{
+	int64_t now = cx_clock_now();
+	id_list due = { 0 };
+	jv claimed = jv_array();
+	cx_stmt *st;
+
+	if (!owner || !*owner || lease <= 0) {
+		jv_free(claimed);
+		return cx_err_set(err, CX_EXIT_USAGE, "a claim needs an owner and a lease");
+	}
+	if (cx_store_begin(s, err) < 0) {
+		jv_free(claimed);
+		return -1;
+	}
+	if (!(st = cx_store_prepare(s, sql_due, err)))
+		goto fail;
+	cx_stmt_int(st, 1, now);
+	cx_stmt_text(st, 2, channel);
+	cx_stmt_int(st, 3, max > 0 ? max : -1);
+	if (collect_ids(st, &due, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < due.n; i++) {
+		jv item, detail;
+
+		if (!(st = cx_store_prepare(s, sql_claim, err)))
+			goto fail;
+		cx_stmt_int(st, 1, due.ids[i]);
+		cx_stmt_text(st, 2, owner);
+		cx_stmt_int(st, 3, now + lease);
+		cx_stmt_int(st, 4, now);
+		if (cx_stmt_run(st, err) < 0 || cx_queue_get(s, due.ids[i], &item, err) < 0)
+			goto fail;
+		detail = jv_object_set(jv_object(), jv_string("lease_owner"), jv_string(owner));
+		copy_if_set(&detail, item, "attempts", "attempt");
+		copy_if_set(&detail, item, "lease_expires_at", NULL);
+		if (audit_change(s, "publish_attempt", NULL, item, detail, err) < 0) {
+			jv_free(item);
+			goto fail;
+		}
+		claimed = jv_array_append(claimed, item);
+	}
+	if (cx_store_commit(s, err) < 0)
+		goto fail;
+	free(due.ids);
+	jv_array_foreach(claimed, i, item)
+		each(item, ctx);
+	jv_free(claimed);
+	return 0;
+fail:
+	free(due.ids);
+	jv_free(claimed);
+	cx_store_rollback(s);
+	return -1;
+}
+
+/* The edges cx_queue_settle may follow, with their audit action and the
+ * result counted in cx_publish_total (NULL: not counted). */
+static const struct {
+	const char *from, *to, *action, *result;
+} edges[] = {
+	{ "publishing", "published", "post_published", "published" },
+	{ "publishing", "failed", "post_failed", "failed" },
+	{ "publishing", "dead", "post_dead", "dead" },
+	{ "publishing", "unknown", "post_unknown", "unknown" },
+	{ "publishing", "approved", "publish_retry", "retried" },
+	{ "unknown", "published", "post_published", "published" },
+	{ "unknown", "approved", "publish_retry", "retried" },
+	{ "dead", "approved", "post_revived", NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const char sql_settle[] =
+    "UPDATE queue SET state = ?2, lease_owner = NULL, lease_expires_at = NULL,"
+    " provider_ref = coalesce(?3, provider_ref), error_code = ?4, error_detail = ?5,"
+    " next_attempt_at = CASE WHEN ?2 = 'approved' THEN ?6 ELSE next_attempt_at END,"
+    " published_at = CASE WHEN ?2 = 'published' THEN ?7 ELSE published_at END,"
+    " attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END,"
+    " updated_at = ?7 WHERE id = ?1 AND state = ?8";
+
+/* One settle inside the caller's transaction; check_lease: the item must be
+ * leased to o->lease_owner when it is publishing. */
+static int settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
+    int check_lease, jv *event, cx_err *err)
+{
+	const char *actor = o->actor ? o->actor : cx_identity_user(), *from;
+	int64_t now = cx_clock_now();
+	jv item = jv_invalid(), detail;
+	int e;
+	cx_stmt *st;
+
+	if (cx_queue_get(s, id, &item, err) < 0)
+		return -1;
+	from = cx_json_str(item, "state");
+	for (e = 0; edges[e].from; e++)
+		if (strcmp(edges[e].from, from) == 0 && strcmp(edges[e].to, o->state) == 0)
+			break;
+	if (!edges[e].from) {
+		cx_err_set(err, CX_EXIT_SOME_FAILED,
+		    "queue item %lld is %s: it cannot become %s; nothing changed",
+		    (long long)id, from, o->state);
+		goto fail;
+	}
+	if (check_lease && strcmp(from, "publishing") == 0) {
+		const char *holder = cx_json_str(item, "lease_owner");
+
+		if (!o->lease_owner || !holder || strcmp(holder, o->lease_owner) != 0) {
+			cx_err_set(err, CX_EXIT_SOME_FAILED,
+			    "queue item %lld is leased to %s, not %s; nothing changed",
+			    (long long)id, holder ? holder : "nobody",
+			    o->lease_owner ? o->lease_owner : "(none)");
+			goto fail;
+		}
+	}
+	if (!(st = cx_store_prepare(s, sql_settle, err)))
+		goto fail;
+	cx_stmt_int(st, 1, id);
+	cx_stmt_text(st, 2, o->state);
+	cx_stmt_text(st, 3, o->provider_ref);
+	cx_stmt_text(st, 4, strcmp(o->state, "published") ? o->error_code : NULL);
+	cx_stmt_text(st, 5, strcmp(o->state, "published") ? o->error_detail : NULL);
+	cx_stmt_int(st, 6, o->next_attempt_at > 0 ? o->next_attempt_at : now);
+	cx_stmt_int(st, 7, now);
+	cx_stmt_text(st, 8, from);
+	if (cx_stmt_run(st, err) < 0)
+		goto fail;
+	detail = jv_object_set(jv_object(), jv_string("from"), jv_string(from));
+	detail = jv_object_set(detail, jv_string("to"), jv_string(o->state));
+	copy_if_set(&detail, item, "attempts", "attempt");
+	jv_free(item);
+	if (cx_queue_get(s, id, &item, err) < 0) {
+		jv_free(detail);
+		return -1;
+	}
+	copy_if_set(&detail, item, "provider_ref", NULL);
+	copy_if_set(&detail, item, "error_code", NULL);
+	copy_if_set(&detail, item, "next_attempt_at", NULL);
+	if (audit_change(s, edges[e].action, actor, item, detail, err) < 0 ||
+	    (edges[e].result && count(s, "cx_publish_total", cx_json_str(item, "channel"),
+	    "result", edges[e].result, err) < 0))
+		goto fail;
+	if (event && strcmp(o->state, "approved") != 0) {
+		*event = cx_queue_event(item, o->state, actor);
+		return 0;
+	}
+	if (event)
+		*event = jv_null();
+	jv_free(item);
+	return 0;
+fail:
+	jv_free(item);
+	return -1;
+}
+
+int cx_queue_settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
+    jv *event, cx_err *err)
+{
+	jv ev = jv_null();
+
+	if (!o->state || !cx_queue_state_ok(o->state))
+		return cx_err_set(err, CX_EXIT_USAGE, "not a queue state: %s",
+		    o->state ? o->state : "(none)");
+	if (cx_store_begin(s, err) < 0)
+		return -1;
+	if (settle(s, id, o, 1, &ev, err) < 0 || cx_store_commit(s, err) < 0) {
+		jv_free(ev);
+		cx_store_rollback(s);
+		return -1;
+	}
+	if (event)
+		*event = ev;
+	else
+		jv_free(ev);
+	return 0;
+}
+
+static const char sql_expired[] =
+    "SELECT id FROM queue WHERE state = 'publishing' AND lease_expires_at < ?1"
+    " ORDER BY id";
+
+int cx_queue_expire_leases(cx_store *s, int64_t *expired, cx_err *err)
+{
+	cx_queue_outcome o = { .state = "unknown", .error_code = "LEASE_EXPIRED",
+		.error_detail = "the lease ran out before an outcome was recorded" };
+	id_list l = { 0 };
+	cx_stmt *st;
+
+	*expired = 0;
+	if (cx_store_begin(s, err) < 0)
+		return -1;
+	if (!(st = cx_store_prepare(s, sql_expired, err)))
+		goto fail;
+	cx_stmt_int(st, 1, cx_clock_now());
+	if (collect_ids(st, &l, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < l.n; i++)
+		if (settle(s, l.ids[i], &o, 0, NULL, err) < 0)
+			goto fail;
+	if (cx_store_commit(s, err) < 0)
+		goto fail;
+	*expired = (int64_t)l.n;
+	free(l.ids);
+	return 0;
+fail:
+	free(l.ids);
+	cx_store_rollback(s);
+	return -1;
+}

@@ -1,0 +1,121 @@
+/* queue.h: the governed queue of outbound posts (SPEC §6 cx-approve and
+ * cx-publish). An item is proposed (pending), decided by an owner or admin,
+ * then claimed and settled by cx-publish:
+ *
+ *   pending    -> approved | rejected                      cx_queue_decide
+ *   approved   -> publishing (claimed, with a lease)       cx_queue_claim
+ *   publishing -> published | failed | dead | unknown
+ *                 | approved (to be retried)               cx_queue_settle
+ *   publishing, lease run out -> unknown                   cx_queue_expire_leases
+ *   unknown    -> published | approved (reconciled)        cx_queue_settle
+ *   dead       -> approved (brought back)                  cx_queue_settle
+ *
+ * Nothing else moves an item, and the state file refuses any other move.
+ * Each change is one transaction together with its audit row (subject
+ * "queue:<id>", the item's correlation id) and its counter
+ * (cx_queue_items_total{channel,state} for proposals and decisions,
+ * cx_publish_total{channel,result} for outcomes).
+ *
+ * Items are jv objects: id, state, channel, kind, workspace, account,
+ * tenant, text, text_sha256, length and limit (X: weighted, others: code
+ * points), in_reply_to, meta (the proposal's other fields), correlation_id,
+ * proposed_by, proposed_at, approved_by, rejected_by, decided_at, note,
+ * reason, attempts, next_attempt_at, lease_owner, lease_expires_at,
+ * provider_ref, error_code, error_detail, published_at, updated_at; times
+ * in RFC 3339, null where unset.
+ *
+ * Ownership: jv arguments are consumed; jv results (*item, *event) are the
+ * caller's; rows handed to each() are its to free. Errors: err->code is
+ * CX_EXIT_DATAERR for a proposal or text that does not pass validation
+ * (*problem then names the rule, a static string), CX_EXIT_USAGE for a bad
+ * argument, CX_EXIT_NOPERM for a role refusal (recorded as an audit row),
+ * CX_EXIT_SOME_FAILED for an unknown item or one whose state does not allow
+ * the change (nothing changed), else a store failure. */
+#ifndef CX_QUEUE_H
+#define CX_QUEUE_H
+
+#include <stdint.h>
+
+#include <jv.h>
+
+#include "err.h"
+#include "store.h"
+
+/* Whether s names a queue state. */
+int cx_queue_state_ok(const char *s);
+
+/* Checks a proposal without storing it: channel and kind known, workspace
+ * given, the text present and within the channel's limit (X: 280 weighted
+ * as X counts it), a reply's target, the channel's own fields. */
+int cx_queue_validate(jv proposal, const char **problem, cx_err *err);
+
+/* Validates and stores a proposal as pending, proposed by actor: its
+ * correlation_id is kept, else a new one is made; the text is stored in
+ * NFC. *event gets the post.proposed line. */
+int cx_queue_enqueue(cx_store *s, jv proposal, const char *actor, jv *event,
+    const char **problem, cx_err *err);
+
+/* One item. */
+int cx_queue_get(cx_store *s, int64_t id, jv *item, cx_err *err);
+/* Items by id, filtered by state and channel (NULL: any). */
+int cx_queue_list(cx_store *s, const char *state, const char *channel,
+    void (*each)(jv item, void *ctx), void *ctx, cx_err *err);
+/* The versions of an item's text, oldest first: {sha256, action (proposed
+ * or edited), actor, at}. */
+int cx_queue_history(cx_store *s, int64_t id, void (*each)(jv row, void *ctx),
+    void *ctx, cx_err *err);
+
+/* Approves (with an optional note) or rejects (with a required reason) a
+ * pending item, as actor, who must be an owner or admin (else an
+ * approval_denied row). *event gets the post.approved or post.rejected
+ * line. */
+int cx_queue_decide(cx_store *s, int64_t id, const char *actor, int approve,
+    const char *text, jv *event, cx_err *err);
+
+/* Replaces the text of a pending item, as an owner or admin, after the same
+ * validation as a proposal; the audit row post_edited and the history keep
+ * the hashes of both versions. *item (may be NULL) gets the item. */
+int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
+    jv *item, const char **problem, cx_err *err);
+
+/* For cx-publish. Claims up to max (<= 0: no limit) approved items whose
+ * next attempt is due, of channel (NULL: any), oldest due first: each
+ * becomes publishing, leased to owner for lease seconds, attempts + 1,
+ * audited as publish_attempt. One transaction; each() gets the claimed
+ * items after it commits. */
+int cx_queue_claim(cx_store *s, const char *channel, int64_t max,
+    const char *owner, int64_t lease, void (*each)(jv item, void *ctx),
+    void *ctx, cx_err *err);
+
+/* Where an item goes after a claim, a reconciliation or a revival. */
+typedef struct {
+	const char *state;          /* published, failed, dead, unknown or approved */
+	const char *lease_owner;    /* from publishing: the claimant, whose lease
+	                               must still be its own; NULL otherwise */
+	const char *provider_ref;   /* published: the provider's id */
+	const char *error_code;     /* failed, dead, unknown, approved: why */
+	const char *error_detail;   /* one line, never a payload or a token */
+	int64_t next_attempt_at;    /* approved: when to try again (epoch) */
+	const char *actor;          /* NULL: the Unix user running this */
+} cx_queue_outcome;
+
+/* Settles an item along one of the edges above (publishing, unknown or
+ * dead items only); counted in cx_publish_total with result published,
+ * failed, dead, unknown or retried (back to approved from publishing or
+ * unknown). *event (may be NULL) gets the post.<state> line, or null for
+ * approved. */
+int cx_queue_settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
+    jv *event, cx_err *err);
+
+/* Moves every publishing item whose lease ran out to unknown (error_code
+ * LEASE_EXPIRED): it may or may not have been sent, so it is reconciled,
+ * never resent blindly. *expired gets the count. */
+int cx_queue_expire_leases(cx_store *s, int64_t *expired, cx_err *err);
+
+/* The post.<state> event line of an item (consumed): SPEC §5 envelope,
+ * dedupe_key "queue:<id>:<state>", occurred_at the item's last change,
+ * data {queue_id, channel, kind, workspace, text, in_reply_to?, actor,
+ * note?, reason?, provider_ref?, error_code?}. */
+jv cx_queue_event(jv item, const char *state, const char *actor);
+
+#endif
