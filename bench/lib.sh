@@ -34,6 +34,7 @@ bench_init() {
 	export LC_ALL=C
 	BENCH_NAME=$1
 	shift
+	# shellcheck disable=SC2034  # for the bench scripts
 	CX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 	# Pin to a fixed number of CPUs so runs on bigger machines compare
 	# with the reference (2 cores); re-exec the script under taskset.

@@ -1,8 +1,12 @@
 /* dedupe.c: claims on keys in the dedupe table. An expired row (a done key
  * past its TTL or a lease nobody committed) counts as never seen, so one
  * upsert that only overwrites expired rows decides each key atomically,
- * whatever other processes do. */
+ * whatever other processes do. Keys are stored as the first 128 bits of
+ * their SHA-256: a small, fixed-size B-tree key (a third of the pages of
+ * typical keys, so far less I/O), and no phone number or message id ends up
+ * in the state file. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "clock.h"
 #include "crypto.h"
@@ -12,14 +16,16 @@
 
 /* Keys examined per batch by the purge sweep: more than a batch inserts, so
  * the table cannot outgrow the live keys. */
-#define PURGE_SLICE 20000
+#define PURGE_SLICE 65536
+#define KEY_BYTES 16
 
 struct cx_dedupe {
 	cx_store *store;
 	cx_dedupe_mode mode;
 	int64_t ttl, lease, now;
 	char owner[33];         /* this run, for leases */
-	char *sweep_after;      /* purge cursor: the last key swept */
+	unsigned char sweep_after[KEY_BYTES];  /* purge cursor: the last key swept */
+	size_t sweep_len;                      /* 0: from the start */
 };
 
 cx_dedupe *cx_dedupe_new(cx_store *s, cx_dedupe_mode mode, int64_t ttl,
@@ -34,7 +40,6 @@ cx_dedupe *cx_dedupe_new(cx_store *s, cx_dedupe_mode mode, int64_t ttl,
 	d->lease = lease;
 	cx_crypto_random(id, sizeof id);
 	cx_crypto_hex(id, sizeof id, d->owner);
-	d->sweep_after = cx_xstrdup("");
 	return d;
 }
 
@@ -42,7 +47,6 @@ void cx_dedupe_free(cx_dedupe *d)
 {
 	if (!d)
 		return;
-	free(d->sweep_after);
 	free(d);
 }
 
@@ -63,22 +67,33 @@ static const char sql_commit[] =
     "ON CONFLICT (key) DO UPDATE SET done = 1, owner = NULL,"
     " expires_at = excluded.expires_at";
 
+/* The stored form of a key. */
+static void key_hash(const char *key, unsigned char out[KEY_BYTES])
+{
+	unsigned char md[CX_SHA256_LEN];
+
+	cx_crypto_sha256(key, strlen(key), md);
+	memcpy(out, md, KEY_BYTES);
+}
+
 int cx_dedupe_check(cx_dedupe *d, const char *key, cx_err *err)
 {
+	unsigned char h[KEY_BYTES];
 	cx_stmt *st;
 
+	key_hash(key, h);
 	if (d->mode == CX_DEDUPE_COMMIT) {
 		st = cx_store_prepare(d->store, sql_commit, err);
 		if (!st)
 			return -1;
-		cx_stmt_text(st, 1, key);
+		cx_stmt_blob(st, 1, h, sizeof h);
 		cx_stmt_int(st, 2, d->now + d->ttl);
 		return cx_stmt_run(st, err) < 0 ? -1 : 1;
 	}
 	st = cx_store_prepare(d->store, sql_claim, err);
 	if (!st)
 		return -1;
-	cx_stmt_text(st, 1, key);
+	cx_stmt_blob(st, 1, h, sizeof h);
 	if (d->mode == CX_DEDUPE_CLAIM) {
 		cx_stmt_int(st, 2, 0);
 		cx_stmt_text(st, 3, d->owner);
@@ -104,34 +119,35 @@ static const char sql_sweep[] =
 static int purge_slice(cx_dedupe *d, cx_err *err)
 {
 	cx_stmt *st = cx_store_prepare(d->store, sql_sweep_end, err);
-	char *end;
+	unsigned char end[KEY_BYTES];
+	const void *e;
+	size_t len;
 	int rc;
 
 	if (!st)
 		return -1;
-	cx_stmt_text(st, 1, d->sweep_after);
+	cx_stmt_blob(st, 1, d->sweep_after, d->sweep_len);
 	cx_stmt_int(st, 2, PURGE_SLICE);
 	if ((rc = cx_stmt_step(st, err)) < 0)
 		return -1;
-	if (rc == 0 || cx_stmt_col_is_null(st, 0)) {
+	e = rc == 1 ? cx_stmt_col_blob(st, 0, &len) : NULL;
+	if (!e || len != KEY_BYTES) {
+		/* past the last key: wrap around */
 		cx_stmt_reset(st);
-		free(d->sweep_after);
-		d->sweep_after = cx_xstrdup("");
+		d->sweep_len = 0;
 		return 0;
 	}
-	end = cx_xstrdup(cx_stmt_col_text(st, 0));
+	memcpy(end, e, KEY_BYTES);
 	cx_stmt_reset(st);
 	st = cx_store_prepare(d->store, sql_sweep, err);
-	if (!st) {
-		free(end);
+	if (!st)
 		return -1;
-	}
-	cx_stmt_text(st, 1, d->sweep_after);
-	cx_stmt_text(st, 2, end);
+	cx_stmt_blob(st, 1, d->sweep_after, d->sweep_len);
+	cx_stmt_blob(st, 2, end, KEY_BYTES);
 	cx_stmt_int(st, 3, d->now);
 	rc = cx_stmt_run(st, err);
-	free(d->sweep_after);
-	d->sweep_after = end;
+	memcpy(d->sweep_after, end, KEY_BYTES);
+	d->sweep_len = KEY_BYTES;
 	return rc;
 }
 

@@ -44,9 +44,10 @@ CREATE TABLE metrics (
 ) WITHOUT ROWID;
 
 -- cx-dedupe: a key is done (forwarded and recorded) or leased by a claim
--- run (owner) until expires_at; an expired row counts as never seen.
+-- run (owner) until expires_at; an expired row counts as never seen. key is
+-- the first 16 bytes of the SHA-256 of the key text.
 CREATE TABLE dedupe (
-	key TEXT PRIMARY KEY,
+	key BLOB PRIMARY KEY,
 	done INTEGER NOT NULL,
 	owner TEXT,
 	expires_at INTEGER NOT NULL
