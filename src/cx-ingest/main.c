@@ -1,5 +1,6 @@
 /* cx-ingest: the front door. `serve` is the webhook server (serve.c);
  * the inbox commands live here: store, drain, ack, replay, prune. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,15 +63,111 @@ void ingest_secrets_free(ingest_secrets *s)
 	memset(s, 0, sizeof *s);
 }
 
+/* libjq 1.6 reads nan and out-of-range numbers; stored bodies are printed
+ * as received, so they must hold nothing a standard JSON reader refuses. */
+static int all_finite(jv v)
+{
+	int ok = 1;
+
+	switch (jv_get_kind(v)) {
+	case JV_KIND_NUMBER:
+		ok = isfinite(jv_number_value(v));
+		break;
+	case JV_KIND_ARRAY:
+		jv_array_foreach(v, i, x) {
+			ok = ok && all_finite(x);
+			(void)i;
+		}
+		break;
+	case JV_KIND_OBJECT:
+		jv_object_foreach(v, k, x) {
+			ok = ok && all_finite(x);
+			jv_free(k);
+		}
+		break;
+	default:
+		break;
+	}
+	jv_free(v);
+	return ok;
+}
+
+/* Length of a JSON number at s (RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?
+ * ([eE][+-]?[0-9]+)?), or 0 when s does not start with one. */
+static size_t json_number_len(const char *s, const char *end)
+{
+	const char *p = s;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (p < end && *p >= '1' && *p <= '9')
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	else
+		return 0;
+	if (p < end && *p == '.') {
+		if (++p >= end || *p < '0' || *p > '9')
+			return 0;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return 0;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	return (size_t)(p - s);
+}
+
+/* libjq 1.6 also reads numbers like 01, .5, 1. and +1. Outside strings,
+ * every run of number characters must be one RFC 8259 number. */
+static int numbers_standard(const char *s, size_t len)
+{
+	const char *p = s, *end = s + len;
+	int in_string = 0;
+
+	while (p < end) {
+		if (in_string) {
+			if (*p == '\\')
+				p++;
+			else if (*p == '"')
+				in_string = 0;
+			p++;
+		} else if (*p == '"') {
+			in_string = 1;
+			p++;
+		} else if (*p && strchr("+-.0123456789", *p)) {
+			const char *q = p;
+
+			while (q < end && *q && strchr("+-.0123456789eE", *q))
+				q++;
+			if (json_number_len(p, end) != (size_t)(q - p))
+				return 0;
+			p = q;
+		} else {
+			p++;
+		}
+	}
+	return 1;
+}
+
 int ingest_body_ok(const char *body, size_t len)
 {
 	jv v;
 	int ok;
 
-	if (!body || len == 0 || len > INT32_MAX || !cx_utf8_valid(body, len))
+	/* A byte order mark is not JSON, though libjq skips it. */
+	if (!body || len == 0 || len > INT32_MAX || memchr(body, '\0', len) ||
+	    (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) ||
+	    !cx_utf8_valid(body, len) || !numbers_standard(body, len))
 		return 0;
 	v = jv_parse_sized(body, (int)len);
-	ok = jv_get_kind(v) == JV_KIND_OBJECT;
+	ok = jv_get_kind(v) == JV_KIND_OBJECT && all_finite(jv_copy(v));
 	jv_free(v);
 	return ok;
 }
@@ -207,11 +304,11 @@ static int usage_error(cx_store *s, const cx_cmd *cmd, const char *what)
 }
 
 /* Prints a delivery; ctx, when given, counts them. */
-static int print_line(jv line, void *ctx)
+static int print_line(const char *line, void *ctx)
 {
 	int64_t *printed = ctx;
 
-	cx_ndjson_write(line);
+	cx_ndjson_write_raw(line, strlen(line));
 	if (printed)
 		(*printed)++;
 	return 0;
@@ -314,14 +411,16 @@ static int ack(int argc, char **argv)
 		if (!marker)
 			cx_ndjson_write_raw(line.raw, line.len);
 		jv_free(line.value);
+		/* Lines go on to the next stage before their deliveries are acked. */
 		if (!cx_ndjson_ready(r) && first && first <= next && proven > cursor) {
-			if (cx_inbox_advance(s, c.consumer, proven, &cursor, &err) < 0)
-				break;
 			if (cx_ndjson_flush() < 0)
+				break;
+			if (cx_inbox_advance(s, c.consumer, proven, &cursor, &err) < 0)
 				break;
 		}
 	}
-	if (rc >= 0 && !err.msg[0] && first && first <= next && proven > cursor)
+	if (rc >= 0 && !err.msg[0] && first && first <= next && proven > cursor &&
+	    cx_ndjson_flush() == 0)
 		cx_inbox_advance(s, c.consumer, proven, &cursor, &err);
 	if (err.msg[0])
 		status = fail(&err);
@@ -434,10 +533,14 @@ static int store(int argc, char **argv)
 		cx_store_rollback(s);
 		rc = fail(&err);
 	} else {
+		char *h = cx_json_dump(jv_copy(headers)), *line;
+
 		cx_clock_rfc3339(now, -1, ts);
-		cx_ndjson_write(cx_inbox_line(id, c.provider, cid, ts, jv_copy(headers),
-		    jv_parse_sized(body, (int)len)));
+		line = cx_inbox_line(id, c.provider, cid, ts, h, body, len);
+		print_line(line, NULL);
 		cx_ndjson_flush();
+		free(line);
+		free(h);
 	}
 	jv_free(headers);
 	free(body);

@@ -6,7 +6,9 @@
  * until its delivery is committed, and only then answered 200, so a 200
  * always means the delivery is on disk. Counters are kept in memory and
  * written by the writer in its transactions; latency and body-size
- * histograms live in this process and are served by /metrics. */
+ * histograms live in this process and are served by /metrics. WAL
+ * checkpoints (an fsync of the database file) run once a second on the
+ * reader's connection, not inside the writer's commits. */
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -35,7 +37,7 @@
 #include "xalloc.h"
 
 #define GROUP_MAX 512
-#define DRAIN_TIMEOUT_MS 30000
+#define CHECKPOINT_EVERY_MS 1000
 
 enum { O_LISTEN = 1, O_DB, O_CONFIG, O_MAX_BODY, O_STDOUT, O_THREADS };
 
@@ -101,6 +103,7 @@ typedef struct {
 	unsigned status;
 	job *job;
 	int metrics;            /* the job was for GET /metrics */
+	int counted;            /* in srv.active; 0: turned away, draining */
 } request;
 
 /* Latency buckets (seconds) and body-size buckets (bytes). */
@@ -130,17 +133,19 @@ static struct {
 	cx_store *reader;       /* for /metrics, under reader_lock */
 	pthread_mutex_t reader_lock;
 	pthread_mutex_t lock;   /* guards everything below */
-	pthread_cond_t wake;
+	pthread_cond_t wake, tick;
 	job *queue, *queue_tail;
 	int stopping;
 	delta *deltas;
 	histogram latency, sizes;
 	long active;            /* requests in flight */
+	int draining;           /* stopping: new requests are turned away */
 	int stdout_gone;
 } srv = {
 	.reader_lock = PTHREAD_MUTEX_INITIALIZER,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.wake = PTHREAD_COND_INITIALIZER,
+	.tick = PTHREAD_COND_INITIALIZER,
 };
 
 /* Under srv.lock. */
@@ -204,15 +209,17 @@ static void requeue_deltas(delta *list)
 
 static void emit_stdout(job *j)
 {
-	char ts[CX_RFC3339_LEN];
-	jv body;
+	char ts[CX_RFC3339_LEN], *h, *line;
 
 	if (srv.stdout_gone)
 		return;
 	cx_clock_rfc3339(j->received, -1, ts);
-	body = jv_parse_sized(j->body, (int)j->len);
-	cx_ndjson_write(cx_inbox_line(j->inbox_id, j->provider, j->correlation_id,
-	    ts, jv_copy(j->headers), body));
+	h = cx_json_dump(jv_copy(j->headers));
+	line = cx_inbox_line(j->inbox_id, j->provider, j->correlation_id, ts, h,
+	    j->body, j->len);
+	cx_ndjson_write_raw(line, strlen(line));
+	free(line);
+	free(h);
 }
 
 /* One group: store every job of the batch and the pending counters in one
@@ -259,6 +266,30 @@ static void commit_group(job *batch)
 		MHD_resume_connection(j->conn);
 	}
 	pthread_mutex_unlock(&srv.lock);
+}
+
+static void *checkpointer_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct timespec until;
+		cx_err err = { 0, "" };
+		int stop;
+
+		pthread_mutex_lock(&srv.lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += CHECKPOINT_EVERY_MS / 1000;
+		if (!srv.stopping)
+			pthread_cond_timedwait(&srv.tick, &srv.lock, &until);
+		stop = srv.stopping;
+		pthread_mutex_unlock(&srv.lock);
+		pthread_mutex_lock(&srv.reader_lock);
+		if (cx_store_checkpoint(srv.reader, &err) < 0)
+			cx_log(CX_LOG_WARN, jv_null(), "%s", err.msg);
+		pthread_mutex_unlock(&srv.reader_lock);
+		if (stop)
+			return NULL;
+	}
 }
 
 static void *writer_main(void *arg)
@@ -336,6 +367,23 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, request *r,
 
 	snprintf(body, sizeof body, "{\"ok\":false,\"error\":\"%s\"}\n", code);
 	return reply(conn, r, status, "application/json", body);
+}
+
+/* A request that arrives on a kept-alive connection while the server stops:
+ * 503 and the connection closed, so the client retries elsewhere or later. */
+static enum MHD_Result reply_closing(struct MHD_Connection *conn, request *r)
+{
+	static const char body[] = "{\"ok\":false,\"error\":\"shutting_down\"}\n";
+	struct MHD_Response *resp = MHD_create_response_from_buffer(sizeof body - 1,
+	    (void *)body, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result rc;
+
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	rc = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+	MHD_destroy_response(resp);
+	r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	return rc;
 }
 
 /* Meta's subscription handshake. */
@@ -429,7 +477,7 @@ static void write_histogram(FILE *out, const char *name, const char *help,
 {
 	fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	for (size_t i = 0; i < n; i++)
-		fprintf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+		fprintf(out, "%s_bucket{le=\"%.10g\"} %llu\n", name, bounds[i],
 		    (unsigned long long)h->buckets[i]);
 	fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
 	    (unsigned long long)h->count, name, h->sum, name,
@@ -541,14 +589,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	(void)cls;
 	(void)version;
 	if (!r) {
+		int draining;
+
 		r = cx_xcalloc(1, sizeof *r);
 		r->start_ms = cx_clock_mono_ms();
 		*con_cls = r;
 		pthread_mutex_lock(&srv.lock);
-		srv.active++;
+		draining = srv.draining;
+		srv.active += !draining;
+		r->counted = !draining;
 		pthread_mutex_unlock(&srv.lock);
+		if (draining)
+			return reply_closing(conn, r);
 		return begin_request(conn, r, url, method);
 	}
+	/* A request turned away while draining is called again only if its 503
+	 * was not queued: once MHD_stop_daemon() has begun, MHD_queue_response()
+	 * queues nothing yet answers MHD_YES, while the pool threads still serve
+	 * connections that were already readable, so MHD reads the body on and
+	 * calls back. Such a request is not in srv.active, and drain_requests()
+	 * no longer waits: it must never be suspended (MHD_stop_daemon() aborts
+	 * on a suspended connection). Close the connection instead. */
+	if (!r->counted)
+		return MHD_NO;
 	if (*upload_data_size) {
 		take_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
@@ -578,7 +641,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	secs = (double)(cx_clock_mono_ms() - r->start_ms) / 1000.0;
 	pthread_mutex_lock(&srv.lock);
-	srv.active--;
+	srv.active -= r->counted;
 	if (r->provider && r->status) {
 		char code[16], *labels;
 
@@ -644,17 +707,21 @@ static int resolve(const char *listen, struct sockaddr_storage *addr,
 	return 0;
 }
 
-static void wait_for_drain(void)
+/* Stops taking requests and waits for those in flight: each ends when the
+ * writer has settled its job or MHD's connection timeout closes it, so no
+ * connection is still suspended when the daemon stops. */
+static void drain_requests(void)
 {
-	int64_t until = cx_clock_mono_ms() + DRAIN_TIMEOUT_MS;
-
+	pthread_mutex_lock(&srv.lock);
+	srv.draining = 1;
+	pthread_mutex_unlock(&srv.lock);
 	for (;;) {
 		long active;
 
 		pthread_mutex_lock(&srv.lock);
 		active = srv.active;
 		pthread_mutex_unlock(&srv.lock);
-		if (active == 0 || cx_clock_mono_ms() > until)
+		if (active == 0)
 			return;
 		usleep(10000);
 	}
@@ -673,7 +740,7 @@ int ingest_serve(int argc, char **argv)
 	socklen_t addrlen;
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
-	pthread_t writer;
+	pthread_t writer, checkpointer;
 	sigset_t sigs;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -708,7 +775,9 @@ int ingest_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	cx_store_autocheckpoint(srv.store, 0);
 	pthread_create(&writer, NULL, writer_main, NULL);
+	pthread_create(&checkpointer, NULL, checkpointer_main, NULL);
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
@@ -730,15 +799,17 @@ int ingest_serve(int argc, char **argv)
 		sigwait(&sigs, &sig);
 		cx_log_info("stopping on signal %d; finishing requests in flight", sig);
 		MHD_quiesce_daemon(d);
-		wait_for_drain();
+		drain_requests();
 		MHD_stop_daemon(d);
 		rc = CX_EXIT_OK;
 	}
 	pthread_mutex_lock(&srv.lock);
 	srv.stopping = 1;
 	pthread_cond_signal(&srv.wake);
+	pthread_cond_signal(&srv.tick);
 	pthread_mutex_unlock(&srv.lock);
 	pthread_join(writer, NULL);
+	pthread_join(checkpointer, NULL);
 	cx_store_close(srv.reader);
 	cx_store_close(srv.store);
 	ingest_secrets_free(&srv.secrets);

@@ -58,10 +58,12 @@ int cx_inbox_add(cx_store *s, const char *provider, const char *correlation_id,
 	return rc;
 }
 
-jv cx_inbox_line(int64_t id, const char *provider, const char *correlation_id,
-    const char *received_at, jv headers, jv body)
+char *cx_inbox_line(int64_t id, const char *provider, const char *correlation_id,
+    const char *received_at, const char *headers, const char *body, size_t len)
 {
-	jv o = jv_object();
+	jv o = jv_object(), h = headers ? jv_parse(headers) : jv_null();
+	char *head, *line;
+	size_t hl;
 
 	o = jv_object_set(o, jv_string("v"), jv_number(1));
 	o = jv_object_set(o, jv_string("type"), jv_string("webhook.received"));
@@ -69,11 +71,21 @@ jv cx_inbox_line(int64_t id, const char *provider, const char *correlation_id,
 	o = jv_object_set(o, jv_string("provider"), jv_string(provider));
 	o = jv_object_set(o, jv_string("correlation_id"), jv_string(correlation_id));
 	o = jv_object_set(o, jv_string("received_at"), jv_string(received_at));
-	if (jv_get_kind(headers) == JV_KIND_OBJECT && jv_object_length(jv_copy(headers)) > 0)
-		o = jv_object_set(o, jv_string("headers"), headers);
+	if (jv_get_kind(h) == JV_KIND_OBJECT && jv_object_length(jv_copy(h)) > 0)
+		o = jv_object_set(o, jv_string("headers"), h);
 	else
-		jv_free(headers);
-	return jv_object_set(o, jv_string("body"), body);
+		jv_free(h);
+	head = cx_json_dump(o);
+	hl = strlen(head) - 1;  /* without the closing brace */
+	line = cx_xmalloc(hl + 8 + len + 2);
+	memcpy(line, head, hl);
+	memcpy(line + hl, ",\"body\":", 8);
+	/* In valid JSON a raw CR or LF can only be white space between tokens. */
+	for (size_t i = 0; i < len; i++)
+		line[hl + 8 + i] = body[i] == '\n' || body[i] == '\r' ? ' ' : body[i];
+	memcpy(line + hl + 8 + len, "}", 2);
+	free(head);
+	return line;
 }
 
 static const char sql_read[] =
@@ -81,7 +93,8 @@ static const char sql_read[] =
     " WHERE id > ?1 AND (?2 < 0 OR id <= ?2) ORDER BY id LIMIT ?3";
 
 int cx_inbox_read(cx_store *s, int64_t after, int64_t upto, int64_t limit,
-    int (*each)(jv line, void *ctx), void *ctx, int64_t *last, cx_err *err)
+    int (*each)(const char *line, void *ctx), void *ctx, int64_t *last,
+    cx_err *err)
 {
 	cx_stmt *st = cx_store_prepare(s, sql_read, err);
 	int rc;
@@ -94,13 +107,20 @@ int cx_inbox_read(cx_store *s, int64_t after, int64_t upto, int64_t limit,
 	cx_stmt_int(st, 3, limit > 0 ? limit : -1);
 	while ((rc = cx_stmt_step(st, err)) == 1) {
 		int64_t id = cx_stmt_col_int(st, 0);
-		jv line = cx_inbox_line(id, cx_stmt_col_text(st, 1),
+		size_t len;
+		const char *body = cx_stmt_col_blob(st, 5, &len);
+		char *line = cx_inbox_line(id, cx_stmt_col_text(st, 1),
 		    cx_stmt_col_text(st, 2), cx_stmt_col_text(st, 3),
-		    jv_parse(cx_stmt_col_text(st, 4)), jv_parse(cx_stmt_col_text(st, 5)));
+		    cx_stmt_col_text(st, 4), body, len);
+		int stop;
 
 		*last = id;
-		if (each(line, ctx) < 0)
+		stop = each(line, ctx) < 0;
+		free(line);
+		if (stop) {
+			rc = 0;
 			break;
+		}
 	}
 	cx_stmt_reset(st);
 	return rc < 0 ? -1 : 0;

@@ -24,15 +24,20 @@ int cx_inbox_add(cx_store *s, const char *provider, const char *correlation_id,
     int64_t received, jv headers, const char *body, size_t len, int64_t *id,
     cx_err *err);
 
-/* The webhook.received line of a stored delivery. */
-jv cx_inbox_line(int64_t id, const char *provider, const char *correlation_id,
-    const char *received_at, jv headers, jv body);
+/* The webhook.received line of a delivery as one line of JSON text (a new
+ * string, no newline). The body goes in as it was received, never
+ * re-serialized (so numbers keep every digit), with line breaks outside
+ * strings turned into spaces. headers is a JSON object text or NULL. */
+char *cx_inbox_line(int64_t id, const char *provider, const char *correlation_id,
+    const char *received_at, const char *headers, const char *body, size_t len);
 
 /* Deliveries with after < id <= upto (upto < 0: no bound), in id order, at
- * most limit (<= 0: all); each() gets the webhook.received line and returns
- * 0 to go on or -1 to stop. *last gets the last id handed out (else after). */
+ * most limit (<= 0: all); each() gets the webhook.received line (valid until
+ * it returns) and returns 0 to go on or -1 to stop. *last gets the last id
+ * handed out (else after). */
 int cx_inbox_read(cx_store *s, int64_t after, int64_t upto, int64_t limit,
-    int (*each)(jv line, void *ctx), void *ctx, int64_t *last, cx_err *err);
+    int (*each)(const char *line, void *ctx), void *ctx, int64_t *last,
+    cx_err *err);
 
 /* The consumer's cursor, registering the consumer at 0 when it is new. */
 int cx_inbox_cursor(cx_store *s, const char *consumer, int64_t *cursor,

@@ -315,6 +315,21 @@ void cx_store_rollback(cx_store *s)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+void cx_store_autocheckpoint(cx_store *s, int pages)
+{
+	sqlite3_wal_autocheckpoint(s->db, pages);
+}
+
+int cx_store_checkpoint(cx_store *s, cx_err *err)
+{
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    NULL, NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return db_error(s, err, "checkpoint");
+	return 0;
+}
+
 int64_t cx_store_last_id(cx_store *s)
 {
 	return sqlite3_last_insert_rowid(s->db);

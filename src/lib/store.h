@@ -29,6 +29,11 @@ int cx_store_schema_latest(void);
 int cx_store_begin(cx_store *s, cx_err *err);
 int cx_store_commit(cx_store *s, cx_err *err);
 void cx_store_rollback(cx_store *s);
+/* WAL checkpoints: how many pages a commit may leave in the WAL before it
+ * checkpoints itself (0: never), and a passive checkpoint run on demand (a
+ * process can take checkpoints off its commit path with the two). */
+void cx_store_autocheckpoint(cx_store *s, int pages);
+int cx_store_checkpoint(cx_store *s, cx_err *err);
 /* The rowid of the last INSERT on this store. */
 int64_t cx_store_last_id(cx_store *s);
 /* Rows changed by the last statement. */

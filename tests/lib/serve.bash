@@ -4,6 +4,9 @@
 # server outlives its test.
 
 TESTLIB=$CX_ROOT/tests/lib
+# Debian's python3 first: a version-manager shim can take a second to start.
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 # track PID: remember a background process for kill_started.
 track() {
@@ -15,6 +18,7 @@ kill_started() {
 	[ -f "$BATS_TEST_TMPDIR/pids" ] || return 0
 	while read -r pid; do
 		kill -9 "$pid" 2> /dev/null || true
+		wait "$pid" 2> /dev/null || true
 	done < "$BATS_TEST_TMPDIR/pids"
 	rm -f "$BATS_TEST_TMPDIR/pids"
 }

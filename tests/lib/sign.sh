@@ -3,7 +3,10 @@
 # HMAC-SHA256 of FILE (default: stdin) with the secret in $CX_META_APP_SECRET,
 # or in the variable named by $SIGN_SECRET_VAR (e.g. CX_META_APP_SECRET_PREVIOUS).
 # The secret is read from the environment, never from the command line.
-exec python3 -c '
+# Debian's python3 first: a version-manager shim can take a second to start.
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+exec "$py" -c '
 import hashlib, hmac, os, sys
 secret = os.environ[os.environ.get("SIGN_SECRET_VAR", "CX_META_APP_SECRET")]
 data = open(sys.argv[1], "rb").read() if len(sys.argv) > 1 else sys.stdin.buffer.read()
