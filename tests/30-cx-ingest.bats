@@ -1165,7 +1165,8 @@ DAY=86400
 	done
 	run cx-ingest --help
 	assert_success
-	assert_line --index 0 'usage: cx-ingest COMMAND [OPTIONS]'
+	assert_line --index 0 --regexp '^usage: cx-ingest serve '
+	assert_line 'commands:'
 	run cx-ingest --version
 	assert_output --regexp '^cx-ingest [0-9]'
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "opts.h"
 
 /* How a provider's deliveries are authenticated. */
 typedef enum { INGEST_AUTH_META } ingest_auth;
@@ -29,5 +30,6 @@ void ingest_secrets_free(ingest_secrets *s);
 int ingest_body_ok(const char *body, size_t len);
 
 int ingest_serve(int argc, char **argv);
+extern const cx_cmd ingest_serve_cmd;
 
 #endif

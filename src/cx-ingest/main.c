@@ -568,54 +568,20 @@ static int prune(int argc, char **argv)
 	return CX_EXIT_OK;
 }
 
-static const struct {
-	const char *name;
-	int (*run)(int, char **);
-	const char *about;
-} subcommands[] = {
-	{ "serve", ingest_serve, "receive signed webhooks into the inbox" },
-	{ "drain", drain, "print deliveries after a consumer's cursor" },
-	{ "ack", ack, "move a consumer's cursor past finished deliveries" },
-	{ "replay", replay, "print deliveries by id" },
-	{ "store", store, "store one delivery from stdin" },
-	{ "prune", prune, "delete old deliveries every consumer has acked" },
+static const cx_subcmd subcommands[] = {
+	{ "serve", ingest_serve, &ingest_serve_cmd },
+	{ "drain", drain, &cmd_drain },
+	{ "ack", ack, &cmd_ack },
+	{ "replay", replay, &cmd_replay },
+	{ "store", store, &cmd_store },
+	{ "prune", prune, &cmd_prune },
 	{ NULL, NULL, NULL },
 };
 
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: cx-ingest COMMAND [OPTIONS]\n"
-	    "The front door: webhook server and durable inbox.\n\ncommands:\n");
-	for (int i = 0; subcommands[i].name; i++)
-		fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].about);
-	fprintf(out, "\nEach command has --help; see cx-ingest(1).\n");
-}
-
 int main(int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : NULL;
-
 	cx_log_init("cx-ingest");
-	if (!cmd) {
-		usage(stderr);
-		return CX_EXIT_USAGE;
-	}
-	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
-		usage(stdout);
-		return CX_EXIT_OK;
-	}
-	if (strcmp(cmd, "--version") == 0) {
-		printf("cx-ingest %s\n", CX_VERSION);
-		return CX_EXIT_OK;
-	}
-	if (strcmp(cmd, "--list-options") == 0) {
-		for (int i = 0; subcommands[i].name; i++)
-			printf("%s\t\t%s\n", subcommands[i].name, subcommands[i].about);
-		return CX_EXIT_OK;
-	}
-	for (int i = 0; subcommands[i].name; i++)
-		if (strcmp(cmd, subcommands[i].name) == 0)
-			return subcommands[i].run(argc - 1, argv + 1);
-	cx_log_error("unknown command '%s' (see cx-ingest --help)", cmd);
-	return CX_EXIT_USAGE;
+	return cx_subcmd_main("cx-ingest",
+	    "The front door: signed webhooks into a durable inbox, and the inbox's consumers.",
+	    subcommands, argc, argv);
 }

@@ -51,7 +51,7 @@ static const cx_opt options[] = {
 	{ NULL, 0, 0, NULL, NULL },
 };
 
-static const cx_cmd command = {
+const cx_cmd ingest_serve_cmd = {
 	"cx-ingest serve",
 	"--listen HOST:PORT [--db PATH] [--max-body BYTES] [--stdout] [--threads N]",
 	"Receive signed webhooks, store them in the inbox, answer 200 once durable.",
@@ -748,7 +748,7 @@ int ingest_serve(int argc, char **argv)
 
 	srv.c.max_body = 1024 * 1024;
 	srv.c.threads = 2;
-	rc = cx_opts_parse(&command, argc, argv, on_option, &srv.c, &err);
+	rc = cx_opts_parse(&ingest_serve_cmd, argc, argv, on_option, &srv.c, &err);
 	if (rc == CX_OPTS_DONE)
 		return CX_EXIT_OK;
 	if (rc >= 0 && rc < argc)

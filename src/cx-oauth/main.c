@@ -513,11 +513,7 @@ static int service_cmd(int argc, char **argv)
 	return finish(s, rc, &err);
 }
 
-static const struct {
-	const char *name;
-	int (*run)(int, char **);
-	const cx_cmd *cmd;
-} subcommands[] = {
+static const cx_subcmd subcommands[] = {
 	{ "authorize", authorize, &cmd_authorize },
 	{ "callback", callback, &cmd_callback },
 	{ "listen", listen_cmd, &cmd_listen },
@@ -530,46 +526,10 @@ static const struct {
 	{ NULL, NULL, NULL },
 };
 
-static void usage(FILE *out)
-{
-	for (int i = 0; subcommands[i].name; i++)
-		fprintf(out, "%s %s %s\n", i ? "      " : "usage:", subcommands[i].cmd->prog,
-		    subcommands[i].cmd->usage);
-	fprintf(out, "OAuth2 credentials for x, google and meta: connect, report, hand out "
-	    "tokens.\n\ncommands:\n");
-	for (int i = 0; subcommands[i].name; i++)
-		fprintf(out, "  %-16s %s\n", subcommands[i].name, subcommands[i].cmd->about);
-	fprintf(out, "\nEach command has --help; see cx-oauth(1).\n");
-}
-
 int main(int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : NULL;
-
 	cx_log_init("cx-oauth");
-	if (!cmd) {
-		usage(stderr);
-		return CX_EXIT_USAGE;
-	}
-	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
-		usage(stdout);
-		return CX_EXIT_OK;
-	}
-	if (strcmp(cmd, "--version") == 0) {
-		printf("cx-oauth %s\n", CX_VERSION);
-		return CX_EXIT_OK;
-	}
-	if (strcmp(cmd, "--list-commands") == 0 || strcmp(cmd, "--list-options") == 0) {
-		for (int i = 0; subcommands[i].name; i++)
-			if (cmd[7] == 'c')
-				printf("%s\n", subcommands[i].name);
-			else
-				printf("%s\t\t%s\n", subcommands[i].name, subcommands[i].cmd->about);
-		return CX_EXIT_OK;
-	}
-	for (int i = 0; subcommands[i].name; i++)
-		if (strcmp(cmd, subcommands[i].name) == 0)
-			return subcommands[i].run(argc - 1, argv + 1);
-	cx_log_error("unknown command '%s' (see cx-oauth --help)", cmd);
-	return CX_EXIT_USAGE;
+	return cx_subcmd_main("cx-oauth",
+	    "OAuth2 credentials for x, google and meta: connect, report, hand out tokens.",
+	    subcommands, argc, argv);
 }

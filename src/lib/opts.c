@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exit.h"
+#include "log.h"
 #include "opts.h"
 #include "xalloc.h"
 
@@ -158,4 +159,46 @@ int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err)
 		    "--%s wants a non-negative integer, not '%s'", opt, arg);
 	*out = v;
 	return 0;
+}
+
+static void subcmd_usage(const char *tool, const char *about,
+    const cx_subcmd *cmds, FILE *out)
+{
+	for (int i = 0; cmds[i].name; i++)
+		fprintf(out, "%s %s %s\n", i ? "      " : "usage:", cmds[i].cmd->prog,
+		    cmds[i].cmd->usage);
+	fprintf(out, "%s\n\ncommands:\n", about);
+	for (int i = 0; cmds[i].name; i++)
+		fprintf(out, "  %-16s %s\n", cmds[i].name, cmds[i].cmd->about);
+	fprintf(out, "\nEach command has --help; see %s(1).\n", tool);
+}
+
+int cx_subcmd_main(const char *tool, const char *about, const cx_subcmd *cmds,
+    int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+		subcmd_usage(tool, about, cmds, cmd ? stdout : stderr);
+		return cmd ? CX_EXIT_OK : CX_EXIT_USAGE;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("%s %s\n", tool, CX_VERSION);
+		return CX_EXIT_OK;
+	}
+	if (strcmp(cmd, "--list-commands") == 0 || strcmp(cmd, "--list-options") == 0) {
+		int names_only = strcmp(cmd, "--list-commands") == 0;
+
+		for (int i = 0; cmds[i].name; i++)
+			if (names_only)
+				printf("%s\n", cmds[i].name);
+			else
+				printf("%s\t\t%s\n", cmds[i].name, cmds[i].cmd->about);
+		return CX_EXIT_OK;
+	}
+	for (int i = 0; cmds[i].name; i++)
+		if (strcmp(cmd, cmds[i].name) == 0)
+			return cmds[i].run(argc - 1, argv + 1);
+	cx_log_error("unknown command '%s' (see %s --help)", cmd, tool);
+	return CX_EXIT_USAGE;
 }

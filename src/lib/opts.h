@@ -37,4 +37,18 @@ void cx_opts_usage(const cx_cmd *cmd, FILE *out);
 /* Parses a non-negative integer option value; -1 with err when it is not. */
 int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err);
 
+/* A tool made of subcommands (cx-ingest serve, cx-oauth token, ...). */
+typedef struct {
+	const char *name;
+	int (*run)(int argc, char **argv);  /* argv[0] is the subcommand's name */
+	const cx_cmd *cmd;                   /* its usage line and about text */
+} cx_subcmd;
+
+/* The main() of such a tool: runs the named subcommand; -h/--help prints
+ * every subcommand's usage line and the list, as does no command at all (on
+ * stderr, exit 64); --version; --list-commands and --list-options (the
+ * subcommands, for completion scripts). Returns the exit status. */
+int cx_subcmd_main(const char *tool, const char *about, const cx_subcmd *cmds,
+    int argc, char **argv);
+
 #endif
