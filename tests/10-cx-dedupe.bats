@@ -272,3 +272,15 @@ load helpers
 	assert_line 'cx_dedupe_lines_total{result="forwarded"} 4'
 	assert_line 'cx_dedupe_lines_total{result="committed"} 4'
 }
+
+@test "processes opening a new state file at once all succeed" {
+	for round in $(seq 15); do
+		rm -f race.db race.db-wal race.db-shm
+		for j in 1 2 3 4 5 6; do
+			(echo "{\"dedupe_key\":\"k$j\"}" | cx-dedupe --db race.db > /dev/null 2>> err || echo failed >> err) &
+		done
+		wait
+	done
+	[ ! -s err ] || { cat err; false; }
+	[ "$(sqlite3 race.db 'PRAGMA journal_mode')" = wal ]
+}

@@ -56,6 +56,15 @@ static int db_error(cx_store *s, cx_err *err, const char *what)
 	    sqlite3_errmsg(s->db));
 }
 
+#define OPEN_RETRY_MS 20
+
+static int busy_error(cx_store *s)
+{
+	int rc = sqlite3_extended_errcode(s->db) & 0xff;
+
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
 /* Creates the file 0600 (and its parents 0700) when it does not exist. */
 static int create_file(const char *path, cx_err *err)
 {
@@ -252,9 +261,19 @@ int cx_store_open(const char *path, cx_store **out, cx_err *err)
 	sqlite3_busy_timeout(s->db, (int)busy);
 	pragmas = cx_xasprintf("PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;"
 	    " PRAGMA foreign_keys = ON;", sync);
-	rc = cx_store_exec(s, pragmas, err);
+	/* Processes opening a new file at once race to switch it to WAL and to
+	 * migrate it; SQLite reports some of those lock conflicts at once
+	 * instead of waiting, so the loser tries again. */
+	for (int64_t waited = 0;; waited += OPEN_RETRY_MS) {
+		rc = cx_store_exec(s, pragmas, err);
+		if (rc == 0)
+			rc = migrate(s, err);
+		if (rc == 0 || !busy_error(s) || waited >= busy)
+			break;
+		usleep(OPEN_RETRY_MS * 1000);
+	}
 	free(pragmas);
-	if (rc < 0 || migrate(s, err) < 0)
+	if (rc < 0)
 		goto fail;
 	*out = s;
 	return 0;
