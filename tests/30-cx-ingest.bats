@@ -708,7 +708,7 @@ every_200_stored() {
 		wait_for 20 lines_at_least 20 cids
 		sleep "0.$((RANDOM % 8 + 1))"
 		kill -9 "$SERVER_PID"
-		wait_exit "$SERVER_PID" 15
+		wait_exit "$SERVER_PID" 60  # a process in an fsync ends only when the disk answers
 		wait_exit "$LOAD_PID" 40
 		cat cids >> all_cids
 	done
