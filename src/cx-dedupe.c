@@ -210,8 +210,10 @@ int main(int argc, char **argv)
 	if (cx_config_load(c.config, &err) < 0 ||
 	    !(key = cx_jq_compile(c.key, jv_null(), &err)))
 		return fail(&err);
-	if (cx_store_open(c.db, &store, &err) < 0)
+	if (cx_store_open(c.db, &store, &err) < 0) {
+		cx_jq_free(key);
 		return fail(&err);
+	}
 	/* Checkpoint less often: each one copies every page the batches since
 	 * the last one touched (at most 32 MiB of WAL). */
 	cx_store_autocheckpoint(store, 8192);

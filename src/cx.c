@@ -392,16 +392,22 @@ static int dispatch(const char *name, int argc, char **argv)
 	char *beside = cx_xasprintf("%s/%s", cx_paths_exe_dir(), tool);
 
 	(void)argc;
+	int rc;
+
 	argv[0] = tool;
 	if (access(beside, X_OK) == 0)
 		execv(beside, argv);
 	execvp(tool, argv);
 	if (errno == ENOENT) {
 		cx_log_error("'%s' is not a cx command (see cx --help)", name);
-		return CX_EXIT_USAGE;
+		rc = CX_EXIT_USAGE;
+	} else {
+		cx_log_error("cannot run %s: %s", tool, strerror(errno));
+		rc = CX_EXIT_UNAVAILABLE;
 	}
-	cx_log_error("cannot run %s: %s", tool, strerror(errno));
-	return CX_EXIT_UNAVAILABLE;
+	free(beside);
+	free(tool);
+	return rc;
 }
 
 int main(int argc, char **argv)
