@@ -1,0 +1,765 @@
+/* engine.c: the send loop of cx-publish. Due items are claimed in small
+ * batches (queue items and stdin commands), each goes through its lane
+ * ("<channel>:<tenant>": circuit breaker, rate limit, provider hold), gets a
+ * token, and is sent on one curl multi handle with up to
+ * CX_PUBLISH_CONCURRENCY requests in flight; every answer is judged
+ * (publish.h) and settled at once, with its audit row and counter.
+ *
+ * An item that cannot go now for a local reason (its lane's breaker is
+ * open, its tenant's bucket is empty for longer than
+ * CX_PUBLISH_MAX_WAIT_SECONDS, the provider asked to wait) goes back to
+ * approved for later, never to dead: only failed attempts at the provider
+ * (and tokens that cannot be had) count towards --max-attempts. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "breaker.h"
+#include "clock.h"
+#include "commands.h"
+#include "config.h"
+#include "crypto.h"
+#include "exit.h"
+#include "httpmulti.h"
+#include "json.h"
+#include "log.h"
+#include "oauth.h"
+#include "publish.h"
+#include "publish_tool.h"
+#include "queue.h"
+#include "ratelimit.h"
+#include "xalloc.h"
+
+typedef struct job {
+	int command;                /* from publish_commands, else from the queue */
+	int64_t id, attempts;
+	jv item;
+	struct lane *lane;
+	cx_publish_call call;
+	int64_t claimed_ms;         /* monotonic */
+	struct job *next;
+} job;
+
+/* What the engine knows of one channel and tenant. */
+typedef struct lane {
+	char *key;
+	cx_ratelimit limit;
+	int tokens;                 /* taken from the shared bucket, not yet used */
+	int64_t retry_ms;           /* monotonic: ask the bucket again then */
+	int64_t hold_until;         /* epoch: the provider asked to wait until */
+	int64_t open_until;         /* epoch: the breaker is open until */
+	int64_t failures;           /* as the breaker last said */
+	int64_t read_ms;            /* monotonic: breaker state read then */
+	struct lane *next;
+} lane;
+
+/* Tokens by provider and workspace, for the length of a run. */
+typedef struct token {
+	char *provider, *workspace;
+	char *value;                /* NULL when it could not be had: err */
+	cx_err err;
+	int64_t got_ms;
+	struct token *next;
+} token;
+
+struct engine {
+	cx_store *s;
+	const char *channel;
+	int64_t max, claimed, max_attempts, concurrency, lease;
+	int64_t backoff_base, backoff_max, max_wait_ms;
+	cx_breaker breaker;
+	char owner[96];
+	int dry_run;
+	char *meta_token;           /* CX_META_ACCESS_TOKEN, when set */
+	cx_httpmulti *m;
+	job *head, *tail;
+	size_t waiting, inflight;
+	lane *lanes;
+	token *tokens;
+	int status;
+	int stopped;                /* a store failure: claim nothing more */
+};
+
+static volatile sig_atomic_t stop_requested;
+
+void engine_stop(void)
+{
+	stop_requested = 1;
+}
+
+void publish_status(int *status, int code)
+{
+	static const int rank[] = { CX_EXIT_OK, CX_EXIT_SOME_FAILED, CX_EXIT_TEMPFAIL,
+		CX_EXIT_UNAVAILABLE, CX_EXIT_DATAERR, CX_EXIT_USAGE, CX_EXIT_CONFIG,
+		CX_EXIT_NOPERM };
+	int a = 0, b = 0;
+
+	for (int i = 0; i < (int)(sizeof rank / sizeof rank[0]); i++) {
+		if (rank[i] == *status)
+			a = i;
+		if (rank[i] == code)
+			b = i;
+	}
+	if (b > a)
+		*status = code;
+}
+
+/* --- settings ------------------------------------------------------------- */
+
+static int setting(const char *name, int64_t def, int64_t min, int64_t *out, cx_err *err)
+{
+	if (cx_config_int(name, def, out, err) < 0)
+		return -1;
+	if (*out < min)
+		return cx_err_set(err, CX_EXIT_CONFIG, "%s must be at least %lld", name,
+		    (long long)min);
+	return 0;
+}
+
+int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
+{
+	engine *e = cx_xcalloc(1, sizeof *e);
+	int64_t timeout, wait;
+	char host[64] = "";
+	uint32_t r = 0;
+	int rc;
+
+	e->s = s;
+	e->channel = c->channel;
+	e->max = c->max;
+	e->max_attempts = c->max_attempts;
+	e->dry_run = c->dry_run;
+	if (setting("CX_PUBLISH_CONCURRENCY", 16, 1, &e->concurrency, err) < 0 ||
+	    setting("CX_HTTP_TIMEOUT_SECONDS", 30, 1, &timeout, err) < 0 ||
+	    setting("CX_PUBLISH_LEASE_SECONDS", 300, 1, &e->lease, err) < 0 ||
+	    setting("CX_PUBLISH_BACKOFF_BASE_SECONDS", 30, 1, &e->backoff_base, err) < 0 ||
+	    setting("CX_PUBLISH_BACKOFF_MAX_SECONDS", 3600, 1, &e->backoff_max, err) < 0 ||
+	    setting("CX_PUBLISH_MAX_WAIT_SECONDS", 10, 0, &wait, err) < 0 ||
+	    setting("CX_PUBLISH_BREAKER_THRESHOLD", 5, 1, &e->breaker.threshold, err) < 0 ||
+	    setting("CX_PUBLISH_BREAKER_COOLDOWN_SECONDS", 60, 1, &e->breaker.cooldown,
+	    err) < 0)
+		goto fail;
+	if (cx_publish_check_settings(err) < 0)
+		goto fail;
+	if (e->concurrency > 256)
+		e->concurrency = 256;
+	/* an item claimed now must be settled before its lease runs out */
+	if (e->lease < 2 * timeout + wait) {
+		cx_err_set(err, CX_EXIT_CONFIG, "CX_PUBLISH_LEASE_SECONDS (%lld) must cover two "
+		    "request timeouts and the longest wait (%lld s)", (long long)e->lease,
+		    (long long)(2 * timeout + wait));
+		goto fail;
+	}
+	e->max_wait_ms = wait * 1000;
+	if ((rc = cx_secret_get("CX_META_ACCESS_TOKEN", &e->meta_token, err)) < 0)
+		goto fail;
+	gethostname(host, sizeof host - 1);
+	cx_crypto_random(&r, sizeof r);
+	snprintf(e->owner, sizeof e->owner, "cx-publish:%s:%ld:%08x", host, (long)getpid(), r);
+	if (!(e->m = cx_httpmulti_new(0))) {
+		cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start libcurl");
+		goto fail;
+	}
+	*out = e;
+	return 0;
+fail:
+	engine_close(e);
+	return -1;
+}
+
+void engine_close(engine *e)
+{
+	if (!e)
+		return;
+	cx_httpmulti_free(e->m);
+	for (lane *l = e->lanes, *n; l; l = n) {
+		n = l->next;
+		free(l->key);
+		free(l);
+	}
+	for (token *t = e->tokens, *n; t; t = n) {
+		n = t->next;
+		free(t->provider);
+		free(t->workspace);
+		cx_secret_free(t->value);
+		free(t);
+	}
+	for (job *j = e->head, *n; j; j = n) {
+		n = j->next;
+		jv_free(j->item);
+		cx_publish_call_free(&j->call);
+		free(j);
+	}
+	cx_secret_free(e->meta_token);
+	free(e);
+}
+
+int engine_status(const engine *e)
+{
+	return e->status;
+}
+
+/* --- items ---------------------------------------------------------------- */
+
+static int64_t num_of(jv item, const char *key)
+{
+	jv v = jv_object_get(jv_copy(item), jv_string(key));
+	int64_t n = jv_get_kind(v) == JV_KIND_NUMBER ? (int64_t)jv_number_value(v) : 0;
+
+	jv_free(v);
+	return n;
+}
+
+static const char *str_of(jv item, const char *key)
+{
+	const char *v = cx_json_str(item, key);
+
+	return v ? v : "";
+}
+
+/* Log fields naming an item. */
+static jv fields(const job *j)
+{
+	jv f = jv_object_set(jv_object(), jv_string(j->command ? "command_id" : "queue_id"),
+	    jv_number((double)j->id));
+
+	f = jv_object_set(f, jv_string("channel"), jv_string(str_of(j->item, "channel")));
+	f = jv_object_set(f, jv_string("tenant"), jv_string(str_of(j->item, "tenant")));
+	f = jv_object_set(f, jv_string("correlation_id"),
+	    jv_string(str_of(j->item, "correlation_id")));
+	return f;
+}
+
+static void job_free(job *j)
+{
+	jv_free(j->item);
+	cx_publish_call_free(&j->call);
+	free(j);
+}
+
+/* Settles a job (and frees it): the outcome's event goes to stdout. */
+static void settle(engine *e, job *j, cx_queue_outcome o)
+{
+	cx_err err = { 0, "" };
+	jv ev = jv_null();
+	int rc;
+
+	o.lease_owner = e->owner;
+	rc = j->command ? cx_commands_settle(e->s, j->id, &o, &ev, &err) :
+	    cx_queue_settle(e->s, j->id, &o, &ev, &err);
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, fields(j), "%s", err.msg);
+		/* a lease lost to another process is its business now */
+		if (err.code != CX_EXIT_SOME_FAILED) {
+			publish_status(&e->status, CX_EXIT_TEMPFAIL);
+			e->stopped = 1;
+		}
+	} else if (jv_get_kind(ev) == JV_KIND_OBJECT) {
+		cx_ndjson_write(ev);
+		cx_ndjson_flush();
+		ev = jv_null();
+	}
+	jv_free(ev);
+	if (rc == 0 && (!strcmp(o.state, "failed") || !strcmp(o.state, "dead") ||
+	    !strcmp(o.state, "unknown")))
+		publish_status(&e->status, CX_EXIT_SOME_FAILED);
+	job_free(j);
+}
+
+/* Back to approved for a local reason: never dead. */
+static void defer(engine *e, job *j, int64_t until, const char *code, const char *detail)
+{
+	jv f = fields(j);
+
+	f = jv_object_set(f, jv_string("error_code"), jv_string(code));
+	cx_log(CX_LOG_INFO, f, "deferred: %s", detail);
+	settle(e, j, (cx_queue_outcome){ .state = "approved", .error_code = code,
+	    .error_detail = detail, .next_attempt_at = until });
+}
+
+/* Back to approved after a failed try, or dead once --max-attempts tries
+ * were made. */
+static void retry_or_dead(engine *e, job *j, const char *code, const char *detail,
+    int64_t hint)
+{
+	int64_t now = cx_clock_now();
+
+	if (j->attempts >= e->max_attempts) {
+		settle(e, j, (cx_queue_outcome){ .state = "dead", .error_code = code,
+		    .error_detail = detail });
+		return;
+	}
+	settle(e, j, (cx_queue_outcome){ .state = "approved", .error_code = code,
+	    .error_detail = detail, .next_attempt_at = cx_backoff_next(now, j->attempts,
+	    e->backoff_base, e->backoff_max, hint) });
+}
+
+/* --- lanes, breakers, tokens ---------------------------------------------- */
+
+static lane *lane_for(engine *e, jv item)
+{
+	char *key = cx_xasprintf("%s:%s", str_of(item, "channel"), str_of(item, "tenant"));
+	cx_err err = { 0, "" };
+	lane *l;
+
+	for (l = e->lanes; l; l = l->next)
+		if (strcmp(l->key, key) == 0) {
+			free(key);
+			return l;
+		}
+	l = cx_xcalloc(1, sizeof *l);
+	l->key = key;
+	l->read_ms = -1;
+	if (cx_publish_rate(str_of(item, "channel"), &l->limit, &err) < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+		publish_status(&e->status, err.code);
+		l->limit.rate = 0;
+	}
+	l->next = e->lanes;
+	e->lanes = l;
+	return l;
+}
+
+/* The breaker's state of a lane, read at most once a second. */
+static void breaker_refresh(engine *e, lane *l)
+{
+	cx_err err = { 0, "" };
+	int64_t now = cx_clock_mono_ms();
+
+	if (l->read_ms >= 0 && now - l->read_ms < 1000)
+		return;
+	if (cx_breaker_state(e->s, l->key, &l->failures, &l->open_until, &err) < 0)
+		cx_log(CX_LOG_WARN, jv_null(), "breaker %s: %s", l->key, err.msg);
+	l->read_ms = now;
+}
+
+static void breaker_record(engine *e, lane *l, int ok)
+{
+	cx_err err = { 0, "" };
+	int64_t until = 0;
+
+	/* successes on a clean lane need no write */
+	if (ok && l->failures == 0 && l->open_until == 0)
+		return;
+	if (cx_breaker_record(e->s, l->key, &e->breaker, ok, &until, &err) < 0) {
+		cx_log(CX_LOG_WARN, jv_null(), "breaker %s: %s", l->key, err.msg);
+		return;
+	}
+	l->failures = ok ? 0 : l->failures + 1;
+	if (until > l->open_until && until > cx_clock_now()) {
+		jv f = jv_object_set(jv_object(), jv_string("lane"), jv_string(l->key));
+
+		cx_log(CX_LOG_WARN, f, "circuit breaker open for %s until %lld after %lld "
+		    "failures in a row", l->key, (long long)until, (long long)l->failures);
+	}
+	l->open_until = ok ? 0 : until;
+	l->read_ms = cx_clock_mono_ms();
+}
+
+/* A token for the call's provider and the item's workspace, or NULL with
+ * *err; cached for a minute (refreshing stays cx_oauth_token's job). */
+static const char *token_for(engine *e, const job *j, const cx_err **err)
+{
+	const char *provider = j->call.provider, *workspace = str_of(j->item, "workspace");
+	int64_t now = cx_clock_mono_ms();
+	token *t;
+
+	if (strcmp(provider, "meta") == 0 && e->meta_token)
+		return e->meta_token;
+	for (t = e->tokens; t; t = t->next)
+		if (strcmp(t->provider, provider) == 0 && strcmp(t->workspace, workspace) == 0)
+			break;
+	if (t && now - t->got_ms > 60000) {
+		cx_secret_free(t->value);
+		t->value = NULL;
+		t->got_ms = 0;
+	}
+	if (!t) {
+		t = cx_xcalloc(1, sizeof *t);
+		t->provider = cx_xstrdup(provider);
+		t->workspace = cx_xstrdup(workspace);
+		t->next = e->tokens;
+		e->tokens = t;
+	}
+	if (t->got_ms == 0) {
+		t->err = (cx_err){ 0, "" };
+		if (cx_oauth_token(e->s, provider, workspace, &t->value, &t->err) < 0)
+			t->value = NULL;
+		t->got_ms = now;
+	}
+	*err = &t->err;
+	return t->value;
+}
+
+/* --- claiming ------------------------------------------------------------- */
+
+static void add_job(jv item, void *ctx)
+{
+	void **args = ctx;
+	engine *e = args[0];
+	int command = *(int *)args[1];
+	const char *code = NULL;
+	cx_err err = { 0, "" };
+	job *j = cx_xcalloc(1, sizeof *j);
+
+	j->command = command;
+	j->id = num_of(item, "id");
+	j->attempts = num_of(item, "attempts");
+	j->item = item;
+	j->claimed_ms = cx_clock_mono_ms();
+	e->claimed++;
+	if (cx_publish_call_build(item, &j->call, &code, &err) < 0) {
+		jv f = fields(j);
+
+		f = jv_object_set(f, jv_string("error_code"), jv_string(code));
+		cx_log(CX_LOG_ERROR, f, "%s", err.msg);
+		settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = code,
+		    .error_detail = err.msg });
+		return;
+	}
+	j->lane = lane_for(e, item);
+	if (e->tail)
+		e->tail->next = j;
+	else
+		e->head = j;
+	e->tail = j;
+	e->waiting++;
+}
+
+/* Claims up to what the window has room for; returns 1 when fewer were
+ * due than it had room for (nothing more is due in this run). */
+static int claim(engine *e, int64_t only_id)
+{
+	int64_t room = e->concurrency - (int64_t)e->waiting, before = e->claimed, want;
+	cx_err err = { 0, "" };
+	int command = 1;
+	void *args[2] = { e, &command };
+
+	if (e->max > 0 && room > e->max - e->claimed)
+		room = e->max - e->claimed;
+	if (room <= 0)
+		return 0;
+	want = room;
+	/* commands first: whoever piped them in is waiting */
+	if (cx_commands_claim(e->s, e->channel, room, only_id, e->owner, e->lease, add_job,
+	    args, &err) < 0)
+		goto fail;
+	room -= e->claimed - before;
+	command = 0;
+	if (only_id <= 0 && room > 0 && cx_queue_claim(e->s, e->channel, room, e->owner,
+	    e->lease, add_job, args, &err) < 0)
+		goto fail;
+	return e->claimed - before < want;
+fail:
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+	publish_status(&e->status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+	e->stopped = 1;
+	return 1;
+}
+
+/* --- sending -------------------------------------------------------------- */
+
+static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *terr,
+    void *ctx)
+{
+	engine *e = ctx;
+	job *j = tag;
+	lane *l = j->lane;
+	int64_t now = cx_clock_now();
+	const char *prior = cx_json_str(j->item, "error_code");
+	cx_publish_result r;
+	jv f = fields(j);
+
+	e->inflight--;
+	cx_publish_judge(str_of(j->item, "channel"), rc, resp, terr, now, &r);
+	f = jv_object_set(f, jv_string("latency_ms"), jv_number((double)resp->latency_ms));
+	if (resp->status)
+		f = jv_object_set(f, jv_string("upstream_status"), jv_number((double)resp->status));
+	if (r.code)
+		f = jv_object_set(f, jv_string("error_code"), jv_string(r.code));
+	cx_http_response_free(resp);
+	switch (r.verdict) {
+	case CX_PUBLISH_PUBLISHED:
+		cx_log(CX_LOG_INFO, f, "published");
+		breaker_record(e, l, 1);
+		settle(e, j, (cx_queue_outcome){ .state = "published",
+		    .provider_ref = r.provider_ref });
+		break;
+	case CX_PUBLISH_FAILED:
+		breaker_record(e, l, 1);
+		/* a resend refused as a duplicate, after the first try was not found:
+		 * the first one did go out, so look again rather than fail it */
+		if (!strcmp(r.code, "DUPLICATE") && prior && !strcmp(prior, "RECONCILED_NOT_FOUND") &&
+		    j->attempts < e->max_attempts) {
+			cx_log(CX_LOG_WARN, f, "duplicate of an earlier try: %s", r.detail);
+			settle(e, j, (cx_queue_outcome){ .state = "unknown", .error_code = "DUPLICATE",
+			    .error_detail = r.detail });
+			break;
+		}
+		cx_log(CX_LOG_ERROR, f, "failed: %s", r.detail);
+		settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = r.code,
+		    .error_detail = r.detail });
+		break;
+	case CX_PUBLISH_RETRY:
+		cx_log(CX_LOG_WARN, f, "not sent: %s", r.detail);
+		breaker_record(e, l, !r.upstream_failure);
+		if (r.hint > l->hold_until)
+			l->hold_until = r.hint;
+		retry_or_dead(e, j, r.code, r.detail, r.hint);
+		break;
+	case CX_PUBLISH_UNKNOWN:
+		cx_log(CX_LOG_ERROR, f, "%s; to be reconciled, never resent blindly", r.detail);
+		breaker_record(e, l, 0);
+		settle(e, j, (cx_queue_outcome){ .state = "unknown", .error_code = r.code,
+		    .error_detail = r.detail });
+		break;
+	}
+	cx_publish_result_free(&r);
+}
+
+/* Tries to start job j; returns 1 when it left the waiting list (sent or
+ * settled), 0 when it has to wait. */
+static int start(engine *e, job *j)
+{
+	lane *l = j->lane;
+	int64_t now = cx_clock_now(), mono = cx_clock_mono_ms(), wait_ms = 0;
+	const char *hdrs[2] = { NULL, NULL };
+	const cx_err *terr = NULL;
+	const char *tok;
+	char *idem;
+	cx_err err = { 0, "" };
+	cx_http_request req;
+	int granted;
+
+	breaker_refresh(e, l);
+	if (l->open_until > now) {
+		defer(e, j, l->open_until, "CIRCUIT_OPEN", "the circuit breaker of this "
+		    "channel and tenant is open");
+		return 1;
+	}
+	if (l->hold_until > now) {
+		defer(e, j, l->hold_until, "RATE_LIMITED", "the provider asked to wait");
+		return 1;
+	}
+	if (l->tokens == 0) {
+		int want = 0;
+
+		if (l->retry_ms > mono)
+			goto wait;
+		for (job *k = j; k && want < 1000; k = k->next)
+			want += k->lane == l;
+		if (cx_ratelimit_take(e->s, l->key, &l->limit, want, &granted, &wait_ms,
+		    &err) < 0) {
+			cx_log(CX_LOG_WARN, jv_null(), "rate limit %s: %s", l->key, err.msg);
+			wait_ms = 1000;
+		}
+		l->tokens = granted;
+		if (granted == 0) {
+			l->retry_ms = mono + (wait_ms > 0 ? wait_ms : 1);
+			goto wait;
+		}
+	}
+	if (!(tok = token_for(e, j, &terr))) {
+		jv f = fields(j);
+
+		f = jv_object_set(f, jv_string("error_code"), jv_string("AUTH_UNAVAILABLE"));
+		cx_log(CX_LOG_ERROR, f, "no token: %s", terr->msg);
+		publish_status(&e->status, terr->code ? terr->code : CX_EXIT_TEMPFAIL);
+		retry_or_dead(e, j, "AUTH_UNAVAILABLE", terr->msg, 0);
+		return 1;
+	}
+	idem = cx_xasprintf("Idempotency-Key: %s", j->call.idempotency_key);
+	hdrs[0] = idem;
+	memset(&req, 0, sizeof req);
+	req.method = "POST";
+	req.url = j->call.url;
+	req.body = j->call.body;
+	req.body_len = strlen(j->call.body);
+	req.content_type = CX_HTTP_JSON;
+	req.headers = hdrs;
+	req.bearer = tok;
+	if (cx_httpmulti_add(e->m, &req, j, &err) < 0) {
+		free(idem);
+		retry_or_dead(e, j, "CONNECT_FAILED", err.msg, 0);
+		return 1;
+	}
+	free(idem);
+	l->tokens--;
+	e->inflight++;
+	return 1;
+wait:
+	if (mono - j->claimed_ms + (l->retry_ms - mono) > e->max_wait_ms) {
+		char detail[96];
+
+		snprintf(detail, sizeof detail, "the tenant's rate limit (%.3g a second) "
+		    "is used up", l->limit.rate);
+		defer(e, j, now + (l->retry_ms - mono + 999) / 1000, "RATE_LIMITED", detail);
+		return 1;
+	}
+	return 0;
+}
+
+/* Starts what may start, in claim order; the time (monotonic ms) when a
+ * waiting job may be tried again, or 0. */
+static int64_t start_waiting(engine *e)
+{
+	job **p = &e->head, *prev = NULL;
+	int64_t next = 0;
+
+	while (*p && (int64_t)e->inflight < e->concurrency) {
+		job *j = *p, *n = j->next;
+
+		if (stop_requested || e->stopped) {
+			*p = n;
+			e->waiting--;
+			if (e->tail == j)
+				e->tail = prev;
+			if (e->stopped)
+				job_free(j);   /* the lease runs out; the next run reconciles */
+			else
+				defer(e, j, cx_clock_now(), "INTERRUPTED", "cx-publish was stopped");
+			continue;
+		}
+		if (start(e, j)) {
+			*p = n;
+			e->waiting--;
+			if (e->tail == j)
+				e->tail = prev;
+			continue;
+		}
+		if (!next || j->lane->retry_ms < next)
+			next = j->lane->retry_ms;
+		prev = j;
+		p = &j->next;
+	}
+	return next;
+}
+
+void engine_run(engine *e, int64_t only_id)
+{
+	int drained = 0;
+	cx_err err = { 0, "" };
+
+	for (;;) {
+		int64_t next, wait;
+
+		if (!drained && !stop_requested && !e->stopped &&
+		    (int64_t)e->waiting < e->concurrency && (e->max <= 0 || e->claimed < e->max))
+			drained = claim(e, only_id);
+		next = start_waiting(e);
+		if (e->waiting == 0 && e->inflight == 0 && (drained || stop_requested ||
+		    e->stopped || (e->max > 0 && e->claimed >= e->max)))
+			break;
+		wait = 100;
+		if (next > 0) {
+			wait = next - cx_clock_mono_ms();
+			wait = wait < 1 ? 1 : wait > 100 ? 100 : wait;
+		}
+		if (e->inflight == 0) {
+			if (e->waiting > 0)
+				usleep((useconds_t)wait * 1000);
+			continue;
+		}
+		if (cx_httpmulti_run(e->m, (int)wait, on_done, e, &err) < 0) {
+			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+			publish_status(&e->status, CX_EXIT_TEMPFAIL);
+			break;
+		}
+	}
+}
+
+/* --- dry run -------------------------------------------------------------- */
+
+void engine_plan_item(engine *e, jv item, const char *source)
+{
+	const char *code = NULL;
+	cx_publish_call call;
+	cx_err err = { 0, "" };
+	jv plan = jv_object_set(jv_object(), jv_string("dry_run"), jv_true());
+
+	plan = jv_object_set(plan, jv_string("source"), jv_string(source));
+	plan = jv_object_set(plan, jv_string(strcmp(source, "queue") ? "command_id" : "queue_id"),
+	    jv_object_get(jv_copy(item), jv_string("id")));
+	plan = jv_object_set(plan, jv_string("channel"), jv_string(str_of(item, "channel")));
+	plan = jv_object_set(plan, jv_string("kind"), jv_string(str_of(item, "kind")));
+	plan = jv_object_set(plan, jv_string("tenant"), jv_string(str_of(item, "tenant")));
+	if (cx_publish_call_build(item, &call, &code, &err) < 0) {
+		plan = jv_object_set(plan, jv_string("error_code"), jv_string(code));
+		plan = jv_object_set(plan, jv_string("error"), jv_string(err.msg));
+		publish_status(&e->status, CX_EXIT_SOME_FAILED);
+	} else {
+		char *where = cx_http_url_for_log(call.url);
+
+		plan = jv_object_set(plan, jv_string("method"), jv_string("POST"));
+		plan = jv_object_set(plan, jv_string("url"), jv_string(where));
+		plan = jv_object_set(plan, jv_string("token"), jv_string(call.provider));
+		plan = jv_object_set(plan, jv_string("idempotency_key"),
+		    jv_string(call.idempotency_key));
+		plan = jv_object_set(plan, jv_string("body"), jv_parse(call.body));
+		free(where);
+		cx_publish_call_free(&call);
+	}
+	jv_free(item);
+	cx_ndjson_write(plan);
+}
+
+typedef struct {
+	engine *e;
+	const char *source;
+	int64_t now, listed;
+} plan_ctx;
+
+static void plan_one(jv item, void *ctx)
+{
+	plan_ctx *p = ctx;
+	int64_t due = 0;
+	const char *at = cx_json_str(item, "next_attempt_at");
+
+	if ((at && cx_clock_parse_rfc3339(at, &due) == 0 && due > p->now) ||
+	    (p->e->max > 0 && p->listed >= p->e->max)) {
+		jv_free(item);
+		return;
+	}
+	p->listed++;
+	engine_plan_item(p->e, item, p->source);
+}
+
+void engine_plan(engine *e)
+{
+	plan_ctx p = { e, "command", cx_clock_now(), 0 };
+	cx_err err = { 0, "" };
+
+	if (cx_commands_list(e->s, "approved", e->channel, plan_one, &p, &err) < 0)
+		goto fail;
+	p.source = "queue";
+	if (cx_queue_list(e->s, "approved", e->channel, plan_one, &p, &err) < 0)
+		goto fail;
+	cx_ndjson_flush();
+	return;
+fail:
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+	publish_status(&e->status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+}
+
+/* --- leases --------------------------------------------------------------- */
+
+int publish_expire_leases(cx_store *s, int *status)
+{
+	int64_t q = 0, c = 0;
+	cx_err err = { 0, "" };
+
+	if (cx_queue_expire_leases(s, &q, &err) < 0 ||
+	    cx_commands_expire_leases(s, &c, &err) < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+		publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+		return -1;
+	}
+	if (q + c > 0)
+		cx_log(CX_LOG_WARN, jv_null(), "%lld item%s left publishing by a process that "
+		    "stopped: now unknown, to be reconciled", (long long)(q + c),
+		    q + c == 1 ? "" : "s");
+	return 0;
+}

@@ -1,0 +1,381 @@
+/* input.c: what cx-publish takes from stdin. Command lines (proposals with an
+ * idempotency_key) are sent only for channels whose approval policy is
+ * none; a line for any other channel, x above all, is refused and audited
+ * as bypass_blocked. --direct sends one line to any channel, and only when
+ * CX_PUBLISH_DIRECT_ENABLED=true, the key matches CX_PUBLISH_DIRECT_KEY
+ * (or _PREVIOUS during a rotation) and the Unix user is an owner or admin;
+ * every use and every refusal is audited. There is no other path. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "commands.h"
+#include "config.h"
+#include "crypto.h"
+#include "exit.h"
+#include "identity.h"
+#include "inbox.h"
+#include "json.h"
+#include "log.h"
+#include "operators.h"
+#include "publish.h"
+#include "publish_tool.h"
+#include "xalloc.h"
+
+/* Lines accepted before the engine sends them (memory stays flat). */
+#define BATCH 256
+
+/* Canonical events (they carry "v" and "type") pass through unchanged. */
+static int is_event(jv v)
+{
+	jv version = jv_object_get(jv_copy(v), jv_string("v"));
+	int event = jv_get_kind(version) == JV_KIND_NUMBER && cx_json_str(v, "type");
+
+	jv_free(version);
+	return event;
+}
+
+/* What an audit row may say about a line: never its text, only its hash. */
+static jv line_detail(jv line, long lineno)
+{
+	const char *text = cx_json_str(line, "text");
+	char sha[2 * CX_SHA256_LEN + 1];
+	jv d = jv_object();
+
+	if (cx_json_str(line, "channel"))
+		d = jv_object_set(d, jv_string("channel"), jv_string(cx_json_str(line, "channel")));
+	if (cx_json_str(line, "kind"))
+		d = jv_object_set(d, jv_string("kind"), jv_string(cx_json_str(line, "kind")));
+	if (cx_json_str(line, "workspace"))
+		d = jv_object_set(d, jv_string("workspace"),
+		    jv_string(cx_json_str(line, "workspace")));
+	if (text) {
+		cx_crypto_sha256_hex(text, strlen(text), sha);
+		d = jv_object_set(d, jv_string("text_sha256"), jv_string(sha));
+	}
+	if (lineno > 0)
+		d = jv_object_set(d, jv_string("line"), jv_number((double)lineno));
+	return d;
+}
+
+/* Appends one audit row in its own transaction. */
+static int audit(cx_store *s, const char *action, const char *subject, jv detail,
+    cx_err *err)
+{
+	cx_audit_entry e = { .action = action, .subject = subject, .detail = detail };
+
+	if (cx_store_begin(s, err) < 0) {
+		jv_free(detail);
+		return -1;
+	}
+	if (cx_audit_append(s, &e, err) < 0) {
+		cx_store_rollback(s);
+		return -1;
+	}
+	return cx_store_commit(s, err);
+}
+
+static void line_error(long lineno, const char *code, const char *msg)
+{
+	jv f = jv_object_set(jv_object(), jv_string("line"), jv_number((double)lineno));
+
+	f = jv_object_set(f, jv_string("error_code"), jv_string(code));
+	cx_log(CX_LOG_ERROR, f, "line %ld: %s", lineno, msg);
+}
+
+/* One command line: 1 when it was stored (or seen before), 0 when it was
+ * refused or passed through. */
+static int take_line(cx_store *s, const publish_conf *c, engine *e,
+    cx_ndjson_line *line, int *status)
+{
+	const char *channel = cx_json_str(line->value, "channel"), *problem = NULL;
+	const char *key = cx_json_str(line->value, "idempotency_key");
+	cx_err err = { 0, "" };
+	int required, fresh;
+	jv item;
+
+	if (is_event(line->value) || (c->channel && channel && strcmp(channel, c->channel))) {
+		cx_ndjson_write_raw(line->raw, line->len);
+		jv_free(line->value);
+		return 0;
+	}
+	if (!channel || cx_publish_approval_required(channel, &required, &err) < 0) {
+		line_error(line->lineno, "unknown_channel", channel ? err.msg :
+		    "a command names its channel");
+		publish_status(status, err.code == CX_EXIT_CONFIG ? CX_EXIT_CONFIG : CX_EXIT_DATAERR);
+		jv_free(line->value);
+		return 0;
+	}
+	if (required) {
+		char *subject = cx_xasprintf("channel:%s", channel);
+		jv d = line_detail(line->value, line->lineno);
+
+		d = jv_object_set(d, jv_string("reason"), jv_string("approval_required"));
+		if (audit(s, "bypass_blocked", subject, d, &err) < 0) {
+			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+			publish_status(status, CX_EXIT_TEMPFAIL);
+		}
+		free(subject);
+		line_error(line->lineno, "approval_required", strcmp(channel, "x") == 0 ?
+		    "refused: posts to x are published only from the queue, once a person "
+		    "approved them (cx-approve); nothing was sent" :
+		    "refused: this channel's policy requires approval (CX_APPROVAL_<CHANNEL>); "
+		    "queue it with cx-approve enqueue; nothing was sent");
+		publish_status(status, CX_EXIT_NOPERM);
+		jv_free(line->value);
+		return 0;
+	}
+	if (!key) {
+		line_error(line->lineno, "missing_idempotency_key", "a command needs an "
+		    "idempotency_key (a string), so it is never sent twice");
+		publish_status(status, CX_EXIT_DATAERR);
+		jv_free(line->value);
+		return 0;
+	}
+	if (c->dry_run) {
+		jv v = line->value;
+
+		if (cx_queue_validate(jv_copy(v), &problem, &err) < 0) {
+			line_error(line->lineno, problem ? problem : "invalid", err.msg);
+			publish_status(status, CX_EXIT_DATAERR);
+			jv_free(v);
+			return 0;
+		}
+		v = jv_object_set(v, jv_string("meta"), jv_copy(v));
+		engine_plan_item(e, v, "stdin");
+		return 0;
+	}
+	key = cx_xstrdup(key);
+	if (cx_commands_accept(s, line->value, "stdin", key, cx_identity_user(),
+	    "command_accepted", &item, &fresh, &problem, &err) < 0) {
+		if (err.code == CX_EXIT_DATAERR) {
+			line_error(line->lineno, problem ? problem : "invalid", err.msg);
+			publish_status(status, CX_EXIT_DATAERR);
+		} else {
+			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+			publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+		}
+		free((char *)key);
+		return 0;
+	}
+	if (!fresh) {
+		jv f = jv_object_set(jv_object(), jv_string("line"), jv_number((double)line->lineno));
+
+		f = jv_object_set(f, jv_string("command_id"), jv_object_get(jv_copy(item),
+		    jv_string("id")));
+		cx_log(CX_LOG_INFO, f, "line %ld: idempotency key seen before (command %lld, %s): "
+		    "not sent again", line->lineno,
+		    (long long)jv_number_value(jv_object_get(jv_copy(item), jv_string("id"))),
+		    cx_json_str(item, "state"));
+	}
+	free((char *)key);
+	jv_free(item);
+	return 1;
+}
+
+void input_commands(cx_store *s, const publish_conf *c, engine *e, int *status)
+{
+	cx_ndjson_reader *r = cx_ndjson_open(0, (size_t)c->max_line);
+	cx_ndjson_line line;
+	int rc, stored = 0, n = 0;
+
+	while ((rc = cx_ndjson_next(r, &line)) > 0) {
+		stored += take_line(s, c, e, &line, status);
+		n++;
+		/* send what came so far when the writer pauses, or every BATCH lines */
+		if (!cx_ndjson_ready(r) || n >= BATCH) {
+			cx_ndjson_flush();
+			if (stored)
+				engine_run(e, 0);
+			stored = n = 0;
+		}
+	}
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "read error on stdin");
+		publish_status(status, CX_EXIT_TEMPFAIL);
+	}
+	if (stored)
+		engine_run(e, 0);
+	if (cx_ndjson_rejected(r) > 0)
+		publish_status(status, CX_EXIT_DATAERR);
+	cx_ndjson_flush();
+	cx_ndjson_close(r);
+}
+
+/* --- direct --------------------------------------------------------------- */
+
+/* Whether key is the configured direct key (or the previous one, during a
+ * rotation), compared in constant time. 0 with err when no key is set. */
+static int key_matches(const char *key, int *match, cx_err *err)
+{
+	static const char *const names[] = { "CX_PUBLISH_DIRECT_KEY",
+		"CX_PUBLISH_DIRECT_KEY_PREVIOUS" };
+	int found = 0;
+
+	*match = 0;
+	for (size_t i = 0; i < 2; i++) {
+		char *want = NULL;
+		int rc = cx_secret_get(names[i], &want, err);
+
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			continue;
+		found = 1;
+		if (key && *want && cx_crypto_equal(key, strlen(key), want, strlen(want)))
+			*match = 1;
+		cx_secret_free(want);
+	}
+	if (!found)
+		return cx_err_set(err, CX_EXIT_CONFIG, "CX_PUBLISH_DIRECT_KEY is not set");
+	return 0;
+}
+
+/* The key given with --key, or read from --key-file (a new string). */
+static char *given_key(const publish_conf *c, cx_err *err)
+{
+	FILE *f;
+	char buf[1024];
+	size_t n;
+
+	if (!c->key_file)
+		return c->key ? cx_xstrdup(c->key) : NULL;
+	if (!(f = fopen(c->key_file, "re"))) {
+		cx_err_set(err, CX_EXIT_USAGE, "cannot read --key-file %s", c->key_file);
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return cx_xstrdup(buf);
+}
+
+/* Records a refused --direct use; the status is 77 (or 78 when cx-publish
+ * is not configured for it). */
+static void refuse(cx_store *s, jv detail, const char *reason, const char *msg,
+    int code, int *status)
+{
+	cx_err err = { 0, "" };
+
+	detail = jv_object_set(detail, jv_string("reason"), jv_string(reason));
+	if (audit(s, "direct_publish_denied", "direct", detail, &err) < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+		publish_status(status, CX_EXIT_TEMPFAIL);
+	}
+	cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
+	    jv_string(reason)), "--direct refused: %s; nothing was sent", msg);
+	publish_status(status, code);
+}
+
+void input_direct(cx_store *s, const publish_conf *c, engine *e, int *status)
+{
+	const char *actor = cx_identity_user(), *problem = NULL, *key;
+	char gen[CX_CORRELATION_ID_LEN + 8], *secret;
+	cx_ndjson_reader *r = cx_ndjson_open(0, (size_t)c->max_line);
+	cx_ndjson_line line;
+	cx_err err = { 0, "" };
+	int match = 0, fresh, rc;
+	int64_t id;
+	jv item;
+
+	rc = cx_ndjson_next(r, &line);
+	if (rc <= 0) {
+		refuse(s, jv_object(), "no_command", "--direct reads one command line on stdin, "
+		    "and none came", CX_EXIT_DATAERR, status);
+		cx_ndjson_close(r);
+		return;
+	}
+	cx_ndjson_close(r);
+	if (strcmp(cx_config_get("CX_PUBLISH_DIRECT_ENABLED", "false"), "true") != 0) {
+		refuse(s, line_detail(line.value, 0), "direct_disabled",
+		    "CX_PUBLISH_DIRECT_ENABLED is not true", CX_EXIT_NOPERM, status);
+		jv_free(line.value);
+		return;
+	}
+	secret = given_key(c, &err);
+	if ((!secret && err.code) || key_matches(secret, &match, &err) < 0) {
+		refuse(s, line_detail(line.value, 0), err.code == CX_EXIT_CONFIG ?
+		    "direct_key_unset" : "bad_key", err.msg, CX_EXIT_NOPERM, status);
+		cx_secret_free(secret);
+		jv_free(line.value);
+		return;
+	}
+	cx_secret_free(secret);
+	if (!match) {
+		refuse(s, line_detail(line.value, 0), c->key || c->key_file ? "bad_key" :
+		    "missing_key", c->key || c->key_file ? "the key does not match" :
+		    "--direct needs --key", CX_EXIT_NOPERM, status);
+		jv_free(line.value);
+		return;
+	}
+	/* the role check appends its own refusal row (direct_publish_denied) */
+	if (cx_store_begin(s, &err) == 0) {
+		if (cx_operators_check(s, actor, CX_ROLE_ADMIN, "direct_publish_denied",
+		    "publish directly", "direct", &err) < 0)
+			cx_operators_end_refused(s, &err);
+		else
+			cx_store_commit(s, &err);
+	}
+	if (err.code) {
+		cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("role")), "--direct refused: %s; nothing was sent", err.msg);
+		publish_status(status, err.code);
+		jv_free(line.value);
+		return;
+	}
+	if (!(key = cx_json_str(line.value, "idempotency_key"))) {
+		char cid[CX_CORRELATION_ID_LEN];
+
+		cx_inbox_new_correlation_id(cid);
+		snprintf(gen, sizeof gen, "direct:%s", cid + 2);
+		key = gen;
+	}
+	key = cx_xstrdup(key);
+	if (c->dry_run) {
+		jv v = line.value;
+
+		free((char *)key);
+		if (cx_queue_validate(jv_copy(v), &problem, &err) < 0) {
+			refuse(s, line_detail(v, 0), "invalid_command", err.msg, CX_EXIT_DATAERR, status);
+			jv_free(v);
+			return;
+		}
+		v = jv_object_set(v, jv_string("meta"), jv_copy(v));
+		engine_plan_item(e, v, "direct");
+		cx_ndjson_flush();
+		return;
+	}
+	if (cx_commands_accept(s, jv_copy(line.value), "direct", key, actor, "direct_publish",
+	    &item, &fresh, &problem, &err) < 0) {
+		if (err.code == CX_EXIT_DATAERR)
+			refuse(s, line_detail(line.value, 0), "invalid_command", err.msg,
+			    CX_EXIT_DATAERR, status);
+		else {
+			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+			publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+		}
+		free((char *)key);
+		jv_free(line.value);
+		return;
+	}
+	free((char *)key);
+	jv_free(line.value);
+	id = (int64_t)jv_number_value(jv_object_get(jv_copy(item), jv_string("id")));
+	if (!fresh) {
+		char *subject = cx_xasprintf("command:%lld", (long long)id);
+		jv d = jv_object_set(jv_object(), jv_string("command_id"), jv_number((double)id));
+
+		d = jv_object_set(d, jv_string("result"), jv_string("idempotency_key_seen"));
+		if (audit(s, "direct_publish", subject, d, &err) < 0)
+			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+		free(subject);
+		cx_log(CX_LOG_INFO, jv_null(), "idempotency key seen before (command %lld, %s): "
+		    "not sent again", (long long)id, cx_json_str(item, "state"));
+		jv_free(item);
+		return;
+	}
+	jv_free(item);
+	engine_run(e, id);
+}

@@ -1,0 +1,305 @@
+/* cx-publish: the only way anything leaves (SPEC §6). With no command it
+ * publishes the approved queue items that are due (engine.c), after moving
+ * items whose lease ran out to unknown and reconciling the unknown ones
+ * (reconcile.c), then takes command lines from stdin when stdin is not a
+ * terminal (input.c). `retry` brings dead or unknown items back;
+ * `reconcile` only reconciles. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+#include "exit.h"
+#include "identity.h"
+#include "json.h"
+#include "log.h"
+#include "ndjson.h"
+#include "operators.h"
+#include "opts.h"
+#include "publish_tool.h"
+#include "queue.h"
+#include "store.h"
+
+enum { OPTION_DB = 1, OPTION_CONFIG, OPTION_CHANNEL, OPTION_MAX, OPTION_DRY_RUN,
+	OPTION_MAX_ATTEMPTS, OPTION_DIRECT, OPTION_KEY, OPTION_KEY_FILE, OPTION_MAX_LINE };
+
+static int on_option(int id, const char *arg, void *ctx, cx_err *err)
+{
+	publish_conf *c = ctx;
+
+	switch (id) {
+	case OPTION_DB: c->db = arg; break;
+	case OPTION_CONFIG: c->config = arg; break;
+	case OPTION_CHANNEL: c->channel = arg; break;
+	case OPTION_DRY_RUN: c->dry_run = 1; break;
+	case OPTION_DIRECT: c->direct = 1; break;
+	case OPTION_KEY: c->key = arg; break;
+	case OPTION_KEY_FILE: c->key_file = arg; break;
+	case OPTION_MAX: return cx_opts_uint("max", arg, &c->max, err);
+	case OPTION_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
+	case OPTION_MAX_ATTEMPTS:
+		if (cx_opts_uint("max-attempts", arg, &c->max_attempts, err) < 0)
+			return -1;
+		if (c->max_attempts < 1)
+			return cx_err_set(err, CX_EXIT_USAGE, "--max-attempts must be at least 1");
+		break;
+	}
+	return 0;
+}
+
+#define OPT_CHANNEL { "channel", 0, OPTION_CHANNEL, "C", "only channel C (x, whatsapp, instagram, messenger)" }
+#define OPT_CONFIG { "config", 0, OPTION_CONFIG, "FILE", "load KEY=value settings from FILE" }
+#define OPT_DB { "db", 0, OPTION_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" }
+#define OPT_END { NULL, 0, 0, NULL, NULL }
+
+static const cx_opt run_opts[] = {
+	OPT_CHANNEL, OPT_CONFIG, OPT_DB,
+	{ "direct", 0, OPTION_DIRECT, NULL, "publish the one command line on stdin now (owners and "
+	  "admins, with CX_PUBLISH_DIRECT_ENABLED=true and --key)" },
+	{ "dry-run", 'n', OPTION_DRY_RUN, NULL, "show what would be sent; claim and send nothing" },
+	{ "key", 0, OPTION_KEY, "K", "with --direct: the key, equal to CX_PUBLISH_DIRECT_KEY" },
+	{ "key-file", 0, OPTION_KEY_FILE, "FILE", "with --direct: read the key from FILE (keeps it "
+	  "out of ps)" },
+	{ "max", 0, OPTION_MAX, "N", "claim at most N items in this run (default: all that are due)" },
+	{ "max-attempts", 0, OPTION_MAX_ATTEMPTS, "N", "an item is dead after N failed tries "
+	  "(default 8)" },
+	{ "max-line", 0, OPTION_MAX_LINE, "BYTES", "longest accepted stdin line (default 1048576)" },
+	OPT_END,
+};
+static const cx_opt retry_opts[] = { OPT_CONFIG, OPT_DB, OPT_END };
+static const cx_opt reconcile_opts[] = { OPT_CHANNEL, OPT_CONFIG, OPT_DB, OPT_END };
+
+#define ARGS_RUN "[--channel C] [--max N] [--dry-run] [--max-attempts N] [--db PATH] " \
+	"[--config FILE] [< commands.ndjson]"
+#define ARGS_DIRECT "--direct --key K [--dry-run] [--db PATH] [--config FILE] < command.json"
+#define ARGS_RETRY "ID | command:ID ... [--db PATH] [--config FILE]"
+#define ARGS_RECONCILE "[--channel C] [--db PATH] [--config FILE]"
+#define NEXT "\n       cx-publish "
+
+static const cx_cmd cmd_run = { "cx-publish",
+	ARGS_RUN NEXT ARGS_DIRECT NEXT "retry " ARGS_RETRY NEXT "reconcile " ARGS_RECONCILE,
+	"Publish the approved queue items that are due, and the command lines on stdin\n"
+	"for channels whose approval policy is none (never x). post.* lines on stdout.",
+	run_opts };
+static const cx_cmd cmd_retry = { "cx-publish retry", ARGS_RETRY,
+	"Bring dead or unknown items back to approved, to be published again (owners\n"
+	"and admins).", retry_opts };
+static const cx_cmd cmd_reconcile = { "cx-publish reconcile", ARGS_RECONCILE,
+	"Settle items whose fate is unknown: X posts are looked up on the account's\n"
+	"timeline and become published, or approved to be sent again.", reconcile_opts };
+
+static int fail(cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	engine_stop();
+}
+
+/* Parses options and opens the store. Returns -1 to go on (*first is the
+ * first operand), else the exit status. */
+static int setup(const cx_cmd *cmd, int argc, char **argv, publish_conf *c,
+    int min_operands, int max_operands, int *first, cx_store **s)
+{
+	cx_err err = { 0, "" };
+	struct sigaction sa;
+	int rc;
+
+	c->max_attempts = 8;
+	c->max_line = CX_NDJSON_MAX_LINE_DEFAULT;
+	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", err.msg, cmd->prog);
+		return CX_EXIT_USAGE;
+	}
+	if (argc - rc < min_operands || (max_operands >= 0 && argc - rc > max_operands)) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", argc - rc < min_operands ?
+		    "missing operand" : "unexpected operand", cmd->prog);
+		return CX_EXIT_USAGE;
+	}
+	if ((c->key || c->key_file) && !c->direct) {
+		cx_log(CX_LOG_ERROR, jv_null(), "--key goes with --direct (see %s --help)",
+		    cmd->prog);
+		return CX_EXIT_USAGE;
+	}
+	*first = rc;
+	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
+		return fail(&err);
+	cx_ndjson_out_init();
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return -1;
+}
+
+static int run(int argc, char **argv)
+{
+	publish_conf c = { 0 };
+	cx_store *s = NULL;
+	engine *e = NULL;
+	cx_err err = { 0, "" };
+	int first, status = CX_EXIT_OK;
+	int rc = setup(&cmd_run, argc, argv, &c, 0, 0, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (engine_open(&e, s, &c, &err) < 0) {
+		cx_store_close(s);
+		return fail(&err);
+	}
+	if (c.direct) {
+		input_direct(s, &c, e, &status);
+	} else {
+		if (!c.dry_run && publish_expire_leases(s, &status) == 0)
+			publish_reconcile(s, c.channel, 0, &status);
+		if (c.dry_run)
+			engine_plan(e);
+		else
+			engine_run(e, 0);
+		/* a closed stdin is no input, a terminal is a person */
+		if (fcntl(0, F_GETFD) != -1 && !isatty(0))
+			input_commands(s, &c, e, &status);
+	}
+	cx_ndjson_flush();
+	publish_status(&status, engine_status(e));
+	engine_close(e);
+	cx_store_close(s);
+	return status;
+}
+
+/* --- retry ---------------------------------------------------------------- */
+
+static int retry_one(cx_store *s, const char *arg)
+{
+	const char *num = strncmp(arg, "command:", 8) == 0 ? arg + 8 : arg;
+	int command = num != arg;
+	cx_queue_outcome o = { .state = "approved", .error_code = "RETRY_REQUESTED",
+		.error_detail = "brought back by an operator" };
+	cx_err err = { 0, "" };
+	const char *state;
+	long long id;
+	char *end;
+	jv item;
+	int rc;
+
+	errno = 0;
+	id = strtoll(num, &end, 10);
+	if (errno || end == num || *end || id <= 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "'%s' is not a queue id or command:ID", arg);
+		return CX_EXIT_USAGE;
+	}
+	rc = command ? cx_commands_get(s, id, &item, &err) : cx_queue_get(s, id, &item, &err);
+	if (rc < 0)
+		return fail(&err);
+	state = cx_json_str(item, "state");
+	if (strcmp(state, "dead") != 0 && strcmp(state, "unknown") != 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s %lld is %s: only dead or unknown items are "
+		    "brought back; nothing changed", command ? "command" : "queue item", id, state);
+		jv_free(item);
+		return CX_EXIT_SOME_FAILED;
+	}
+	jv_free(item);
+	rc = command ? cx_commands_settle(s, id, &o, NULL, &err) :
+	    cx_queue_settle(s, id, &o, NULL, &err);
+	if (rc < 0)
+		return fail(&err);
+	cx_log_info("%s %lld is approved again, to be published by the next run",
+	    command ? "command" : "queue item", id);
+	return CX_EXIT_OK;
+}
+
+static int retry(int argc, char **argv)
+{
+	publish_conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int first, status = CX_EXIT_OK;
+	int rc = setup(&cmd_retry, argc, argv, &c, 1, -1, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	/* sending again is a decision: owners and admins only */
+	if (cx_store_begin(s, &err) == 0) {
+		if (cx_operators_check(s, cx_identity_user(), CX_ROLE_ADMIN, "retry_denied",
+		    "bring items back", "queue", &err) < 0)
+			cx_operators_end_refused(s, &err);
+		else
+			cx_store_commit(s, &err);
+	}
+	if (err.code) {
+		cx_store_close(s);
+		return fail(&err);
+	}
+	for (int i = first; i < argc; i++)
+		publish_status(&status, retry_one(s, argv[i]));
+	cx_store_close(s);
+	return status;
+}
+
+/* --- reconcile ------------------------------------------------------------ */
+
+static int reconcile(int argc, char **argv)
+{
+	publish_conf c = { 0 };
+	cx_store *s = NULL;
+	int first, status = CX_EXIT_OK;
+	int rc = setup(&cmd_reconcile, argc, argv, &c, 0, 0, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (publish_expire_leases(s, &status) == 0)
+		publish_reconcile(s, c.channel, 1, &status);
+	cx_ndjson_flush();
+	cx_store_close(s);
+	return status;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(int, char **);
+	const char *about;
+} subs[] = {
+	{ "retry", retry, "bring dead or unknown items back to approved" },
+	{ "reconcile", reconcile, "settle items whose fate is unknown" },
+	{ NULL, NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	cx_log_init("cx-publish");
+	if (argc > 1 && strcmp(argv[1], "--list-commands") == 0) {
+		for (int i = 0; subs[i].name; i++)
+			printf("%s\n", subs[i].name);
+		return CX_EXIT_OK;
+	}
+	if (argc > 1 && strcmp(argv[1], "--list-options") == 0) {
+		char *args[] = { argv[0], "--list-options", NULL };
+		cx_err err;
+
+		cx_opts_parse(&cmd_run, 2, args, on_option, &(publish_conf){ 0 }, &err);
+		fflush(stdout);
+		for (int i = 0; subs[i].name; i++)
+			printf("%s\t\t%s\n", subs[i].name, subs[i].about);
+		return CX_EXIT_OK;
+	}
+	if (argc > 1 && argv[1][0] != '-') {
+		for (int i = 0; subs[i].name; i++)
+			if (strcmp(argv[1], subs[i].name) == 0)
+				return subs[i].run(argc - 1, argv + 1);
+		cx_log_error("unknown command '%s' (see cx-publish --help)", argv[1]);
+		return CX_EXIT_USAGE;
+	}
+	return run(argc, argv);
+}

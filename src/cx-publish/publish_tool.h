@@ -1,0 +1,58 @@
+/* publish_tool.h: what the parts of cx-publish share: the settings of a
+ * run, the engine that claims and sends (engine.c), stdin commands and
+ * --direct (input.c), and reconciliation (reconcile.c). Items handed to
+ * these functions are consumed; the store stays the caller's. */
+#ifndef CX_PUBLISH_TOOL_H
+#define CX_PUBLISH_TOOL_H
+
+#include <stdint.h>
+
+#include <jv.h>
+
+#include "err.h"
+#include "ndjson.h"
+#include "store.h"
+
+/* The command line and the settings it leads to. */
+typedef struct {
+	const char *db, *config, *channel, *key, *key_file;
+	long long max, max_attempts, max_line;
+	int dry_run, direct;
+} publish_conf;
+
+/* The worst exit status so far: a refusal (77) outranks a configuration
+ * error (78), bad input (65), a temporary failure (75) and failed items (1). */
+void publish_status(int *status, int code);
+
+typedef struct engine engine;
+
+/* Reads the CX_PUBLISH_* settings; CX_EXIT_CONFIG when one is malformed. */
+int engine_open(engine **e, cx_store *s, const publish_conf *c, cx_err *err);
+void engine_close(engine *e);
+/* Claims and sends what is due (only command only_id when it is > 0) until
+ * nothing due is left, writing post.* lines on stdout. */
+void engine_run(engine *e, int64_t only_id);
+/* What a run would send now, one plan line each, without claiming. */
+void engine_plan(engine *e);
+/* The plan line of one item (consumed), for --dry-run. */
+void engine_plan_item(engine *e, jv item, const char *source);
+/* The exit status of everything the engine did. */
+int engine_status(const engine *e);
+/* Asks the engine to stop claiming (SIGINT, SIGTERM). */
+void engine_stop(void);
+
+/* Moves publishing items whose lease ran out to unknown. */
+int publish_expire_leases(cx_store *s, int *status);
+
+/* Reconciles unknown items (channel NULL: all): X posts are looked up on
+ * the account's timeline; explicit is 1 for `cx-publish reconcile`, where
+ * items that cannot be checked make the status 1. */
+void publish_reconcile(cx_store *s, const char *channel, int explicit, int *status);
+
+/* Reads command lines from stdin and sends those their channel's policy
+ * lets through. */
+void input_commands(cx_store *s, const publish_conf *c, engine *e, int *status);
+/* --direct: one line from stdin, checked and sent, every use audited. */
+void input_direct(cx_store *s, const publish_conf *c, engine *e, int *status);
+
+#endif

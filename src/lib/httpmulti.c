@@ -1,0 +1,286 @@
+/* httpmulti.c: one easy handle per transfer on a shared multi handle. The
+ * easy handles are set up the way http.c sets up its own (same limits,
+ * same timeouts, no redirects, http and https only), with the strings
+ * copied into the transfer. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "clock.h"
+#include "config.h"
+#include "crypto.h"
+#include "exit.h"
+#include "httpmulti.h"
+#include "xalloc.h"
+
+#ifndef CX_VERSION
+#define CX_VERSION "0.0.0"
+#endif
+
+#define DEFAULT_MAX_BODY (8 * 1024 * 1024)
+#define CONNECT_TIMEOUT_MS 10000
+
+typedef struct transfer {
+	CURL *h;
+	struct curl_slist *headers;
+	char *method, *url_for_log, *auth;
+	char *body;                 /* the response body so far */
+	size_t len, cap, max;
+	int too_big;
+	int64_t start;
+	char errbuf[CURL_ERROR_SIZE];
+	void *tag;
+	struct transfer *prev, *next;
+} transfer;
+
+struct cx_httpmulti {
+	CURLM *multi;
+	transfer *head;
+	size_t pending;
+};
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	transfer *t = ctx;
+	size_t add = size * n;
+
+	if (t->len + add > t->max) {
+		t->too_big = 1;
+		return 0;
+	}
+	if (t->len + add + 1 > t->cap) {
+		size_t cap = (t->len + add + 1) * 2;
+		char *nb = cx_xmalloc(cap);
+
+		/* grow by copy so no stale copy of a token stays behind */
+		if (t->body) {
+			memcpy(nb, t->body, t->len);
+			cx_crypto_wipe(t->body, t->cap);
+			free(t->body);
+		}
+		t->body = nb;
+		t->cap = cap;
+	}
+	memcpy(t->body + t->len, data, add);
+	t->len += add;
+	t->body[t->len] = '\0';
+	return add;
+}
+
+cx_httpmulti *cx_httpmulti_new(long max_per_host)
+{
+	cx_httpmulti *m = cx_xcalloc(1, sizeof *m);
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	m->multi = curl_multi_init();
+	if (!m->multi) {
+		free(m);
+		return NULL;
+	}
+	if (max_per_host > 0)
+		curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_per_host);
+	curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, 512L);
+	return m;
+}
+
+static void transfer_free(cx_httpmulti *m, transfer *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		m->head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	curl_multi_remove_handle(m->multi, t->h);
+	curl_easy_cleanup(t->h);
+	/* curl's copies of the headers hold the token too */
+	for (struct curl_slist *h = t->headers; h; h = h->next)
+		cx_crypto_wipe(h->data, strlen(h->data));
+	curl_slist_free_all(t->headers);
+	if (t->auth) {
+		cx_crypto_wipe(t->auth, strlen(t->auth));
+		free(t->auth);
+	}
+	if (t->body) {
+		cx_crypto_wipe(t->body, t->cap);
+		free(t->body);
+	}
+	free(t->method);
+	free(t->url_for_log);
+	free(t);
+	m->pending--;
+}
+
+void cx_httpmulti_free(cx_httpmulti *m)
+{
+	if (!m)
+		return;
+	while (m->head)
+		transfer_free(m, m->head);
+	curl_multi_cleanup(m->multi);
+	free(m);
+}
+
+size_t cx_httpmulti_pending(const cx_httpmulti *m)
+{
+	return m->pending;
+}
+
+int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
+    cx_err *err)
+{
+	const char *method = req->method ? req->method : req->body ? "POST" : "GET";
+	long timeout = req->timeout_ms;
+	int64_t secs;
+	transfer *t;
+	char *ctype;
+
+	if (timeout <= 0) {
+		if (cx_config_int("CX_HTTP_TIMEOUT_SECONDS", 30, &secs, err) < 0)
+			return -1;
+		timeout = (long)(secs > 0 ? secs * 1000 : 30000);
+	}
+	t = cx_xcalloc(1, sizeof *t);
+	if (!(t->h = curl_easy_init())) {
+		free(t);
+		return cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start an HTTP request");
+	}
+	t->tag = tag;
+	t->method = cx_xstrdup(method);
+	t->url_for_log = cx_http_url_for_log(req->url);
+	t->max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+	t->start = cx_clock_mono_ms();
+	curl_easy_setopt(t->h, CURLOPT_URL, req->url);
+	curl_easy_setopt(t->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(t->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(t->h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(t->h, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(t->h, CURLOPT_CONNECTTIMEOUT_MS,
+	    timeout < CONNECT_TIMEOUT_MS ? timeout : (long)CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(t->h, CURLOPT_USERAGENT, "cx/" CX_VERSION);
+	curl_easy_setopt(t->h, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(t->h, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(t->h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);
+	if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(t->h, CURLOPT_CUSTOMREQUEST, method);
+	if (req->body) {
+		curl_easy_setopt(t->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(t->h, CURLOPT_COPYPOSTFIELDS, req->body);
+	}
+	if (req->content_type) {
+		ctype = cx_xasprintf("Content-Type: %s", req->content_type);
+		t->headers = curl_slist_append(t->headers, ctype);
+		free(ctype);
+	}
+	t->headers = curl_slist_append(t->headers, "Expect:");
+	for (const char *const *p = req->headers; p && *p; p++)
+		t->headers = curl_slist_append(t->headers, *p);
+	if (req->bearer) {
+		/* a header of our own, so the token is in one buffer we wipe */
+		t->auth = cx_xasprintf("Authorization: Bearer %s", req->bearer);
+		t->headers = curl_slist_append(t->headers, t->auth);
+	}
+	curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, t->headers);
+	if (req->basic_user) {
+		curl_easy_setopt(t->h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(t->h, CURLOPT_USERNAME, req->basic_user);
+		curl_easy_setopt(t->h, CURLOPT_PASSWORD,
+		    req->basic_password ? req->basic_password : "");
+	}
+	if (curl_multi_add_handle(m->multi, t->h) != CURLM_OK) {
+		curl_easy_cleanup(t->h);
+		curl_slist_free_all(t->headers);
+		free(t->auth);
+		free(t->method);
+		free(t->url_for_log);
+		free(t);
+		return cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start an HTTP request");
+	}
+	t->next = m->head;
+	if (m->head)
+		m->head->prev = t;
+	m->head = t;
+	m->pending++;
+	return 0;
+}
+
+static void collect_headers(CURL *h, cx_http_response *resp)
+{
+	struct curl_header *prev = NULL, *hd;
+
+	while ((hd = curl_easy_nextheader(h, CURLH_HEADER, -1, prev))) {
+		char *name = cx_xstrdup(hd->name);
+
+		for (char *p = name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		resp->headers = jv_object_set(resp->headers, jv_string(name),
+		    jv_string(hd->value ? hd->value : ""));
+		free(name);
+		prev = hd;
+	}
+}
+
+/* Hands a finished transfer to done() and frees it. */
+static void finish(cx_httpmulti *m, transfer *t, CURLcode rc, cx_httpmulti_done done,
+    void *ctx)
+{
+	cx_http_response resp;
+	cx_err err = { 0, "" };
+	void *tag;
+
+	memset(&resp, 0, sizeof resp);
+	resp.headers = jv_object();
+	resp.latency_ms = cx_clock_mono_ms() - t->start;
+	resp.body = t->body ? t->body : cx_xstrdup("");
+	resp.len = t->len;
+	t->body = NULL;
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &resp.status);
+		collect_headers(t->h, &resp);
+	} else {
+		long reqsize = 0;
+
+		curl_easy_getinfo(t->h, CURLINFO_REQUEST_SIZE, &reqsize);
+		resp.sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&
+		    rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
+		if (t->too_big)
+			cx_err_set(&err, CX_EXIT_TEMPFAIL, "%s %s: response body over %zu bytes",
+			    t->method, t->url_for_log, t->max);
+		else
+			cx_err_set(&err, CX_EXIT_TEMPFAIL, "%s %s: %s", t->method, t->url_for_log,
+			    t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+	}
+	tag = t->tag;
+	transfer_free(m, t);
+	done(tag, rc == CURLE_OK ? 0 : -1, &resp, &err, ctx);
+}
+
+int cx_httpmulti_run(cx_httpmulti *m, int timeout_ms, cx_httpmulti_done done,
+    void *ctx, cx_err *err)
+{
+	int running = 0, left, finished = 0;
+	CURLMsg *msg;
+	CURLMcode mc;
+
+	mc = curl_multi_perform(m->multi, &running);
+	if (mc == CURLM_OK && running > 0 && timeout_ms > 0)
+		mc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+	if (mc == CURLM_OK)
+		mc = curl_multi_perform(m->multi, &running);
+	if (mc != CURLM_OK)
+		return cx_err_set(err, CX_EXIT_TEMPFAIL, "HTTP: %s", curl_multi_strerror(mc));
+	while ((msg = curl_multi_info_read(m->multi, &left))) {
+		transfer *t = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		finish(m, t, msg->data.result, done, ctx);
+		finished++;
+	}
+	return finished;
+}
