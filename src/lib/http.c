@@ -29,15 +29,9 @@ static void global_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-typedef struct {
-	char *buf;
-	size_t len, cap, max;
-	int too_big;
-} sink;
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+size_t cx_http_sink_write(char *data, size_t size, size_t n, void *ctx)
 {
-	sink *s = ctx;
+	cx_http_sink *s = ctx;
 	size_t add = size * n;
 
 	if (s->len + add > s->max) {
@@ -106,7 +100,7 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 {
 	CURL *h;
 	struct curl_slist *hdrs = NULL;
-	sink body = { 0 };
+	cx_http_sink body = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	char *ctype = NULL, *where;
 	const char *method = req->method ? req->method : req->body ? "POST" : "GET";
@@ -135,7 +129,7 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	    timeout < CONNECT_TIMEOUT_MS ? timeout : (long)CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cx/" CX_VERSION);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cx_http_sink_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	if (strcmp(method, "GET") != 0)

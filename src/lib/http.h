@@ -43,6 +43,18 @@ typedef struct {
 	int64_t latency_ms;
 } cx_http_response;
 
+/* A response body being received, kept in one buffer that is wiped when it
+ * grows (it may hold a token); for libcurl's CURLOPT_WRITEFUNCTION with
+ * cx_http_sink_write and the sink as CURLOPT_WRITEDATA. buf is the
+ * caller's once the transfer ends (wipe it, then free it). */
+typedef struct {
+	char *buf;
+	size_t len, cap, max;   /* max: the largest body accepted */
+	int too_big;            /* the body went over max; the transfer failed */
+} cx_http_sink;
+
+size_t cx_http_sink_write(char *data, size_t size, size_t n, void *sink);
+
 int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err);
 void cx_http_response_free(cx_http_response *resp);
 /* A response header by name (any case), or NULL; lives as long as resp. */

@@ -26,9 +26,7 @@ typedef struct transfer {
 	CURL *h;
 	struct curl_slist *headers;
 	char *method, *url_for_log, *auth;
-	char *body;                 /* the response body so far */
-	size_t len, cap, max;
-	int too_big;
+	cx_http_sink body;          /* the response body so far */
 	int64_t start;
 	char errbuf[CURL_ERROR_SIZE];
 	void *tag;
@@ -40,34 +38,6 @@ struct cx_httpmulti {
 	transfer *head;
 	size_t pending;
 };
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
-{
-	transfer *t = ctx;
-	size_t add = size * n;
-
-	if (t->len + add > t->max) {
-		t->too_big = 1;
-		return 0;
-	}
-	if (t->len + add + 1 > t->cap) {
-		size_t cap = (t->len + add + 1) * 2;
-		char *nb = cx_xmalloc(cap);
-
-		/* grow by copy so no stale copy of a token stays behind */
-		if (t->body) {
-			memcpy(nb, t->body, t->len);
-			cx_crypto_wipe(t->body, t->cap);
-			free(t->body);
-		}
-		t->body = nb;
-		t->cap = cap;
-	}
-	memcpy(t->body + t->len, data, add);
-	t->len += add;
-	t->body[t->len] = '\0';
-	return add;
-}
 
 cx_httpmulti *cx_httpmulti_new(long max_per_host)
 {
@@ -103,9 +73,9 @@ static void transfer_free(cx_httpmulti *m, transfer *t)
 		cx_crypto_wipe(t->auth, strlen(t->auth));
 		free(t->auth);
 	}
-	if (t->body) {
-		cx_crypto_wipe(t->body, t->cap);
-		free(t->body);
+	if (t->body.buf) {
+		cx_crypto_wipe(t->body.buf, t->body.cap);
+		free(t->body.buf);
 	}
 	free(t->method);
 	free(t->url_for_log);
@@ -150,7 +120,7 @@ int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
 	t->tag = tag;
 	t->method = cx_xstrdup(method);
 	t->url_for_log = cx_http_url_for_log(req->url);
-	t->max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+	t->body.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
 	t->start = cx_clock_mono_ms();
 	curl_easy_setopt(t->h, CURLOPT_URL, req->url);
 	curl_easy_setopt(t->h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -161,8 +131,8 @@ int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
 	    timeout < CONNECT_TIMEOUT_MS ? timeout : (long)CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(t->h, CURLOPT_USERAGENT, "cx/" CX_VERSION);
 	curl_easy_setopt(t->h, CURLOPT_ERRORBUFFER, t->errbuf);
-	curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(t->h, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, cx_http_sink_write);
+	curl_easy_setopt(t->h, CURLOPT_WRITEDATA, &t->body);
 	curl_easy_setopt(t->h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);
 	if (strcmp(method, "GET") != 0)
@@ -235,9 +205,9 @@ static void finish(cx_httpmulti *m, transfer *t, CURLcode rc, cx_httpmulti_done 
 	memset(&resp, 0, sizeof resp);
 	resp.headers = jv_object();
 	resp.latency_ms = cx_clock_mono_ms() - t->start;
-	resp.body = t->body ? t->body : cx_xstrdup("");
-	resp.len = t->len;
-	t->body = NULL;
+	resp.body = t->body.buf ? t->body.buf : cx_xstrdup("");
+	resp.len = t->body.len;
+	t->body.buf = NULL;
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &resp.status);
 		collect_headers(t->h, &resp);
@@ -247,9 +217,9 @@ static void finish(cx_httpmulti *m, transfer *t, CURLcode rc, cx_httpmulti_done 
 		curl_easy_getinfo(t->h, CURLINFO_REQUEST_SIZE, &reqsize);
 		resp.sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&
 		    rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
-		if (t->too_big)
+		if (t->body.too_big)
 			cx_err_set(&err, CX_EXIT_TEMPFAIL, "%s %s: response body over %zu bytes",
-			    t->method, t->url_for_log, t->max);
+			    t->method, t->url_for_log, t->body.max);
 		else
 			cx_err_set(&err, CX_EXIT_TEMPFAIL, "%s %s: %s", t->method, t->url_for_log,
 			    t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
