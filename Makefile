@@ -16,12 +16,12 @@ else
 CFLAGS_MODE =
 endif
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS_MODE) $(CFLAGS)
-LDLIBS = -ljq -lonig -lsqlite3 -lcrypto -lcurl -lmicrohttpd -lpthread -lm
+LDLIBS = -ljq -lonig -lsqlite3 -lcrypto -lcurl -lmicrohttpd -lical -lexpat -lpthread -lm
 
 # Debian packages the build and the tests need.
 DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
-	libcurl4-openssl-dev libmicrohttpd-dev sqlite3 jq mandoc bats \
-	bats-support bats-assert bats-file python3 curl procps openssl tmux
+	libcurl4-openssl-dev libmicrohttpd-dev libical-dev libexpat1-dev sqlite3 jq mandoc bats \
+	bats-support bats-assert bats-file python3 curl procps openssl tmux radicale
 
 # Plain and sanitizer builds live apart, so one never clobbers the other:
 # objects in $(O), programs in $(B).

@@ -9,7 +9,10 @@
 #include "opts.h"
 
 /* How a provider's deliveries are authenticated. */
-typedef enum { INGEST_AUTH_META } ingest_auth;
+typedef enum {
+	INGEST_AUTH_META,            /* X-Hub-Signature-256 over the body */
+	INGEST_AUTH_GOOGLE_CHANNEL,  /* X-Goog-* headers against the watch table */
+} ingest_auth;
 
 typedef struct {
 	const char *name;       /* path segment and provider name */

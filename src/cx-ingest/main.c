@@ -27,6 +27,7 @@ static const ingest_provider providers[] = {
 	{ "whatsapp", INGEST_AUTH_META },
 	{ "instagram", INGEST_AUTH_META },
 	{ "messenger", INGEST_AUTH_META },
+	{ "google-calendar", INGEST_AUTH_GOOGLE_CHANNEL },
 	{ NULL, 0 },
 };
 

@@ -34,6 +34,7 @@
 #include "opts.h"
 #include "signature.h"
 #include "store.h"
+#include "watch.h"
 #include "xalloc.h"
 
 #define GROUP_MAX 512
@@ -429,15 +430,72 @@ static void count_signature_failure(const char *provider)
 	free(labels);
 }
 
+/* Google Calendar push: no body and no signature; the channel id, resource
+ * id and channel token must name a live channel of the watch table. The
+ * stored body is built from the X-Goog-* headers and the channel's calendar
+ * (share/cx/parsers/google-calendar.jq reads it). 1 accepted (r->body set),
+ * 0 refused, -1 store failure. */
+static int google_channel(struct MHD_Connection *conn, request *r)
+{
+	static const struct { const char *header, *key; } fields[] = {
+		{ "X-Goog-Channel-ID", "channel_id" },
+		{ "X-Goog-Resource-ID", "resource_id" },
+		{ "X-Goog-Resource-State", "resource_state" },
+		{ "X-Goog-Message-Number", "message_number" },
+		{ "X-Goog-Resource-URI", "resource_uri" },
+		{ "X-Goog-Channel-Expiration", "channel_expiration" },
+	};
+	char *calendar = NULL;
+	cx_err err = { 0, "" };
+	jv body = jv_object();
+	int ok;
+
+	pthread_mutex_lock(&srv.reader_lock);
+	ok = cx_watch_verify(srv.reader,
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Goog-Channel-ID"),
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Goog-Resource-ID"),
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Goog-Channel-Token"),
+	    &calendar, &err);
+	pthread_mutex_unlock(&srv.reader_lock);
+	if (ok <= 0) {
+		if (ok < 0)
+			cx_log(CX_LOG_ERROR, jv_null(), "watch: %s", err.msg);
+		jv_free(body);
+		return ok;
+	}
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    fields[i].header);
+
+		if (v)
+			body = jv_object_set(body, jv_string(fields[i].key), jv_string(v));
+	}
+	body = jv_object_set(body, jv_string("calendar_id"), jv_string(calendar));
+	free(calendar);
+	free(r->body);
+	r->body = cx_json_dump(body);
+	r->len = strlen(r->body);
+	return 1;
+}
+
 static enum MHD_Result accept_delivery(struct MHD_Connection *conn, request *r)
 {
 	const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "X-Hub-Signature-256");
 	job *j;
+	int ok;
 
 	if (r->too_big)
 		return reply_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large");
-	if (!cx_signature_meta(sig, r->body ? r->body : "", r->len,
+	if (r->provider->auth == INGEST_AUTH_GOOGLE_CHANNEL) {
+		if ((ok = google_channel(conn, r)) < 0)
+			return reply_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "store_unavailable");
+		if (ok == 0) {
+			count_signature_failure(r->provider->name);
+			return reply_error(conn, r, MHD_HTTP_UNAUTHORIZED, "unknown_channel");
+		}
+	} else if (!cx_signature_meta(sig, r->body ? r->body : "", r->len,
 	    srv.secrets.secret, srv.secrets.previous)) {
 		count_signature_failure(r->provider->name);
 		return reply_error(conn, r, MHD_HTTP_UNAUTHORIZED, "bad_signature");

@@ -1,0 +1,739 @@
+/* caldav.c: `cx-sync caldav`: a CalDAV collection into the mirror, with
+ * the sync-collection REPORT (RFC 6578) from the stored sync token, or, for
+ * servers without it (--listing, or a refused REPORT), a calendar-query
+ * listing of ETags compared with the mirror. Changed resources are fetched
+ * with calendar-multiget and their iCalendar parsed by ics.c. Multistatus
+ * answers are read with expat. Also `cx-sync ics`, the same parsing as a
+ * filter. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <expat.h>
+
+#include "calendar.h"
+#include "clock.h"
+#include "config.h"
+#include "exit.h"
+#include "http.h"
+#include "ics.h"
+#include "json.h"
+#include "log.h"
+#include "ndjson.h"
+#include "sync.h"
+#include "sync_tool.h"
+#include "xalloc.h"
+
+#define SOURCE "caldav"
+#define MULTIGET_BATCH 100
+#define MAX_ROUNDS 1000
+#define LISTING_MAX_BODY (64 * 1024 * 1024)
+#define ICS_MAX (16 * 1024 * 1024)
+
+#define NS_DAV "DAV:|"
+#define NS_CALDAV "urn:ietf:params:xml:ns:caldav|"
+
+/* ---- multistatus ------------------------------------------------------- */
+
+/* One <response>: href, its status (the response's, or its 200 propstat's),
+ * etag and calendar data when the server sent them. */
+typedef struct {
+	jv responses;        /* [{href, status, etag?, data?}] */
+	jv cur;              /* the response being read */
+	char *sync_token;
+	int in_propstat;
+	long propstat_status;
+	jv props;            /* getetag / calendar-data of the current propstat */
+	char *text;          /* character data of the current element */
+	size_t len, cap;
+	int collecting;
+} multistatus;
+
+static void text_reset(multistatus *m)
+{
+	m->len = 0;
+	m->collecting = 1;
+	if (m->text)
+		m->text[0] = '\0';
+}
+
+static void on_text(void *ctx, const XML_Char *s, int n)
+{
+	multistatus *m = ctx;
+
+	if (!m->collecting || n <= 0)
+		return;
+	if (m->len + (size_t)n + 1 > m->cap) {
+		m->cap = (m->len + (size_t)n + 1) * 2;
+		m->text = cx_xrealloc(m->text, m->cap);
+	}
+	memcpy(m->text + m->len, s, (size_t)n);
+	m->len += (size_t)n;
+	m->text[m->len] = '\0';
+}
+
+static int is(const char *name, const char *want)
+{
+	return strcmp(name, want) == 0;
+}
+
+static void on_start(void *ctx, const XML_Char *name, const XML_Char **attrs)
+{
+	multistatus *m = ctx;
+
+	(void)attrs;
+	if (is(name, NS_DAV "response")) {
+		jv_free(m->cur);
+		m->cur = jv_object();
+	} else if (is(name, NS_DAV "propstat")) {
+		m->in_propstat = 1;
+		m->propstat_status = 0;
+		jv_free(m->props);
+		m->props = jv_object();
+	} else if (is(name, NS_DAV "href") || is(name, NS_DAV "status") ||
+	    is(name, NS_DAV "getetag") || is(name, NS_CALDAV "calendar-data") ||
+	    is(name, NS_DAV "sync-token")) {
+		text_reset(m);
+	}
+}
+
+/* "HTTP/1.1 404 Not Found" -> 404. */
+static long status_code(const char *line)
+{
+	const char *sp = strchr(line, ' ');
+
+	return sp ? strtol(sp + 1, NULL, 10) : 0;
+}
+
+static char *trimmed(const char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
+	    s[n - 1] == '\n'))
+		n--;
+	return cx_xstrndup(s, n);
+}
+
+static void on_end(void *ctx, const XML_Char *name)
+{
+	multistatus *m = ctx;
+	const char *text = m->text ? m->text : "";
+	int valid = jv_get_kind(m->cur) == JV_KIND_OBJECT;
+
+	if (is(name, NS_DAV "href") && valid && !m->in_propstat) {
+		char *t = trimmed(text);
+
+		m->cur = jv_object_set(m->cur, jv_string("href"), jv_string(t));
+		free(t);
+	} else if (is(name, NS_DAV "status") && m->in_propstat) {
+		m->propstat_status = status_code(text);
+	} else if (is(name, NS_DAV "status") && valid) {
+		m->cur = jv_object_set(m->cur, jv_string("status"),
+		    jv_number((double)status_code(text)));
+	} else if (is(name, NS_DAV "getetag") && m->in_propstat) {
+		char *t = trimmed(text);
+
+		m->props = jv_object_set(m->props, jv_string("etag"), jv_string(t));
+		free(t);
+	} else if (is(name, NS_CALDAV "calendar-data") && m->in_propstat) {
+		m->props = jv_object_set(m->props, jv_string("data"), jv_string(text));
+	} else if (is(name, NS_DAV "sync-token") && !valid) {
+		free(m->sync_token);
+		m->sync_token = trimmed(text);
+	} else if (is(name, NS_DAV "propstat")) {
+		if (m->propstat_status == 200 && valid) {
+			m->cur = jv_object_merge(m->cur, m->props);
+			if (!jv_object_has(jv_copy(m->cur), jv_string("status")))
+				m->cur = jv_object_set(m->cur, jv_string("status"), jv_number(200));
+		} else {
+			jv_free(m->props);
+		}
+		m->props = jv_null();
+		m->in_propstat = 0;
+	} else if (is(name, NS_DAV "response") && valid) {
+		if (jv_object_has(jv_copy(m->cur), jv_string("href")))
+			m->responses = jv_array_append(m->responses, m->cur);
+		else
+			jv_free(m->cur);
+		m->cur = jv_null();
+	}
+	m->collecting = 0;
+}
+
+/* Parses a multistatus body: 0, or -1 with err (69) when it is not XML. */
+static int multistatus_parse(const char *body, size_t len, multistatus *m, cx_err *err)
+{
+	XML_Parser p = XML_ParserCreateNS("UTF-8", '|');
+	int ok;
+
+	memset(m, 0, sizeof *m);
+	m->responses = jv_array();
+	m->cur = jv_null();
+	m->props = jv_null();
+	if (!p)
+		return cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start an XML parser");
+	XML_SetUserData(p, m);
+	XML_SetElementHandler(p, on_start, on_end);
+	XML_SetCharacterDataHandler(p, on_text);
+	ok = XML_Parse(p, body, (int)len, 1) == XML_STATUS_OK;
+	if (!ok)
+		cx_err_set(err, CX_EXIT_UNAVAILABLE, "the server's multistatus is not XML "
+		    "(line %lu: %s)", (unsigned long)XML_GetCurrentLineNumber(p),
+		    XML_ErrorString(XML_GetErrorCode(p)));
+	XML_ParserFree(p);
+	jv_free(m->cur);
+	jv_free(m->props);
+	m->cur = m->props = jv_null();
+	free(m->text);
+	m->text = NULL;
+	return ok ? 0 : -1;
+}
+
+static void multistatus_free(multistatus *m)
+{
+	jv_free(m->responses);
+	free(m->sync_token);
+	memset(m, 0, sizeof *m);
+	m->responses = jv_null();
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+typedef struct {
+	cx_store *s;
+	const char *url;     /* the collection */
+	const char *user;
+	char *password;
+	char *key;           /* the collection without user info or query */
+	char *origin;        /* scheme://host[:port] of url, for hrefs */
+	char *path;          /* url's path */
+	int refetch;         /* ETag listing: fetch every resource */
+	int64_t requests;
+	cx_calendar_sync *cs;
+	int64_t bad;         /* resources whose iCalendar did not parse */
+} dav;
+
+/* text with & < > escaped for XML. */
+static char *xml_escape(const char *text)
+{
+	jv out = jv_string("");
+	char *s;
+
+	for (const char *p = text; *p; p++) {
+		if (*p == '&')
+			out = jv_string_append_str(out, "&amp;");
+		else if (*p == '<')
+			out = jv_string_append_str(out, "&lt;");
+		else if (*p == '>')
+			out = jv_string_append_str(out, "&gt;");
+		else
+			out = jv_string_append_buf(out, p, 1);
+	}
+	s = cx_xstrdup(jv_string_value(out));
+	jv_free(out);
+	return s;
+}
+
+/* A REPORT on the collection: 0 and *m for a 207, 1 for another status
+ * (*status tells which, *body holds the error body), -1 with err. */
+static int report(dav *d, const char *depth, const char *xml, multistatus *m,
+    long *status, char **body, cx_err *err)
+{
+	char hdr[32];
+	const char *headers[2] = { hdr, NULL };
+	cx_http_request req = { 0 };
+	cx_http_response resp;
+	int rc;
+
+	snprintf(hdr, sizeof hdr, "Depth: %s", depth);
+	req.method = "REPORT";
+	req.url = d->url;
+	req.headers = headers;
+	req.body = xml;
+	req.body_len = strlen(xml);
+	req.content_type = "application/xml; charset=utf-8";
+	req.basic_user = d->user;
+	req.basic_password = d->user ? d->password : NULL;
+	req.max_body = LISTING_MAX_BODY;
+	*status = 0;
+	if (body)
+		*body = NULL;
+	d->requests++;
+	if (cx_http_do(&req, &resp, err) < 0) {
+		cx_http_response_free(&resp);
+		return sync_transport_error(d->s, SOURCE, err);
+	}
+	*status = resp.status;
+	if (resp.status != 207) {
+		if (body)
+			*body = cx_xstrdup(resp.body);
+		if (resp.status == 401 || resp.status == 403 || resp.status >= 500 ||
+		    resp.status == 404 || resp.status == 429) {
+			/* not the server lacking a report: a real failure */
+			if (!(resp.status == 403 && strstr(resp.body, "valid-sync-token"))) {
+				sync_upstream_error(d->s, SOURCE, "REPORT", &resp, NULL, err);
+				cx_http_response_free(&resp);
+				if (body) {
+					free(*body);
+					*body = NULL;
+				}
+				return -1;
+			}
+		}
+		cx_http_response_free(&resp);
+		return 1;
+	}
+	rc = multistatus_parse(resp.body, resp.len, m, err);
+	cx_http_response_free(&resp);
+	return rc;
+}
+
+/* Adds one fetched resource to the session: its events, or, when its
+ * iCalendar does not parse, a warning (the mirror keeps what it had). */
+static int add_resource(dav *d, const char *href, const char *etag, const char *ics,
+    cx_err *err)
+{
+	jv events;
+	int skipped;
+	cx_err perr = { 0, "" };
+
+	if (cx_ics_events(ics, strlen(ics), etag, &events, &skipped, &perr) < 0) {
+		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("invalid_ics")), "%s: %s; skipped", href, perr.msg);
+		d->bad++;
+		return 0;
+	}
+	if (skipped) {
+		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("invalid_ics")), "%s: %d events without UID skipped", href, skipped);
+		d->bad++;
+	}
+	return cx_calendar_sync_resource(d->cs, href, events, err);
+}
+
+/* The responses of a multistatus in href order, so that a run's events
+ * come out in an order of their own, whatever order the server used. */
+static jv by_href(jv responses)
+{
+	jv keys = jv_array();
+
+	jv_array_foreach(responses, i, r) {
+		keys = jv_array_append(keys, jv_object_get(r, jv_string("href")));
+		(void)i;
+	}
+	return jv_sort(responses, keys);
+}
+
+/* Fetches resources (an array of hrefs) with calendar-multiget, in batches
+ * and in href order, into the session. */
+static int multiget(dav *d, jv hrefs, cx_err *err)
+{
+	int n = jv_array_length(jv_copy(hrefs)), rc = 0;
+
+	hrefs = jv_sort(hrefs, jv_copy(hrefs));
+
+	for (int at = 0; at < n && rc == 0; at += MULTIGET_BATCH) {
+		jv xml = jv_string("<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+		    "<c:calendar-multiget xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\">"
+		    "<d:prop><d:getetag/><c:calendar-data/></d:prop>");
+		jv asked = jv_object();
+		multistatus m;
+		long status;
+
+		for (int i = at; i < n && i < at + MULTIGET_BATCH; i++) {
+			jv h = jv_array_get(jv_copy(hrefs), i);
+			char *e = xml_escape(jv_string_value(h));
+
+			xml = jv_string_append_str(xml, "<d:href>");
+			xml = jv_string_append_str(xml, e);
+			xml = jv_string_append_str(xml, "</d:href>");
+			asked = jv_object_set(asked, h, jv_true());
+			free(e);
+		}
+		xml = jv_string_append_str(xml, "</c:calendar-multiget>");
+		rc = report(d, "1", jv_string_value(xml), &m, &status, NULL, err);
+		jv_free(xml);
+		if (rc == 1)
+			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "calendar-multiget: HTTP %ld", status);
+		if (rc < 0) {
+			jv_free(asked);
+			break;
+		}
+		m.responses = by_href(m.responses);
+		jv_array_foreach(m.responses, i, r) {
+			const char *href = cx_json_str(r, "href");
+			const char *data = cx_json_str(r, "data");
+			jv st = jv_object_get(jv_copy(r), jv_string("status"));
+			long code = jv_get_kind(st) == JV_KIND_NUMBER ? (long)jv_number_value(st) : 0;
+
+			jv_free(st);
+			if (rc == 0 && href && jv_object_has(jv_copy(asked), jv_string(href))) {
+				asked = jv_object_delete(asked, jv_string(href));
+				if (code == 200 && data)
+					rc = add_resource(d, href, cx_json_str(r, "etag"), data, err);
+				else if (code == 404)
+					rc = cx_calendar_sync_resource(d->cs, href, jv_array(), err);
+			}
+			jv_free(r);
+			(void)i;
+		}
+		/* what the server did not answer for stays as the mirror has it */
+		jv_free(asked);
+		multistatus_free(&m);
+	}
+	jv_free(hrefs);
+	return rc;
+}
+
+/* Whether a response names the collection itself (not a resource in it). */
+static int is_collection(dav *d, const char *href)
+{
+	size_t n = strlen(d->path);
+
+	while (n > 0 && d->path[n - 1] == '/')
+		n--;
+	if (strncmp(href, d->origin, strlen(d->origin)) == 0)
+		href += strlen(d->origin);
+	return strncmp(href, d->path, n) == 0 && (href[n] == '\0' ||
+	    (href[n] == '/' && href[n + 1] == '\0'));
+}
+
+/* sync-collection from token ("" for everything) into the session, as
+ * many rounds as the server needs; *next gets the new token. 1 when the
+ * server refused the token, 2 when it lacks the report. */
+static int sync_collection(dav *d, const char *token, char **next, cx_err *err)
+{
+	char *cur = cx_xstrdup(token);
+	int rc = 0;
+
+	*next = NULL;
+	for (int round = 0; rc == 0; round++) {
+		char *tok = xml_escape(cur), *xml, *body = NULL;
+		multistatus m;
+		long status;
+		jv fetch = jv_array();
+		int more = 0;
+
+		if (round >= MAX_ROUNDS) {
+			jv_free(fetch);
+			free(tok);
+			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "sync-collection: more than %d "
+			    "rounds", MAX_ROUNDS);
+			break;
+		}
+		xml = cx_xasprintf("<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+		    "<d:sync-collection xmlns:d=\"DAV:\"><d:sync-token>%s</d:sync-token>"
+		    "<d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop>"
+		    "</d:sync-collection>", tok);
+		free(tok);
+		rc = report(d, "0", xml, &m, &status, &body, err);
+		free(xml);
+		if (rc == 1) {
+			int refused = *cur && (status == 403 || status == 409) && body &&
+			    strstr(body, "valid-sync-token");
+
+			free(body);
+			jv_free(fetch);
+			rc = refused ? 1 : 2;
+			break;
+		}
+		if (rc < 0) {
+			jv_free(fetch);
+			break;
+		}
+		m.responses = by_href(m.responses);
+		jv_array_foreach(m.responses, i, r) {
+			const char *href = cx_json_str(r, "href");
+			jv st = jv_object_get(jv_copy(r), jv_string("status"));
+			long code = jv_get_kind(st) == JV_KIND_NUMBER ? (long)jv_number_value(st) : 0;
+
+			jv_free(st);
+			if (rc == 0 && is_collection(d, href)) {
+				more = code == 507;    /* truncated: ask again from the new token */
+			} else if (rc == 0 && code == 404) {
+				rc = cx_calendar_sync_resource(d->cs, href, jv_array(), err);
+			} else if (rc == 0 && code == 200) {
+				fetch = jv_array_append(fetch, jv_string(href));
+			}
+			jv_free(r);
+			(void)i;
+		}
+		if (rc == 0)
+			rc = multiget(d, fetch, err);
+		else
+			jv_free(fetch);
+		if (rc == 0 && !m.sync_token)
+			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "sync-collection: no sync-token "
+			    "in the answer");
+		if (rc == 0) {
+			free(cur);
+			cur = cx_xstrdup(m.sync_token);
+		}
+		multistatus_free(&m);
+		if (!more)
+			break;
+	}
+	if (rc == 0)
+		*next = cur;
+	else
+		free(cur);
+	return rc;
+}
+
+typedef struct {
+	jv listed;           /* href -> etag, from the server */
+	jv fetch;            /* hrefs to fetch */
+	jv gone;             /* mirrored hrefs the server no longer lists */
+	int all;             /* fetch every listed resource */
+} etag_diff;
+
+static void compare_mirrored(const char *href, const char *etag, void *ctx)
+{
+	etag_diff *x = ctx;
+	jv now = jv_object_get(jv_copy(x->listed), jv_string(href));
+
+	if (jv_get_kind(now) != JV_KIND_STRING)
+		x->gone = jv_array_append(x->gone, jv_string(href));
+	else if (x->all || !etag || strcmp(etag, jv_string_value(now)) != 0)
+		x->fetch = jv_array_append(x->fetch, jv_string(href));
+	x->listed = jv_object_delete(x->listed, jv_string(href));
+	jv_free(now);
+}
+
+/* The ETag listing: calendar-query for every VEVENT resource's ETag,
+ * compared with the mirror; changed and new resources are fetched, missing
+ * ones deleted. */
+static int etag_listing(dav *d, cx_err *err)
+{
+	static const char query[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	    "<c:calendar-query xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\">"
+	    "<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name=\"VCALENDAR\">"
+	    "<c:comp-filter name=\"VEVENT\"/></c:comp-filter></c:filter></c:calendar-query>";
+	etag_diff x = { jv_object(), jv_array(), jv_array(), d->refetch };
+	multistatus m;
+	long status;
+	int rc = report(d, "1", query, &m, &status, NULL, err);
+
+	if (rc == 1)
+		rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "calendar-query: HTTP %ld", status);
+	if (rc == 0) {
+		jv_array_foreach(m.responses, i, r) {
+			const char *href = cx_json_str(r, "href");
+			const char *etag = cx_json_str(r, "etag");
+
+			if (href && etag && !is_collection(d, href))
+				x.listed = jv_object_set(x.listed, jv_string(href), jv_string(etag));
+			jv_free(r);
+			(void)i;
+		}
+		multistatus_free(&m);
+		rc = cx_calendar_mirror_hrefs(d->s, SOURCE, d->key,
+		    compare_mirrored, &x, err);
+	}
+	if (rc == 0) {
+		/* what is left is new */
+		jv_object_foreach(x.listed, href, etag) {
+			x.fetch = jv_array_append(x.fetch, href);
+			jv_free(etag);
+		}
+		jv_array_foreach(x.gone, i, href) {
+			if (rc == 0)
+				rc = cx_calendar_sync_resource(d->cs, jv_string_value(href), jv_array(),
+				    err);
+			jv_free(href);
+			(void)i;
+		}
+		if (rc == 0) {
+			rc = multiget(d, x.fetch, err);
+			x.fetch = jv_array();
+		}
+	}
+	jv_free(x.listed);
+	jv_free(x.fetch);
+	jv_free(x.gone);
+	return rc;
+}
+
+/* scheme://host[:port] and the path of the collection URL. */
+static void split_url(dav *d)
+{
+	const char *p = strstr(d->key, "://");
+	const char *slash = p ? strchr(p + 3, '/') : NULL;
+
+	if (!slash) {
+		d->origin = cx_xstrdup(d->key);
+		d->path = cx_xstrdup("/");
+		return;
+	}
+	d->origin = cx_xstrndup(d->key, (size_t)(slash - d->key));
+	d->path = cx_xstrdup(slash);
+}
+
+static void dav_free(dav *d)
+{
+	cx_secret_free(d->password);
+	free(d->key);
+	free(d->origin);
+	free(d->path);
+	cx_calendar_sync_free(d->cs);
+}
+
+/* The run itself, once the lease is held: *mode gets how the collection
+ * was listed, *token the new sync token (sync-collection). */
+static int listing_run(dav *d, const cx_sync_cursor *cur, int full, int listing,
+    const char **mode, char **token, cx_err *err)
+{
+	int rc;
+
+	*token = NULL;
+	*mode = listing || (cur->mode && strcmp(cur->mode, "etag") == 0 && !full) ?
+	    "etag" : "sync-collection";
+	if (strcmp(*mode, "sync-collection") == 0) {
+		const char *from = full || !cur->cursor ? "" : cur->cursor;
+
+		if (cx_calendar_sync_begin(d->s, SOURCE, d->key, d->key, *from == '\0', &d->cs,
+		    err) < 0)
+			return -1;
+		rc = sync_collection(d, from, token, err);
+		if (rc == 1) {
+			cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
+			    jv_string("sync_token_refused")), "the server refused the sync token "
+			    "of %s: full resync", d->key);
+			if (cx_calendar_sync_restart(d->cs, err) < 0)
+				return -1;
+			rc = sync_collection(d, "", token, err);
+		}
+		if (rc != 2)
+			return rc < 0 ? -1 : 0;
+		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("no_sync_collection")), "%s does not answer sync-collection: "
+		    "listing ETags instead", d->key);
+		cx_calendar_sync_free(d->cs);
+		d->cs = NULL;
+		*mode = "etag";
+	}
+	/* a first listing, or --full, fetches everything: a complete listing */
+	d->refetch = full || !cur->mode;
+	if (cx_calendar_sync_begin(d->s, SOURCE, d->key, d->key, d->refetch, &d->cs,
+	    err) < 0)
+		return -1;
+	return etag_listing(d, err);
+}
+
+int caldav_sync(cx_store *s, const char *url, const char *user, int full,
+    int listing, cx_err *err)
+{
+	dav d = { .s = s, .url = url, .user = user, .key = cx_http_url_for_log(url) };
+	cx_sync_cursor cur = { 0 };
+	cx_sync_lease *lease = NULL;
+	const char *mode = NULL;
+	char *token = NULL;
+	int64_t ttl, started = cx_clock_mono_ms();
+	int rc = 0;
+
+	split_url(&d);
+	if (user && (rc = cx_secret_get("CX_CALDAV_PASSWORD", &d.password, err)) == 0)
+		rc = cx_err_set(err, CX_EXIT_CONFIG,
+		    "CX_CALDAV_PASSWORD (or CX_CALDAV_PASSWORD_FILE) is not set");
+	if (rc >= 0 && sync_lease_ttl(&ttl, err) < 0)
+		rc = -1;
+	if (rc >= 0) {
+		rc = cx_sync_lease_take(s, SOURCE, d.key, ttl, &lease, err);
+		if (rc == 0)
+			rc = cx_err_set(err, CX_EXIT_TEMPFAIL, "a sync of %s is already running",
+			    d.key);
+	}
+	if (rc >= 0)
+		rc = cx_sync_cursor_get(s, SOURCE, d.key, &cur, err);
+	if (rc >= 0)
+		rc = listing_run(&d, &cur, full, listing, &mode, &token, err);
+	if (rc >= 0)
+		rc = sync_calendar_finish(s, SOURCE, lease, d.cs, d.key, d.key, token, mode,
+		    NULL, started, d.requests, err);
+	if (rc >= 0 && d.bad)
+		rc = cx_err_set(err, CX_EXIT_SOME_FAILED, "%lld resources of %s could not be "
+		    "read", (long long)d.bad, d.key);
+	cx_sync_lease_release(lease);
+	cx_sync_cursor_clear(&cur);
+	free(token);
+	dav_free(&d);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---- ics --------------------------------------------------------------- */
+
+/* A whole file (or stdin for "-"), at most ICS_MAX bytes. */
+static char *slurp(const char *path, size_t *len, cx_err *err)
+{
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 65536;
+	char *buf;
+	ssize_t n;
+
+	*len = 0;
+	if (fd < 0) {
+		cx_err_set(err, CX_EXIT_DATAERR, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = cx_xmalloc(cap + 1);
+	while ((n = read(fd, buf + *len, cap - *len)) > 0) {
+		*len += (size_t)n;
+		if (*len == cap) {
+			if (cap >= ICS_MAX) {
+				cx_err_set(err, CX_EXIT_DATAERR, "%s: larger than %d bytes", path,
+				    ICS_MAX);
+				n = -2;
+				break;
+			}
+			cap *= 2;
+			buf = cx_xrealloc(buf, cap + 1);
+		}
+	}
+	if (n == -1)
+		cx_err_set(err, CX_EXIT_DATAERR, "%s: %s", path, strerror(errno));
+	if (fd != 0)
+		close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[*len] = '\0';
+	return buf;
+}
+
+int caldav_ics(const char *path, int64_t *events, cx_err *err)
+{
+	size_t len;
+	char *text = slurp(path, &len, err);
+	jv list;
+	int skipped, rc;
+
+	if (!text)
+		return -1;
+	rc = cx_ics_events(text, len, NULL, &list, &skipped, err);
+	free(text);
+	if (rc < 0) {
+		/* name the file, not the content */
+		char msg[sizeof err->msg];
+
+		memcpy(msg, err->msg, sizeof msg);
+		return cx_err_set(err, CX_EXIT_DATAERR, "%.200s: %.300s", path, msg);
+	}
+	jv_array_foreach(list, i, e) {
+		cx_ndjson_write(e);
+		(*events)++;
+		(void)i;
+	}
+	jv_free(list);
+	if (skipped)
+		return cx_err_set(err, CX_EXIT_DATAERR, "%s: %d events without UID skipped",
+		    path, skipped);
+	return 0;
+}

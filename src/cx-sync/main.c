@@ -1,0 +1,496 @@
+/* cx-sync: pull sources with a cursor (SPEC §6). The command line lives
+ * here; the sources are gcal.c (google-calendar, --requests), caldav.c
+ * (caldav, ics), mentions.c (x-mentions) and channels.c (watch), over
+ * libcx's calendar, ics, sync and watch modules. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "exit.h"
+#include "json.h"
+#include "log.h"
+#include "ndjson.h"
+#include "opts.h"
+#include "store.h"
+#include "sync_tool.h"
+#include "watch.h"
+#include "xalloc.h"
+
+#define RENEW_BEFORE_DEFAULT 86400
+#define MAX_RESULTS_DEFAULT 100
+
+enum { O_DB = 1, O_CONFIG, O_WORKSPACE, O_CALENDAR, O_FULL, O_PAGE_SIZE, O_URL,
+	O_USER, O_LISTING, O_ADDRESS, O_TTL, O_BEFORE, O_ALL, O_JSON, O_TABLE,
+	O_MAX_RESULTS, O_MAX_LINE, O_REQUESTS };
+
+typedef struct {
+	const char *db, *config, *workspace, *calendar, *url, *user, *address;
+	long long page_size, ttl, before, max_results, max_line;
+	int full, listing, all, table;
+} conf;
+
+static int on_option(int id, const char *arg, void *ctx, cx_err *err)
+{
+	conf *c = ctx;
+
+	switch (id) {
+	case O_DB: c->db = arg; return 0;
+	case O_CONFIG: c->config = arg; return 0;
+	case O_WORKSPACE: c->workspace = arg; return 0;
+	case O_CALENDAR: c->calendar = arg; return 0;
+	case O_URL: c->url = arg; return 0;
+	case O_USER: c->user = arg; return 0;
+	case O_ADDRESS: c->address = arg; return 0;
+	case O_FULL: c->full = 1; return 0;
+	case O_LISTING: c->listing = 1; return 0;
+	case O_ALL: c->all = 1; return 0;
+	case O_JSON: c->table = 0; return 0;
+	case O_TABLE: c->table = 1; return 0;
+	case O_REQUESTS: return 0;
+	case O_PAGE_SIZE:
+		if (cx_opts_uint("page-size", arg, &c->page_size, err) < 0)
+			return -1;
+		if (c->page_size < 1 || c->page_size > 2500)
+			return cx_err_set(err, CX_EXIT_USAGE, "--page-size wants 1 to 2500");
+		return 0;
+	case O_MAX_RESULTS:
+		if (cx_opts_uint("max-results", arg, &c->max_results, err) < 0)
+			return -1;
+		if (c->max_results < 5 || c->max_results > 100)
+			return cx_err_set(err, CX_EXIT_USAGE, "--max-results wants 5 to 100");
+		return 0;
+	case O_TTL:
+		if (cx_opts_uint("ttl", arg, &c->ttl, err) < 0)
+			return -1;
+		if (c->ttl == 0)
+			return cx_err_set(err, CX_EXIT_USAGE, "--ttl wants a positive number");
+		return 0;
+	case O_BEFORE: return cx_opts_uint("before", arg, &c->before, err);
+	case O_MAX_LINE:
+		if (cx_opts_uint("max-line", arg, &c->max_line, err) < 0)
+			return -1;
+		if (c->max_line == 0)
+			return cx_err_set(err, CX_EXIT_USAGE, "--max-line wants a positive number");
+		return 0;
+	}
+	return 0;
+}
+
+#define OPT_CONFIG { "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" }
+#define OPT_DB { "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" }
+#define OPT_JSON { "json", 0, O_JSON, NULL, "NDJSON output (the default when stdout is not a terminal)" }
+#define OPT_TABLE { "table", 0, O_TABLE, NULL, "output for people (the default on a terminal)" }
+#define OPT_PAGE_SIZE { "page-size", 0, O_PAGE_SIZE, "N", "events per events.list page, 1 to 2500 (default 250)" }
+#define OPT_END { NULL, 0, 0, NULL, NULL }
+
+static const cx_opt gcal_opts[] = {
+	{ "calendar", 'c', O_CALENDAR, "ID", "the calendar id, e.g. primary (required)" },
+	OPT_CONFIG,
+	OPT_DB,
+	{ "full", 0, O_FULL, NULL, "list every event again instead of the changes since the last run" },
+	OPT_PAGE_SIZE,
+	{ "workspace", 'w', O_WORKSPACE, "W", "whose Google credential to use (required)" },
+	OPT_END,
+};
+static const cx_opt caldav_opts[] = {
+	OPT_CONFIG,
+	OPT_DB,
+	{ "full", 0, O_FULL, NULL, "fetch every resource again instead of the changes since the last run" },
+	{ "listing", 0, O_LISTING, NULL, "compare ETags of a calendar-query listing instead of sync-collection" },
+	{ "url", 0, O_URL, "URL", "the calendar collection (required)" },
+	{ "user", 'u', O_USER, "U", "HTTP Basic user; the password is CX_CALDAV_PASSWORD" },
+	OPT_END,
+};
+static const cx_opt requests_opts[] = {
+	OPT_CONFIG,
+	OPT_DB,
+	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted input line (default 1048576)" },
+	OPT_PAGE_SIZE,
+	{ "requests", 0, O_REQUESTS, NULL, "run the syncs that calendar.sync.requested lines on stdin ask for" },
+	OPT_END,
+};
+static const cx_opt mentions_opts[] = {
+	OPT_CONFIG,
+	OPT_DB,
+	{ "max-results", 0, O_MAX_RESULTS, "N", "posts per page, 5 to 100 (default 100)" },
+	{ "workspace", 'w', O_WORKSPACE, "W", "whose X credential to use (required)" },
+	OPT_END,
+};
+static const cx_opt start_opts[] = {
+	{ "address", 0, O_ADDRESS, "URL", "where Google posts notifications: cx-ingest's /webhooks/google-calendar (required)" },
+	{ "calendar", 'c', O_CALENDAR, "ID", "the calendar to watch (required)" },
+	OPT_CONFIG,
+	OPT_DB,
+	OPT_JSON,
+	OPT_TABLE,
+	{ "ttl", 0, O_TTL, "SECONDS", "channel lifetime to ask Google for (default: Google's)" },
+	{ "workspace", 'w', O_WORKSPACE, "W", "whose Google credential to use (required)" },
+	OPT_END,
+};
+static const cx_opt renew_opts[] = {
+	{ "before", 0, O_BEFORE, "SECONDS", "renew channels expiring within SECONDS (default 86400)" },
+	OPT_CONFIG,
+	OPT_DB,
+	OPT_JSON,
+	OPT_TABLE,
+	{ "workspace", 'w', O_WORKSPACE, "W", "only channels of workspace W" },
+	OPT_END,
+};
+static const cx_opt stop_opts[] = {
+	OPT_CONFIG,
+	OPT_DB,
+	OPT_JSON,
+	OPT_TABLE,
+	OPT_END,
+};
+static const cx_opt list_opts[] = {
+	{ "all", 'a', O_ALL, NULL, "also renewed and stopped channels" },
+	OPT_CONFIG,
+	OPT_DB,
+	OPT_JSON,
+	OPT_TABLE,
+	{ "workspace", 'w', O_WORKSPACE, "W", "only channels of workspace W" },
+	OPT_END,
+};
+static const cx_opt ics_opts[] = {
+	OPT_END,
+};
+
+#define USAGE_START "--workspace W --calendar ID --address URL [--ttl SECONDS] [--db PATH]\n" \
+	"       [--json | --table]"
+#define USAGE_RENEW "[--before SECONDS] [--workspace W] [--db PATH] [--json | --table]"
+#define USAGE_STOP "CHANNEL_ID [--db PATH] [--json | --table]"
+#define USAGE_LIST "[--workspace W] [--all] [--db PATH] [--json | --table]"
+
+static const cx_cmd cmd_gcal = { "cx-sync google-calendar",
+	"--workspace W --calendar ID [--full] [--page-size N] [--db PATH]",
+	"Mirror a Google calendar: events.list, then only the changes since the last run.",
+	gcal_opts };
+static const cx_cmd cmd_caldav = { "cx-sync caldav",
+	"--url URL [--user U] [--full] [--listing] [--db PATH]",
+	"Mirror a CalDAV calendar collection (sync-collection, or an ETag listing).",
+	caldav_opts };
+static const cx_cmd cmd_requests = { "cx-sync",
+	"--requests [--page-size N] [--max-line BYTES] [--db PATH]",
+	"Run the Google Calendar syncs that calendar.sync.requested lines ask for.",
+	requests_opts };
+static const cx_cmd cmd_start = { "cx-sync watch start", USAGE_START,
+	"Start a Google push channel for a calendar.", start_opts };
+static const cx_cmd cmd_renew = { "cx-sync watch renew", USAGE_RENEW,
+	"Replace the channels that expire soon (run it from cron).", renew_opts };
+static const cx_cmd cmd_stop = { "cx-sync watch stop", USAGE_STOP,
+	"Stop a push channel at Google and here.", stop_opts };
+static const cx_cmd cmd_list = { "cx-sync watch list", USAGE_LIST,
+	"List the push channels.", list_opts };
+/* the group: its usage is every watch command's */
+static const cx_cmd cmd_watch = { "cx-sync watch", "start " USAGE_START "\n"
+	"       cx-sync watch renew " USAGE_RENEW "\n"
+	"       cx-sync watch stop " USAGE_STOP "\n"
+	"       cx-sync watch list " USAGE_LIST,
+	"Manage Google Calendar push channels.", NULL };
+static const cx_cmd cmd_mentions = { "cx-sync x-mentions",
+	"--workspace W [--max-results N] [--db PATH]",
+	"Poll the X account's mentions since the last one seen.", mentions_opts };
+static const cx_cmd cmd_ics = { "cx-sync ics", "[FILE ...]",
+	"Print the events of iCalendar files as CalendarEvent lines.", ics_opts };
+
+static int fail(const cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
+}
+
+static int usage_error(const cx_cmd *cmd, const char *what)
+{
+	cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
+	    jv_string("usage")), "%s needs %s (see %s --help)", cmd->prog, what, cmd->prog);
+	return CX_EXIT_USAGE;
+}
+
+/* Options; -1 to go on, else the exit status. operands: how many operands
+ * the command takes at most (the first one's index goes to *first). */
+static int parse(const cx_cmd *cmd, int argc, char **argv, conf *c, int operands,
+    int *first)
+{
+	cx_err err = { 0, "" };
+	int rc;
+
+	c->table = isatty(1);
+	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc >= 0 && argc - rc > operands)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'",
+		    argv[rc + operands]);
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("usage")), "%s (see %s --help)", err.msg, cmd->prog);
+		return CX_EXIT_USAGE;
+	}
+	if (first)
+		*first = rc;
+	return -1;
+}
+
+/* Config and store, once the command line is known to be right; -1 to go
+ * on, else the exit status. s NULL: no store. */
+static int open_all(const conf *c, cx_store **s)
+{
+	cx_err err = { 0, "" };
+
+	if (cx_config_load(c->config, &err) < 0 || (s && cx_store_open(c->db, s, &err) < 0))
+		return fail(&err);
+	cx_ndjson_out_init();
+	return -1;
+}
+
+static int finish(cx_store *s, int rc, const cx_err *err)
+{
+	int flushed = cx_ndjson_flush();
+
+	fflush(stdout);
+	cx_store_close(s);
+	if (rc < 0)
+		return fail(err);
+	return flushed < 0 ? CX_EXIT_TEMPFAIL : CX_EXIT_OK;
+}
+
+static int gcal_cmd(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int rc = parse(&cmd_gcal, argc, argv, &c, 0, NULL);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.workspace || !*c.workspace || !c.calendar || !*c.calendar)
+		return usage_error(&cmd_gcal, "--workspace W and --calendar ID");
+	if ((rc = open_all(&c, &s)) >= 0)
+		return rc;
+	rc = gcal_sync(s, c.workspace, c.calendar, c.full, (long)c.page_size, NULL, &err);
+	return finish(s, rc, &err);
+}
+
+static int caldav_cmd(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int rc = parse(&cmd_caldav, argc, argv, &c, 0, NULL);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.url || (strncmp(c.url, "http://", 7) != 0 && strncmp(c.url, "https://", 8) != 0))
+		return usage_error(&cmd_caldav, "--url with an http(s) URL");
+	if ((rc = open_all(&c, &s)) >= 0)
+		return rc;
+	rc = caldav_sync(s, c.url, c.user, c.full, c.listing, &err);
+	return finish(s, rc, &err);
+}
+
+static int requests_cmd(int argc, char **argv)
+{
+	conf c = { .max_line = CX_NDJSON_MAX_LINE_DEFAULT };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t failed = 0, rejected = 0;
+	int rc = parse(&cmd_requests, argc, argv, &c, 0, NULL);
+
+	if (rc >= 0 || (rc = open_all(&c, &s)) >= 0)
+		return rc;
+	rc = gcal_requests(s, (long)c.page_size, (size_t)c.max_line, &failed, &rejected, &err);
+	rc = finish(s, rc, &err);
+	if (rc == CX_EXIT_OK && failed > 0)
+		rc = CX_EXIT_SOME_FAILED;
+	if (rc == CX_EXIT_OK && rejected > 0)
+		rc = CX_EXIT_DATAERR;
+	return rc;
+}
+
+static int mentions_cmd(int argc, char **argv)
+{
+	conf c = { .max_results = MAX_RESULTS_DEFAULT };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int rc = parse(&cmd_mentions, argc, argv, &c, 0, NULL);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.workspace || !*c.workspace)
+		return usage_error(&cmd_mentions, "--workspace W");
+	if ((rc = open_all(&c, &s)) >= 0)
+		return rc;
+	rc = mentions_sync(s, c.workspace, (long)c.max_results, &err);
+	return finish(s, rc, &err);
+}
+
+static int ics_cmd(int argc, char **argv)
+{
+	static char dash[] = "-";
+	static char *stdin_only[] = { dash, NULL };
+	conf c = { 0 };
+	cx_err err = { 0, "" };
+	int64_t events = 0;
+	int first, status = CX_EXIT_OK;
+	int rc = parse(&cmd_ics, argc, argv, &c, 1 << 20, &first);
+
+	if (rc >= 0 || (rc = open_all(&c, NULL)) >= 0)
+		return rc;
+	if (first == argc) {
+		/* no FILE: standard input */
+		first = 0;
+		argc = 1;
+		argv = stdin_only;
+	}
+	for (int i = first; i < argc; i++) {
+		if (caldav_ics(argv[i], &events, &err) < 0) {
+			cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
+			    jv_string("invalid_ics")), "%s", err.msg);
+			status = CX_EXIT_DATAERR;
+		}
+		if (cx_ndjson_flush() < 0)
+			return CX_EXIT_OK;
+	}
+	return status;
+}
+
+/* ---- watch ------------------------------------------------------------- */
+
+static void print_channel(jv row, void *ctx)
+{
+	const conf *c = ctx;
+
+	if (!c->table) {
+		cx_ndjson_write(row);
+		return;
+	}
+	printf("%-36s %-12s %-30s %-20s %s\n", cx_json_str(row, "channel_id"),
+	    cx_json_str(row, "workspace"), cx_json_str(row, "calendar_id"),
+	    cx_json_str(row, "expiration"), cx_json_str(row, "status"));
+	jv_free(row);
+}
+
+static void table_header(const conf *c)
+{
+	if (c->table)
+		printf("%-36s %-12s %-30s %-20s %s\n", "CHANNEL", "WORKSPACE", "CALENDAR",
+		    "EXPIRATION", "STATUS");
+}
+
+static int start_cmd(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	jv row;
+	int rc = parse(&cmd_start, argc, argv, &c, 0, NULL);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.workspace || !c.calendar || !c.address ||
+	    (strncmp(c.address, "https://", 8) != 0 && strncmp(c.address, "http://", 7) != 0))
+		return usage_error(&cmd_start,
+		    "--workspace W, --calendar ID and --address with an http(s) URL");
+	if ((rc = open_all(&c, &s)) >= 0)
+		return rc;
+	rc = watch_start(s, c.workspace, c.calendar, c.address, c.ttl, NULL, &row, &err);
+	if (rc == 0) {
+		table_header(&c);
+		print_channel(row, &c);
+	}
+	return finish(s, rc, &err);
+}
+
+static int renew_cmd(int argc, char **argv)
+{
+	conf c = { .before = RENEW_BEFORE_DEFAULT };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int64_t failed = 0;
+	int rc = parse(&cmd_renew, argc, argv, &c, 0, NULL);
+
+	if (rc >= 0 || (rc = open_all(&c, &s)) >= 0)
+		return rc;
+	table_header(&c);
+	rc = watch_renew(s, c.workspace, c.before, print_channel, &c, &failed, &err);
+	rc = finish(s, rc, &err);
+	return rc == CX_EXIT_OK && failed > 0 ? CX_EXIT_SOME_FAILED : rc;
+}
+
+static int stop_cmd(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	jv row = jv_null();
+	int first, rc = parse(&cmd_stop, argc, argv, &c, 1, &first);
+
+	if (rc >= 0)
+		return rc;
+	if (first >= argc)
+		return usage_error(&cmd_stop, "a CHANNEL_ID");
+	if ((rc = open_all(&c, &s)) >= 0)
+		return rc;
+	rc = watch_stop(s, argv[first], &row, &err);
+	if (rc == 0) {
+		table_header(&c);
+		print_channel(row, &c);
+	} else {
+		jv_free(row);
+	}
+	return finish(s, rc, &err);
+}
+
+static int list_cmd(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int rc = parse(&cmd_list, argc, argv, &c, 0, NULL);
+
+	if (rc >= 0 || (rc = open_all(&c, &s)) >= 0)
+		return rc;
+	table_header(&c);
+	rc = cx_watch_list(s, c.workspace, c.all, -1, print_channel, &c, &err);
+	return finish(s, rc, &err);
+}
+
+static const cx_subcmd watch_commands[] = {
+	{ "start", start_cmd, &cmd_start },
+	{ "renew", renew_cmd, &cmd_renew },
+	{ "stop", stop_cmd, &cmd_stop },
+	{ "list", list_cmd, &cmd_list },
+	{ NULL, NULL, NULL },
+};
+
+static int watch_cmd(int argc, char **argv)
+{
+	return cx_subcmd_main("cx-sync",
+	    "Google Calendar push channels: start, renew before they expire, stop, list.",
+	    watch_commands, argc, argv);
+}
+
+static const cx_subcmd commands[] = {
+	{ "google-calendar", gcal_cmd, &cmd_gcal },
+	{ "caldav", caldav_cmd, &cmd_caldav },
+	{ "--requests", requests_cmd, &cmd_requests },
+	{ "watch", watch_cmd, &cmd_watch },
+	{ "x-mentions", mentions_cmd, &cmd_mentions },
+	{ "ics", ics_cmd, &cmd_ics },
+	{ NULL, NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	cx_log_init("cx-sync");
+	/* --requests is an option that names a mode: it may follow others */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--requests") == 0)
+			return requests_cmd(argc, argv);
+	return cx_subcmd_main("cx-sync",
+	    "Pull sources with a cursor: calendars into a mirror, X mentions since the "
+	    "last one.", commands, argc, argv);
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""A mock of X's GET /2/users/:id/mentions (tests only).
+
+    x_mentions.py PORT [--record FILE] [--lifetime SECONDS]
+
+Listens on 127.0.0.1:PORT (0 picks a free port) and prints the port on the
+first line of stdout. Like X's API v2:
+
+  * "Authorization: Bearer ..." is required (else 401 with X's body);
+  * the timeline is newest first; since_id keeps only newer posts (ids are
+    compared as numbers); max_results (5..100, else 400) sizes the pages,
+    chained by meta.next_token / pagination_token; meta has result_count,
+    newest_id and oldest_id, and a page with nothing has no "data";
+  * tweet.fields=created_at,author_id,conversation_id add those fields when
+    the post has them;
+  * a programmed rate limit answers 429 with X's body and
+    x-rate-limit-limit, x-rate-limit-remaining: 0 and x-rate-limit-reset
+    (epoch seconds) headers, as X sends them; 200s carry the headers too.
+
+POST /_control (JSON): {"reset": true}, {"record": FILE}, {"user": ID}
+(whose mentions these are; others get 404), {"load": FIXTURE} (a recorded
+mentions page: its "data" become the timeline), {"add": [POST, ...]} (new
+mentions, newest last in the list), {"page_size": N} (a cap below
+max_results), {"rate_limit": {"times": N, "reset": EPOCH}}.
+
+Every request except /_control is appended as one JSON line to the record
+file: method, path, query, status.
+"""
+import json
+import os
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return json.load(f)
+
+
+class State:
+    def __init__(self, record):
+        self.lock = threading.Lock()
+        self.record = record
+        self.reset()
+
+    def reset(self):
+        self.user = None
+        self.posts = []          # newest first
+        self.page_size = None
+        self.limit = None        # {"times", "reset"}
+        self.cursors = {}        # next_token -> offset
+
+    def log(self, entry):
+        with self.lock:
+            with open(self.record, "a") as f:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def newer(a, b):
+    return (len(a), a) > (len(b), b)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mock-x/1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def handle_any(self):
+        st = self.server.state
+        url = urllib.parse.urlsplit(self.path)
+        self.route = url.path
+        self.query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        self.out_headers = {}
+        if self.route == "/_control":
+            self.control(json.loads(raw or b"{}"))
+        else:
+            self.mentions()
+            st.log({"ts": time.time(), "method": self.command, "path": self.route,
+                    "query": self.query, "status": self.out_status})
+        self.send()
+
+    do_GET = do_POST = handle_any
+
+    def reply(self, status, body, headers=None):
+        self.out_status, self.out_body = status, body
+        self.out_headers = headers or {}
+
+    def send(self):
+        body = (json.dumps(self.out_body) + "\n").encode()
+        self.send_response(self.out_status)
+        for k, v in self.out_headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def mentions(self):
+        st, q = self.server.state, self.query
+        auth = self.headers.get("Authorization") or ""
+        parts = self.route.split("/")
+        if not auth.startswith("Bearer ") or len(auth) < 8:
+            return self.reply(401, fixture("x/error_401_unauthorized.json"))
+        if self.command != "GET" or len(parts) != 5 or parts[1:3] != ["2", "users"] \
+                or parts[4] != "mentions":
+            return self.reply(404, {"title": "Not Found", "status": 404})
+        with st.lock:
+            if parts[3] != st.user:
+                return self.reply(404, {"title": "Not Found Error", "status": 404,
+                                        "detail": "Could not find user."})
+            limit = st.limit
+            if limit and limit["times"] > 0:
+                limit["times"] -= 1
+                return self.reply(429, fixture("x/error_429_too_many_requests.json"), {
+                    "x-rate-limit-limit": "450", "x-rate-limit-remaining": "0",
+                    "x-rate-limit-reset": str(limit["reset"])})
+            try:
+                size = int(q.get("max_results", "10"))
+            except ValueError:
+                size = 0
+            if not 5 <= size <= 100:
+                return self.reply(400, {"title": "Invalid Request", "status": 400,
+                                        "detail": "max_results must be 5 to 100"})
+            if st.page_size:
+                size = min(size, st.page_size)
+            posts = st.posts
+            if "since_id" in q:
+                posts = [p for p in posts if newer(p["id"], q["since_id"])]
+            offset = 0
+            if "pagination_token" in q:
+                if q["pagination_token"] not in st.cursors:
+                    return self.reply(400, {"title": "Invalid Request", "status": 400})
+                offset = st.cursors[q["pagination_token"]]
+            page = posts[offset:offset + size]
+            fields = set(q.get("tweet.fields", "").split(","))
+            data = []
+            for p in page:
+                d = {k: v for k, v in p.items() if k in ("id", "text", "edit_history_tweet_ids")
+                     or k in fields}
+                data.append(d)
+            meta = {"result_count": len(data)}
+            if data:
+                meta["newest_id"], meta["oldest_id"] = data[0]["id"], data[-1]["id"]
+            if offset + size < len(posts):
+                token = "t%dx%d" % (len(st.cursors) + 1, offset + size)
+                st.cursors[token] = offset + size
+                meta["next_token"] = token
+        body = {"meta": meta}
+        if data:
+            body = {"data": data, "meta": meta}
+        self.reply(200, body, {"x-rate-limit-limit": "450", "x-rate-limit-remaining": "449",
+                               "x-rate-limit-reset": str(int(time.time()) + 900)})
+
+    def control(self, c):
+        st = self.server.state
+        with st.lock:
+            if c.get("reset"):
+                st.reset()
+            if "record" in c:
+                st.record = c["record"]
+            if "user" in c:
+                st.user = c["user"]
+            if "load" in c:
+                st.posts = list(fixture(c["load"]).get("data", []))
+            for p in c.get("add", []):
+                st.posts.insert(0, p)
+            if "page_size" in c:
+                st.page_size = c["page_size"]
+            if "rate_limit" in c:
+                st.limit = dict(c["rate_limit"])
+        self.reply(200, {"ok": True})
+
+
+def main():
+    args = sys.argv[1:]
+    port = int(args.pop(0)) if args and not args[0].startswith("--") else 0
+    record, lifetime = "requests.jsonl", 300
+    while args:
+        flag = args.pop(0)
+        if flag == "--record":
+            record = args.pop(0)
+        elif flag == "--lifetime":
+            lifetime = int(args.pop(0))
+        else:
+            sys.exit("x_mentions.py: unknown option " + flag)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.state = State(record)
+    threading.Timer(lifetime, server.shutdown).start()
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
