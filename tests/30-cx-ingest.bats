@@ -92,6 +92,23 @@ HANDSHAKE="hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge"
 
 # --------------------------------------------------------------- signatures
 
+@test "correlation ids begin with the time in milliseconds, so later deliveries sort later" {
+	start_server
+	for i in 1 2 3; do
+		run post whatsapp "$WA/meta_inbound_text.json"
+		assert_output 200
+		sleep 0.01
+	done
+	now_ms=$(date +%s%3N)
+	run sql 'SELECT correlation_id FROM inbox ORDER BY id'
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(printf '%s\n' "${lines[@]}" | LC_ALL=C sort -c && echo sorted)" = sorted ]
+	[ "${lines[0]}" != "${lines[1]}" ] && [ "${lines[1]}" != "${lines[2]}" ]
+	ms=$((16#${lines[2]:2:12}))
+	[ "$ms" -le "$now_ms" ] && [ "$ms" -gt $((now_ms - 60000)) ]
+}
+
+
 @test "a signed delivery is answered 200 with its correlation id and stored byte for byte" {
 	start_server
 	run post whatsapp "$WA/meta_inbound_text.json"

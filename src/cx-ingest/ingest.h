@@ -29,8 +29,6 @@ typedef struct {
 
 int ingest_secrets_load(ingest_secrets *s, cx_err *err);
 void ingest_secrets_free(ingest_secrets *s);
-/* Whether body is UTF-8 JSON whose top level is an object. */
-int ingest_body_ok(const char *body, size_t len);
 
 int ingest_serve(int argc, char **argv);
 extern const cx_cmd ingest_serve_cmd;

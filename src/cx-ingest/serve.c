@@ -84,9 +84,8 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
  * transaction, which proves the store writable and flushes counters. */
 typedef struct job {
 	const char *provider;
-	char *body;
+	char *body, *headers;   /* headers: the kept ones, a JSON object text */
 	size_t len;
-	jv headers;
 	char correlation_id[CX_CORRELATION_ID_LEN];
 	int64_t received, inbox_id;
 	int done, failed;
@@ -149,12 +148,11 @@ static struct {
 	.tick = PTHREAD_COND_INITIALIZER,
 };
 
-/* Under srv.lock. */
-static void count_locked(const char *name, const char *labels, int64_t n)
+static void delta_add(delta **list, const char *name, const char *labels, int64_t n)
 {
 	delta *d;
 
-	for (d = srv.deltas; d; d = d->next) {
+	for (d = *list; d; d = d->next) {
 		if (strcmp(d->name, name) == 0 && strcmp(d->labels, labels) == 0) {
 			d->n += n;
 			return;
@@ -164,8 +162,14 @@ static void count_locked(const char *name, const char *labels, int64_t n)
 	d->name = cx_xstrdup(name);
 	d->labels = cx_xstrdup(labels);
 	d->n = n;
-	d->next = srv.deltas;
-	srv.deltas = d;
+	d->next = *list;
+	*list = d;
+}
+
+/* Under srv.lock. */
+static void count_locked(const char *name, const char *labels, int64_t n)
+{
+	delta_add(&srv.deltas, name, labels, n);
 }
 
 static void observe(histogram *h, const double *bounds, size_t n, double v)
@@ -210,25 +214,44 @@ static void requeue_deltas(delta *list)
 
 static void emit_stdout(job *j)
 {
-	char ts[CX_RFC3339_LEN], *h, *line;
+	char ts[CX_RFC3339_LEN], *line;
 
 	if (srv.stdout_gone)
 		return;
 	cx_clock_rfc3339(j->received, -1, ts);
-	h = cx_json_dump(jv_copy(j->headers));
-	line = cx_inbox_line(j->inbox_id, j->provider, j->correlation_id, ts, h,
-	    j->body, j->len);
+	line = cx_inbox_line(j->inbox_id, j->provider, j->correlation_id, ts,
+	    j->headers, j->body, j->len);
 	cx_ndjson_write_raw(line, strlen(line));
 	free(line);
-	free(h);
+}
+
+/* Adds the batch's deliveries to the inbox counters, one delta per
+ * provider. */
+static void count_stored(job *batch, delta **stored)
+{
+	const char *last = NULL;
+	char *labels = NULL;
+
+	for (job *j = batch; j; j = j->next) {
+		if (!j->provider)
+			continue;
+		if (j->provider != last) {
+			free(labels);
+			labels = cx_metrics_labels("provider", j->provider, NULL);
+			last = j->provider;
+		}
+		delta_add(stored, "cx_inbox_deliveries_total", labels, 1);
+	}
+	free(labels);
 }
 
 /* One group: store every job of the batch and the pending counters in one
- * transaction; then wake their connections. */
+ * transaction; then wake their connections. The deliveries' own counts are
+ * written only with them. */
 static void commit_group(job *batch)
 {
 	cx_err err = { 0, "" };
-	delta *pending;
+	delta *pending, *stored = NULL;
 	int ok;
 
 	pthread_mutex_lock(&srv.lock);
@@ -240,9 +263,12 @@ static void commit_group(job *batch)
 	for (job *j = batch; ok && j; j = j->next) {
 		if (j->provider)
 			ok = cx_inbox_add(srv.store, j->provider, j->correlation_id,
-			    j->received, jv_copy(j->headers), j->body, j->len,
-			    &j->inbox_id, &err) == 0;
+			    j->received, j->headers, j->body, j->len, &j->inbox_id,
+			    &err) == 0;
 	}
+	count_stored(batch, &stored);
+	ok = ok && flush_deltas(stored, &err) == 0;
+	free_deltas(stored);
 	ok = ok && flush_deltas(pending, &err) == 0;
 	ok = ok && cx_store_commit(srv.store, &err) == 0;
 	if (!ok) {
@@ -407,7 +433,7 @@ static const char *const kept_headers[] = {
 	"Content-Type", "User-Agent", "X-Hub-Signature-256", NULL,
 };
 
-static jv selected_headers(struct MHD_Connection *conn)
+static char *selected_headers(struct MHD_Connection *conn)
 {
 	jv h = jv_object();
 
@@ -417,7 +443,7 @@ static jv selected_headers(struct MHD_Connection *conn)
 		if (v)
 			h = jv_object_set(h, jv_string(*name), jv_string(v));
 	}
-	return h;
+	return cx_json_dump(h);
 }
 
 static void count_signature_failure(const char *provider)
@@ -500,7 +526,7 @@ static enum MHD_Result accept_delivery(struct MHD_Connection *conn, request *r)
 		count_signature_failure(r->provider->name);
 		return reply_error(conn, r, MHD_HTTP_UNAUTHORIZED, "bad_signature");
 	}
-	if (!ingest_body_ok(r->body, r->len))
+	if (!cx_json_object_valid(r->body, r->len))
 		return reply_error(conn, r, MHD_HTTP_BAD_REQUEST, "invalid_json");
 	j = cx_xcalloc(1, sizeof *j);
 	j->provider = r->provider->name;
@@ -522,7 +548,6 @@ static enum MHD_Result probe_store(struct MHD_Connection *conn, request *r)
 {
 	job *j = cx_xcalloc(1, sizeof *j);
 
-	j->headers = jv_null();
 	j->conn = conn;
 	r->job = j;
 	MHD_suspend_connection(conn);
@@ -713,7 +738,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	pthread_mutex_unlock(&srv.lock);
 	if (r->job) {
-		jv_free(r->job->headers);
+		free(r->job->headers);
 		free(r->job->body);
 		free(r->job);
 	}

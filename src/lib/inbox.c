@@ -11,9 +11,12 @@
 
 void cx_inbox_new_correlation_id(char out[CX_CORRELATION_ID_LEN])
 {
+	uint64_t ms = (uint64_t)cx_clock_now_ms();
 	unsigned char r[16];
 
-	cx_crypto_random(r, sizeof r);
+	for (int i = 5; i >= 0; i--, ms >>= 8)
+		r[i] = (unsigned char)ms;
+	cx_crypto_random(r + 6, sizeof r - 6);
 	out[0] = 'c';
 	out[1] = '-';
 	cx_crypto_hex(r, sizeof r, out + 2);
@@ -24,36 +27,32 @@ static const char sql_add[] =
     " headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 int cx_inbox_add(cx_store *s, const char *provider, const char *correlation_id,
-    int64_t received, jv headers, const char *body, size_t len, int64_t *id,
-    cx_err *err)
+    int64_t received, const char *headers, const char *body, size_t len,
+    int64_t *id, cx_err *err)
 {
 	cx_stmt *st = cx_store_prepare(s, sql_add, err);
-	char ts[CX_RFC3339_LEN], *h, *labels;
-	int rc;
+	char ts[CX_RFC3339_LEN];
 
-	if (!st) {
-		jv_free(headers);
+	if (!st)
 		return -1;
-	}
-	if (jv_get_kind(headers) != JV_KIND_OBJECT) {
-		jv_free(headers);
-		headers = jv_object();
-	}
-	h = cx_json_dump(headers);
 	cx_clock_rfc3339(received, -1, ts);
 	cx_stmt_text(st, 1, provider);
 	cx_stmt_text(st, 2, correlation_id);
 	cx_stmt_text(st, 3, ts);
 	cx_stmt_int(st, 4, received);
-	cx_stmt_text(st, 5, h);
+	cx_stmt_text(st, 5, headers ? headers : "{}");
 	cx_stmt_textn(st, 6, body, len);
-	rc = cx_stmt_run(st, err);
-	free(h);
-	if (rc < 0)
+	if (cx_stmt_run(st, err) < 0)
 		return -1;
 	*id = cx_store_last_id(s);
-	labels = cx_metrics_labels("provider", provider, NULL);
-	rc = cx_metrics_add(s, "cx_inbox_deliveries_total", labels, 1, err);
+	return 0;
+}
+
+int cx_inbox_count(cx_store *s, const char *provider, int64_t n, cx_err *err)
+{
+	char *labels = cx_metrics_labels("provider", provider, NULL);
+	int rc = cx_metrics_add(s, "cx_inbox_deliveries_total", labels, n, err);
+
 	free(labels);
 	return rc;
 }

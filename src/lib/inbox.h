@@ -15,14 +15,19 @@
 
 #define CX_CORRELATION_ID_LEN 35   /* "c-" + 32 hex + NUL */
 
-/* A new correlation id: "c-" and 128 random bits in hex. */
+/* A new correlation id: "c-" and 32 hex digits, the first 12 the time in
+ * milliseconds and the rest 80 random bits: ids made later sort later, so
+ * the inbox index on them grows at its end instead of at random pages. */
 void cx_inbox_new_correlation_id(char out[CX_CORRELATION_ID_LEN]);
 
-/* Stores one delivery inside the caller's transaction and counts it in
- * cx_inbox_deliveries_total{provider}. body must be a JSON object text. */
+/* Stores one delivery inside the caller's transaction. headers: a JSON
+ * object text (NULL: none); body must be a JSON object text. */
 int cx_inbox_add(cx_store *s, const char *provider, const char *correlation_id,
-    int64_t received, jv headers, const char *body, size_t len, int64_t *id,
-    cx_err *err);
+    int64_t received, const char *headers, const char *body, size_t len,
+    int64_t *id, cx_err *err);
+/* Adds n stored deliveries to cx_inbox_deliveries_total{provider}, in the
+ * transaction that stored them. */
+int cx_inbox_count(cx_store *s, const char *provider, int64_t n, cx_err *err);
 
 /* The webhook.received line of a delivery as one line of JSON text (a new
  * string, no newline). The body goes in as it was received, never

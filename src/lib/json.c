@@ -1,5 +1,6 @@
 /* json.c: jq programs compiled once and run per value, and jv helpers. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "exit.h"
 #include "json.h"
+#include "ndjson.h"
 #include "xalloc.h"
 
 struct cx_jq {
@@ -165,4 +167,200 @@ char *cx_json_dump(jv v)
 
 	jv_free(s);
 	return out;
+}
+
+/* The strict check behind cx_json_object_valid: RFC 8259 with no
+ * allocation, one pass over the text, containers tracked on a small stack. */
+
+static const char *skip_space(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static int hex4(const char *p, const char *e, unsigned *cp)
+{
+	*cp = 0;
+	if (e - p < 4)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		int c = (unsigned char)p[i], d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			d = (c | 0x20) - 'a' + 10;
+		else
+			return 0;
+		*cp = *cp << 4 | (unsigned)d;
+	}
+	return 1;
+}
+
+/* p just past the opening quote; returns just past the closing one, or
+ * NULL. A high surrogate escape must be followed by a low one (libjq 1.6
+ * refuses a lone one). */
+static const char *string_end(const char *p, const char *e)
+{
+	while (p < e) {
+		unsigned char c = (unsigned char)*p++;
+		unsigned cp, low;
+
+		if (c == '"')
+			return p;
+		if (c < 0x20)
+			return NULL;
+		if (c != '\\')
+			continue;
+		if (p >= e)
+			return NULL;
+		c = (unsigned char)*p++;
+		if (c != 'u') {
+			if (!c || !strchr("\"\\/bfnrt", c))
+				return NULL;
+			continue;
+		}
+		if (!hex4(p, e, &cp))
+			return NULL;
+		p += 4;
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			if (e - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, e, &low) ||
+			    low < 0xdc00 || low > 0xdfff)
+				return NULL;
+			p += 6;
+		}
+	}
+	return NULL;
+}
+
+static const char *digits_end(const char *p, const char *e)
+{
+	while (p < e && *p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? whose value is finite as a
+ * double; returns the end, or NULL. */
+static const char *number_end(const char *s, const char *e)
+{
+	const char *p = s, *q;
+	int exponent = 0;
+
+	if (p < e && *p == '-')
+		p++;
+	if (p < e && *p == '0')
+		p++;
+	else if (p < e && *p >= '1' && *p <= '9')
+		p = digits_end(p, e);
+	else
+		return NULL;
+	if (p < e && *p == '.') {
+		if ((q = digits_end(p + 1, e)) == p + 1)
+			return NULL;
+		p = q;
+	}
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		if (++p < e && (*p == '+' || *p == '-'))
+			p++;
+		if ((q = digits_end(p, e)) == p)
+			return NULL;
+		p = q;
+		exponent = 1;
+	}
+	if (exponent || p - s > 300) {
+		char buf[512];
+
+		if ((size_t)(p - s) >= sizeof buf)
+			return NULL;
+		memcpy(buf, s, (size_t)(p - s));
+		buf[p - s] = '\0';
+		if (!isfinite(strtod(buf, NULL)))
+			return NULL;
+	}
+	return p;
+}
+
+static const char *literal_end(const char *p, const char *e, const char *word)
+{
+	size_t n = strlen(word);
+
+	return (size_t)(e - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
+}
+
+/* A scalar value at p (not a container); returns its end or NULL. */
+static const char *scalar_end(const char *p, const char *e)
+{
+	switch (*p) {
+	case '"': return string_end(p + 1, e);
+	case 't': return literal_end(p, e, "true");
+	case 'f': return literal_end(p, e, "false");
+	case 'n': return literal_end(p, e, "null");
+	default: return number_end(p, e);
+	}
+}
+
+/* p at a key's opening quote: returns the start of its value, or NULL. */
+static const char *member_value(const char *p, const char *e)
+{
+	if (p >= e || *p != '"' || !(p = string_end(p + 1, e)))
+		return NULL;
+	p = skip_space(p, e);
+	if (p >= e || *p != ':')
+		return NULL;
+	p = skip_space(p + 1, e);
+	return p < e ? p : NULL;
+}
+
+int cx_json_object_valid(const char *s, size_t len)
+{
+	char closer[CX_JSON_MAX_DEPTH];  /* '}' or ']' of each open container */
+	const char *p, *e = s + len;
+	int depth = 0;
+
+	if (!s || !cx_utf8_valid(s, len))
+		return 0;
+	p = skip_space(s, e);
+	if (p >= e || *p != '{')
+		return 0;
+	for (;;) {
+		/* p: at the start of a value */
+		if (*p == '{' || *p == '[') {
+			if (depth == CX_JSON_MAX_DEPTH)
+				return 0;
+			closer[depth++] = *p == '{' ? '}' : ']';
+			p = skip_space(p + 1, e);
+			if (p >= e)
+				return 0;
+			if (*p != closer[depth - 1]) {
+				if (closer[depth - 1] == '}' && !(p = member_value(p, e)))
+					return 0;
+				continue;
+			}
+			depth--;
+			p++;
+		} else if (!(p = scalar_end(p, e))) {
+			return 0;
+		}
+		/* p: just past a value; close what ends here, then find the next */
+		for (;;) {
+			if (depth == 0)
+				return skip_space(p, e) == e;
+			p = skip_space(p, e);
+			if (p >= e)
+				return 0;
+			if (*p != closer[depth - 1])
+				break;
+			depth--;
+			p++;
+		}
+		if (*p != ',')
+			return 0;
+		p = skip_space(p + 1, e);
+		if (closer[depth - 1] == '}')
+			p = member_value(p, e);
+		if (!p || p >= e)
+			return 0;
+	}
 }

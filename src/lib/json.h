@@ -36,4 +36,15 @@ char *cx_json_key_string(jv v);
 /* Compact serialization into a new C string; consumes v. */
 char *cx_json_dump(jv v);
 
+/* Nesting libjq 1.6 reads: it refuses a 256th open container. */
+#define CX_JSON_MAX_DEPTH 255
+
+/* 1 when s[0..len) is one JSON object and nothing else, strictly per
+ * RFC 8259 (no NUL, byte order mark, nan, 01, .5 or raw control character;
+ * valid UTF-8; escapes complete, surrogate pairs paired), every number
+ * finite as a double, nesting at most CX_JSON_MAX_DEPTH; else 0. Whatever it
+ * accepts libjq reads. Allocates nothing: webhook bodies are checked with it
+ * before they are stored. */
+int cx_json_object_valid(const char *s, size_t len);
+
 #endif

@@ -10,6 +10,7 @@
 #include "crypto.h"
 #include "err.h"
 #include "exit.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "ndjson.h"
@@ -103,6 +104,92 @@ static void test_utf8(void)
 	check(!cx_utf8_valid("\xed\xa0\x80", 3), "a UTF-16 surrogate is refused");
 	check(!cx_utf8_valid("\xe2\x9d", 2), "a truncated sequence is refused");
 	check(!cx_utf8_valid("\xf5\x80\x80\x80", 4), "code points past U+10FFFF are refused");
+}
+
+static int json_ok(const char *s)
+{
+	return cx_json_object_valid(s, strlen(s));
+}
+
+/* n containers deep: an object holding n - 1 nested arrays. */
+static char *nested(int n)
+{
+	char *s = cx_xmalloc((size_t)n * 2 + 8), *p = s;
+
+	p += sprintf(p, "{\"a\":");
+	for (int i = 1; i < n; i++)
+		*p++ = '[';
+	for (int i = 1; i < n; i++)
+		*p++ = ']';
+	strcpy(p, "}");
+	return s;
+}
+
+static int jq_reads_object(const char *s, size_t len)
+{
+	jv v = jv_parse_sized(s, (int)len);
+	int ok = jv_get_kind(v) == JV_KIND_OBJECT;
+
+	jv_free(v);
+	return ok;
+}
+
+static void test_json_valid(void)
+{
+	static const char *const good[] = {
+		"{}", " {\"a\":[1,-0,0.5,1e3,-2E-2,true,false,null,\"x\"]}\r\n",
+		"{\"\\u00e9\\ud83d\\ude00\\n\\/\":{\"b\":[[],{}]}}", "{\"a\":1e-400}",
+	};
+	static const char *const bad[] = {
+		"", "[]", "\"x\"", "{", "{\"a\":1,}", "{\"a\":[1,]}", "{\"a\" 1}", "{a:1}",
+		"{\"a\":nan}", "{\"a\":01}", "{\"a\":.5}", "{\"a\":1.}", "{\"a\":+1}",
+		"{\"a\":1e400}", "{\"a\":\"\t\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\ud800\"}",
+		"{\"a\":\"\\u12\"}", "{}{}", "{} x", "\xef\xbb\xbf{}", "{\"a\":\"\xc0\xaf\"}",
+		"{\"a\":tru}", "{\"a\":[}", "{\"a\":1]",
+	};
+	static const char seed[] = "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
+	    "\"1\",\"changes\":[{\"value\":{\"n\":-1.5e2,\"ok\":true,\"x\":null,"
+	    "\"s\":\"caf\xc3\xa9 \\u00e9\\\"\"},\"field\":\"messages\"}]}]}";
+	static const char alphabet[] = "{}[]\",:\\ \t\n0123456789-+.eEtrufalsn\x80\xc3\xa9u";
+	char buf[sizeof seed + 8], *deep;
+	int good_ok = 1, bad_ok = 1, agree = 1, accepted = 0;
+
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+		good_ok = good_ok && json_ok(good[i]);
+	check(good_ok, "RFC 8259 objects pass the strict JSON check");
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		bad_ok = bad_ok && !json_ok(bad[i]);
+	check(bad_ok, "non-objects, jq-only numbers, raw controls and broken escapes are refused");
+	check(!cx_json_object_valid("{}\0", 3), "a NUL byte is refused");
+	deep = nested(CX_JSON_MAX_DEPTH);
+	check(json_ok(deep) && jq_reads_object(deep, strlen(deep)),
+	    "the deepest nesting libjq reads passes");
+	free(deep);
+	deep = nested(CX_JSON_MAX_DEPTH + 1);
+	check(!json_ok(deep) && !jq_reads_object(deep, strlen(deep)),
+	    "one level deeper is refused, as libjq refuses it");
+	free(deep);
+	/* Mutations of a valid body: whatever the check accepts, libjq reads
+	 * as an object. */
+	srand(7);
+	for (int n = 0; n < 200000; n++) {
+		size_t len = sizeof seed - 1;
+
+		memcpy(buf, seed, len);
+		for (int k = 1 + rand() % 3; k > 0; k--) {
+			size_t at = (size_t)rand() % len;
+
+			if (rand() % 4 == 0 && len > 1)
+				len = at + 1;
+			else
+				buf[at] = alphabet[rand() % (int)(sizeof alphabet - 1)];
+		}
+		if (cx_json_object_valid(buf, len)) {
+			accepted++;
+			agree = agree && jq_reads_object(buf, len);
+		}
+	}
+	check(agree && accepted > 1000, "200000 mutated bodies: every one accepted is an object to libjq");
 }
 
 static void test_clock(void)
@@ -225,6 +312,7 @@ int main(void)
 	test_crypto();
 	test_signature();
 	test_utf8();
+	test_json_valid();
 	test_clock();
 	test_mask();
 	test_config();
