@@ -10,7 +10,9 @@
 # jq 1.6 only (Debian 12).
 
 def str: if . == null then null else tostring end;
-def compact: with_entries(select(.value != null));
+# Drops null members. del() of the paths is several times cheaper in jq 1.6
+# than with_entries, which rebuilds the object from an array of entries.
+def compact: del(.[keys_unsorted[] as $k | select(.[$k] == null) | $k]);
 def err($reason; $path): {error: $reason, path: $path};
 def indexed: if type == "array" then range(0; length) as $i | [$i, .[$i]] else empty end;
 def need($what): if . == null or . == "" then error({cx: ("missing " + $what)}) else . end;

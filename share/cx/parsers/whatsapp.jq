@@ -11,7 +11,9 @@
 # element of the array that index/indices search (jv_array_indexes).
 
 def str: if . == null then null else tostring end;
-def compact: with_entries(select(.value != null));
+# Drops null members. del() of the paths is several times cheaper in jq 1.6
+# than with_entries, which rebuilds the object from an array of entries.
+def compact: del(.[keys_unsorted[] as $k | select(.[$k] == null) | $k]);
 def err($reason; $path): {error: $reason, path: $path};
 # [index, element] for each element of an array; nothing for anything else.
 def indexed: if type == "array" then range(0; length) as $i | [$i, .[$i]] else empty end;
