@@ -5,7 +5,9 @@
 # mentions, CalDAV against a real Radicale server, and the ICS parser.
 # Upstreams are mocks on 127.0.0.1 that record every request:
 # tests/mock/oauth_server.py (tokens), tests/mock/google_calendar.py,
-# tests/mock/x_mentions.py; CalDAV is Debian's radicale.
+# tests/mock/x_mentions.py; CalDAV is Debian's radicale, behind
+# tests/mock/caldav_proxy.py where a test needs a server Radicale is not
+# (no sync-collection, truncated answers).
 
 load helpers
 load lib/serve
@@ -724,6 +726,73 @@ xrequests() {
 	assert_equal "$(sql "SELECT value FROM metrics WHERE name = 'cx_sync_errors_total' AND labels LIKE '%x-mentions%429%'")" 1
 }
 
+# mentions N M: the post ids of fixture entries N to M-1 (newest first there),
+# oldest first, as the lines of a poll list them.
+mentions() {
+	jq -r "[.data[$1:$2][].id] | reverse | join(\" \")" "$FIXTURES/x/tweepy_get_2_users_id_mentions.json"
+}
+
+@test "a page that spends X's rate limit ends the poll: what came is emitted, the rest after the reset" {
+	x_account 4
+	now=$(date +%s)
+	newest=$(mentions 0 1)
+	ctl "$XM" "{\"window\": {\"remaining\": 2, \"reset\": $((now + 900))}}" > /dev/null
+	run --separate-stderr cx-sync x-mentions --workspace acme
+	assert_failure 75
+	echo "$output" > out1
+	grep -q 'rate limited by X until' <<< "$stderr"
+	# two pages of four, and no third request that would get 429
+	assert_equal "$(jq -r .data.post_id out1 | tr '\n' ' ')" "$(mentions 0 8) "
+	assert_equal "$(xrequests 'true')" 2
+	assert_equal "$(xrequests '.status == 429')" 0
+	assert_equal "$(sql "SELECT cursor, mode, not_before FROM sync_cursors WHERE source = 'x-mentions'")" \
+		"$newest|gap::$(mentions 7 8)|$((now + 900))"
+	run --separate-stderr cx-sync x-mentions --workspace acme
+	assert_failure 75
+	assert_equal "$(xrequests 'true')" 2
+	ctl "$XM" "{\"window\": {\"remaining\": 450, \"reset\": $((now + 1800))}}" > /dev/null
+	CX_NOW=$((now + 901)) cx-sync x-mentions --workspace acme > out2
+	assert_equal "$(jq -r .data.post_id out2 | tr '\n' ' ')" "$(mentions 8 10) "
+	assert_equal "$(xrequests ".query.until_id == \"$(mentions 7 8)\" and (.query.since_id | not)")" 1
+	assert_equal "$(xrequests ".query.since_id == \"$newest\" and (.query.until_id | not)")" 1
+	assert_equal "$(sql "SELECT cursor, ifnull(mode, '-'), ifnull(not_before, '-') FROM sync_cursors WHERE source = 'x-mentions'")" \
+		"$newest|-|-"
+	assert_equal "$(cat out1 out2 | jq -r .dedupe_key | sort -u | wc -l)" 10
+	run --separate-stderr cx-sync x-mentions --workspace acme
+	assert_success
+	assert_output ""
+}
+
+@test "a 429 in the middle of a poll keeps the pages before it; after the reset only the rest is asked for" {
+	x_account 4
+	now=$(date +%s)
+	ctl "$XM" "{\"rate_limit\": {\"after\": 1, \"times\": 1, \"reset\": $((now + 900))}}" > /dev/null
+	run --separate-stderr cx-sync x-mentions --workspace acme
+	assert_failure 75
+	assert_equal "$(jq -r .data.post_id <<< "$output" | tr '\n' ' ')" "$(mentions 0 4) "
+	assert_equal "$(xrequests '.status == 429')" 1
+	assert_equal "$(sql "SELECT mode, not_before FROM sync_cursors WHERE source = 'x-mentions'")" \
+		"gap::$(mentions 3 4)|$((now + 900))"
+	CX_NOW=$((now + 901)) cx-sync x-mentions --workspace acme > out
+	assert_equal "$(jq -r .data.post_id out | tr '\n' ' ')" "$(mentions 4 10) "
+	assert_equal "$(xrequests ".query.until_id == \"$(mentions 3 4)\"")" 2
+	assert_equal "$(sql "SELECT value FROM metrics WHERE name = 'cx_sync_errors_total' AND labels LIKE '%x-mentions%429%'")" 1
+}
+
+@test "a last page that spends the rate limit completes the poll; the next run waits for the reset" {
+	x_account 4
+	now=$(date +%s)
+	ctl "$XM" "{\"window\": {\"remaining\": 3, \"reset\": $((now + 900))}}" > /dev/null
+	cx-sync x-mentions --workspace acme > out 2> /dev/null
+	assert_equal "$(wc -l < out)" 10
+	assert_equal "$(sql "SELECT cursor, ifnull(mode, '-'), not_before FROM sync_cursors WHERE source = 'x-mentions'")" \
+		"$(mentions 0 1)|-|$((now + 900))"
+	run --separate-stderr cx-sync x-mentions --workspace acme
+	assert_failure 75
+	assert_output ""
+	assert_equal "$(xrequests 'true')" 3
+}
+
 @test "x-mentions without a connected X account exits 78" {
 	run --separate-stderr cx-sync x-mentions --workspace acme
 	assert_failure 78
@@ -894,6 +963,239 @@ calendar.event.updated dishes@example.com"
 	k1=$(jq -r .dedupe_key out1)
 	assert_equal "$(jq -r .dedupe_key out2)" "$k1:deleted"
 	assert_equal "$(jq -r '.type + " " + .dedupe_key' out3)" "calendar.event.created $k1:r2"
+}
+
+# start_proxy: tests/mock/caldav_proxy.py in front of this test's Radicale
+# (start_radicale first), recording into $PREC; sets PROXY (its base URL).
+start_proxy() {
+	PREC=$BATS_TEST_TMPDIR/proxy.jsonl
+	$PY "$MOCKS/caldav_proxy.py" 0 --upstream "${CAL%/alice/cal/}" --record "$PREC" \
+		--lifetime 600 > proxy.port 2> proxy.err 3>&- &
+	track $!
+	wait_for 10 test -s proxy.port
+	PROXY=http://127.0.0.1:$(head -n 1 proxy.port)
+}
+
+proxy() {
+	ctl "$PROXY" "$1" > /dev/null
+}
+
+# pdav [OPTION...]: cx-sync caldav through the proxy.
+pdav() {
+	cx-sync caldav --url "$PROXY/alice/cal/" --user alice "$@" 2>> sync.log
+}
+
+# preqs FILTER: how many requests the proxy forwarded satisfy the jq FILTER.
+preqs() {
+	[ -f "$PREC" ] || { echo 0; return; }
+	jq -c "select($1)" "$PREC" | wc -l
+}
+
+@test "caldav falls back to an ETag listing by itself when sync-collection is not implemented (501)" {
+	start_radicale
+	start_proxy
+	proxy '{"refuse": {"status": 501}}'
+	put dishes
+	put holiday
+	pdav > out
+	run jq -r '.type + " " + .data.event_id' out
+	assert_output "calendar.event.created dishes@example.com
+calendar.event.created dishes@example.com_20250325T123000Z
+calendar.event.created holiday@example.com"
+	grep -q '"error_code":"no_sync_collection"' sync.log
+	assert_equal "$(sql "SELECT mode, ifnull(cursor, '-') FROM sync_cursors WHERE source = 'caldav'")" "etag|-"
+	run pdav
+	assert_success
+	assert_output ""
+	put holiday 's/^SUMMARY:Holiday/SUMMARY:Independence Day/'
+	pdav > out
+	run jq -r '.type + " " + .data.event_id + " " + .data.title' out
+	assert_output "calendar.event.updated holiday@example.com Independence Day"
+	del dishes
+	pdav > out
+	run jq -r '.type + " " + .data.event_id' out
+	assert_output "calendar.event.deleted dishes@example.com
+calendar.event.deleted dishes@example.com_20250325T123000Z"
+	run pdav
+	assert_output ""
+	# asked once; the stored choice lists ETags from then on
+	assert_equal "$(preqs '.report == "sync-collection"')" 1
+	assert_equal "$(preqs '.report == "calendar-query"')" 5
+}
+
+@test "caldav falls back alike for 403 valid-sync-token, 403 supported-report, 405 and 400" {
+	start_radicale
+	start_proxy
+	put holiday
+	for refusal in '{"status": 403, "error": "valid-sync-token"}' \
+		'{"status": 403, "error": "supported-report"}' '{"status": 405}' '{"status": 400}'; do
+		proxy "{\"reset\": true, \"refuse\": $refusal}"
+		export CX_DB=$BATS_TEST_TMPDIR/$(jq -r '"\(.status)\(.error // "")"' <<< "$refusal").db
+		run pdav
+		assert_success
+		assert_output --partial '"type":"calendar.event.created"'
+		assert_equal "$(jq -r .data.event_id <<< "$output")" holiday@example.com
+		assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" etag
+		run pdav
+		assert_success
+		assert_output ""
+	done
+}
+
+@test "caldav lists ETags without asking sync-collection when the collection does not advertise it" {
+	start_radicale
+	start_proxy
+	proxy '{"refuse": {"status": 403, "error": "supported-report", "advertise": false}}'
+	put holiday
+	pdav > out
+	assert_equal "$(jq -r '.type + " " + .data.event_id' out)" "calendar.event.created holiday@example.com"
+	run pdav
+	assert_output ""
+	assert_equal "$(preqs '.report == "sync-collection"')" 0
+	assert_equal "$(preqs '.method == "PROPFIND"')" 1
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" etag
+}
+
+@test "caldav --full asks sync-collection again after a fallback, and a server that has it now is used" {
+	start_radicale
+	start_proxy
+	proxy '{"refuse": {"status": 501}}'
+	put holiday
+	pdav > /dev/null
+	proxy '{"reset": true}'
+	run pdav --full
+	assert_success
+	assert_output ""
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+	put dishes
+	pdav > out
+	assert_equal "$(jq -r .data.event_id out | tr '\n' ' ')" "dishes@example.com dishes@example.com_20250325T123000Z "
+}
+
+@test "caldav: a 403 without a precondition is a refusal of access, not a missing report" {
+	start_radicale
+	start_proxy
+	proxy '{"refuse": {"status": 403}}'
+	put holiday
+	run pdav
+	assert_failure 77
+	assert_output ""
+	assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+	assert_equal "$(preqs '.report == "calendar-query"')" 0
+}
+
+@test "caldav: a truncated sync-collection (507) is asked again from its token until complete, then recorded once" {
+	start_radicale
+	start_proxy
+	proxy '{"truncate": 1}'
+	put dishes
+	put holiday
+	pdav > out
+	run jq -r '.type + " " + .data.event_id' out
+	assert_output "calendar.event.created dishes@example.com
+calendar.event.created dishes@example.com_20250325T123000Z
+calendar.event.created holiday@example.com"
+	assert_equal "$(preqs '.report == "sync-collection"')" 2
+	assert_equal "$(preqs '.report == "sync-collection" and (.sync_token | startswith("http://cx-tests.invalid/"))')" 1
+	[[ $(sql "SELECT cursor FROM sync_cursors WHERE source = 'caldav'") == http://radicale.org/ns/sync/* ]]
+	assert_equal "$(sql "SELECT value FROM metrics WHERE name = 'cx_sync_runs_total' AND labels LIKE '%caldav%'")" 1
+	run pdav
+	assert_output ""
+	put holiday 's/^SUMMARY:Holiday/SUMMARY:Independence Day/'
+	put dishes 's/^SUMMARY:Dishes\r$/SUMMARY:Dishes and pans\r/'
+	pdav > out
+	run jq -r '.type + " " + .data.event_id' out
+	assert_output "calendar.event.updated dishes@example.com
+calendar.event.updated holiday@example.com"
+	assert_equal "$(preqs '.report == "sync-collection"')" 5
+	run pdav
+	assert_output ""
+}
+
+@test "caldav: a truncated sync that fails before its last piece records nothing; the next run emits each event once" {
+	start_radicale
+	start_proxy
+	proxy '{"truncate": 1, "fail_continuation": 503}'
+	put dishes
+	put holiday
+	run pdav
+	assert_failure 75
+	assert_output ""
+	assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+	assert_equal "$(sql 'SELECT count(*) FROM calendar_mirror')" 0
+	proxy '{"reset": true, "truncate": 1}'
+	pdav > out
+	assert_equal "$(wc -l < out)" 3
+	assert_equal "$(count calendar.event.created)" 3
+}
+
+@test "caldav: a resource changed, then deleted between the pieces of one truncated sync, is deleted" {
+	start_radicale
+	start_proxy
+	put dishes
+	put holiday
+	pdav > /dev/null
+	put dishes 's/^SUMMARY:Dishes\r$/SUMMARY:Dishes and pans\r/'
+	put holiday 's/^SUMMARY:Holiday/SUMMARY:Independence Day/'
+	proxy '{"truncate": 1, "delete_after_truncated": "/alice/cal/dishes.ics"}'
+	pdav > out
+	run jq -r '.type + " " + .data.event_id' out
+	assert_output "calendar.event.deleted dishes@example.com
+calendar.event.deleted dishes@example.com_20250325T123000Z
+calendar.event.updated holiday@example.com"
+	assert_equal "$(sql "SELECT event_id FROM calendar_mirror WHERE source = 'caldav' AND status <> 'cancelled'")" holiday@example.com
+	run pdav
+	assert_output ""
+}
+
+@test "caldav: a truncated answer that gives back the token it was asked with exits 69 instead of looping" {
+	start_radicale
+	start_proxy
+	proxy '{"truncate": 1, "stall": true}'
+	put dishes
+	put holiday
+	run pdav
+	assert_failure 69
+	assert_output ""
+	assert_equal "$(preqs '.report == "sync-collection"')" 1
+	assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+}
+
+@test "caldav --full: a resource whose iCalendar no longer parses keeps its events; exit 1, nothing deleted" {
+	start_radicale
+	start_proxy
+	put dishes
+	put holiday
+	pdav > /dev/null
+	proxy '{"corrupt": "/alice/cal/holiday.ics"}'
+	run pdav --full
+	assert_failure 1
+	assert_output ""
+	grep -q '"error_code":"invalid_ics"' sync.log
+	assert_equal "$(sql "SELECT count(*) FROM calendar_mirror WHERE source = 'caldav' AND status <> 'cancelled'")" 3
+	proxy '{"reset": true}'
+	run pdav --full
+	assert_success
+	assert_output ""
+}
+
+@test "caldav: a multistatus cut in the middle exits 69 and records nothing" {
+	start_radicale
+	start_proxy
+	proxy '{"garble": true}'
+	put dishes
+	put holiday
+	run pdav
+	assert_failure 69
+	assert_output ""
+	assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+	assert_equal "$(sql 'SELECT count(*) FROM calendar_mirror')" 0
+}
+
+@test "caldav refuses a --url with a password in it, before anything is sent" {
+	run cx-sync caldav --url http://alice:secret@127.0.0.1:9/alice/cal/ --user alice
+	assert_failure 64
+	refute_output --partial secret
 }
 
 @test "caldav with a wrong password exits 77 and records nothing" {

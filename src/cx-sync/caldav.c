@@ -1,10 +1,12 @@
 /* caldav.c: `cx-sync caldav`: a CalDAV collection into the mirror, with
- * the sync-collection REPORT (RFC 6578) from the stored sync token, or, for
- * servers without it (--listing, or a refused REPORT), a calendar-query
- * listing of ETags compared with the mirror. Changed resources are fetched
- * with calendar-multiget and their iCalendar parsed by ics.c. Multistatus
- * answers are read with expat. Also `cx-sync ics`, the same parsing as a
- * filter. */
+ * the sync-collection REPORT (RFC 6578) from the stored sync token, in as
+ * many rounds as the server truncates its answer into, or, for servers
+ * without it (--listing; a collection whose DAV:supported-report-set lacks
+ * it; a REPORT refused with 400, 405, 501 or a 403 precondition), a
+ * calendar-query listing of ETags compared with the mirror. Changed
+ * resources are fetched with calendar-multiget and their iCalendar parsed
+ * by ics.c. Multistatus answers are read with expat. Also `cx-sync ics`,
+ * the same parsing as a filter. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,14 +41,16 @@
 /* ---- multistatus ------------------------------------------------------- */
 
 /* One <response>: href, its status (the response's, or its 200 propstat's),
- * etag and calendar data when the server sent them. */
+ * etag, calendar data and the reports of DAV:supported-report-set (as
+ * expat names them, "DAV:|sync-collection") when the server sent them. */
 typedef struct {
-	jv responses;        /* [{href, status, etag?, data?}] */
+	jv responses;        /* [{href, status, etag?, data?, reports?}] */
 	jv cur;              /* the response being read */
 	char *sync_token;
 	int in_propstat;
+	int in_report;       /* inside a DAV:report of supported-report-set */
 	long propstat_status;
-	jv props;            /* getetag / calendar-data of the current propstat */
+	jv props;            /* getetag / calendar-data / reports of the current propstat */
 	char *text;          /* character data of the current element */
 	size_t len, cap;
 	int collecting;
@@ -85,7 +89,16 @@ static void on_start(void *ctx, const XML_Char *name, const XML_Char **attrs)
 	multistatus *m = ctx;
 
 	(void)attrs;
-	if (is(name, NS_DAV "response")) {
+	if (m->in_report && m->in_propstat) {
+		jv reports = jv_object_get(jv_copy(m->props), jv_string("reports"));
+
+		if (jv_get_kind(reports) != JV_KIND_ARRAY) {
+			jv_free(reports);
+			reports = jv_array();
+		}
+		m->props = jv_object_set(m->props, jv_string("reports"),
+		    jv_array_append(reports, jv_string(name)));
+	} else if (is(name, NS_DAV "response")) {
 		jv_free(m->cur);
 		m->cur = jv_object();
 	} else if (is(name, NS_DAV "propstat")) {
@@ -93,6 +106,10 @@ static void on_start(void *ctx, const XML_Char *name, const XML_Char **attrs)
 		m->propstat_status = 0;
 		jv_free(m->props);
 		m->props = jv_object();
+	} else if (is(name, NS_DAV "supported-report-set") && m->in_propstat) {
+		m->props = jv_object_set(m->props, jv_string("reports"), jv_array());
+	} else if (is(name, NS_DAV "report") && m->in_propstat) {
+		m->in_report = 1;
 	} else if (is(name, NS_DAV "href") || is(name, NS_DAV "status") ||
 	    is(name, NS_DAV "getetag") || is(name, NS_CALDAV "calendar-data") ||
 	    is(name, NS_DAV "sync-token")) {
@@ -127,7 +144,9 @@ static void on_end(void *ctx, const XML_Char *name)
 	const char *text = m->text ? m->text : "";
 	int valid = jv_get_kind(m->cur) == JV_KIND_OBJECT;
 
-	if (is(name, NS_DAV "href") && valid && !m->in_propstat) {
+	if (is(name, NS_DAV "report")) {
+		m->in_report = 0;
+	} else if (is(name, NS_DAV "href") && valid && !m->in_propstat) {
 		char *t = trimmed(text);
 
 		m->cur = jv_object_set(m->cur, jv_string("href"), jv_string(t));
@@ -157,6 +176,7 @@ static void on_end(void *ctx, const XML_Char *name)
 		}
 		m->props = jv_null();
 		m->in_propstat = 0;
+		m->in_report = 0;
 	} else if (is(name, NS_DAV "response") && valid) {
 		if (jv_object_has(jv_copy(m->cur), jv_string("href")))
 			m->responses = jv_array_append(m->responses, m->cur);
@@ -167,7 +187,16 @@ static void on_end(void *ctx, const XML_Char *name)
 	m->collecting = 0;
 }
 
-/* Parses a multistatus body: 0, or -1 with err (69) when it is not XML. */
+static void multistatus_free(multistatus *m)
+{
+	jv_free(m->responses);
+	free(m->sync_token);
+	memset(m, 0, sizeof *m);
+	m->responses = jv_null();
+}
+
+/* Parses a multistatus body: 0, or -1 with err (69) when it is not XML
+ * (*m is then empty). */
 static int multistatus_parse(const char *body, size_t len, multistatus *m, cx_err *err)
 {
 	XML_Parser p = XML_ParserCreateNS("UTF-8", '|');
@@ -193,15 +222,10 @@ static int multistatus_parse(const char *body, size_t len, multistatus *m, cx_er
 	m->cur = m->props = jv_null();
 	free(m->text);
 	m->text = NULL;
-	return ok ? 0 : -1;
-}
-
-static void multistatus_free(multistatus *m)
-{
-	jv_free(m->responses);
-	free(m->sync_token);
-	memset(m, 0, sizeof *m);
-	m->responses = jv_null();
+	if (ok)
+		return 0;
+	multistatus_free(m);
+	return -1;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -215,6 +239,7 @@ typedef struct {
 	char *origin;        /* scheme://host[:port] of url, for hrefs */
 	char *path;          /* url's path */
 	int refetch;         /* ETag listing: fetch every resource */
+	cx_sync_lease *lease;
 	int64_t requests;
 	cx_calendar_sync *cs;
 	int64_t bad;         /* resources whose iCalendar did not parse */
@@ -241,19 +266,16 @@ static char *xml_escape(const char *text)
 	return s;
 }
 
-/* A REPORT on the collection: 0 and *m for a 207, 1 for another status
- * (*status tells which, *body holds the error body), -1 with err. */
-static int report(dav *d, const char *depth, const char *xml, multistatus *m,
-    long *status, char **body, cx_err *err)
+/* A WebDAV request on the collection; -1 with err when no answer came. */
+static int dav_request(dav *d, const char *method, const char *depth, const char *xml,
+    cx_http_response *resp, cx_err *err)
 {
 	char hdr[32];
 	const char *headers[2] = { hdr, NULL };
 	cx_http_request req = { 0 };
-	cx_http_response resp;
-	int rc;
 
 	snprintf(hdr, sizeof hdr, "Depth: %s", depth);
-	req.method = "REPORT";
+	req.method = method;
 	req.url = d->url;
 	req.headers = headers;
 	req.body = xml;
@@ -262,35 +284,70 @@ static int report(dav *d, const char *depth, const char *xml, multistatus *m,
 	req.basic_user = d->user;
 	req.basic_password = d->user ? d->password : NULL;
 	req.max_body = LISTING_MAX_BODY;
-	*status = 0;
-	if (body)
-		*body = NULL;
 	d->requests++;
-	if (cx_http_do(&req, &resp, err) < 0) {
-		cx_http_response_free(&resp);
+	if (cx_http_do(&req, resp, err) < 0) {
+		cx_http_response_free(resp);
 		return sync_transport_error(d->s, SOURCE, err);
 	}
-	*status = resp.status;
-	if (resp.status != 207) {
-		if (body)
-			*body = cx_xstrdup(resp.body);
-		if (resp.status == 401 || resp.status == 403 || resp.status >= 500 ||
-		    resp.status == 404 || resp.status == 429) {
-			/* not the server lacking a report: a real failure */
-			if (!(resp.status == 403 && strstr(resp.body, "valid-sync-token"))) {
-				sync_upstream_error(d->s, SOURCE, "REPORT", &resp, NULL, err);
-				cx_http_response_free(&resp);
-				if (body) {
-					free(*body);
-					*body = NULL;
-				}
-				return -1;
-			}
-		}
-		cx_http_response_free(&resp);
-		return 1;
+	return 0;
+}
+
+/* What a refused sync-collection REPORT means (with_token: it carried a
+ * token). */
+enum { SYNC_TOKEN_REFUSED = 1, SYNC_UNSUPPORTED };
+
+/* SYNC_TOKEN_REFUSED for DAV:valid-sync-token on a token (RFC 6578 §3.2):
+ * the token is too old, the report works. SYNC_UNSUPPORTED for a server
+ * without the report: DAV:supported-report (RFC 3253 §3.6), or
+ * DAV:valid-sync-token on the empty token every server must accept, or
+ * 400, 405, 501. 0 for anything else: a real failure. */
+static int sync_refusal(dav *d, const cx_http_response *resp, int with_token)
+{
+	long st = resp->status;
+	int token_error = strstr(resp->body, "valid-sync-token") != NULL;
+	cx_err ignored;
+
+	if ((st == 403 || st == 409) && token_error && with_token) {
+		char status[16];
+
+		snprintf(status, sizeof status, "%ld", st);
+		cx_sync_count_error(d->s, SOURCE, status, &ignored);
+		cx_log(CX_LOG_WARN, jv_object_set(jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("sync_token_refused")), jv_string("upstream_status"), jv_number((double)st)),
+		    "the server refused the sync token of %s: full resync", d->key);
+		return SYNC_TOKEN_REFUSED;
 	}
-	rc = multistatus_parse(resp.body, resp.len, m, err);
+	if ((st == 403 && (token_error || strstr(resp->body, "supported-report"))) ||
+	    st == 400 || st == 405 || st == 501) {
+		cx_log(CX_LOG_WARN, jv_object_set(jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("no_sync_collection")), jv_string("upstream_status"), jv_number((double)st)),
+		    "%s does not answer sync-collection (HTTP %ld): listing ETags instead", d->key, st);
+		return SYNC_UNSUPPORTED;
+	}
+	return 0;
+}
+
+/* A REPORT (what: its name) on the collection: 0 and *m for a 207, then
+ * the lease is renewed; -1 with err for another answer. A sync-collection
+ * REPORT passes the token it sent as from: its refusals give
+ * SYNC_TOKEN_REFUSED or SYNC_UNSUPPORTED instead. */
+static int report(dav *d, const char *what, const char *xml, const char *from,
+    multistatus *m, cx_err *err)
+{
+	cx_http_response resp;
+	int rc;
+
+	if (dav_request(d, "REPORT", from ? "0" : "1", xml, &resp, err) < 0)
+		return -1;
+	if (resp.status == 207) {
+		rc = multistatus_parse(resp.body, resp.len, m, err);
+		if (rc == 0 && cx_sync_lease_renew(d->lease, err) < 0) {
+			multistatus_free(m);
+			rc = -1;
+		}
+	} else if (!from || (rc = sync_refusal(d, &resp, *from != '\0')) == 0) {
+		rc = sync_upstream_error(d->s, SOURCE, what, &resp, NULL, err);
+	}
 	cx_http_response_free(&resp);
 	return rc;
 }
@@ -308,7 +365,7 @@ static int add_resource(dav *d, const char *href, const char *etag, const char *
 		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
 		    jv_string("invalid_ics")), "%s: %s; skipped", href, perr.msg);
 		d->bad++;
-		return 0;
+		return cx_calendar_sync_keep(d->cs, href, err);
 	}
 	if (skipped) {
 		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
@@ -345,7 +402,6 @@ static int multiget(dav *d, jv hrefs, cx_err *err)
 		    "<d:prop><d:getetag/><c:calendar-data/></d:prop>");
 		jv asked = jv_object();
 		multistatus m;
-		long status;
 
 		for (int i = at; i < n && i < at + MULTIGET_BATCH; i++) {
 			jv h = jv_array_get(jv_copy(hrefs), i);
@@ -358,10 +414,8 @@ static int multiget(dav *d, jv hrefs, cx_err *err)
 			free(e);
 		}
 		xml = jv_string_append_str(xml, "</c:calendar-multiget>");
-		rc = report(d, "1", jv_string_value(xml), &m, &status, NULL, err);
+		rc = report(d, "calendar-multiget", jv_string_value(xml), NULL, &m, err);
 		jv_free(xml);
-		if (rc == 1)
-			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "calendar-multiget: HTTP %ld", status);
 		if (rc < 0) {
 			jv_free(asked);
 			break;
@@ -374,17 +428,22 @@ static int multiget(dav *d, jv hrefs, cx_err *err)
 			long code = jv_get_kind(st) == JV_KIND_NUMBER ? (long)jv_number_value(st) : 0;
 
 			jv_free(st);
-			if (rc == 0 && href && jv_object_has(jv_copy(asked), jv_string(href))) {
+			if (rc == 0 && href && (code == 404 || (code == 200 && data)) &&
+			    jv_object_has(jv_copy(asked), jv_string(href))) {
 				asked = jv_object_delete(asked, jv_string(href));
-				if (code == 200 && data)
-					rc = add_resource(d, href, cx_json_str(r, "etag"), data, err);
-				else if (code == 404)
-					rc = cx_calendar_sync_resource(d->cs, href, jv_array(), err);
+				rc = code == 404 ? cx_calendar_sync_resource(d->cs, href, jv_array(), err) :
+				    add_resource(d, href, cx_json_str(r, "etag"), data, err);
 			}
 			jv_free(r);
 			(void)i;
 		}
-		/* what the server did not answer for stays as the mirror has it */
+		/* what the server did not send stays as the mirror has it */
+		jv_object_foreach(asked, href, v) {
+			if (rc == 0)
+				rc = cx_calendar_sync_keep(d->cs, jv_string_value(href), err);
+			jv_free(href);
+			jv_free(v);
+		}
 		jv_free(asked);
 		multistatus_free(&m);
 	}
@@ -405,49 +464,39 @@ static int is_collection(dav *d, const char *href)
 	    (href[n] == '/' && href[n + 1] == '\0'));
 }
 
-/* sync-collection from token ("" for everything) into the session, as
- * many rounds as the server needs; *next gets the new token. 1 when the
- * server refused the token, 2 when it lacks the report. */
+/* sync-collection from token ("" for everything) into the session, in as
+ * many rounds as the server needs: an answer whose response for the
+ * collection itself is 507 is truncated (RFC 6578 §3.6), and the next
+ * round asks again from the token it gave. *next gets the last token. 0,
+ * SYNC_TOKEN_REFUSED, SYNC_UNSUPPORTED, or -1 with err. */
 static int sync_collection(dav *d, const char *token, char **next, cx_err *err)
 {
 	char *cur = cx_xstrdup(token);
-	int rc = 0;
+	int rc = 0, more = 1;
 
 	*next = NULL;
-	for (int round = 0; rc == 0; round++) {
-		char *tok = xml_escape(cur), *xml, *body = NULL;
+	for (int round = 0; rc == 0 && more; round++) {
+		char *tok, *xml;
 		multistatus m;
-		long status;
-		jv fetch = jv_array();
-		int more = 0;
+		jv fetch;
 
 		if (round >= MAX_ROUNDS) {
-			jv_free(fetch);
-			free(tok);
 			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "sync-collection: more than %d "
 			    "rounds", MAX_ROUNDS);
 			break;
 		}
+		tok = xml_escape(cur);
 		xml = cx_xasprintf("<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 		    "<d:sync-collection xmlns:d=\"DAV:\"><d:sync-token>%s</d:sync-token>"
 		    "<d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop>"
 		    "</d:sync-collection>", tok);
 		free(tok);
-		rc = report(d, "0", xml, &m, &status, &body, err);
+		rc = report(d, "sync-collection", xml, cur, &m, err);
 		free(xml);
-		if (rc == 1) {
-			int refused = *cur && (status == 403 || status == 409) && body &&
-			    strstr(body, "valid-sync-token");
-
-			free(body);
-			jv_free(fetch);
-			rc = refused ? 1 : 2;
+		if (rc != 0)
 			break;
-		}
-		if (rc < 0) {
-			jv_free(fetch);
-			break;
-		}
+		more = 0;
+		fetch = jv_array();
 		m.responses = by_href(m.responses);
 		jv_array_foreach(m.responses, i, r) {
 			const char *href = cx_json_str(r, "href");
@@ -472,18 +521,62 @@ static int sync_collection(dav *d, const char *token, char **next, cx_err *err)
 		if (rc == 0 && !m.sync_token)
 			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "sync-collection: no sync-token "
 			    "in the answer");
+		else if (rc == 0 && more && strcmp(m.sync_token, cur) == 0)
+			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "sync-collection: a truncated "
+			    "answer gave back the sync-token it was asked with");
 		if (rc == 0) {
 			free(cur);
 			cur = cx_xstrdup(m.sync_token);
 		}
 		multistatus_free(&m);
-		if (!more)
-			break;
 	}
 	if (rc == 0)
 		*next = cur;
 	else
 		free(cur);
+	return rc;
+}
+
+/* Whether the collection lists sync-collection in its
+ * DAV:supported-report-set, as RFC 6578 §3 asks of servers that have it:
+ * 0 when it lists its reports without it, 1 when it lists it or does not
+ * say (the REPORT tells then), -1 with err when no answer came. */
+static int advertises_sync(dav *d, cx_err *err)
+{
+	static const char propfind[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	    "<d:propfind xmlns:d=\"DAV:\"><d:prop><d:supported-report-set/></d:prop>"
+	    "</d:propfind>";
+	cx_http_response resp;
+	cx_err ignored;
+	multistatus m;
+	int rc = 1;
+
+	if (dav_request(d, "PROPFIND", "0", propfind, &resp, err) < 0)
+		return -1;
+	if (resp.status == 207 && multistatus_parse(resp.body, resp.len, &m, &ignored) == 0) {
+		jv_array_foreach(m.responses, i, r) {
+			jv reports = jv_object_get(jv_copy(r), jv_string("reports"));
+
+			if (jv_get_kind(reports) == JV_KIND_ARRAY && is_collection(d,
+			    cx_json_str(r, "href"))) {
+				rc = 0;
+				jv_array_foreach(reports, j, name) {
+					rc |= strcmp(jv_string_value(name), NS_DAV "sync-collection") == 0;
+					jv_free(name);
+					(void)j;
+				}
+			}
+			jv_free(reports);
+			jv_free(r);
+			(void)i;
+		}
+		multistatus_free(&m);
+	}
+	cx_http_response_free(&resp);
+	if (rc == 0)
+		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("no_sync_collection")), "%s does not list sync-collection among "
+		    "its reports: listing ETags instead", d->key);
 	return rc;
 }
 
@@ -518,11 +611,8 @@ static int etag_listing(dav *d, cx_err *err)
 	    "<c:comp-filter name=\"VEVENT\"/></c:comp-filter></c:filter></c:calendar-query>";
 	etag_diff x = { jv_object(), jv_array(), jv_array(), d->refetch };
 	multistatus m;
-	long status;
-	int rc = report(d, "1", query, &m, &status, NULL, err);
+	int rc = report(d, "calendar-query", query, NULL, &m, err);
 
-	if (rc == 1)
-		rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "calendar-query: HTTP %ld", status);
 	if (rc == 0) {
 		jv_array_foreach(m.responses, i, r) {
 			const char *href = cx_json_str(r, "href");
@@ -583,6 +673,28 @@ static void dav_free(dav *d)
 	free(d->origin);
 	free(d->path);
 	cx_calendar_sync_free(d->cs);
+	cx_sync_lease_release(d->lease);
+}
+
+/* sync-collection from the stored token (from: "" for everything) into
+ * a new session; a refused token starts over from "". 0 and *token,
+ * SYNC_UNSUPPORTED when the server lacks the report, -1 with err. */
+static int collection_run(dav *d, const char *from, char **token, cx_err *err)
+{
+	int rc;
+
+	if (*from == '\0' && (rc = advertises_sync(d, err)) <= 0)
+		return rc < 0 ? -1 : SYNC_UNSUPPORTED;
+	if (cx_calendar_sync_begin(d->s, SOURCE, d->key, d->key, *from == '\0', &d->cs,
+	    err) < 0)
+		return -1;
+	rc = sync_collection(d, from, token, err);
+	if (rc == SYNC_TOKEN_REFUSED) {
+		if (cx_calendar_sync_restart(d->cs, err) < 0)
+			return -1;
+		rc = sync_collection(d, "", token, err);
+	}
+	return rc;
 }
 
 /* The run itself, once the lease is held: *mode gets how the collection
@@ -590,35 +702,17 @@ static void dav_free(dav *d)
 static int listing_run(dav *d, const cx_sync_cursor *cur, int full, int listing,
     const char **mode, char **token, cx_err *err)
 {
-	int rc;
-
 	*token = NULL;
-	*mode = listing || (cur->mode && strcmp(cur->mode, "etag") == 0 && !full) ?
-	    "etag" : "sync-collection";
-	if (strcmp(*mode, "sync-collection") == 0) {
-		const char *from = full || !cur->cursor ? "" : cur->cursor;
+	if (!listing && (full || !cur->mode || strcmp(cur->mode, "etag") != 0)) {
+		int rc = collection_run(d, full || !cur->cursor ? "" : cur->cursor, token, err);
 
-		if (cx_calendar_sync_begin(d->s, SOURCE, d->key, d->key, *from == '\0', &d->cs,
-		    err) < 0)
-			return -1;
-		rc = sync_collection(d, from, token, err);
-		if (rc == 1) {
-			cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
-			    jv_string("sync_token_refused")), "the server refused the sync token "
-			    "of %s: full resync", d->key);
-			if (cx_calendar_sync_restart(d->cs, err) < 0)
-				return -1;
-			rc = sync_collection(d, "", token, err);
-		}
-		if (rc != 2)
-			return rc < 0 ? -1 : 0;
-		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
-		    jv_string("no_sync_collection")), "%s does not answer sync-collection: "
-		    "listing ETags instead", d->key);
+		*mode = "sync-collection";
+		if (rc != SYNC_UNSUPPORTED)
+			return rc;
 		cx_calendar_sync_free(d->cs);
 		d->cs = NULL;
-		*mode = "etag";
 	}
+	*mode = "etag";
 	/* a first listing, or --full, fetches everything: a complete listing */
 	d->refetch = full || !cur->mode;
 	if (cx_calendar_sync_begin(d->s, SOURCE, d->key, d->key, d->refetch, &d->cs,
@@ -632,7 +726,6 @@ int caldav_sync(cx_store *s, const char *url, const char *user, int full,
 {
 	dav d = { .s = s, .url = url, .user = user, .key = cx_http_url_for_log(url) };
 	cx_sync_cursor cur = { 0 };
-	cx_sync_lease *lease = NULL;
 	const char *mode = NULL;
 	char *token = NULL;
 	int64_t ttl, started = cx_clock_mono_ms();
@@ -645,7 +738,7 @@ int caldav_sync(cx_store *s, const char *url, const char *user, int full,
 	if (rc >= 0 && sync_lease_ttl(&ttl, err) < 0)
 		rc = -1;
 	if (rc >= 0) {
-		rc = cx_sync_lease_take(s, SOURCE, d.key, ttl, &lease, err);
+		rc = cx_sync_lease_take(s, SOURCE, d.key, ttl, &d.lease, err);
 		if (rc == 0)
 			rc = cx_err_set(err, CX_EXIT_TEMPFAIL, "a sync of %s is already running",
 			    d.key);
@@ -655,12 +748,11 @@ int caldav_sync(cx_store *s, const char *url, const char *user, int full,
 	if (rc >= 0)
 		rc = listing_run(&d, &cur, full, listing, &mode, &token, err);
 	if (rc >= 0)
-		rc = sync_calendar_finish(s, SOURCE, lease, d.cs, d.key, d.key, token, mode,
+		rc = sync_calendar_finish(s, SOURCE, d.lease, d.cs, d.key, d.key, token, mode,
 		    NULL, started, d.requests, err);
 	if (rc >= 0 && d.bad)
 		rc = cx_err_set(err, CX_EXIT_SOME_FAILED, "%lld resources of %s could not be "
 		    "read", (long long)d.bad, d.key);
-	cx_sync_lease_release(lease);
 	cx_sync_cursor_clear(&cur);
 	free(token);
 	dav_free(&d);

@@ -23,12 +23,13 @@ int sync_out_init(sync_out *o, cx_store *s, const char *source, const char *chan
     cx_err *err)
 {
 	char now[CX_RFC3339_LEN], id[CX_CORRELATION_ID_LEN];
-	jv src = jv_object_set(jv_object(), jv_string("sync"), jv_string(source));
+	jv src;
 
 	memset(o, 0, sizeof *o);
 	o->tenant = cx_accounts_tenant(s, channel, account, err);
 	if (!o->tenant)
 		return -1;
+	src = jv_object_set(jv_object(), jv_string("sync"), jv_string(source));
 	o->channel = cx_xstrdup(channel);
 	o->account = cx_xstrdup(account);
 	if (origin && origin->correlation_id) {
@@ -126,7 +127,7 @@ int sync_calendar_finish(cx_store *s, const char *source, cx_sync_lease *lease,
 	if (rc < 0 || cx_store_begin(s, err) < 0)
 		return -1;
 	if (cx_sync_lease_check(lease, err) < 0 || cx_calendar_sync_apply(cs, err) < 0 ||
-	    cx_sync_cursor_put(s, source, key, cursor, mode, full, err) < 0 ||
+	    cx_sync_cursor_put(s, source, key, cursor, mode, full, 0, err) < 0 ||
 	    cx_sync_count_run(s, source, full, counts.created, counts.updated,
 	    counts.deleted, cx_clock_mono_ms() - started, err) < 0) {
 		cx_store_rollback(s);

@@ -274,6 +274,15 @@ static int gcal_cmd(int argc, char **argv)
 	return finish(s, rc, &err);
 }
 
+/* Whether an http(s) URL carries user information (user:password@host): a
+ * password in argv, where every process can read it. */
+static int has_userinfo(const char *url)
+{
+	const char *authority = strstr(url, "://") + 3;
+
+	return memchr(authority, '@', strcspn(authority, "/?#")) != NULL;
+}
+
 static int caldav_cmd(int argc, char **argv)
 {
 	conf c = { 0 };
@@ -285,6 +294,9 @@ static int caldav_cmd(int argc, char **argv)
 		return rc;
 	if (!c.url || (strncmp(c.url, "http://", 7) != 0 && strncmp(c.url, "https://", 8) != 0))
 		return usage_error(&cmd_caldav, "--url with an http(s) URL");
+	if (has_userinfo(c.url))
+		return usage_error(&cmd_caldav, "--url without user information (--user U, and "
+		    "the password in CX_CALDAV_PASSWORD)");
 	if ((rc = open_all(&c, &s)) >= 0)
 		return rc;
 	rc = caldav_sync(s, c.url, c.user, c.full, c.listing, &err);

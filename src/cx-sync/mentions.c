@@ -1,6 +1,12 @@
 /* mentions.c: `cx-sync x-mentions`: GET /2/users/:id/mentions since the last
- * post id seen, every page, emitted oldest first as x.mention events; a 429
- * holds the next run back until X's x-rate-limit-reset. */
+ * post id seen, every page, emitted oldest first as x.mention events.
+ * X pages newest first, so a poll that X's rate limit cuts short (a 429, or
+ * a page with x-rate-limit-remaining: 0 and pages left, which are then not
+ * asked for) keeps what it got and leaves a gap: the posts between the
+ * poll's since_id and the oldest post it got. The cursor then holds the
+ * newest id seen, its mode "gap:<since_id>:<until_id>" (since_id empty for
+ * a first poll), and a hold until X's x-rate-limit-reset; the next run
+ * fills the gap with until_id before it polls since the cursor. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +24,7 @@
 #define SOURCE "x-mentions"
 #define MAX_PAGES 100
 #define RETRY_AFTER_DEFAULT 900   /* X's rate limit window, when reset is missing */
+#define GAP "gap:"
 
 /* The X account id of the workspace's credential. */
 static void take_account(jv row, void *ctx)
@@ -52,47 +59,50 @@ static int valid_id(const char *s)
 	return s && *s && strlen(s) < 32 && strspn(s, "0123456789") == strlen(s);
 }
 
-/* 429: hold the next runs until the reset X names. */
-static int rate_limited(cx_store *s, const char *key, const cx_http_response *resp,
-    cx_err *err)
+/* One run: the posts its polls got and where X's rate limit left it. */
+typedef struct {
+	cx_store *s;
+	const char *workspace, *user_id;
+	cx_sync_lease *lease;
+	long max_results;
+	jv posts;                 /* every post of the run, in the order X gave them */
+	int pages;
+	int64_t hold;             /* X's reset once its limit is spent; 0: not spent */
+} poll_run;
+
+/* X's x-rate-limit-reset (epoch seconds), or a window from now. */
+static int64_t reset_of(const cx_http_response *resp)
 {
 	const char *reset = cx_http_header(resp, "x-rate-limit-reset");
-	int64_t until = cx_clock_now() + RETRY_AFTER_DEFAULT;
-	char when[CX_RFC3339_LEN];
-	cx_err ignored;
 
-	if (reset && valid_id(reset))
-		until = strtoll(reset, NULL, 10);
-	cx_sync_count_error(s, SOURCE, "429", &ignored);
-	if (cx_sync_cursor_hold(s, SOURCE, key, until, err) < 0)
-		return -1;
-	cx_clock_rfc3339(until, -1, when);
-	return cx_err_set(err, CX_EXIT_TEMPFAIL, "rate limited by X until %s (HTTP 429)",
-	    when);
+	if (valid_id(reset))
+		return strtoll(reset, NULL, 10);
+	return cx_clock_now() + RETRY_AFTER_DEFAULT;
 }
 
-/* One page into *posts; *next gets the next page's token or NULL. */
-static int fetch_page(cx_store *s, const char *workspace, const char *key,
-    const char *user_id, const char *since_id, const char *page_token,
-    long max_results, jv *posts, char **next, cx_err *err)
+/* One page into p->posts, *oldest lowered to its oldest post; *next gets
+ * the next page's token or NULL. 0, 1 for a 429, or -1 with err. */
+static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
+    const char *page_token, char **oldest, char **next, cx_err *err)
 {
 	char *base = sync_api_base("CX_X_API_BASE", "https://api.x.com");
-	char *esc = sync_escape(user_id), *path, *url, *token = NULL, size[24];
+	char *esc = sync_escape(p->user_id), *path, *url, *token = NULL, size[24];
+	const char *remaining;
 	cx_http_request req = { 0 };
 	cx_http_response resp;
 	jv body, data, nt;
 	int rc;
 
 	*next = NULL;
-	snprintf(size, sizeof size, "%ld", max_results);
+	snprintf(size, sizeof size, "%ld", p->max_results);
 	path = cx_xasprintf("%s/2/users/%s/mentions", base, esc);
 	url = cx_http_url_with(path, "max_results", size, "since_id", since_id,
-	    "pagination_token", page_token, "tweet.fields",
+	    "until_id", until_id, "pagination_token", page_token, "tweet.fields",
 	    "author_id,conversation_id,created_at", NULL);
 	free(base);
 	free(esc);
 	free(path);
-	if (cx_oauth_token(s, "x", workspace, &token, err) < 0) {
+	if (cx_oauth_token(p->s, "x", p->workspace, &token, err) < 0) {
 		free(url);
 		return -1;
 	}
@@ -103,18 +113,24 @@ static int fetch_page(cx_store *s, const char *workspace, const char *key,
 	free(url);
 	if (rc < 0) {
 		cx_http_response_free(&resp);
-		return sync_transport_error(s, SOURCE, err);
+		return sync_transport_error(p->s, SOURCE, err);
 	}
 	if (resp.status == 429) {
-		rc = rate_limited(s, key, &resp, err);
+		cx_err ignored;
+
+		p->hold = reset_of(&resp);
+		cx_sync_count_error(p->s, SOURCE, "429", &ignored);
 		cx_http_response_free(&resp);
-		return rc;
+		return 1;
 	}
 	if (resp.status != 200) {
-		sync_upstream_error(s, SOURCE, "mentions", &resp, NULL, err);
+		sync_upstream_error(p->s, SOURCE, "mentions", &resp, NULL, err);
 		cx_http_response_free(&resp);
 		return -1;
 	}
+	remaining = cx_http_header(&resp, "x-rate-limit-remaining");
+	if (valid_id(remaining) && strtoll(remaining, NULL, 10) == 0)
+		p->hold = reset_of(&resp);
 	body = cx_http_json(&resp);
 	cx_http_response_free(&resp);
 	if (jv_get_kind(body) != JV_KIND_OBJECT) {
@@ -123,11 +139,19 @@ static int fetch_page(cx_store *s, const char *workspace, const char *key,
 	}
 	data = jv_object_get(jv_copy(body), jv_string("data"));
 	if (jv_get_kind(data) == JV_KIND_ARRAY) {
-		jv_array_foreach(data, i, p) {
-			if (jv_get_kind(p) == JV_KIND_OBJECT && valid_id(cx_json_str(p, "id")))
-				*posts = jv_array_append(*posts, p);
-			else
-				jv_free(p);
+		jv_array_foreach(data, i, post) {
+			const char *id = jv_get_kind(post) == JV_KIND_OBJECT ?
+			    cx_json_str(post, "id") : NULL;
+
+			if (valid_id(id)) {
+				if (!*oldest || id_cmp(id, *oldest) < 0) {
+					free(*oldest);
+					*oldest = cx_xstrdup(id);
+				}
+				p->posts = jv_array_append(p->posts, post);
+			} else {
+				jv_free(post);
+			}
 			(void)i;
 		}
 	}
@@ -137,6 +161,54 @@ static int fetch_page(cx_store *s, const char *workspace, const char *key,
 		*next = cx_xstrdup(jv_string_value(nt));
 	jv_free(nt);
 	return 0;
+}
+
+/* Every page of the posts after since_id and before until_id (either may
+ * be NULL). 0 when the last page came, 1 when X's rate limit cut the poll
+ * short (*oldest: the oldest post it got, or NULL), -1 with err. */
+static int poll(poll_run *p, const char *since_id, const char *until_id, char **oldest,
+    cx_err *err)
+{
+	char *page_token = NULL;
+	int rc = 0;
+
+	*oldest = NULL;
+	do {
+		char *next = NULL;
+
+		if (++p->pages > MAX_PAGES) {
+			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "mentions: more than %d pages",
+			    MAX_PAGES);
+			break;
+		}
+		rc = fetch_page(p, since_id, until_id, page_token, oldest, &next, err);
+		free(page_token);
+		page_token = next;
+		if (rc == 0 && page_token && p->hold)
+			rc = 1;    /* the next page would be a 429 */
+		else if (rc == 0 && page_token && cx_sync_lease_renew(p->lease, err) < 0)
+			rc = -1;
+	} while (rc == 0 && page_token);
+	free(page_token);
+	return rc;
+}
+
+/* "gap:<since>:<until>" of a stored mode: 1 with *since ("" for none) and
+ * *until, or 0. */
+static int gap_of(const char *mode, char **since, char **until)
+{
+	const char *colon;
+
+	*since = *until = NULL;
+	if (!mode || strncmp(mode, GAP, strlen(GAP)) != 0)
+		return 0;
+	mode += strlen(GAP);
+	colon = strchr(mode, ':');
+	if (!colon || !valid_id(colon + 1))
+		return 0;
+	*since = cx_xstrndup(mode, (size_t)(colon - mode));
+	*until = cx_xstrdup(colon + 1);
+	return 1;
 }
 
 static jv set_if_string(jv o, const char *key, jv v)
@@ -178,15 +250,53 @@ static jv mention(const char *user_id, jv post)
 	return it;
 }
 
+/* Emits the run's posts oldest first, each once; *newest becomes the
+ * newest of them and the cursor. */
+static int emit(poll_run *p, const char *cursor, char **newest, int64_t *lines,
+    cx_err *err)
+{
+	int64_t n = jv_array_length(jv_copy(p->posts));
+	jv *all;
+	sync_out out;
+
+	*newest = cursor ? cx_xstrdup(cursor) : NULL;
+	*lines = 0;
+	if (n == 0)
+		return 0;
+	if (sync_out_init(&out, p->s, SOURCE, "x", p->user_id, NULL,
+	    cursor ? "incremental" : "full", err) < 0)
+		return -1;
+	all = cx_xcalloc((size_t)n, sizeof *all);
+	for (int64_t i = 0; i < n; i++)
+		all[i] = jv_array_get(jv_copy(p->posts), (int)i);
+	qsort(all, (size_t)n, sizeof *all, by_id);
+	for (int64_t i = 0; i < n; i++) {
+		const char *id = cx_json_str(all[i], "id");
+
+		/* a page boundary may repeat a post */
+		if (i == 0 || id_cmp(id, cx_json_str(all[i - 1], "id")) != 0)
+			sync_out_item(mention(p->user_id, jv_copy(all[i])), &out);
+		if (!*newest || id_cmp(id, *newest) > 0) {
+			free(*newest);
+			*newest = cx_xstrdup(id);
+		}
+	}
+	for (int64_t i = 0; i < n; i++)
+		jv_free(all[i]);
+	free(all);
+	*lines = out.lines;
+	sync_out_free(&out);
+	return sync_out_flush(err);
+}
+
 int mentions_sync(cx_store *s, const char *workspace, long max_results, cx_err *err)
 {
-	char *user_id = NULL, *key = NULL, *page_token = NULL, *newest = NULL;
+	char *user_id = NULL, *key = NULL, *newest = NULL, *since = NULL, *until = NULL;
+	char *oldest = NULL, *gap = NULL;
 	cx_sync_cursor cur = { 0 };
-	cx_sync_lease *lease = NULL;
-	int64_t ttl, started = cx_clock_mono_ms(), n = 0;
-	jv posts = jv_array();
-	sync_out out = { 0 };
-	int rc, ok = 0, pages = 0, out_open = 0;
+	poll_run p = { s, workspace, NULL, NULL, max_results, jv_array(), 0, 0 };
+	int64_t ttl, started = cx_clock_mono_ms(), lines = 0;
+	int rc, ok = 0, cut = 0;
 
 	if (cx_oauth_list(s, "x", workspace, take_account, &user_id, err) < 0)
 		goto done;
@@ -195,10 +305,11 @@ int mentions_sync(cx_store *s, const char *workspace, long max_results, cx_err *
 		    "(see cx-oauth authorize --provider x)", workspace);
 		goto done;
 	}
+	p.user_id = user_id;
 	key = cx_xasprintf("%s/%s", workspace, user_id);
 	if (sync_lease_ttl(&ttl, err) < 0)
 		goto done;
-	rc = cx_sync_lease_take(s, SOURCE, key, ttl, &lease, err);
+	rc = cx_sync_lease_take(s, SOURCE, key, ttl, &p.lease, err);
 	if (rc == 0)
 		cx_err_set(err, CX_EXIT_TEMPFAIL, "a poll of the mentions of %s is already "
 		    "running", workspace);
@@ -212,71 +323,55 @@ int mentions_sync(cx_store *s, const char *workspace, long max_results, cx_err *
 		    "before then", when);
 		goto done;
 	}
-	do {
-		char *next = NULL;
-
-		if (++pages > MAX_PAGES) {
-			cx_err_set(err, CX_EXIT_UNAVAILABLE, "mentions: more than %d pages", MAX_PAGES);
+	if (gap_of(cur.mode, &since, &until)) {
+		/* the gap a poll cut short left: filled first */
+		if ((cut = poll(&p, *since ? since : NULL, until, &oldest, err)) < 0)
 			goto done;
-		}
-		if (fetch_page(s, workspace, key, user_id, cur.cursor, page_token, max_results,
-		    &posts, &next, err) < 0 ||
-		    (next && cx_sync_lease_renew(lease, err) < 0)) {
-			free(next);
-			goto done;
-		}
-		free(page_token);
-		page_token = next;
-	} while (page_token);
-	n = jv_array_length(jv_copy(posts));
-	if (n > 0) {
-		jv *all = cx_xcalloc((size_t)n, sizeof *all);
-
-		for (int64_t i = 0; i < n; i++)
-			all[i] = jv_array_get(jv_copy(posts), (int)i);
-		qsort(all, (size_t)n, sizeof *all, by_id);
-		if (sync_out_init(&out, s, SOURCE, "x", user_id, NULL, cur.cursor ? "incremental" : "full",
-		    err) == 0)
-			out_open = 1;
-		for (int64_t i = 0; i < n; i++) {
-			const char *id = cx_json_str(all[i], "id");
-
-			/* a page boundary may repeat a post; ids only grow */
-			if (out_open && (!newest || id_cmp(id, newest) > 0)) {
-				free(newest);
-				newest = cx_xstrdup(id);
-				sync_out_item(mention(user_id, jv_copy(all[i])), &out);
-			}
-			jv_free(all[i]);
-		}
-		free(all);
-		if (!out_open || sync_out_flush(err) < 0)
-			goto done;
+		if (cut)
+			gap = cx_xasprintf(GAP "%s:%s", since, oldest ? oldest : until);
+		free(oldest);
+		oldest = NULL;
 	}
-	if (cx_store_begin(s, err) < 0)
+	if (!cut && p.hold) {
+		cut = 1;    /* the gap took the last request X allows */
+	} else if (!cut) {
+		if ((cut = poll(&p, cur.cursor, NULL, &oldest, err)) < 0)
+			goto done;
+		if (cut && oldest)
+			gap = cx_xasprintf(GAP "%s:%s", cur.cursor ? cur.cursor : "", oldest);
+	}
+	if (emit(&p, cur.cursor, &newest, &lines, err) < 0 || cx_store_begin(s, err) < 0)
 		goto done;
-	if (cx_sync_lease_check(lease, err) < 0 ||
-	    cx_sync_cursor_put(s, SOURCE, key, newest ? newest : cur.cursor, NULL,
-	    cur.cursor == NULL, err) < 0 ||
-	    cx_sync_count_run(s, SOURCE, cur.cursor == NULL, out.lines, 0, 0,
+	if (cx_sync_lease_check(p.lease, err) < 0 ||
+	    cx_sync_cursor_put(s, SOURCE, key, newest, gap, cur.cursor == NULL, p.hold, err) < 0 ||
+	    cx_sync_count_run(s, SOURCE, cur.cursor == NULL, lines, 0, 0,
 	    cx_clock_mono_ms() - started, err) < 0) {
 		cx_store_rollback(s);
 		goto done;
 	}
-	if (cx_store_commit(s, err) == 0) {
-		cx_log(CX_LOG_INFO, jv_object_set(jv_object_set(jv_object(), jv_string("created"),
-		    jv_number((double)out.lines)), jv_string("pages"), jv_number(pages)),
-		    "polled the mentions of %s", workspace);
-		ok = 1;
+	if (cx_store_commit(s, err) < 0)
+		goto done;
+	cx_log(CX_LOG_INFO, jv_object_set(jv_object_set(jv_object(), jv_string("created"),
+	    jv_number((double)lines)), jv_string("pages"), jv_number(p.pages)),
+	    "polled the mentions of %s", workspace);
+	if (cut) {
+		char when[CX_RFC3339_LEN];
+
+		cx_clock_rfc3339(p.hold, -1, when);
+		cx_err_set(err, CX_EXIT_TEMPFAIL, "rate limited by X until %s; the rest of the "
+		    "mentions come after that", when);
+		goto done;
 	}
+	ok = 1;
 done:
-	if (out_open)
-		sync_out_free(&out);
-	cx_sync_lease_release(lease);
+	cx_sync_lease_release(p.lease);
 	cx_sync_cursor_clear(&cur);
-	jv_free(posts);
-	free(page_token);
+	jv_free(p.posts);
 	free(newest);
+	free(since);
+	free(until);
+	free(oldest);
+	free(gap);
 	free(user_id);
 	free(key);
 	return ok ? 0 : -1;

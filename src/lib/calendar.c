@@ -229,6 +229,7 @@ static const char sql_stage_create[] =
     " updated TEXT, hash TEXT NOT NULL, status TEXT NOT NULL,"
     " incarnation INTEGER NOT NULL, event TEXT NOT NULL, change TEXT,"
     " action TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS temp.calendar_stage_by_href ON calendar_stage (href);"
     "DELETE FROM temp.calendar_stage;";
 
 int cx_calendar_sync_begin(cx_store *s, const char *source, const char *key,
@@ -460,33 +461,45 @@ int cx_calendar_sync_add(cx_calendar_sync *cs, jv event, const char *href,
 	return rc;
 }
 
-static const char sql_stage_has[] =
-    "SELECT 1 FROM temp.calendar_stage WHERE event_id = ?1";
-static const char sql_mirror_by_href[] =
+static const char sql_stage_href[] =
+    "SELECT href FROM temp.calendar_stage WHERE event_id = ?1";
+static const char sql_stage_drop[] =
+    "DELETE FROM temp.calendar_stage WHERE event_id = ?1";
+/* what resource href held: in the mirror, and staged by an earlier round
+ * of this session (a resource changed, then gone, in one run) */
+static const char sql_resource_events[] =
     "SELECT event_id FROM calendar_mirror WHERE source = ?1 AND calendar = ?2"
-    " AND href = ?3 ORDER BY event_id";
+    " AND href = ?3 UNION SELECT event_id FROM temp.calendar_stage WHERE href = ?3"
+    " ORDER BY event_id";
 
-static int staged(cx_calendar_sync *cs, const char *event_id, cx_err *err)
+/* Whether event_id is staged from another resource than href, or already
+ * as gone: 1, 0, or -1 with err. */
+static int staged_elsewhere(cx_calendar_sync *cs, const char *event_id, const char *href,
+    cx_err *err)
 {
-	cx_stmt *st = cx_store_prepare(cs->s, sql_stage_has, err);
+	cx_stmt *st = cx_store_prepare(cs->s, sql_stage_href, err);
 	int rc;
 
 	if (!st)
 		return -1;
 	cx_stmt_text(st, 1, event_id);
 	rc = cx_stmt_step(st, err);
-	if (rc == 1)
+	if (rc == 1) {
+		rc = cx_stmt_col_is_null(st, 0) || strcmp(cx_stmt_col_text(st, 0), href) != 0;
 		cx_stmt_reset(st);
+	}
 	return rc;
 }
 
-/* Stages a mirrored event whose resource no longer holds it: a tombstone,
- * and a deletion when it was live. */
+/* Stages an event whose resource no longer holds it: for a mirrored one a
+ * tombstone, and a deletion when it was live; one this session staged
+ * without the mirror knowing it is forgotten. */
 static int stage_gone(cx_calendar_sync *cs, const char *event_id, cx_err *err)
 {
 	mirror_row m;
 	staged_row r = { event_id, NULL, NULL, NULL, "put", 1 };
-	int rc = 0;
+	cx_stmt *st;
+	int rc;
 
 	if (mirror_get(cs, event_id, &m, err) < 0)
 		return -1;
@@ -496,6 +509,11 @@ static int stage_gone(cx_calendar_sync *cs, const char *event_id, cx_err *err)
 		r.incarnation = m.incarnation;
 		rc = stage(cs, &r, m.live ? as_deleted(jv_copy(m.event), jv_object()) :
 		    jv_copy(m.event), err);
+	} else if ((st = cx_store_prepare(cs->s, sql_stage_drop, err))) {
+		cx_stmt_text(st, 1, event_id);
+		rc = cx_stmt_run(st, err);
+	} else {
+		rc = -1;
 	}
 	mirror_row_free(&m);
 	return rc;
@@ -511,7 +529,7 @@ int cx_calendar_sync_resource(cx_calendar_sync *cs, const char *href, jv events,
 
 	for (int i = 0; i < n && rc == 0; i++)
 		rc = cx_calendar_sync_add(cs, jv_array_get(jv_copy(events), i), href, err);
-	if (rc < 0 || !(st = cx_store_prepare(cs->s, sql_mirror_by_href, err))) {
+	if (rc < 0 || !(st = cx_store_prepare(cs->s, sql_resource_events, err))) {
 		jv_free(events);
 		jv_free(gone);
 		return -1;
@@ -541,7 +559,7 @@ int cx_calendar_sync_resource(cx_calendar_sync *cs, const char *href, jv events,
 	}
 	jv_array_foreach(gone, i, id) {
 		/* an event that moved to another resource is staged there */
-		if (rc == 0 && (rc = staged(cs, jv_string_value(id), err)) == 0)
+		if (rc == 0 && (rc = staged_elsewhere(cs, jv_string_value(id), href, err)) == 0)
 			rc = stage_gone(cs, jv_string_value(id), err);
 		else if (rc == 1)
 			rc = 0;
@@ -550,6 +568,24 @@ int cx_calendar_sync_resource(cx_calendar_sync *cs, const char *href, jv events,
 	}
 	jv_free(gone);
 	return rc < 0 ? -1 : 0;
+}
+
+static const char sql_stage_keep[] =
+    "INSERT OR IGNORE INTO temp.calendar_stage (event_id, seq, href, etag, updated,"
+    " hash, status, incarnation, event, change, action) SELECT event_id, 0, href, etag,"
+    " updated, hash, status, incarnation, event, NULL, 'keep' FROM calendar_mirror"
+    " WHERE source = ?1 AND calendar = ?2 AND href = ?3";
+
+int cx_calendar_sync_keep(cx_calendar_sync *cs, const char *href, cx_err *err)
+{
+	cx_stmt *st = cx_store_prepare(cs->s, sql_stage_keep, err);
+
+	if (!st)
+		return -1;
+	cx_stmt_text(st, 1, cs->source);
+	cx_stmt_text(st, 2, cs->key);
+	cx_stmt_text(st, 3, href);
+	return cx_stmt_run(st, err);
 }
 
 static const char sql_mirror_hrefs[] =

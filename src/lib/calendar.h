@@ -64,9 +64,15 @@ int cx_calendar_sync_add(cx_calendar_sync *cs, jv event, const char *href,
     cx_err *err);
 /* CalDAV: events (an array) are now all resource href holds; mirrored
  * events of href that are not among them are deleted (all of them when the
- * resource is gone: an empty array). */
+ * resource is gone: an empty array), and so are those an earlier call of
+ * the session staged from href (a listing in several rounds may change a
+ * resource, then delete it). */
 int cx_calendar_sync_resource(cx_calendar_sync *cs, const char *href, jv events,
     cx_err *err);
+/* CalDAV: resource href could not be read this time (its iCalendar does
+ * not parse, the server did not send it): its mirrored events stay as they
+ * are, even in a full listing, unless the session staged them already. */
+int cx_calendar_sync_keep(cx_calendar_sync *cs, const char *href, cx_err *err);
 /* The mirrored resources of a calendar with their etags, for a listing that
  * is compared by ETag; each() gets strings valid during the call. */
 int cx_calendar_mirror_hrefs(cx_store *s, const char *source, const char *key,

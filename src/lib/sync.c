@@ -52,15 +52,17 @@ void cx_sync_cursor_clear(cx_sync_cursor *c)
 
 static const char sql_cursor_put[] =
     "INSERT INTO sync_cursors (source, key, cursor, mode, not_before, last_full_at,"
-    " last_incremental_at, updated_at) VALUES (?1, ?2, ?3, ?4, NULL,"
+    " last_incremental_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?7,"
     " CASE WHEN ?5 THEN ?6 END, CASE WHEN ?5 THEN NULL ELSE ?6 END, ?6)"
     " ON CONFLICT (source, key) DO UPDATE SET cursor = excluded.cursor,"
-    " mode = excluded.mode, not_before = NULL, updated_at = excluded.updated_at,"
+    " mode = excluded.mode, not_before = excluded.not_before,"
+    " updated_at = excluded.updated_at,"
     " last_full_at = CASE WHEN ?5 THEN ?6 ELSE last_full_at END,"
     " last_incremental_at = CASE WHEN ?5 THEN last_incremental_at ELSE ?6 END";
 
 int cx_sync_cursor_put(cx_store *s, const char *source, const char *key,
-    const char *cursor, const char *mode, int full, cx_err *err)
+    const char *cursor, const char *mode, int full, int64_t not_before,
+    cx_err *err)
 {
 	cx_stmt *st = cx_store_prepare(s, sql_cursor_put, err);
 
@@ -72,35 +74,11 @@ int cx_sync_cursor_put(cx_store *s, const char *source, const char *key,
 	cx_stmt_text(st, 4, mode);
 	cx_stmt_int(st, 5, full != 0);
 	cx_stmt_int(st, 6, cx_clock_now());
+	if (not_before > 0)
+		cx_stmt_int(st, 7, not_before);
+	else
+		cx_stmt_null(st, 7);
 	return cx_stmt_run(st, err);
-}
-
-static const char sql_cursor_hold[] =
-    "INSERT INTO sync_cursors (source, key, not_before, updated_at)"
-    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (source, key) DO UPDATE SET"
-    " not_before = excluded.not_before, updated_at = excluded.updated_at";
-
-int cx_sync_cursor_hold(cx_store *s, const char *source, const char *key,
-    int64_t not_before, cx_err *err)
-{
-	cx_stmt *st;
-
-	if (cx_store_begin(s, err) < 0)
-		return -1;
-	st = cx_store_prepare(s, sql_cursor_hold, err);
-	if (!st) {
-		cx_store_rollback(s);
-		return -1;
-	}
-	cx_stmt_text(st, 1, source);
-	cx_stmt_text(st, 2, key);
-	cx_stmt_int(st, 3, not_before);
-	cx_stmt_int(st, 4, cx_clock_now());
-	if (cx_stmt_run(st, err) < 0) {
-		cx_store_rollback(s);
-		return -1;
-	}
-	return cx_store_commit(s, err);
 }
 
 /* ---- leases ------------------------------------------------------------ */

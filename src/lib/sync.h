@@ -26,14 +26,13 @@ typedef struct {
 int cx_sync_cursor_get(cx_store *s, const char *source, const char *key,
     cx_sync_cursor *c, cx_err *err);
 void cx_sync_cursor_clear(cx_sync_cursor *c);
-/* Stores cursor and mode and stamps the run (full or incremental), clearing
- * any hold. Inside the caller's transaction, with the changes it covers. */
+/* Stores cursor and mode and stamps the run (full or incremental), with
+ * not_before holding the next requests back until then (a provider's rate
+ * limit reset; 0: no hold). Inside the caller's transaction, with the
+ * changes it covers. */
 int cx_sync_cursor_put(cx_store *s, const char *source, const char *key,
-    const char *cursor, const char *mode, int full, cx_err *err);
-/* Holds the next requests back until not_before (a provider's rate limit
- * reset). Its own transaction. */
-int cx_sync_cursor_hold(cx_store *s, const char *source, const char *key,
-    int64_t not_before, cx_err *err);
+    const char *cursor, const char *mode, int full, int64_t not_before,
+    cx_err *err);
 
 typedef struct cx_sync_lease cx_sync_lease;
 

@@ -7,21 +7,27 @@ Listens on 127.0.0.1:PORT (0 picks a free port) and prints the port on the
 first line of stdout. Like X's API v2:
 
   * "Authorization: Bearer ..." is required (else 401 with X's body);
-  * the timeline is newest first; since_id keeps only newer posts (ids are
-    compared as numbers); max_results (5..100, else 400) sizes the pages,
+  * the timeline is newest first; since_id keeps only newer posts and
+    until_id only older ones (ids are compared as numbers); max_results
+    (5..100, else 400) sizes the pages,
     chained by meta.next_token / pagination_token; meta has result_count,
     newest_id and oldest_id, and a page with nothing has no "data";
   * tweet.fields=created_at,author_id,conversation_id add those fields when
     the post has them;
-  * a programmed rate limit answers 429 with X's body and
-    x-rate-limit-limit, x-rate-limit-remaining: 0 and x-rate-limit-reset
-    (epoch seconds) headers, as X sends them; 200s carry the headers too.
+  * every answer carries x-rate-limit-limit, x-rate-limit-remaining and
+    x-rate-limit-reset (epoch seconds) as X sends them; each request uses
+    one of the window's requests, and once none is left X answers 429 with
+    its body and x-rate-limit-remaining: 0.
 
 POST /_control (JSON): {"reset": true}, {"record": FILE}, {"user": ID}
 (whose mentions these are; others get 404), {"load": FIXTURE} (a recorded
 mentions page: its "data" become the timeline), {"add": [POST, ...]} (new
 mentions, newest last in the list), {"page_size": N} (a cap below
-max_results), {"rate_limit": {"times": N, "reset": EPOCH}}.
+max_results), {"window": {"remaining": N, "reset": EPOCH}} (the requests
+left in the current rate-limit window, and its end; null: a fresh window
+per request), {"rate_limit": {"times": N, "reset": EPOCH, "after": K}}
+(after K more answered requests, N requests get 429 whatever the window
+says, as when another client spends the limit).
 
 Every request except /_control is appended as one JSON line to the record
 file: method, path, query, status.
@@ -52,7 +58,8 @@ class State:
         self.user = None
         self.posts = []          # newest first
         self.page_size = None
-        self.limit = None        # {"times", "reset"}
+        self.limit = None        # {"times", "reset", "after"}
+        self.window = None       # {"remaining", "reset"}
         self.cursors = {}        # next_token -> offset
 
     def log(self, entry):
@@ -104,6 +111,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def too_many(self, reset):
+        self.reply(429, fixture("x/error_429_too_many_requests.json"), {
+            "x-rate-limit-limit": "450", "x-rate-limit-remaining": "0",
+            "x-rate-limit-reset": str(reset)})
+
     def mentions(self):
         st, q = self.server.state, self.query
         auth = self.headers.get("Authorization") or ""
@@ -117,12 +129,19 @@ class Handler(BaseHTTPRequestHandler):
             if parts[3] != st.user:
                 return self.reply(404, {"title": "Not Found Error", "status": 404,
                                         "detail": "Could not find user."})
-            limit = st.limit
-            if limit and limit["times"] > 0:
+            limit, window = st.limit, st.window
+            if limit and limit.get("after", 0) > 0:
+                limit["after"] -= 1
+            elif limit and limit["times"] > 0:
                 limit["times"] -= 1
-                return self.reply(429, fixture("x/error_429_too_many_requests.json"), {
-                    "x-rate-limit-limit": "450", "x-rate-limit-remaining": "0",
-                    "x-rate-limit-reset": str(limit["reset"])})
+                return self.too_many(limit["reset"])
+            if window is None:
+                remaining, reset = 449, int(time.time()) + 900
+            elif window["remaining"] <= 0:
+                return self.too_many(window["reset"])
+            else:
+                window["remaining"] -= 1
+                remaining, reset = window["remaining"], window["reset"]
             try:
                 size = int(q.get("max_results", "10"))
             except ValueError:
@@ -135,6 +154,8 @@ class Handler(BaseHTTPRequestHandler):
             posts = st.posts
             if "since_id" in q:
                 posts = [p for p in posts if newer(p["id"], q["since_id"])]
+            if "until_id" in q:
+                posts = [p for p in posts if newer(q["until_id"], p["id"])]
             offset = 0
             if "pagination_token" in q:
                 if q["pagination_token"] not in st.cursors:
@@ -157,8 +178,9 @@ class Handler(BaseHTTPRequestHandler):
         body = {"meta": meta}
         if data:
             body = {"data": data, "meta": meta}
-        self.reply(200, body, {"x-rate-limit-limit": "450", "x-rate-limit-remaining": "449",
-                               "x-rate-limit-reset": str(int(time.time()) + 900)})
+        self.reply(200, body, {"x-rate-limit-limit": "450",
+                               "x-rate-limit-remaining": str(remaining),
+                               "x-rate-limit-reset": str(reset)})
 
     def control(self, c):
         st = self.server.state
@@ -177,6 +199,8 @@ class Handler(BaseHTTPRequestHandler):
                 st.page_size = c["page_size"]
             if "rate_limit" in c:
                 st.limit = dict(c["rate_limit"])
+            if "window" in c:
+                st.window = dict(c["window"]) if c["window"] else None
         self.reply(200, {"ok": True})
 
 

@@ -7,7 +7,8 @@
 -- (workspace and calendar id, collection URL, workspace and X user id).
 -- cursor is the provider's sync token or the last id seen; NULL means the
 -- next run starts from scratch. mode is how a CalDAV collection is listed
--- ('sync-collection' or 'etag'). not_before holds back the next request
+-- ('sync-collection' or 'etag'), or for x-mentions the range a rate limit
+-- cut out of the last poll ('gap:<since_id>:<until_id>'). not_before holds back the next request
 -- while the provider's rate limit is exhausted (epoch seconds).
 CREATE TABLE sync_cursors (
 	source TEXT NOT NULL,
