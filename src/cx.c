@@ -159,15 +159,8 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
 	int rc;
 
 	c->table = isatty(1);
-	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
-	if (rc == CX_OPTS_DONE)
-		return CX_EXIT_OK;
-	if (rc >= 0 && rc < argc)
-		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", err.msg, cmd->prog);
-		return CX_EXIT_USAGE;
-	}
+	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, 0, NULL, NULL)) >= 0)
+		return rc;
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, store, &err) < 0)
 		return fail(&err);
 	return -1;

@@ -139,15 +139,6 @@ static int fail(cx_err *err)
 	return err->code ? err->code : CX_EXIT_TEMPFAIL;
 }
 
-static int usage_error(const cx_cmd *cmd, const char *fmt, const char *what)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof msg, fmt, what);
-	cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", msg, cmd->prog);
-	return CX_EXIT_USAGE;
-}
-
 /* Parses options and opens the store. Returns -1 to go on (*first is the
  * first operand), else the exit status. */
 static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
@@ -158,19 +149,12 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
 
 	c->table = isatty(1);
 	c->max_line = CX_NDJSON_MAX_LINE_DEFAULT;
-	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
-	if (rc == CX_OPTS_DONE)
-		return CX_EXIT_OK;
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", err.msg, cmd->prog);
-		return CX_EXIT_USAGE;
-	}
-	if (argc - rc < min_operands)
-		return usage_error(cmd, "%s", min_operands > 1 ? "missing operands" :
-		    "missing operand");
-	if (max_operands >= 0 && argc - rc > max_operands)
-		return usage_error(cmd, "unexpected argument '%s'", argv[rc + max_operands]);
-	*first = rc;
+	rc = cx_opts_start(cmd, argc, argv, on_option, c, max_operands, NULL, first);
+	if (rc >= 0)
+		return rc;
+	if (argc - *first < min_operands)
+		return cx_opts_usage_error(cmd, NULL, "%s", min_operands > 1 ?
+		    "missing operands" : "missing operand");
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
 		return fail(&err);
 	cx_ndjson_out_init();
@@ -193,7 +177,7 @@ static int parse_ids(const cx_cmd *cmd, int argc, char **argv, int first,
 		v = strtoll(a, &end, 10);
 		if (errno || end == a || *end || v <= 0) {
 			free(*ids);
-			return usage_error(cmd, "'%s' is not a queue id", a);
+			return cx_opts_usage_error(cmd, NULL, "'%s' is not a queue id", a);
 		}
 		(*ids)[i] = v;
 	}
@@ -326,8 +310,8 @@ static int list(int argc, char **argv)
 		return rc;
 	if (c.state && !cx_queue_state_ok(c.state)) {
 		cx_store_close(s);
-		return usage_error(&cmd_list, "'%s' is not a state (pending, approved, "
-		    "rejected, publishing, published, failed, dead, unknown)", c.state);
+		return cx_opts_usage_error(&cmd_list, NULL, "'%s' is not a state (pending, "
+		    "approved, rejected, publishing, published, failed, dead, unknown)", c.state);
 	}
 	if (c.table)
 		printf("%-6s %-10s %-9s %-13s %-12s %-9s %-12s %-20s %s\n", "ID", "STATE",
@@ -499,7 +483,7 @@ static int decide(int argc, char **argv, int approve)
 		return rc;
 	if (!approve && (!c.reason || !*c.reason)) {
 		cx_store_close(s);
-		return usage_error(cmd, "%s", "reject needs --reason TEXT");
+		return cx_opts_usage_error(cmd, NULL, "reject needs --reason TEXT");
 	}
 	if ((rc = parse_ids(cmd, argc, argv, first, &ids)) >= 0) {
 		cx_store_close(s);
@@ -565,8 +549,8 @@ static int operators_add(int argc, char **argv)
 		return rc;
 	if (!c.role || cx_role_parse(c.role, &role) < 0) {
 		cx_store_close(s);
-		return usage_error(&cmd_op_add, "%s", "operators add needs --role owner, "
-		    "admin or member");
+		return cx_opts_usage_error(&cmd_op_add, NULL, "operators add needs --role "
+		    "owner, admin or member");
 	}
 	rc = cx_operators_add(s, actor, argv[first], role, &changed, &err);
 	cx_store_close(s);
@@ -702,11 +686,11 @@ static int run_subcommand(const subcommand *list, const cx_cmd *parent, int argc
 		if (rc == CX_OPTS_DONE)
 			return CX_EXIT_OK;
 		if (rc < 0)
-			return usage_error(parent, "%s", err.msg);
+			return cx_opts_usage_error(parent, NULL, "%s", err.msg);
 	}
 	if (name && name[0] != '-')
-		return usage_error(parent, "unknown command '%s'", name);
-	return usage_error(parent, "%s", "a command is needed: add, list or remove");
+		return cx_opts_usage_error(parent, NULL, "unknown command '%s'", name);
+	return cx_opts_usage_error(parent, NULL, "a command is needed: add, list or remove");
 }
 
 int main(int argc, char **argv)

@@ -170,16 +170,10 @@ static int fail(cx_err *err)
 static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s)
 {
 	cx_err err = { 0, "" };
-	int rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
+	int rc = cx_opts_start(cmd, argc, argv, on_option, c, 0, NULL, NULL);
 
-	if (rc == CX_OPTS_DONE)
-		return CX_EXIT_OK;
-	if (rc >= 0 && rc < argc)
-		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", err.msg, cmd->prog);
-		return CX_EXIT_USAGE;
-	}
+	if (rc >= 0)
+		return rc;
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
 		return fail(&err);
 	cx_ndjson_out_init();
@@ -189,9 +183,7 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s
 static int usage_error(cx_store *s, const cx_cmd *cmd, const char *what)
 {
 	cx_store_close(s);
-	cx_log(CX_LOG_ERROR, jv_null(), "%s needs %s (see %s --help)", cmd->prog, what,
-	    cmd->prog);
-	return CX_EXIT_USAGE;
+	return cx_opts_usage_error(cmd, NULL, "%s needs %s", cmd->prog, what);
 }
 
 /* Prints a delivery; ctx, when given, counts them. */

@@ -194,9 +194,7 @@ static int fail(const cx_err *err)
 static int usage_error(cx_store *s, const cx_cmd *cmd, const char *what)
 {
 	cx_store_close(s);
-	cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
-	    jv_string("usage")), "%s needs %s (see %s --help)", cmd->prog, what, cmd->prog);
-	return CX_EXIT_USAGE;
+	return cx_opts_usage_error(cmd, "usage", "%s needs %s", cmd->prog, what);
 }
 
 /* Options, config and store; -1 to go on, else the exit status. */
@@ -206,19 +204,11 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s
 	int rc;
 
 	c->table = isatty(1);
-	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
-	if (rc == CX_OPTS_DONE)
-		return CX_EXIT_OK;
-	if (rc >= 0 && rc < argc)
-		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
-	if (rc >= 0 && c->provider && !cx_oauth_provider_known(c->provider))
-		rc = cx_err_set(&err, CX_EXIT_USAGE,
+	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, 0, "usage", NULL)) >= 0)
+		return rc;
+	if (c->provider && !cx_oauth_provider_known(c->provider))
+		return cx_opts_usage_error(cmd, "usage",
 		    "--provider wants x, google or meta, not '%s'", c->provider);
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
-		    jv_string("usage")), "%s (see %s --help)", err.msg, cmd->prog);
-		return CX_EXIT_USAGE;
-	}
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
 		return fail(&err);
 	cx_ndjson_out_init();

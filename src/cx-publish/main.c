@@ -116,24 +116,14 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, publish_conf *c,
 
 	c->max_attempts = 8;
 	c->max_line = CX_NDJSON_MAX_LINE_DEFAULT;
-	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
-	if (rc == CX_OPTS_DONE)
-		return CX_EXIT_OK;
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", err.msg, cmd->prog);
-		return CX_EXIT_USAGE;
-	}
-	if (argc - rc < min_operands || (max_operands >= 0 && argc - rc > max_operands)) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s (see %s --help)", argc - rc < min_operands ?
-		    "missing operand" : "unexpected operand", cmd->prog);
-		return CX_EXIT_USAGE;
-	}
-	if ((c->key || c->key_file) && !c->direct) {
-		cx_log(CX_LOG_ERROR, jv_null(), "--key goes with --direct (see %s --help)",
-		    cmd->prog);
-		return CX_EXIT_USAGE;
-	}
-	*first = rc;
+	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, -1, NULL, first)) >= 0)
+		return rc;
+	if (argc - *first < min_operands ||
+	    (max_operands >= 0 && argc - *first > max_operands))
+		return cx_opts_usage_error(cmd, NULL, "%s", argc - *first < min_operands ?
+		    "missing operand" : "unexpected operand");
+	if ((c->key || c->key_file) && !c->direct)
+		return cx_opts_usage_error(cmd, NULL, "--key goes with --direct");
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
 		return fail(&err);
 	cx_ndjson_out_init();

@@ -204,9 +204,7 @@ static int fail(const cx_err *err)
 
 static int usage_error(const cx_cmd *cmd, const char *what)
 {
-	cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
-	    jv_string("usage")), "%s needs %s (see %s --help)", cmd->prog, what, cmd->prog);
-	return CX_EXIT_USAGE;
+	return cx_opts_usage_error(cmd, "usage", "%s needs %s", cmd->prog, what);
 }
 
 /* Options; -1 to go on, else the exit status. operands: how many operands
@@ -214,24 +212,8 @@ static int usage_error(const cx_cmd *cmd, const char *what)
 static int parse(const cx_cmd *cmd, int argc, char **argv, conf *c, int operands,
     int *first)
 {
-	cx_err err = { 0, "" };
-	int rc;
-
 	c->table = isatty(1);
-	rc = cx_opts_parse(cmd, argc, argv, on_option, c, &err);
-	if (rc == CX_OPTS_DONE)
-		return CX_EXIT_OK;
-	if (rc >= 0 && argc - rc > operands)
-		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'",
-		    argv[rc + operands]);
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
-		    jv_string("usage")), "%s (see %s --help)", err.msg, cmd->prog);
-		return CX_EXIT_USAGE;
-	}
-	if (first)
-		*first = rc;
-	return -1;
+	return cx_opts_start(cmd, argc, argv, on_option, c, operands, "usage", first);
 }
 
 /* Config and store, once the command line is known to be right; -1 to go

@@ -1,6 +1,8 @@
-/* opts.c: declared options -> getopt_long, usage text and option listing. */
+/* opts.c: declared options -> getopt_long, usage text, option listing and
+ * the usage errors of a command line. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +147,39 @@ int cx_opts_parse(const cx_cmd *cmd, int argc, char **argv, cx_opt_cb cb,
 	}
 	free(lo);
 	return rc < 0 ? rc : optind;
+}
+
+int cx_opts_start(const cx_cmd *cmd, int argc, char **argv, cx_opt_cb cb,
+    void *ctx, int max_operands, const char *error_code, int *first)
+{
+	cx_err err = { 0, "" };
+	int rc = cx_opts_parse(cmd, argc, argv, cb, ctx, &err);
+
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc < 0)
+		return cx_opts_usage_error(cmd, error_code, "%s", err.msg);
+	if (max_operands >= 0 && argc - rc > max_operands)
+		return cx_opts_usage_error(cmd, error_code, "unexpected argument '%s'",
+		    argv[rc + max_operands]);
+	if (first)
+		*first = rc;
+	return -1;
+}
+
+int cx_opts_usage_error(const cx_cmd *cmd, const char *error_code,
+    const char *fmt, ...)
+{
+	char msg[sizeof ((cx_err *)0)->msg];
+	jv fields = error_code ? jv_object_set(jv_object(), jv_string("error_code"),
+	    jv_string(error_code)) : jv_null();
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	cx_log(CX_LOG_ERROR, fields, "%s (see %s --help)", msg, cmd->prog);
+	return CX_EXIT_USAGE;
 }
 
 int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err)

@@ -34,6 +34,18 @@ enum { CX_OPTS_DONE = -2 };
 int cx_opts_parse(const cx_cmd *cmd, int argc, char **argv, cx_opt_cb cb,
     void *ctx, cx_err *err);
 void cx_opts_usage(const cx_cmd *cmd, FILE *out);
+/* The start of every command: parses its options as cx_opts_parse does and
+ * refuses more than max_operands operands (< 0: any number). Returns -1 to
+ * go on, *first (unless NULL) getting the index of the first operand; else
+ * the exit status: CX_EXIT_OK after --help, --version or --list-options,
+ * CX_EXIT_USAGE after logging the error as cx_opts_usage_error does. */
+int cx_opts_start(const cx_cmd *cmd, int argc, char **argv, cx_opt_cb cb,
+    void *ctx, int max_operands, const char *error_code, int *first);
+/* Logs a usage error of cmd as "MESSAGE (see PROG --help)", with
+ * error_code among the line's fields unless it is NULL; returns
+ * CX_EXIT_USAGE. */
+int cx_opts_usage_error(const cx_cmd *cmd, const char *error_code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Parses a non-negative integer option value; -1 with err when it is not. */
 int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err);
 

@@ -1,20 +1,19 @@
-/* queue.c: the queue table, its validation rules, decisions, claims and
- * outcomes, each with its audit row and counter in one transaction. */
+/* queue.c: the queue table: its validation rules, proposals, decisions and
+ * edits, each with its audit row and counter in one transaction. Reading
+ * items, claims and outcomes run in outbound.c, on queue_table. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "accounts.h"
-#include "audit.h"
 #include "clock.h"
 #include "crypto.h"
 #include "exit.h"
-#include "identity.h"
 #include "inbox.h"
 #include "json.h"
-#include "metrics.h"
 #include "operators.h"
+#include "outbound.h"
 #include "queue.h"
 #include "xalloc.h"
 #include "xtext.h"
@@ -321,43 +320,32 @@ static jv item_from_row(cx_stmt *st)
 	return item;
 }
 
-static const char sql_get[] = "SELECT " ITEM_COLUMNS " FROM queue WHERE id = ?1";
+static const char *const audit_fields[] = { "channel", "kind", NULL };
+static const char *const event_fields[] = {
+	"channel", "kind", "workspace", "text", "in_reply_to", NULL,
+};
+
+static const cx_outbound_table queue_table = {
+	.noun = "queue item",
+	.subject = "queue",
+	.id_key = "queue_id",
+	.not_a_state = "not a queue state",
+	.decided = 1,
+	.audit_fields = audit_fields,
+	.event_fields = event_fields,
+	.from_row = item_from_row,
+	.sql = CX_OUTBOUND_SQL("queue", ITEM_COLUMNS),
+};
 
 int cx_queue_get(cx_store *s, int64_t id, jv *item, cx_err *err)
 {
-	cx_stmt *st = cx_store_prepare(s, sql_get, err);
-	int rc;
-
-	if (!st)
-		return -1;
-	cx_stmt_int(st, 1, id);
-	rc = cx_stmt_step(st, err);
-	if (rc == 1)
-		*item = item_from_row(st);
-	cx_stmt_reset(st);
-	if (rc == 0)
-		return cx_err_set(err, CX_EXIT_SOME_FAILED, "no queue item %lld", (long long)id);
-	return rc < 0 ? -1 : 0;
+	return cx_outbound_get(&queue_table, s, id, item, err);
 }
-
-static const char sql_list[] =
-    "SELECT " ITEM_COLUMNS " FROM queue WHERE (?1 IS NULL OR state = ?1)"
-    " AND (?2 IS NULL OR channel = ?2) ORDER BY id";
 
 int cx_queue_list(cx_store *s, const char *state, const char *channel,
     void (*each)(jv item, void *ctx), void *ctx, cx_err *err)
 {
-	cx_stmt *st = cx_store_prepare(s, sql_list, err);
-	int rc;
-
-	if (!st)
-		return -1;
-	cx_stmt_text(st, 1, state);
-	cx_stmt_text(st, 2, channel);
-	while ((rc = cx_stmt_step(st, err)) == 1)
-		each(item_from_row(st), ctx);
-	cx_stmt_reset(st);
-	return rc;
+	return cx_outbound_list(&queue_table, s, state, channel, each, ctx, err);
 }
 
 static const char sql_history[] =
@@ -388,86 +376,16 @@ int cx_queue_history(cx_store *s, int64_t id, void (*each)(jv row, void *ctx),
 
 /* --- events --------------------------------------------------------------- */
 
-static void copy_if_set(jv *dst, jv src, const char *key, const char *as)
-{
-	jv v = jv_object_get(jv_copy(src), jv_string(key));
-
-	if (jv_is_valid(v) && jv_get_kind(v) != JV_KIND_NULL)
-		*dst = jv_object_set(*dst, jv_string(as ? as : key), v);
-	else
-		jv_free(v);
-}
-
 jv cx_queue_event(jv item, const char *state, const char *actor)
 {
-	jv id = jv_object_get(jv_copy(item), jv_string("id"));
-	jv data = jv_object_set(jv_object(), jv_string("queue_id"), jv_copy(id));
-	jv ev = jv_object_set(jv_object(), jv_string("v"), jv_number(1));
-
-	copy_if_set(&data, item, "channel", NULL);
-	copy_if_set(&data, item, "kind", NULL);
-	copy_if_set(&data, item, "workspace", NULL);
-	copy_if_set(&data, item, "text", NULL);
-	copy_if_set(&data, item, "in_reply_to", NULL);
-	data = jv_object_set(data, jv_string("actor"), jv_string(actor));
-	if (strcmp(state, "approved") == 0)
-		copy_if_set(&data, item, "note", NULL);
-	if (strcmp(state, "rejected") == 0)
-		copy_if_set(&data, item, "reason", NULL);
-	if (strcmp(state, "published") == 0)
-		copy_if_set(&data, item, "provider_ref", NULL);
-	if (strcmp(state, "failed") == 0 || strcmp(state, "dead") == 0 ||
-	    strcmp(state, "unknown") == 0)
-		copy_if_set(&data, item, "error_code", NULL);
-	ev = jv_object_set(ev, jv_string("type"), jv_string_fmt("post.%s", state));
-	ev = jv_object_set(ev, jv_string("dedupe_key"), jv_string_fmt("queue:%lld:%s",
-	    (long long)jv_number_value(id), state));
-	copy_if_set(&ev, item, "channel", NULL);
-	copy_if_set(&ev, item, "tenant", NULL);
-	copy_if_set(&ev, item, "account", NULL);
-	copy_if_set(&ev, item, "updated_at", "occurred_at");
-	copy_if_set(&ev, item, "correlation_id", NULL);
-	ev = jv_object_set(ev, jv_string("data"), data);
-	jv_free(id);
-	jv_free(item);
-	return ev;
+	return cx_outbound_event(&queue_table, item, state, actor);
 }
 
 /* --- changes -------------------------------------------------------------- */
 
 static char *subject_of(int64_t id)
 {
-	return cx_xasprintf("queue:%lld", (long long)id);
-}
-
-/* Appends the audit row of a change to item (not consumed). */
-static int audit_change(cx_store *s, const char *action, const char *actor,
-    jv item, jv detail, cx_err *err)
-{
-	int64_t id = (int64_t)jv_number_value(jv_object_get(jv_copy(item), jv_string("id")));
-	char *subject = subject_of(id);
-	cx_audit_entry e = { .action = action, .actor = actor, .subject = subject,
-		.correlation_id = cx_json_str(item, "correlation_id") };
-	int rc;
-
-	detail = jv_object_set(detail, jv_string("queue_id"), jv_number((double)id));
-	copy_if_set(&detail, item, "channel", NULL);
-	copy_if_set(&detail, item, "kind", NULL);
-	e.detail = detail;
-	rc = cx_audit_append(s, &e, err);
-	free(subject);
-	return rc;
-}
-
-/* Adds one to name{channel, key=value}. */
-static int count(cx_store *s, const char *name, const char *channel,
-    const char *key, const char *value, cx_err *err)
-{
-	char *labels = cx_metrics_labels("channel", channel, key, value, NULL);
-	int rc = cx_metrics_add(s, name, labels, 1, err);
-
-	free(labels);
-	return rc;
+	return cx_xasprintf("%s:%lld", queue_table.subject, (long long)id);
 }
 
 static const char sql_insert[] =
@@ -493,17 +411,6 @@ static int add_history(cx_store *s, int64_t id, const char *sha, const char *act
 	return cx_stmt_run(st, err);
 }
 
-/* The account a proposal sends from, when it names one: its account, or a
- * WhatsApp phone_number_id. */
-static const char *account_of(jv p, const char *channel)
-{
-	const char *account = cx_json_str(p, "account");
-
-	if (!account && strcmp(channel, "whatsapp") == 0)
-		return cx_json_str(p, "phone_number_id");
-	return account;
-}
-
 int cx_queue_enqueue(cx_store *s, jv p, const char *actor, jv *event,
     const char **problem, cx_err *err)
 {
@@ -527,7 +434,7 @@ int cx_queue_enqueue(cx_store *s, jv p, const char *actor, jv *event,
 		return -1;
 	}
 	channel = cx_json_str(p, "channel");
-	account = account_of(p, channel);
+	account = cx_outbound_account(p, channel);
 	cx_crypto_sha256_hex(nfc, len, sha);
 	if (!(given = cx_json_str(p, "correlation_id")))
 		cx_inbox_new_correlation_id(cid);
@@ -558,9 +465,9 @@ int cx_queue_enqueue(cx_store *s, jv p, const char *actor, jv *event,
 	if (add_history(s, id, sha, "proposed", actor, err) < 0 ||
 	    cx_queue_get(s, id, &item, err) < 0)
 		goto fail;
-	if (audit_change(s, "post_proposed", actor, item, jv_object_set(jv_object(),
+	if (cx_outbound_audit(&queue_table, s, "post_proposed", actor, item, jv_object_set(jv_object(),
 	    jv_string("text_sha256"), jv_string(sha)), err) < 0 ||
-	    count(s, "cx_queue_items_total", channel, "state", "proposed", err) < 0 ||
+	    cx_outbound_count(s, "cx_queue_items_total", channel, "state", "proposed", err) < 0 ||
 	    cx_store_commit(s, err) < 0) {
 		jv_free(item);
 		goto fail;
@@ -639,10 +546,10 @@ int cx_queue_decide(cx_store *s, int64_t id, const char *actor, int approve,
 	}
 	detail = jv_object_set(jv_object(), jv_string(approve ? "note" : "reason"),
 	    text && *text ? jv_string(text) : jv_null());
-	copy_if_set(&detail, item, "text_sha256", NULL);
-	if (audit_change(s, approve ? "post_approved" : "post_rejected", actor, item,
+	cx_outbound_copy(&detail, item, "text_sha256", NULL);
+	if (cx_outbound_audit(&queue_table, s, approve ? "post_approved" : "post_rejected", actor, item,
 	    detail, err) < 0 ||
-	    count(s, "cx_queue_items_total", cx_json_str(item, "channel"), "state",
+	    cx_outbound_count(s, "cx_queue_items_total", cx_json_str(item, "channel"), "state",
 	    approve ? "approved" : "rejected", err) < 0 ||
 	    cx_store_commit(s, err) < 0)
 		goto fail;
@@ -679,10 +586,10 @@ int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
 	if (cx_queue_get(s, id, &item, err) < 0 || require_pending(item, "edit", err) < 0)
 		goto fail;
 	proposal = jv_object_get(jv_copy(item), jv_string("meta"));
-	copy_if_set(&proposal, item, "channel", NULL);
-	copy_if_set(&proposal, item, "kind", NULL);
-	copy_if_set(&proposal, item, "workspace", NULL);
-	copy_if_set(&proposal, item, "in_reply_to", NULL);
+	cx_outbound_copy(&proposal, item, "channel", NULL);
+	cx_outbound_copy(&proposal, item, "kind", NULL);
+	cx_outbound_copy(&proposal, item, "workspace", NULL);
+	cx_outbound_copy(&proposal, item, "in_reply_to", NULL);
 	proposal = jv_object_set(proposal, jv_string("text"), jv_string(text));
 	rc = check(proposal, NULL, problem, err);
 	jv_free(proposal);
@@ -717,8 +624,8 @@ int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
 		jv_free(detail);
 		goto fail;
 	}
-	copy_if_set(&detail, item, "length", NULL);
-	if (audit_change(s, "post_edited", actor, item, detail, err) < 0 ||
+	cx_outbound_copy(&detail, item, "length", NULL);
+	if (cx_outbound_audit(&queue_table, s, "post_edited", actor, item, detail, err) < 0 ||
 	    cx_store_commit(s, err) < 0)
 		goto fail;
 	free(nfc);
@@ -736,245 +643,21 @@ fail:
 
 /* --- cx-publish's side ---------------------------------------------------- */
 
-typedef struct {
-	int64_t *ids;
-	size_t n, cap;
-} id_list;
-
-static void ids_add(id_list *l, int64_t id)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->ids = cx_xrealloc(l->ids, l->cap * sizeof *l->ids);
-	}
-	l->ids[l->n++] = id;
-}
-
-/* Runs a SELECT of ids (already bound) to the end, collecting them. */
-static int collect_ids(cx_stmt *st, id_list *l, cx_err *err)
-{
-	int rc;
-
-	while ((rc = cx_stmt_step(st, err)) == 1)
-		ids_add(l, cx_stmt_col_int(st, 0));
-	cx_stmt_reset(st);
-	return rc;
-}
-
-static const char sql_due[] =
-    "SELECT id FROM queue WHERE state = 'approved' AND next_attempt_at <= ?1"
-    " AND (?2 IS NULL OR channel = ?2) ORDER BY next_attempt_at, id LIMIT ?3";
-static const char sql_claim[] =
-    "UPDATE queue SET state = 'publishing', lease_owner = ?2, lease_expires_at = ?3,"
-    " attempts = attempts + 1, updated_at = ?4 WHERE id = ?1 AND state = 'approved'";
-
 int cx_queue_claim(cx_store *s, const char *channel, int64_t max,
     const char *owner, int64_t lease, void (*each)(jv item, void *ctx),
     void *ctx, cx_err *err)
 {
-	int64_t now = cx_clock_now();
-	id_list due = { 0 };
-	jv claimed = jv_array();
-	cx_stmt *st;
-
-	if (!owner || !*owner || lease <= 0) {
-		jv_free(claimed);
-		return cx_err_set(err, CX_EXIT_USAGE, "a claim needs an owner and a lease");
-	}
-	if (cx_store_begin(s, err) < 0) {
-		jv_free(claimed);
-		return -1;
-	}
-	if (!(st = cx_store_prepare(s, sql_due, err)))
-		goto fail;
-	cx_stmt_int(st, 1, now);
-	cx_stmt_text(st, 2, channel);
-	cx_stmt_int(st, 3, max > 0 ? max : -1);
-	if (collect_ids(st, &due, err) < 0)
-		goto fail;
-	for (size_t i = 0; i < due.n; i++) {
-		jv item, detail;
-
-		if (!(st = cx_store_prepare(s, sql_claim, err)))
-			goto fail;
-		cx_stmt_int(st, 1, due.ids[i]);
-		cx_stmt_text(st, 2, owner);
-		cx_stmt_int(st, 3, now + lease);
-		cx_stmt_int(st, 4, now);
-		if (cx_stmt_run(st, err) < 0 || cx_queue_get(s, due.ids[i], &item, err) < 0)
-			goto fail;
-		detail = jv_object_set(jv_object(), jv_string("lease_owner"), jv_string(owner));
-		copy_if_set(&detail, item, "attempts", "attempt");
-		copy_if_set(&detail, item, "lease_expires_at", NULL);
-		if (audit_change(s, "publish_attempt", NULL, item, detail, err) < 0) {
-			jv_free(item);
-			goto fail;
-		}
-		claimed = jv_array_append(claimed, item);
-	}
-	if (cx_store_commit(s, err) < 0)
-		goto fail;
-	free(due.ids);
-	jv_array_foreach(claimed, i, item)
-		each(item, ctx);
-	jv_free(claimed);
-	return 0;
-fail:
-	free(due.ids);
-	jv_free(claimed);
-	cx_store_rollback(s);
-	return -1;
-}
-
-/* The edges cx_queue_settle may follow, with their audit action and the
- * result counted in cx_publish_total (NULL: not counted). */
-static const struct {
-	const char *from, *to, *action, *result;
-} edges[] = {
-	{ "publishing", "published", "post_published", "published" },
-	{ "publishing", "failed", "post_failed", "failed" },
-	{ "publishing", "dead", "post_dead", "dead" },
-	{ "publishing", "unknown", "post_unknown", "unknown" },
-	{ "publishing", "approved", "publish_retry", "retried" },
-	{ "unknown", "published", "post_published", "published" },
-	{ "unknown", "approved", "publish_retry", "retried" },
-	{ "dead", "approved", "post_revived", NULL },
-	{ NULL, NULL, NULL, NULL },
-};
-
-static const char sql_settle[] =
-    "UPDATE queue SET state = ?2, lease_owner = NULL, lease_expires_at = NULL,"
-    " provider_ref = coalesce(?3, provider_ref), error_code = ?4, error_detail = ?5,"
-    " next_attempt_at = CASE WHEN ?2 = 'approved' THEN ?6 ELSE next_attempt_at END,"
-    " published_at = CASE WHEN ?2 = 'published' THEN ?7 ELSE published_at END,"
-    " attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END,"
-    " updated_at = ?7 WHERE id = ?1 AND state = ?8";
-
-/* One settle inside the caller's transaction; check_lease: the item must be
- * leased to o->lease_owner when it is publishing. */
-static int settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
-    int check_lease, jv *event, cx_err *err)
-{
-	const char *actor = o->actor ? o->actor : cx_identity_user(), *from;
-	int64_t now = cx_clock_now();
-	jv item = jv_invalid(), detail;
-	int e;
-	cx_stmt *st;
-
-	if (cx_queue_get(s, id, &item, err) < 0)
-		return -1;
-	from = cx_json_str(item, "state");
-	for (e = 0; edges[e].from; e++)
-		if (strcmp(edges[e].from, from) == 0 && strcmp(edges[e].to, o->state) == 0)
-			break;
-	if (!edges[e].from) {
-		cx_err_set(err, CX_EXIT_SOME_FAILED,
-		    "queue item %lld is %s: it cannot become %s; nothing changed",
-		    (long long)id, from, o->state);
-		goto fail;
-	}
-	if (check_lease && strcmp(from, "publishing") == 0) {
-		const char *holder = cx_json_str(item, "lease_owner");
-
-		if (!o->lease_owner || !holder || strcmp(holder, o->lease_owner) != 0) {
-			cx_err_set(err, CX_EXIT_SOME_FAILED,
-			    "queue item %lld is leased to %s, not %s; nothing changed",
-			    (long long)id, holder ? holder : "nobody",
-			    o->lease_owner ? o->lease_owner : "(none)");
-			goto fail;
-		}
-	}
-	if (!(st = cx_store_prepare(s, sql_settle, err)))
-		goto fail;
-	cx_stmt_int(st, 1, id);
-	cx_stmt_text(st, 2, o->state);
-	cx_stmt_text(st, 3, o->provider_ref);
-	cx_stmt_text(st, 4, strcmp(o->state, "published") ? o->error_code : NULL);
-	cx_stmt_text(st, 5, strcmp(o->state, "published") ? o->error_detail : NULL);
-	cx_stmt_int(st, 6, o->next_attempt_at > 0 ? o->next_attempt_at : now);
-	cx_stmt_int(st, 7, now);
-	cx_stmt_text(st, 8, from);
-	if (cx_stmt_run(st, err) < 0)
-		goto fail;
-	detail = jv_object_set(jv_object(), jv_string("from"), jv_string(from));
-	detail = jv_object_set(detail, jv_string("to"), jv_string(o->state));
-	copy_if_set(&detail, item, "attempts", "attempt");
-	jv_free(item);
-	if (cx_queue_get(s, id, &item, err) < 0) {
-		jv_free(detail);
-		return -1;
-	}
-	copy_if_set(&detail, item, "provider_ref", NULL);
-	copy_if_set(&detail, item, "error_code", NULL);
-	copy_if_set(&detail, item, "next_attempt_at", NULL);
-	if (audit_change(s, edges[e].action, actor, item, detail, err) < 0 ||
-	    (edges[e].result && count(s, "cx_publish_total", cx_json_str(item, "channel"),
-	    "result", edges[e].result, err) < 0))
-		goto fail;
-	if (event && strcmp(o->state, "approved") != 0) {
-		*event = cx_queue_event(item, o->state, actor);
-		return 0;
-	}
-	if (event)
-		*event = jv_null();
-	jv_free(item);
-	return 0;
-fail:
-	jv_free(item);
-	return -1;
+	return cx_outbound_claim(&queue_table, s, channel, max, 0, owner, lease, each,
+	    ctx, err);
 }
 
 int cx_queue_settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
     jv *event, cx_err *err)
 {
-	jv ev = jv_null();
-
-	if (!o->state || !cx_queue_state_ok(o->state))
-		return cx_err_set(err, CX_EXIT_USAGE, "not a queue state: %s",
-		    o->state ? o->state : "(none)");
-	if (cx_store_begin(s, err) < 0)
-		return -1;
-	if (settle(s, id, o, 1, &ev, err) < 0 || cx_store_commit(s, err) < 0) {
-		jv_free(ev);
-		cx_store_rollback(s);
-		return -1;
-	}
-	if (event)
-		*event = ev;
-	else
-		jv_free(ev);
-	return 0;
+	return cx_outbound_settle(&queue_table, s, id, o, event, err);
 }
-
-static const char sql_expired[] =
-    "SELECT id FROM queue WHERE state = 'publishing' AND lease_expires_at < ?1"
-    " ORDER BY id";
 
 int cx_queue_expire_leases(cx_store *s, int64_t *expired, cx_err *err)
 {
-	cx_queue_outcome o = { .state = "unknown", .error_code = "LEASE_EXPIRED",
-		.error_detail = "the lease ran out before an outcome was recorded" };
-	id_list l = { 0 };
-	cx_stmt *st;
-
-	*expired = 0;
-	if (cx_store_begin(s, err) < 0)
-		return -1;
-	if (!(st = cx_store_prepare(s, sql_expired, err)))
-		goto fail;
-	cx_stmt_int(st, 1, cx_clock_now());
-	if (collect_ids(st, &l, err) < 0)
-		goto fail;
-	for (size_t i = 0; i < l.n; i++)
-		if (settle(s, l.ids[i], &o, 0, NULL, err) < 0)
-			goto fail;
-	if (cx_store_commit(s, err) < 0)
-		goto fail;
-	*expired = (int64_t)l.n;
-	free(l.ids);
-	return 0;
-fail:
-	free(l.ids);
-	cx_store_rollback(s);
-	return -1;
+	return cx_outbound_expire_leases(&queue_table, s, expired, err);
 }
