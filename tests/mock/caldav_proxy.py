@@ -48,11 +48,11 @@ import copy
 import http.client
 import json
 import sys
-import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import mocklib
 
 DAV = "{DAV:}"
 PART = "http://cx-tests.invalid/ns/part/"
@@ -62,10 +62,11 @@ ET.register_namespace("d", "DAV:")
 ET.register_namespace("c", "urn:ietf:params:xml:ns:caldav")
 
 
-class State:
+class State(mocklib.State):
     def __init__(self, record, upstream):
-        self.lock = threading.Lock()
-        self.record = record
+        if not upstream:
+            sys.exit("caldav_proxy.py: --upstream URL is required")
+        super().__init__(record)
         self.upstream = upstream
         self.reset()
 
@@ -78,11 +79,6 @@ class State:
         self.corrupt = None
         self.garble = False
         self.parts = {}          # proxy token -> {"base", "delivered"}
-
-    def log(self, entry):
-        with self.lock:
-            with open(self.record, "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
 def member_state(resp):
@@ -105,20 +101,15 @@ def response(href, status):
     return r
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mocklib.Handler):
     server_version = "caldav-proxy/1"
-
-    def log_message(self, fmt, *args):
-        pass
 
     def handle_any(self):
         st = self.server.state
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         if self.path == "/_control":
             self.control(json.loads(raw or b"{}"))
-            return self.send(200, {"Content-Type": "application/json"}, b'{"ok":true}\n')
+            return self.send_body(200, {"Content-Type": "application/json"}, b'{"ok":true}\n')
         report, token = None, None
         if self.command == "REPORT" and raw:
             root = ET.fromstring(raw)
@@ -138,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
         st.log({"ts": time.time(), "method": self.command, "path": self.path,
                 "depth": self.headers.get("Depth"), "report": report, "sync_token": token,
                 "status": status})
-        self.send(status, headers, body)
+        self.send_body(status, headers, body)
 
     do_GET = do_PUT = do_DELETE = do_POST = do_OPTIONS = do_PROPFIND = do_REPORT = \
         do_MKCALENDAR = do_HEAD = handle_any
@@ -153,15 +144,6 @@ class Handler(BaseHTTPRequestHandler):
         out = {k: v for k, v in resp.getheaders() if k.lower() not in HOP}
         conn.close()
         return resp.status, out, data
-
-    def send(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def unadvertise(self, body):
         st = self.server.state
@@ -235,49 +217,14 @@ class Handler(BaseHTTPRequestHandler):
     def control(self, c):
         st = self.server.state
         with st.lock:
-            if c.get("reset"):
-                st.reset()
-            if "record" in c:
-                st.record = c["record"]
-            if "refuse" in c:
-                st.refuse = c["refuse"]
-            if "truncate" in c:
-                st.truncate = c["truncate"]
+            st.apply(c, "refuse", "truncate", "fail_continuation", "corrupt")
             if "delete_after_truncated" in c:
                 st.delete_after = c["delete_after_truncated"]
-            if "fail_continuation" in c:
-                st.fail_continuation = c["fail_continuation"]
             if "stall" in c:
                 st.stall = bool(c["stall"])
-            if "corrupt" in c:
-                st.corrupt = c["corrupt"]
             if "garble" in c:
                 st.garble = bool(c["garble"])
 
 
-def main():
-    args = sys.argv[1:]
-    port = int(args.pop(0)) if args and not args[0].startswith("--") else 0
-    record, lifetime, upstream = "requests.jsonl", 300, None
-    while args:
-        flag = args.pop(0)
-        if flag == "--record":
-            record = args.pop(0)
-        elif flag == "--lifetime":
-            lifetime = int(args.pop(0))
-        elif flag == "--upstream":
-            upstream = args.pop(0)
-        else:
-            sys.exit("caldav_proxy.py: unknown option " + flag)
-    if not upstream:
-        sys.exit("caldav_proxy.py: --upstream URL is required")
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.state = State(record, upstream)
-    threading.Timer(lifetime, server.shutdown).start()
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    mocklib.main(Handler, State, upstream=None)

@@ -55,28 +55,20 @@ file: method, path, query, body, status, bearer (a SHA-256 prefix).
 """
 import copy
 import hashlib
-import json
-import os
 import secrets
-import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+import mocklib
+from mocklib import fixture
+
 GONE = "google-calendar/compass_error_410_fullSyncRequired.json"
 WATCH = "google-calendar/google_doc_watch_response_channel.json"
 ENVELOPE_KEYS = ("kind", "etag", "summary", "description", "updated", "timeZone",
                  "accessRole", "defaultReminders")
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
 
 
 class Calendar:
@@ -97,10 +89,9 @@ class Calendar:
         self.changed[eid] = self.seq
 
 
-class State:
+class State(mocklib.State):
     def __init__(self, record):
-        self.lock = threading.Lock()
-        self.record = record
+        super().__init__(record)
         self.reset()
 
     def reset(self):
@@ -116,11 +107,6 @@ class State:
     def cal(self, name):
         return self.calendars.setdefault(name, Calendar())
 
-    def log(self, entry):
-        with self.lock:
-            with open(self.record, "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
-
 
 def rfc3339_ms(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
@@ -134,27 +120,14 @@ def cancelled_item(item, etag):
     return out
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mocklib.Handler):
     server_version = "mock-google-calendar/1"
-
-    def log_message(self, fmt, *args):
-        pass
+    content_type = "application/json; charset=UTF-8"
 
     def handle_any(self):
-        st = self.server.state
-        url = urllib.parse.urlsplit(self.path)
-        self.route = url.path
-        self.query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            self.json = json.loads(raw) if raw else None
-        except ValueError:
-            self.json = None
-        self.out_status, self.out_body = 500, {}
-        auth = self.headers.get("Authorization") or ""
-        bearer = auth[7:] if auth.startswith("Bearer ") else ""
+        self.json = self.read_json()
+        self.out = (500, {}, {})
+        bearer = self.bearer("")
         if self.route == "/_control":
             self.control()
         elif not bearer:
@@ -164,25 +137,12 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.dispatch()
         if self.route != "/_control":
-            st.log({"ts": time.time(), "method": self.command, "path": self.route,
-                    "query": self.query, "body": self.json, "status": self.out_status,
-                    "bearer": hashlib.sha256(bearer.encode()).hexdigest()[:16]
-                    if bearer else None})
+            self.record(body=self.json, status=self.out[0],
+                        bearer=hashlib.sha256(bearer.encode()).hexdigest()[:16]
+                        if bearer else None)
         self.send()
 
     do_GET = do_POST = do_DELETE = handle_any
-
-    def reply(self, status, body):
-        self.out_status, self.out_body = status, body
-
-    def send(self):
-        body = b"" if self.out_body is None else (json.dumps(self.out_body) + "\n").encode()
-        self.send_response(self.out_status)
-        if body:
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def dispatch(self):
         parts = self.route.split("/")
@@ -206,11 +166,7 @@ class Handler(BaseHTTPRequestHandler):
     def events_list(self, name):
         st, q = self.server.state, self.query
         with st.lock:
-            fail = st.fail
-            if fail and fail["times"] > 0:
-                fail["times"] -= 1
-            else:
-                fail = None
+            fail = mocklib.spend(st.fail)
             delay = st.delay_ms
         if fail:
             return self.reply(fail["status"], {"error": {"code": fail["status"],
@@ -331,14 +287,7 @@ class Handler(BaseHTTPRequestHandler):
         st, c = self.server.state, self.json or {}
         result = {"ok": True}
         with st.lock:
-            if c.get("reset"):
-                st.reset()
-            if "record" in c:
-                st.record = c["record"]
-            if "now" in c:
-                st.now = c["now"]
-            if "delay_ms" in c:
-                st.delay_ms = c["delay_ms"]
+            st.apply(c, "now", "delay_ms")
             if "fail" in c:
                 st.fail = {"status": c["fail"].get("status", 500),
                            "times": c["fail"].get("times", 1)}
@@ -423,26 +372,5 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, result)
 
 
-def main():
-    args = sys.argv[1:]
-    port = int(args.pop(0)) if args and not args[0].startswith("--") else 0
-    record, lifetime = "requests.jsonl", 300
-    while args:
-        flag = args.pop(0)
-        if flag == "--record":
-            record = args.pop(0)
-        elif flag == "--lifetime":
-            lifetime = int(args.pop(0))
-        else:
-            sys.exit("google_calendar.py: unknown option " + flag)
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.state = State(record)
-    # bounded: the mock never outlives a test run
-    threading.Timer(lifetime, server.shutdown).start()
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    mocklib.main(Handler, State)

@@ -39,15 +39,10 @@ Every request except /_control is appended to the record file as one JSON
 line: ts, method, path, query, auth, token_sha256, idempotency_key, body
 (parsed JSON), status, response."""
 import base64
-import hashlib
 import json
 import secrets
-import socket
-import sys
-import threading
-import time
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import mocklib
 
 # Meta's error bodies for the codes tests ask for: (HTTP status, error).
 GRAPH_ERRORS = {
@@ -97,10 +92,9 @@ def graph_error(code, message=None, status=400):
     return status, {"error": err}
 
 
-class State:
+class State(mocklib.OpenRecordState):
     def __init__(self, record, latency_ms, version):
-        self.lock = threading.Lock()
-        self.record = open(record, "a") if record else None
+        super().__init__(record)
         self.version = version
         self.default_latency = latency_ms
         self.reset()
@@ -110,58 +104,24 @@ class State:
         self.script = {}
         self.sent = 0
 
-    def set_record(self, path):
-        if self.record:
-            self.record.close()
-        self.record = open(path, "a") if path else None
-
-    def log(self, entry):
-        with self.lock:
-            if self.record:
-                self.record.write(json.dumps(entry, sort_keys=True) + "\n")
-                self.record.flush()
-
     def take_step(self, route):
         with self.lock:
             for key in (route, "*"):
                 steps = self.script.get(key)
                 if steps:
-                    step = steps[0]
-                    left = step.get("times", 1) - 1
-                    if left > 0:
-                        steps[0] = dict(step, times=left)
-                    else:
-                        steps.pop(0)
-                    return step
+                    return mocklib.take_step(steps)
             return None
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mocklib.Handler):
     server_version = "mock-graph-api/1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def setup(self):
-        super().setup()
-        # headers and body are written apart: without this, Nagle's
-        # algorithm and the client's delayed ACK add 40 ms to every answer
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    content_type = "application/json; charset=UTF-8"
+    nodelay = True
 
     def handle_any(self):
         st = self.server.state
-        url = urllib.parse.urlsplit(self.path)
-        self.route = url.path
-        self.query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            self.body = json.loads(raw) if raw else None
-        except ValueError:
-            self.body = None
+        self.body = self.read_json()
         self.out = (500, {}, {})
-        self.hang_ms = 0
         if self.route == "/_control":
             self.control()
             return self.send()
@@ -172,46 +132,18 @@ class Handler(BaseHTTPRequestHandler):
             self.scripted(step)
         else:
             self.dispatch()
-        auth = self.headers.get("Authorization") or ""
-        token = auth[7:] if auth.startswith("Bearer ") else self.query.get("access_token")
-        st.log({
-            "ts": time.time(), "method": self.command, "path": self.route,
-            "query": {k: v for k, v in self.query.items() if k != "access_token"},
-            "auth": auth.split(" ")[0].lower() if auth else None,
-            "token_sha256": hashlib.sha256(token.encode()).hexdigest() if token else None,
-            "idempotency_key": self.headers.get("Idempotency-Key"),
-            "body": self.body, "status": self.out[0] if self.out else None,
-            "response": self.out[1] if self.out else None,
-        })
-        if self.out is None:
-            # recorded first: the client has given up long before this ends
-            time.sleep(self.hang_ms / 1000)
-            return
-        if latency:
-            time.sleep(latency / 1000)
-        self.send()
+        self.record_call(self.bearer(self.query.get("access_token")),
+                         query={k: v for k, v in self.query.items() if k != "access_token"})
+        self.send_late(latency)
 
     do_GET = do_POST = do_DELETE = handle_any
 
-    def reply(self, status, body, headers=None):
-        self.out = (status, body, headers or {})
-
     def send(self):
         status, body, headers = self.out
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, str(v))
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_body(status, headers, json.dumps(body).encode(), self.content_type)
 
     def scripted(self, step):
-        if step.get("hang_ms") is not None or step.get("drop"):
-            self.out = None
-            self.hang_ms = step.get("hang_ms") or 0
-            self.close_connection = True
+        if self.hangs(step):
             return
         if "graph_error" in step:
             status, body = graph_error(step["graph_error"], step.get("message"))
@@ -275,47 +207,12 @@ class Handler(BaseHTTPRequestHandler):
     def control(self):
         st, c = self.server.state, self.body or {}
         with st.lock:
-            if c.get("reset"):
-                st.reset()
-            if "record" in c:
-                st.set_record(c["record"])
-            if "latency_ms" in c:
-                st.latency_ms = c["latency_ms"]
+            st.apply(c, "latency_ms")
             for route, steps in c.get("script", {}).items():
                 st.script.setdefault(route, []).extend(steps)
         self.reply(200, {"ok": True})
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # many clients connect at once (curl multi): a short listen backlog
-    # would drop their SYNs and add seconds of retransmission
-    request_queue_size = 256
-
-
-def main():
-    args = sys.argv[1:]
-    port = int(args.pop(0)) if args and not args[0].startswith("--") else 0
-    record, latency, version, lifetime = None, 0, "v24.0", 300
-    while args:
-        flag = args.pop(0)
-        if flag == "--record":
-            record = args.pop(0)
-        elif flag == "--latency-ms":
-            latency = int(args.pop(0))
-        elif flag == "--version":
-            version = args.pop(0)
-        elif flag == "--lifetime":
-            lifetime = int(args.pop(0))
-        else:
-            sys.exit("graph_api.py: unknown option " + flag)
-    server = Server(("127.0.0.1", port), Handler)
-    server.state = State(record, latency, version)
-    # bounded: the mock never outlives a test run
-    threading.Timer(lifetime, server.shutdown).start()
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    mocklib.main(Handler, State, server=mocklib.BusyServer, record=None, latency_ms=0,
+                 version="v24.0")

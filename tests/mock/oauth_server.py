@@ -40,14 +40,12 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+import mocklib
+from mocklib import fixture
 
 CLIENTS = {
     "x": ("x-client-id", "x-client-secret"),
@@ -62,11 +60,6 @@ TOKEN_FIXTURES = {
 }
 
 
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
-
-
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -75,11 +68,10 @@ def b64url_decode(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class State:
-    def __init__(self, record, redirects):
-        self.lock = threading.Lock()
-        self.record = record
-        self.registered = list(redirects)
+class State(mocklib.State):
+    def __init__(self, record, redirect):
+        super().__init__(record)
+        self.registered = list(redirect)
         self.reset()
 
     def reset(self):
@@ -93,28 +85,16 @@ class State:
         self.refresh_delay_ms = 0
         self.service_account = None
 
-    def log(self, entry):
-        with self.lock:
-            with open(self.record, "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
 
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mocklib.Handler):
     server_version = "mock-oauth/1"
-
-    def log_message(self, fmt, *args):
-        pass
+    content_type = "application/json"
 
     # --- plumbing -------------------------------------------------------
 
     def handle_any(self):
         st = self.server.state
-        url = urllib.parse.urlsplit(self.path)
-        self.route = url.path
-        self.query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_request()
         self.form = {}
         self.json = None
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -124,45 +104,23 @@ class Handler(BaseHTTPRequestHandler):
             self.json = json.loads(raw)
         self.params = dict(self.query)
         self.params.update(self.form)
-        self.out_status, self.out_body, self.out_headers = 500, {}, {}
+        self.out = (500, {}, {})
         with st.lock:
-            fail = st.fail.get(self.route)
-            if fail and fail["times"] > 0:
-                fail["times"] -= 1
-            else:
-                fail = None
+            fail = mocklib.spend(st.fail.get(self.route))
         if fail:
             self.reply(fail["status"], fail.get("body", {"error": "server_error"}))
         else:
             self.dispatch()
-        auth = self.headers.get("Authorization") or ""
-        entry = {
-            "ts": time.time(), "method": self.command, "path": self.route,
-            "query": self.query, "form": self.form,
-            "auth": auth.split(" ")[0].lower() if auth else None,
-            "status": self.out_status, "response": self.out_body,
-        }
         if self.route != "/_control":
-            st.log(entry)
+            self.record(form=self.form, auth=self.auth_scheme(),
+                        status=self.out[0], response=self.out[1])
         self.send()
 
     do_GET = do_POST = do_DELETE = handle_any
 
-    def reply(self, status, body, headers=None):
-        self.out_status, self.out_body, self.out_headers = status, body, headers or {}
-
     def send(self):
-        body = b""
-        if self.out_body is not None and self.out_status != 302:
-            body = (json.dumps(self.out_body) + "\n").encode()
-        self.send_response(self.out_status)
-        for k, v in self.out_headers.items():
-            self.send_header(k, v)
-        if body:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        status, body, headers = self.out
+        self.send_json(status, None if status == 302 else body, headers)
 
     def basic_client(self):
         auth = self.headers.get("Authorization") or ""
@@ -174,9 +132,8 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return urllib.parse.unquote(user), urllib.parse.unquote(pw)
 
-    def bearer(self):
-        auth = self.headers.get("Authorization") or ""
-        return auth[7:] if auth.startswith("Bearer ") else self.params.get("access_token")
+    def access_token(self):
+        return self.bearer(self.params.get("access_token"))
 
     # --- routing --------------------------------------------------------
 
@@ -209,10 +166,7 @@ class Handler(BaseHTTPRequestHandler):
     def control(self):
         st, c = self.server.state, self.json or {}
         with st.lock:
-            if c.get("reset"):
-                st.reset()
-            if "record" in c:
-                st.record = c["record"]
+            st.apply(c, "refresh_delay_ms", "service_account")
             st.redirects.update(c.get("redirect_uris", []))
             for path, f in c.get("fail", {}).items():
                 st.fail[path] = {"status": f.get("status", 500), "times": f.get("times", 1),
@@ -220,13 +174,9 @@ class Handler(BaseHTTPRequestHandler):
             if "expires_in" in c:
                 for p in st.expires_in:
                     st.expires_in[p] = c["expires_in"]
-            if "refresh_delay_ms" in c:
-                st.refresh_delay_ms = c["refresh_delay_ms"]
             if c.get("kill_refresh_tokens"):
                 for t in st.refresh.values():
                     t["alive"] = False
-            if "service_account" in c:
-                st.service_account = c["service_account"]
         self.reply(200, {"ok": True})
 
     # --- authorization (the user's browser) -------------------------------
@@ -403,7 +353,7 @@ class Handler(BaseHTTPRequestHandler):
     def revoke(self, provider):
         st = self.server.state
         if provider == "meta":
-            token = self.bearer()
+            token = self.access_token()
             with st.lock:
                 known = st.access.pop(token or "", None)
             return self.reply(200 if known else 400, {"success": bool(known)})
@@ -420,7 +370,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def access_ok(self, provider):
         with self.server.state.lock:
-            t = self.server.state.access.get(self.bearer() or "")
+            t = self.server.state.access.get(self.access_token() or "")
         return t if t and t["provider"] == provider else None
 
     def x_me(self):
@@ -447,28 +397,5 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"data": [{"permission": s, "status": "granted"} for s in t["scopes"]]})
 
 
-def main():
-    args = sys.argv[1:]
-    port = int(args.pop(0)) if args and not args[0].startswith("--") else 0
-    record, redirects, lifetime = "requests.jsonl", [], 300
-    while args:
-        flag = args.pop(0)
-        if flag == "--record":
-            record = args.pop(0)
-        elif flag == "--redirect":
-            redirects.append(args.pop(0))
-        elif flag == "--lifetime":
-            lifetime = int(args.pop(0))
-        else:
-            sys.exit("oauth_server.py: unknown option " + flag)
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.state = State(record, redirects)
-    # bounded: the mock never outlives a test run
-    threading.Timer(lifetime, server.shutdown).start()
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    mocklib.main(Handler, State, redirect=[])

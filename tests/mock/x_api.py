@@ -41,14 +41,9 @@ POST /_control (JSON) programs it, per test:
 Every request except /_control is appended to the record file as one JSON
 line: ts, method, path, query, auth (scheme), token_sha256,
 idempotency_key, body (parsed JSON), status, response, created (post id)."""
-import hashlib
-import json
-import socket
-import sys
-import threading
 import time
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import mocklib
 
 # Recorded X API bodies (shared/fixtures/x, copied verbatim).
 ERROR_401 = {"title": "Unauthorized", "type": "about:blank", "status": 401,
@@ -67,11 +62,9 @@ ERROR_5XX = {"title": "Service Unavailable", "detail": "Service Unavailable",
 FIRST_ID = 1856000000000000000
 
 
-class State:
+class State(mocklib.OpenRecordState):
     def __init__(self, record, latency_ms, user_id, username):
-        self.lock = threading.Lock()
-        self.record_path = record
-        self.record = open(record, "a") if record else None
+        super().__init__(record)
         self.defaults = (latency_ms, user_id, username)
         self.reset()
 
@@ -80,18 +73,6 @@ class State:
         self.posts = []          # newest last: {id, text, author, in_reply_to, created_at}
         self.next_id = FIRST_ID
         self.script = {}         # route -> [step...]
-
-    def set_record(self, path):
-        if self.record:
-            self.record.close()
-        self.record_path = path
-        self.record = open(path, "a") if path else None
-
-    def log(self, entry):
-        with self.lock:
-            if self.record:
-                self.record.write(json.dumps(entry, sort_keys=True) + "\n")
-                self.record.flush()
 
     def create(self, text, reply_to):
         with self.lock:
@@ -105,41 +86,16 @@ class State:
     def take_step(self, route):
         with self.lock:
             steps = self.script.get(route)
-            if not steps:
-                return None
-            step = steps[0]
-            left = step.get("times", 1) - 1
-            if left > 0:
-                steps[0] = dict(step, times=left)
-            else:
-                steps.pop(0)
-            return step
+            return mocklib.take_step(steps) if steps else None
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mocklib.Handler):
     server_version = "mock-x-api/1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def setup(self):
-        super().setup()
-        # headers and body are written apart: without this, Nagle's
-        # algorithm and the client's delayed ACK add 40 ms to every answer
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    nodelay = True
 
     def handle_any(self):
         st = self.server.state
-        url = urllib.parse.urlsplit(self.path)
-        self.route = url.path
-        self.query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            self.body = json.loads(raw) if raw else None
-        except ValueError:
-            self.body = None
+        self.body = self.read_json()
         self.out = (500, {}, {})
         self.created = None
         if self.route == "/_control":
@@ -150,39 +106,14 @@ class Handler(BaseHTTPRequestHandler):
             self.scripted(step)
         else:
             self.dispatch()
-        auth = self.headers.get("Authorization") or ""
-        token = auth[7:] if auth.startswith("Bearer ") else None
-        st.log({
-            "ts": time.time(), "method": self.command, "path": self.route,
-            "query": self.query, "auth": auth.split(" ")[0].lower() if auth else None,
-            "token_sha256": hashlib.sha256(token.encode()).hexdigest() if token else None,
-            "idempotency_key": self.headers.get("Idempotency-Key"),
-            "body": self.body, "status": self.out[0] if self.out else None,
-            "response": self.out[1] if self.out else None, "created": self.created,
-        })
-        if self.out is None:
-            # recorded first: the client has given up long before this ends
-            time.sleep(self.hang_ms / 1000)
-            return
-        if st.latency_ms:
-            time.sleep(st.latency_ms / 1000)
-        self.send()
+        self.record_call(self.bearer(), created=self.created)
+        self.send_late(st.latency_ms)
 
     do_GET = do_POST = do_DELETE = handle_any
 
-    def reply(self, status, body, headers=None):
-        self.out = (status, body, headers or {})
-
     def send(self):
         status, body, headers = self.out
-        data = (json.dumps(body) + "\n").encode() if body is not None else b""
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, str(v))
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_body(status, headers, mocklib.json_line(body), self.content_type)
 
     def rate_headers(self, remaining=199):
         return {"x-rate-limit-limit": "200", "x-rate-limit-remaining": str(remaining),
@@ -191,12 +122,9 @@ class Handler(BaseHTTPRequestHandler):
     # --- scripted answers ---------------------------------------------------
 
     def scripted(self, step):
-        if step.get("hang_ms") is not None or step.get("drop"):
+        if self.hangs(step):
             if step.get("create", True):
                 self.create_post()
-            self.out = None
-            self.hang_ms = step.get("hang_ms") or 0
-            self.close_connection = True
             return
         if step.get("create"):
             self.create_post()
@@ -297,19 +225,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def control(self):
         st, c = self.server.state, self.body or {}
-        if c.get("reset"):
-            with st.lock:
-                st.reset()
-        if "record" in c:
-            with st.lock:
-                st.set_record(c["record"])
         with st.lock:
-            if "latency_ms" in c:
-                st.latency_ms = c["latency_ms"]
-            if "user_id" in c:
-                st.user_id = c["user_id"]
-            if "username" in c:
-                st.username = c["username"]
+            st.apply(c, "latency_ms", "user_id", "username")
             for route, steps in c.get("script", {}).items():
                 st.script.setdefault(route, []).extend(steps)
         for p in c.get("posts", []):
@@ -317,39 +234,6 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"ok": True})
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # many clients connect at once (curl multi): a short listen backlog
-    # would drop their SYNs and add seconds of retransmission
-    request_queue_size = 256
-
-
-def main():
-    args = sys.argv[1:]
-    port = int(args.pop(0)) if args and not args[0].startswith("--") else 0
-    record, latency, lifetime = None, 0, 300
-    user_id, username = "1072250532645998596", "TweepyDev"
-    while args:
-        flag = args.pop(0)
-        if flag == "--record":
-            record = args.pop(0)
-        elif flag == "--latency-ms":
-            latency = int(args.pop(0))
-        elif flag == "--user-id":
-            user_id = args.pop(0)
-        elif flag == "--username":
-            username = args.pop(0)
-        elif flag == "--lifetime":
-            lifetime = int(args.pop(0))
-        else:
-            sys.exit("x_api.py: unknown option " + flag)
-    server = Server(("127.0.0.1", port), Handler)
-    server.state = State(record, latency, user_id, username)
-    # bounded: the mock never outlives a test run
-    threading.Timer(lifetime, server.shutdown).start()
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    mocklib.main(Handler, State, server=mocklib.BusyServer, record=None, latency_ms=0,
+                 user_id="1072250532645998596", username="TweepyDev")

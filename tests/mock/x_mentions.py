@@ -33,25 +33,15 @@ Every request except /_control is appended as one JSON line to the record
 file: method, path, query, status.
 """
 import json
-import os
-import sys
-import threading
 import time
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
+import mocklib
+from mocklib import fixture
 
 
-class State:
+class State(mocklib.State):
     def __init__(self, record):
-        self.lock = threading.Lock()
-        self.record = record
+        super().__init__(record)
         self.reset()
 
     def reset(self):
@@ -62,54 +52,24 @@ class State:
         self.window = None       # {"remaining", "reset"}
         self.cursors = {}        # next_token -> offset
 
-    def log(self, entry):
-        with self.lock:
-            with open(self.record, "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
-
 
 def newer(a, b):
     return (len(a), a) > (len(b), b)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mocklib.Handler):
     server_version = "mock-x/1"
 
-    def log_message(self, fmt, *args):
-        pass
-
     def handle_any(self):
-        st = self.server.state
-        url = urllib.parse.urlsplit(self.path)
-        self.route = url.path
-        self.query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        self.out_headers = {}
+        raw = self.read_request()
         if self.route == "/_control":
             self.control(json.loads(raw or b"{}"))
         else:
             self.mentions()
-            st.log({"ts": time.time(), "method": self.command, "path": self.route,
-                    "query": self.query, "status": self.out_status})
+            self.record(status=self.out[0])
         self.send()
 
     do_GET = do_POST = handle_any
-
-    def reply(self, status, body, headers=None):
-        self.out_status, self.out_body = status, body
-        self.out_headers = headers or {}
-
-    def send(self):
-        body = (json.dumps(self.out_body) + "\n").encode()
-        self.send_response(self.out_status)
-        for k, v in self.out_headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def too_many(self, reset):
         self.reply(429, fixture("x/error_429_too_many_requests.json"), {
@@ -185,18 +145,11 @@ class Handler(BaseHTTPRequestHandler):
     def control(self, c):
         st = self.server.state
         with st.lock:
-            if c.get("reset"):
-                st.reset()
-            if "record" in c:
-                st.record = c["record"]
-            if "user" in c:
-                st.user = c["user"]
+            st.apply(c, "user", "page_size")
             if "load" in c:
                 st.posts = list(fixture(c["load"]).get("data", []))
             for p in c.get("add", []):
                 st.posts.insert(0, p)
-            if "page_size" in c:
-                st.page_size = c["page_size"]
             if "rate_limit" in c:
                 st.limit = dict(c["rate_limit"])
             if "window" in c:
@@ -204,25 +157,5 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"ok": True})
 
 
-def main():
-    args = sys.argv[1:]
-    port = int(args.pop(0)) if args and not args[0].startswith("--") else 0
-    record, lifetime = "requests.jsonl", 300
-    while args:
-        flag = args.pop(0)
-        if flag == "--record":
-            record = args.pop(0)
-        elif flag == "--lifetime":
-            lifetime = int(args.pop(0))
-        else:
-            sys.exit("x_mentions.py: unknown option " + flag)
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.state = State(record)
-    threading.Timer(lifetime, server.shutdown).start()
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    mocklib.main(Handler, State)
