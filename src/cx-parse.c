@@ -128,8 +128,7 @@ typedef struct {
 /* One batch: its output lines (each ending in \n), counters and a cache of
  * tenant lookups (a mapping changed meanwhile is seen by the next batch). */
 typedef struct {
-	char *out;
-	size_t used, cap;
+	cx_buf out;
 	counter *counters;
 	int ncounters, capcounters;
 	tenant_entry tenants[TENANTS_CACHED];
@@ -160,21 +159,14 @@ typedef struct {
 
 static void batch_append(batch *b, const char *s, size_t len)
 {
-	if (b->used + len + 1 > b->cap) {
-		b->cap = (b->used + len + 1) * 2;
-		b->out = cx_xrealloc(b->out, b->cap);
-	}
-	memcpy(b->out + b->used, s, len);
-	b->out[b->used + len] = '\n';
-	b->used += len + 1;
+	cx_buf_add(&b->out, s, len);
+	cx_buf_add(&b->out, "\n", 1);
 }
 
 static void batch_append_jv(batch *b, jv v)
 {
-	jv s = jv_dump_string(v, 0);
-
-	batch_append(b, jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)));
-	jv_free(s);
+	cx_json_append(&b->out, v);
+	cx_buf_add(&b->out, "\n", 1);
 }
 
 static void count(batch *b, const char *metric, const char *channel,
@@ -217,7 +209,7 @@ static void batch_clear(batch *b)
 	}
 	b->ncounters = 0;
 	tenants_clear(b);
-	b->used = 0;
+	b->out.len = 0;
 	b->lines = 0;
 	b->in_bytes = 0;
 }
@@ -225,7 +217,7 @@ static void batch_clear(batch *b)
 static int batch_full(const batch *b)
 {
 	return b->lines >= BATCH_LINES || b->in_bytes >= BATCH_IN_BYTES ||
-	    b->used >= BATCH_OUT_BYTES;
+	    b->out.len >= BATCH_OUT_BYTES;
 }
 
 /* The batch's counters in one transaction (none when there is nothing to count). */
@@ -894,8 +886,8 @@ int main(int argc, char **argv)
 			status = fail(&err);
 			break;
 		}
-		if (b->used > 0)
-			cx_ndjson_write_raw(b->out, b->used - 1);
+		if (b->out.len > 0)
+			cx_ndjson_write_raw(b->out.s, b->out.len - 1);
 		batch_clear(b);
 		if (cx_ndjson_flush() < 0)
 			break;  /* the reader is gone: stop quietly */
@@ -907,7 +899,7 @@ int main(int argc, char **argv)
 	if (status == CX_EXIT_OK && (R.errors > 0 || (r && cx_ndjson_rejected(r) > 0)))
 		status = CX_EXIT_DATAERR;
 	batch_clear(b);
-	free(b->out);
+	free(b->out.s);
 	free(b->counters);
 	free(b);
 	cx_ndjson_close(r);

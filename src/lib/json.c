@@ -162,11 +162,122 @@ char *cx_json_key_string(jv v)
 
 char *cx_json_dump(jv v)
 {
-	jv s = jv_dump_string(v, 0);
-	char *out = cx_xstrdup(jv_string_value(s));
+	cx_buf b = { 0 };
 
-	jv_free(s);
-	return out;
+	cx_json_append(&b, v);
+	cx_buf_add(&b, "", 1);
+	return b.s;
+}
+
+void cx_buf_add(cx_buf *b, const char *s, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2 + 64;
+		b->s = cx_xrealloc(b->s, b->cap);
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+}
+
+/* A string as libjq 1.6 prints it: printable ASCII as it is, but for the
+ * quote and the backslash; short escapes for backspace, tab, newline, form
+ * feed and carriage return; \u00xx for the other controls and DEL; the
+ * rest (a jv string is valid UTF-8) as it is. */
+static void append_string(cx_buf *b, const char *s, size_t n)
+{
+	const char *run = s, *end = s + n;
+
+	cx_buf_add(b, "\"", 1);
+	for (const char *p = s; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
+		char esc[8];
+		const char *e = esc;
+		size_t el = 2;
+
+		if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\')
+			continue;
+		switch (c) {
+		case '"': e = "\\\""; break;
+		case '\\': e = "\\\\"; break;
+		case '\b': e = "\\b"; break;
+		case '\t': e = "\\t"; break;
+		case '\n': e = "\\n"; break;
+		case '\f': e = "\\f"; break;
+		case '\r': e = "\\r"; break;
+		default: el = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c); break;
+		}
+		cx_buf_add(b, run, (size_t)(p - run));
+		cx_buf_add(b, e, el);
+		run = p + 1;
+	}
+	cx_buf_add(b, run, (size_t)(end - run));
+	cx_buf_add(b, "\"", 1);
+}
+
+void cx_json_append(cx_buf *b, jv v)
+{
+	switch (jv_get_kind(v)) {
+	case JV_KIND_NULL: cx_buf_add(b, "null", 4); break;
+	case JV_KIND_TRUE: cx_buf_add(b, "true", 4); break;
+	case JV_KIND_FALSE: cx_buf_add(b, "false", 5); break;
+	case JV_KIND_STRING:
+		append_string(b, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
+		break;
+	case JV_KIND_NUMBER: {
+		double d = jv_number_value(v);
+
+		/* integers print the same in any form; libjq's own formatting for
+		 * the rest (its dtoa differs from printf's %g) */
+		if (d == (double)(long long)d && d > -1e15 && d < 1e15 &&
+		    !(d == 0 && signbit(d))) {
+			char num[24];
+
+			cx_buf_add(b, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)d));
+		} else {
+			jv s = jv_dump_string(jv_copy(v), 0);
+
+			cx_buf_add(b, jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)));
+			jv_free(s);
+		}
+		break;
+	}
+	case JV_KIND_ARRAY:
+		cx_buf_add(b, "[", 1);
+		jv_array_foreach(v, i, x) {
+			if (i > 0)
+				cx_buf_add(b, ",", 1);
+			cx_json_append(b, x);
+		}
+		cx_buf_add(b, "]", 1);
+		break;
+	case JV_KIND_OBJECT: {
+		int first = 1;
+
+		cx_buf_add(b, "{", 1);
+		for (int it = jv_object_iter(v); jv_object_iter_valid(v, it);
+		    it = jv_object_iter_next(v, it)) {
+			jv k = jv_object_iter_key(v, it);
+
+			if (!first)
+				cx_buf_add(b, ",", 1);
+			first = 0;
+			append_string(b, jv_string_value(k), (size_t)jv_string_length_bytes(jv_copy(k)));
+			jv_free(k);
+			cx_buf_add(b, ":", 1);
+			cx_json_append(b, jv_object_iter_value(v, it));
+		}
+		cx_buf_add(b, "}", 1);
+		break;
+	}
+	default: {
+		jv s = jv_dump_string(jv_copy(v), 0);
+
+		cx_buf_add(b, jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)));
+		jv_free(s);
+		break;
+	}
+	}
+	jv_free(v);
 }
 
 /* The strict check behind cx_json_object_valid: RFC 8259 with no

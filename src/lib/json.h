@@ -36,6 +36,17 @@ char *cx_json_key_string(jv v);
 /* Compact serialization into a new C string; consumes v. */
 char *cx_json_dump(jv v);
 
+/* A growing byte buffer. */
+typedef struct {
+	char *s;
+	size_t len, cap;
+} cx_buf;
+
+void cx_buf_add(cx_buf *b, const char *s, size_t n);
+/* Appends v's compact JSON, byte for byte what jv_dump_string(v, 0) gives,
+ * without building a jv string on the way; consumes v. */
+void cx_json_append(cx_buf *b, jv v);
+
 /* Nesting libjq 1.6 reads: it refuses a 256th open container. */
 #define CX_JSON_MAX_DEPTH 255
 

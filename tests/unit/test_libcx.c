@@ -192,6 +192,45 @@ static void test_json_valid(void)
 	check(agree && accepted > 1000, "200000 mutated bodies: every one accepted is an object to libjq");
 }
 
+static int same_as_jq(jv v)
+{
+	jv want = jv_dump_string(jv_copy(v), 0);
+	cx_buf b = { 0 };
+	int ok;
+
+	cx_json_append(&b, v);
+	ok = b.len == (size_t)jv_string_length_bytes(jv_copy(want)) &&
+	    memcmp(b.s, jv_string_value(want), b.len) == 0;
+	if (!ok)
+		printf("#   got  '%.*s'\n#   want '%s'\n", (int)b.len, b.s, jv_string_value(want));
+	jv_free(want);
+	free(b.s);
+	return ok;
+}
+
+static void test_json_append(void)
+{
+	static const char *const texts[] = {
+		"{}", "[]", "null", "true", "false", "\"\"",
+		"[0,-0,1,-5,3.0,0.1,-2.5e-7,123456.789,999999999999999,1e15,1e17,"
+		"1.7976931348623157e308,12345678901234567890]",
+		"{\"a\":{\"b\":[1,{\"c\":null}],\"\\\"k\\n\":\"v\"},\"z\":[[],{}]}",
+		"\"caf\\u00e9 \\u2028 \\ud83d\\ude00 / \\\\ \\\" \\u007f\"",
+	};
+	char bytes[128];
+	int ok = 1;
+
+	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+		ok = same_as_jq(jv_parse(texts[i])) && ok;
+	for (int c = 1; c < 128; c++)
+		bytes[c - 1] = (char)c;
+	ok = same_as_jq(jv_string_sized(bytes, 127)) && ok;
+	/* keys keep their order, as jq prints it */
+	ok = same_as_jq(jv_object_set(jv_object_set(jv_object(), jv_string("b\t"),
+	    jv_number(2)), jv_string("a"), jv_array())) && ok;
+	check(ok, "JSON appended to a buffer is byte for byte what libjq prints");
+}
+
 static void test_clock(void)
 {
 	char buf[CX_RFC3339_LEN];
@@ -313,6 +352,7 @@ int main(void)
 	test_signature();
 	test_utf8();
 	test_json_valid();
+	test_json_append();
 	test_clock();
 	test_mask();
 	test_config();
