@@ -148,11 +148,12 @@ static struct {
 	.tick = PTHREAD_COND_INITIALIZER,
 };
 
-static void delta_add(delta **list, const char *name, const char *labels, int64_t n)
+/* Under srv.lock. */
+static void count_locked(const char *name, const char *labels, int64_t n)
 {
 	delta *d;
 
-	for (d = *list; d; d = d->next) {
+	for (d = srv.deltas; d; d = d->next) {
 		if (strcmp(d->name, name) == 0 && strcmp(d->labels, labels) == 0) {
 			d->n += n;
 			return;
@@ -162,14 +163,8 @@ static void delta_add(delta **list, const char *name, const char *labels, int64_
 	d->name = cx_xstrdup(name);
 	d->labels = cx_xstrdup(labels);
 	d->n = n;
-	d->next = *list;
-	*list = d;
-}
-
-/* Under srv.lock. */
-static void count_locked(const char *name, const char *labels, int64_t n)
-{
-	delta_add(&srv.deltas, name, labels, n);
+	d->next = srv.deltas;
+	srv.deltas = d;
 }
 
 static void observe(histogram *h, const double *bounds, size_t n, double v)
@@ -225,24 +220,19 @@ static void emit_stdout(job *j)
 	free(line);
 }
 
-/* Adds the batch's deliveries to the inbox counters, one delta per
- * provider. */
-static void count_stored(job *batch, delta **stored)
+/* Counts the batch's deliveries, one update per run of one provider. */
+static int count_stored(job *batch, cx_err *err)
 {
-	const char *last = NULL;
-	char *labels = NULL;
+	for (job *j = batch; j;) {
+		const char *provider = j->provider;
+		int64_t n = 0;
 
-	for (job *j = batch; j; j = j->next) {
-		if (!j->provider)
-			continue;
-		if (j->provider != last) {
-			free(labels);
-			labels = cx_metrics_labels("provider", j->provider, NULL);
-			last = j->provider;
-		}
-		delta_add(stored, "cx_inbox_deliveries_total", labels, 1);
+		for (; j && j->provider == provider; j = j->next)
+			n++;
+		if (provider && cx_inbox_count(srv.store, provider, n, err) < 0)
+			return -1;
 	}
-	free(labels);
+	return 0;
 }
 
 /* One group: store every job of the batch and the pending counters in one
@@ -251,7 +241,7 @@ static void count_stored(job *batch, delta **stored)
 static void commit_group(job *batch)
 {
 	cx_err err = { 0, "" };
-	delta *pending, *stored = NULL;
+	delta *pending;
 	int ok;
 
 	pthread_mutex_lock(&srv.lock);
@@ -266,9 +256,7 @@ static void commit_group(job *batch)
 			    j->received, j->headers, j->body, j->len, &j->inbox_id,
 			    &err) == 0;
 	}
-	count_stored(batch, &stored);
-	ok = ok && flush_deltas(stored, &err) == 0;
-	free_deltas(stored);
+	ok = ok && count_stored(batch, &err) == 0;
 	ok = ok && flush_deltas(pending, &err) == 0;
 	ok = ok && cx_store_commit(srv.store, &err) == 0;
 	if (!ok) {
