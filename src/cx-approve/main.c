@@ -392,8 +392,36 @@ static void print_field(jv item, const char *label, const char *key)
 		printf("%-16s %s\n", label, v);
 }
 
-static int show_one(cx_store *s, const conf *c, int64_t id, cx_err *err)
+/* Runs one() for every id, going on past an id that fails with 65 and
+ * stopping at any other failure: 0, 65 when some failed, or the status that
+ * stopped the run. Frees ids and closes s. */
+static int each_id(cx_store *s, int64_t *ids, int n,
+    int (*one)(cx_store *s, int64_t id, void *ctx, cx_err *err), void *ctx)
 {
+	cx_err err = { 0, "" };
+	int status = CX_EXIT_OK;
+
+	for (int i = 0; i < n; i++) {
+		int rc;
+
+		if (one(s, ids[i], ctx, &err) == 0)
+			continue;
+		rc = fail(&err);
+		if (rc != CX_EXIT_SOME_FAILED) {
+			status = rc;
+			break;
+		}
+		status = CX_EXIT_SOME_FAILED;
+	}
+	cx_ndjson_flush();
+	free(ids);
+	cx_store_close(s);
+	return status;
+}
+
+static int show_one(cx_store *s, int64_t id, void *ctx, cx_err *err)
+{
+	const conf *c = ctx;
 	jv item, history = jv_array();
 
 	if (cx_queue_get(s, id, &item, err) < 0) {
@@ -439,9 +467,8 @@ static int show(int argc, char **argv)
 {
 	conf c = { 0 };
 	cx_store *s = NULL;
-	cx_err err = { 0, "" };
 	int64_t *ids;
-	int first, status = CX_EXIT_OK;
+	int first;
 	int rc = setup(&cmd_show, argc, argv, &c, 1, -1, &first, &s);
 
 	if (rc >= 0)
@@ -450,33 +477,36 @@ static int show(int argc, char **argv)
 		cx_store_close(s);
 		return rc;
 	}
-	for (int i = 0; i < argc - first; i++) {
-		if (show_one(s, &c, ids[i], &err) == 0)
-			continue;
-		rc = fail(&err);
-		if (rc != CX_EXIT_SOME_FAILED) {
-			status = rc;
-			break;
-		}
-		status = CX_EXIT_SOME_FAILED;
-	}
-	cx_ndjson_flush();
-	free(ids);
-	cx_store_close(s);
-	return status;
+	return each_id(s, ids, argc - first, show_one, &c);
 }
 
 /* --- approve and reject --------------------------------------------------- */
 
+typedef struct {
+	const char *actor, *words;   /* words: the note or the reason */
+	int approve;
+} decision;
+
+static int decide_one(cx_store *s, int64_t id, void *ctx, cx_err *err)
+{
+	const decision *d = ctx;
+	jv event;
+
+	if (cx_queue_decide(s, id, d->actor, d->approve, d->words, &event, err) != 0)
+		return -1;
+	cx_ndjson_write(event);
+	cx_ndjson_flush();
+	return 0;
+}
+
 static int decide(int argc, char **argv, int approve)
 {
 	const cx_cmd *cmd = approve ? &cmd_approve : &cmd_reject;
-	const char *actor = cx_identity_user();
 	conf c = { 0 };
 	cx_store *s = NULL;
-	cx_err err = { 0, "" };
+	decision d = { cx_identity_user(), NULL, approve };
 	int64_t *ids;
-	int first, status = CX_EXIT_OK;
+	int first;
 	int rc = setup(cmd, argc, argv, &c, 1, -1, &first, &s);
 
 	if (rc >= 0)
@@ -489,26 +519,8 @@ static int decide(int argc, char **argv, int approve)
 		cx_store_close(s);
 		return rc;
 	}
-	for (int i = 0; i < argc - first; i++) {
-		jv event;
-
-		if (cx_queue_decide(s, ids[i], actor, approve, approve ? c.note : c.reason,
-		    &event, &err) == 0) {
-			cx_ndjson_write(event);
-			cx_ndjson_flush();
-			continue;
-		}
-		rc = fail(&err);
-		if (rc != CX_EXIT_SOME_FAILED) {
-			status = rc;
-			break;
-		}
-		status = CX_EXIT_SOME_FAILED;
-	}
-	cx_ndjson_flush();
-	free(ids);
-	cx_store_close(s);
-	return status;
+	d.words = approve ? c.note : c.reason;
+	return each_id(s, ids, argc - first, decide_one, &d);
 }
 
 static int approve_cmd(int argc, char **argv)

@@ -2,6 +2,7 @@
  * here; the sources are gcal.c (google-calendar, --requests), caldav.c
  * (caldav, ics), mentions.c (x-mentions) and channels.c (watch), over
  * libcx's calendar, ics, sync and watch modules. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,19 @@ typedef struct {
 	int full, listing, all, table;
 } conf;
 
+/* An integer option from min to max (LLONG_MAX: no upper bound). */
+static int ranged(const char *opt, const char *arg, long long min, long long max,
+    long long *out, cx_err *err)
+{
+	if (cx_opts_uint(opt, arg, out, err) < 0)
+		return -1;
+	if (*out >= min && *out <= max)
+		return 0;
+	if (max == LLONG_MAX)
+		return cx_err_set(err, CX_EXIT_USAGE, "--%s wants a positive number", opt);
+	return cx_err_set(err, CX_EXIT_USAGE, "--%s wants %lld to %lld", opt, min, max);
+}
+
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
 	conf *c = ctx;
@@ -49,31 +63,11 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_JSON: c->table = 0; return 0;
 	case O_TABLE: c->table = 1; return 0;
 	case O_REQUESTS: return 0;
-	case O_PAGE_SIZE:
-		if (cx_opts_uint("page-size", arg, &c->page_size, err) < 0)
-			return -1;
-		if (c->page_size < 1 || c->page_size > 2500)
-			return cx_err_set(err, CX_EXIT_USAGE, "--page-size wants 1 to 2500");
-		return 0;
-	case O_MAX_RESULTS:
-		if (cx_opts_uint("max-results", arg, &c->max_results, err) < 0)
-			return -1;
-		if (c->max_results < 5 || c->max_results > 100)
-			return cx_err_set(err, CX_EXIT_USAGE, "--max-results wants 5 to 100");
-		return 0;
-	case O_TTL:
-		if (cx_opts_uint("ttl", arg, &c->ttl, err) < 0)
-			return -1;
-		if (c->ttl == 0)
-			return cx_err_set(err, CX_EXIT_USAGE, "--ttl wants a positive number");
-		return 0;
+	case O_PAGE_SIZE: return ranged("page-size", arg, 1, 2500, &c->page_size, err);
+	case O_MAX_RESULTS: return ranged("max-results", arg, 5, 100, &c->max_results, err);
+	case O_TTL: return ranged("ttl", arg, 1, LLONG_MAX, &c->ttl, err);
 	case O_BEFORE: return cx_opts_uint("before", arg, &c->before, err);
-	case O_MAX_LINE:
-		if (cx_opts_uint("max-line", arg, &c->max_line, err) < 0)
-			return -1;
-		if (c->max_line == 0)
-			return cx_err_set(err, CX_EXIT_USAGE, "--max-line wants a positive number");
-		return 0;
+	case O_MAX_LINE: return ranged("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
 	}
 	return 0;
 }
