@@ -95,6 +95,10 @@ run: deps
 	$(MAKE) all
 	@share/cx/examples/run.sh
 
+# make run and make check on a throwaway minimal Debian 12 (as root).
+check-fresh:
+	@tests/fresh/check-fresh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cx \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
@@ -120,5 +124,5 @@ lint-man:
 clean:
 	rm -rf build bin
 
-.PHONY: all deps check run install lint-man clean FORCE
+.PHONY: all deps check check-fresh run install lint-man clean FORCE
 .SECONDARY:
