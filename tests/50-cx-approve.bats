@@ -2,28 +2,22 @@
 # cx-approve: operators and roles, enqueue validation (X's weighted length),
 # decisions with their audit rows and counters, list/show, and the
 # interactive review driven through tmux. Tests that act as a second Unix
-# user create one in setup_file and need root; they skip otherwise.
+# user create one in setup_file (member_create) and need root; they skip
+# otherwise.
 
 load helpers
 
 setup_file() {
-	if [ "$(id -u)" -eq 0 ] && command -v useradd > /dev/null; then
-		export CX_MEMBER="cxm$$"
-		id "$CX_MEMBER" > /dev/null 2>&1 ||
-			useradd --no-create-home --no-user-group --shell /bin/sh "$CX_MEMBER"
-	fi
+	member_create cxm
 }
 
 teardown_file() {
-	if [ -n "${CX_MEMBER:-}" ] && [ "$CX_MEMBER" = "cxm$$" ]; then
-		userdel "$CX_MEMBER" 2> /dev/null || true
-	fi
+	member_remove
 }
 
 teardown() {
 	[ -n "${TMUX_SOCKET:-}" ] && tmux -L "$TMUX_SOCKET" kill-server 2> /dev/null
-	[ -n "${SHARED_DIR:-}" ] && rm -rf "$SHARED_DIR"
-	return 0
+	member_teardown
 }
 
 ME=$(id -un)
@@ -56,22 +50,6 @@ queue() {
 # state ID: the state of queue item ID.
 state() {
 	cx-approve show "$1" --json | jq -r .state
-}
-
-# need_member: skips unless setup_file could create the second user; then
-# moves the state file to a directory that user can reach, owned by it.
-need_member() {
-	[ -n "${CX_MEMBER:-}" ] || skip "needs root to create a second Unix user"
-	SHARED_DIR=$(mktemp -d /tmp/cx-approve-test.XXXXXX)
-	chmod 0755 "$SHARED_DIR"
-	chown "$CX_MEMBER" "$SHARED_DIR"
-	export CX_DB="$SHARED_DIR/cx.db"
-	member cx-approve operators list > /dev/null
-}
-
-# member CMD...: runs CMD as the second Unix user.
-member() {
-	runuser -u "$CX_MEMBER" -- "$@"
 }
 
 @test "the first operator of an empty state file must be the Unix user running it, as owner" {
@@ -204,7 +182,7 @@ member() {
 		post "$(repeat 140 👍🏽)"
 		post "$(repeat 140 👨‍👩‍👧‍👦)"
 		post "$(repeat 141 🇧🇷)"
-		post "$(repeat 280 $'e\u0301')"
+		post "$(repeat 280 $'e\xcc\x81')"
 	} > in
 	run --separate-stderr cx-approve enqueue < in
 	assert_failure 65
@@ -213,6 +191,28 @@ member() {
 	[ "$(echo "$output" | jq -c .length | paste -sd' ')" = "280 280 280" ]
 	# the text is stored in NFC: e + combining acute became é
 	[ "$(echo "$output" | sed -n 3p | jq -r '.text[0:1]')" = é ]
+}
+
+@test "output and X weighted length are the same under LANG=C, C.UTF-8 and unset" {
+	{
+		post "$(repeat 280 $'e\xcc\x81')"
+		post "Olá, café ☕ https://example.com/ä $(repeat 10 👨‍👩‍👧‍👦) 日本"
+		post "$(repeat 141 🇧🇷)"
+	} > in
+	for lang in C C.UTF-8 ''; do
+		export CX_DB=$PWD/${lang:-unset}.db CX_NOW=1800000000
+		as_owner
+		env -u LC_ALL -u LC_CTYPE -u LC_MESSAGES -u LANG ${lang:+LANG=$lang} sh -c '
+			cx-approve enqueue < in; echo "exit $?"
+			cx-approve list --json; cx-approve show 2' > "out.${lang:-unset}" 2>&1
+		# correlation ids are random
+		sed -Ei 's/"c-[0-9a-f]{32}"/"c-"/g' "out.${lang:-unset}"
+	done
+	cmp out.C out.C.UTF-8
+	cmp out.C out.unset
+	grep -qx 'exit 65' out.C
+	grep -q '"line 3: text is 282/280 weighted' out.C
+	[ "$(grep '^{"id":' out.C | jq -c .length | paste -sd' ')" = "280 62 62" ]
 }
 
 @test "a reply needs an X post id in in_reply_to, and a post may not have one" {
@@ -525,7 +525,7 @@ wait_exit() {
 	as_owner
 	cx-approve operators add "$CX_MEMBER" --role member
 	queue 1
-	tmux_start "runuser -u $CX_MEMBER -- cx-approve"
+	tmux_start "$CX_MEMBER_DIR/as-member cx-approve"
 	wait_exit
 	[ "$(cat rc)" -eq 77 ]
 	grep -F "needs the admin role" stderr

@@ -8,8 +8,8 @@
 # Providers are mocks on 127.0.0.1 that answer as the real APIs do and
 # record every request: tests/mock/x_api.py (X API v2), graph_api.py (Meta
 # Graph API) and oauth_server.py (the X token endpoint, for the credential).
-# Tests that act as a second Unix user create one in setup_file and need
-# root; they skip otherwise.
+# Tests that act as a second Unix user create one in setup_file
+# (member_create) and need root; they skip otherwise.
 
 load helpers
 
@@ -22,11 +22,7 @@ T0=1800000000     # CX_NOW of tests that move time
 
 setup_file() {
 	local m
-	if [ "$(id -u)" -eq 0 ] && command -v useradd > /dev/null; then
-		export CX_MEMBER="cxp$$"
-		id "$CX_MEMBER" > /dev/null 2>&1 ||
-			useradd --no-create-home --no-user-group --shell /bin/sh "$CX_MEMBER"
-	fi
+	member_create cxp
 	python3 "$MOCKS/x_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/x.port" \
 		2> "$BATS_FILE_TMPDIR/x.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/x.pid"
@@ -49,9 +45,7 @@ teardown_file() {
 	for m in x graph oauth; do
 		kill "$(cat "$BATS_FILE_TMPDIR/$m.pid")" 2> /dev/null || true
 	done
-	if [ -n "${CX_MEMBER:-}" ] && [ "$CX_MEMBER" = "cxp$$" ]; then
-		userdel "$CX_MEMBER" 2> /dev/null || true
-	fi
+	member_remove
 }
 
 setup() {
@@ -75,8 +69,7 @@ setup() {
 }
 
 teardown() {
-	[ -n "${SHARED_DIR:-}" ] && rm -rf "$SHARED_DIR"
-	return 0
+	member_teardown
 }
 
 # control URL JSON: programs a mock.
@@ -140,21 +133,6 @@ audit_count() {
 # metric NAME-AND-LABELS: a counter's value (0 when absent).
 metric() {
 	cx metrics | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
-}
-
-# need_member: as in 50-cx-approve.bats: a second Unix user and a state file
-# it can reach.
-need_member() {
-	[ -n "${CX_MEMBER:-}" ] || skip "needs root to create a second Unix user"
-	SHARED_DIR=$(mktemp -d /tmp/cx-publish-test.XXXXXX)
-	chmod 0755 "$SHARED_DIR"
-	chown "$CX_MEMBER" "$SHARED_DIR"
-	export CX_DB="$SHARED_DIR/cx.db"
-	member cx-approve operators list > /dev/null
-}
-
-member() {
-	runuser -u "$CX_MEMBER" -- "$@"
 }
 
 # --- the happy path, audit and metrics ----------------------------------------

@@ -25,3 +25,57 @@ lines() {
 sql() {
 	sqlite3 -batch "$CX_DB" "$1"
 }
+
+# A second Unix user for the tests that act as one (root only; elsewhere
+# CX_MEMBER stays unset and need_member skips). It runs the tools from a copy
+# it can execute, since the checkout may sit under a home only root enters:
+# CX_MEMBER_DIR holds bin/, share/cx and as-member, which runs a command as
+# that user with the copy first on PATH.
+
+# member_create PREFIX (from setup_file): the user PREFIX<pid> and the copy.
+member_create() {
+	[ "$(id -u)" -eq 0 ] && command -v useradd > /dev/null || return 0
+	export CX_MEMBER="$1$$"
+	id "$CX_MEMBER" > /dev/null 2>&1 ||
+		useradd --no-create-home --no-user-group --shell /bin/sh "$CX_MEMBER"
+	CX_MEMBER_DIR=$(mktemp -d /tmp/cx-member.XXXXXX)
+	export CX_MEMBER_DIR
+	mkdir "$CX_MEMBER_DIR/bin" "$CX_MEMBER_DIR/share"
+	cp "${CX_BIN:-$CX_ROOT/bin}"/cx* "$CX_MEMBER_DIR/bin/"
+	cp -R "$CX_ROOT/share/cx" "$CX_MEMBER_DIR/share/cx"
+	cat > "$CX_MEMBER_DIR/as-member" <<-END
+		#!/bin/sh
+		exec runuser -u '$CX_MEMBER' -- env PATH="$CX_MEMBER_DIR/bin:\$PATH" \\
+			CX_SHARE_DIR='$CX_MEMBER_DIR/share/cx' "\$@"
+	END
+	chmod -R a+rX "$CX_MEMBER_DIR"
+	chmod a+x "$CX_MEMBER_DIR/as-member"
+}
+
+# member_remove (from teardown_file): the user and the copy, if created here.
+member_remove() {
+	[ -n "${CX_MEMBER_DIR:-}" ] || return 0
+	userdel "$CX_MEMBER" 2> /dev/null || true
+	rm -rf "$CX_MEMBER_DIR"
+}
+
+# member CMD...: runs CMD as the second Unix user.
+member() {
+	"$CX_MEMBER_DIR/as-member" "$@"
+}
+
+# need_member: skips unless member_create made the second user; then moves
+# the state file to a directory that user owns (removed by member_teardown).
+need_member() {
+	[ -n "${CX_MEMBER:-}" ] || skip "needs root to create a second Unix user"
+	SHARED_DIR=$(mktemp -d /tmp/cx-member-db.XXXXXX)
+	chmod 0755 "$SHARED_DIR"
+	chown "$CX_MEMBER" "$SHARED_DIR"
+	export CX_DB="$SHARED_DIR/cx.db"
+	member cx-approve operators list > /dev/null
+}
+
+# member_teardown (from teardown): the state directory need_member made.
+member_teardown() {
+	[ -z "${SHARED_DIR:-}" ] || rm -rf "$SHARED_DIR"
+}
