@@ -29,10 +29,13 @@ cx-ingest drain --consumer demo | cx-parse | cx-dedupe | cx-ingest ack --consume
 	> "$work/events.ndjson"
 
 echo "events, after dedupe:"
-jq -r '[.occurred_at // "-", .type, .channel, .tenant,
+# A table whose first four columns are padded to their widest value.
+jq -rs 'map([.occurred_at // "-", .type, .channel, .tenant,
 	(.data.text // .data.status // .data.reaction.value // .data.leadgen_id
-	 // (.data.attachments[0].type | select(.) | "[\(.)]") // "" | tostring)]
-	| @tsv' "$work/events.ndjson" | column -t -s $'\t' | sed 's/^/  /'
+	 // (.data.attachments[0].type | select(.) | "[\(.)]") // "" | tostring)]) as $rows
+	| [range(4) as $i | $rows | map(.[$i] | length) | max] as $width
+	| $rows[] | [range(4) as $i | .[$i] + " " * ($width[$i] - (.[$i] | length))] + [.[4]]
+	| "  " + join("  ")' "$work/events.ndjson"
 echo
 echo "by type:"
 jq -r .type "$work/events.ndjson" | sort | uniq -c | sed 's/^ */  /'
