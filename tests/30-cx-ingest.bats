@@ -1214,7 +1214,7 @@ DAY=86400
 
 @test "the man page's synopsis of each command is its usage text" {
 	page=$CX_ROOT/man/man1/cx-ingest.1
-	synopsis=$(mandoc -Tutf8 -Owidth=1000 "$page" 2> /dev/null | col -b |
+	synopsis=$(mandoc -Tascii -Owidth=1000 "$page" 2> /dev/null | col -b |
 		sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | tr -s ' \n' ' ')
 	for c in serve drain ack replay store prune; do
 		usage=$(cx-ingest "$c" --help | head -n 1 | sed 's/^usage: //')
