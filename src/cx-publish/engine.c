@@ -1,9 +1,14 @@
-/* engine.c: the send loop of cx-publish. Due items are claimed in small
- * batches (queue items and stdin commands), each goes through its lane
- * ("<channel>:<tenant>": circuit breaker, rate limit, provider hold), gets a
- * token, and is sent on one curl multi handle with up to
- * CX_PUBLISH_CONCURRENCY requests in flight; every answer is judged
- * (publish.h) and settled at once, with its audit row and counter.
+/* engine.c: the send loop of cx-publish. Due items (queue items and stdin
+ * commands) are claimed, each goes through its lane ("<channel>:<tenant>":
+ * circuit breaker, rate limit, provider hold), gets a token, and is sent on
+ * one curl multi handle with up to CX_PUBLISH_CONCURRENCY requests in
+ * flight; every answer is judged (publish.h). Outcomes and claims share
+ * transactions (a group commit, as cx-ingest serve's): each turn of the loop
+ * settles every outcome that is ready, with its audit row and counter, and
+ * claims what the window has room for, in one commit; nothing claimed is
+ * sent before that commit, so a crash at any point leaves an item approved
+ * (never sent), publishing (its lease runs out: unknown, reconciled) or
+ * settled.
  *
  * An item that cannot go now for a local reason (its lane's breaker is
  * open, its tenant's bucket is empty for longer than
@@ -40,6 +45,9 @@ typedef struct job {
 	struct lane *lane;
 	cx_publish_call call;
 	int64_t claimed_ms;         /* monotonic */
+	cx_queue_outcome o;         /* settling: where it goes */
+	char *ref, *code, *detail;  /* o's strings, owned */
+	jv event;                   /* settled: its post.* line, or null */
 	struct job *next;
 } job;
 
@@ -48,6 +56,7 @@ typedef struct lane {
 	char *key;
 	cx_ratelimit limit;
 	int tokens;                 /* taken from the shared bucket, not yet used */
+	int want;                   /* jobs waiting for it, while a commit counts */
 	int64_t retry_ms;           /* monotonic: ask the bucket again then */
 	int64_t hold_until;         /* epoch: the provider asked to wait until */
 	int64_t open_until;         /* epoch: the breaker is open until */
@@ -75,7 +84,8 @@ struct engine {
 	int dry_run;
 	char *meta_token;           /* CX_META_ACCESS_TOKEN, when set */
 	cx_httpmulti *m;
-	job *head, *tail;
+	job *head, *tail;           /* claimed, waiting to be sent */
+	job *settling, *settling_tail;  /* outcomes for the next commit */
 	size_t waiting, inflight;
 	lane *lanes;
 	token *tokens;
@@ -105,6 +115,17 @@ void publish_status(int *status, int code)
 	}
 	if (b > a)
 		*status = code;
+}
+
+static void job_free(job *j)
+{
+	jv_free(j->item);
+	jv_free(j->event);
+	cx_publish_call_free(&j->call);
+	free(j->ref);
+	free(j->code);
+	free(j->detail);
+	free(j);
 }
 
 /* --- settings ------------------------------------------------------------- */
@@ -189,9 +210,11 @@ void engine_close(engine *e)
 	}
 	for (job *j = e->head, *n; j; j = n) {
 		n = j->next;
-		jv_free(j->item);
-		cx_publish_call_free(&j->call);
-		free(j);
+		job_free(j);
+	}
+	for (job *j = e->settling, *n; j; j = n) {
+		n = j->next;
+		job_free(j);
 	}
 	cx_secret_free(e->meta_token);
 	free(e);
@@ -233,40 +256,23 @@ static jv fields(const job *j)
 	return f;
 }
 
-static void job_free(job *j)
-{
-	jv_free(j->item);
-	cx_publish_call_free(&j->call);
-	free(j);
-}
-
-/* Settles a job (and frees it): the outcome's event goes to stdout. */
+/* Records where job j goes; the next commit settles it (and frees it). */
 static void settle(engine *e, job *j, cx_queue_outcome o)
 {
-	cx_err err = { 0, "" };
-	jv ev = jv_null();
-	int rc;
-
+	j->ref = o.provider_ref ? cx_xstrdup(o.provider_ref) : NULL;
+	j->code = o.error_code ? cx_xstrdup(o.error_code) : NULL;
+	j->detail = o.error_detail ? cx_xstrdup(o.error_detail) : NULL;
+	o.provider_ref = j->ref;
+	o.error_code = j->code;
+	o.error_detail = j->detail;
 	o.lease_owner = e->owner;
-	rc = j->command ? cx_commands_settle(e->s, j->id, &o, &ev, &err) :
-	    cx_queue_settle(e->s, j->id, &o, &ev, &err);
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, fields(j), "%s", err.msg);
-		/* a lease lost to another process is its business now */
-		if (err.code != CX_EXIT_SOME_FAILED) {
-			publish_status(&e->status, CX_EXIT_TEMPFAIL);
-			e->stopped = 1;
-		}
-	} else if (jv_get_kind(ev) == JV_KIND_OBJECT) {
-		cx_ndjson_write(ev);
-		cx_ndjson_flush();
-		ev = jv_null();
-	}
-	jv_free(ev);
-	if (rc == 0 && (!strcmp(o.state, "failed") || !strcmp(o.state, "dead") ||
-	    !strcmp(o.state, "unknown")))
-		publish_status(&e->status, CX_EXIT_SOME_FAILED);
-	job_free(j);
+	j->o = o;
+	j->next = NULL;
+	if (e->settling_tail)
+		e->settling_tail->next = j;
+	else
+		e->settling = j;
+	e->settling_tail = j;
 }
 
 /* Back to approved for a local reason: never dead. */
@@ -394,18 +400,16 @@ static const char *token_for(engine *e, const job *j, const cx_err **err)
 	return t->value;
 }
 
-/* --- claiming ------------------------------------------------------------- */
+/* --- claiming and settling -------------------------------------------------- */
 
-static void add_job(jv item, void *ctx)
+static void add_job(engine *e, int command, jv item)
 {
-	void **args = ctx;
-	engine *e = args[0];
-	int command = *(int *)args[1];
 	const char *code = NULL;
 	cx_err err = { 0, "" };
 	job *j = cx_xcalloc(1, sizeof *j);
 
 	j->command = command;
+	j->event = jv_null();
 	j->id = num_of(item, "id");
 	j->attempts = num_of(item, "attempts");
 	j->item = item;
@@ -429,34 +433,139 @@ static void add_job(jv item, void *ctx)
 	e->waiting++;
 }
 
-/* Claims up to what the window has room for; returns 1 when fewer were
- * due than it had room for (nothing more is due in this run). */
-static int claim(engine *e, int64_t only_id)
+/* The claims of one commit, up to what the window has room for: commands
+ * first (whoever piped them in is waiting), then queue items. *drained gets
+ * 1 when fewer were due than there was room for. */
+static int claim(engine *e, int64_t only_id, jv *commands, jv *items, int *drained,
+    cx_err *err)
 {
-	int64_t room = e->concurrency - (int64_t)e->waiting, before = e->claimed, want;
-	cx_err err = { 0, "" };
-	int command = 1;
-	void *args[2] = { e, &command };
+	int64_t room = e->concurrency - (int64_t)e->waiting, want;
 
 	if (e->max > 0 && room > e->max - e->claimed)
 		room = e->max - e->claimed;
 	if (room <= 0)
 		return 0;
 	want = room;
-	/* commands first: whoever piped them in is waiting */
-	if (cx_commands_claim(e->s, e->channel, room, only_id, e->owner, e->lease, add_job,
-	    args, &err) < 0)
+	if (cx_commands_claim_in(e->s, e->channel, room, only_id, e->owner, e->lease,
+	    commands, err) < 0)
+		return -1;
+	room -= jv_array_length(jv_copy(*commands));
+	if (only_id <= 0 && room > 0 && cx_queue_claim_in(e->s, e->channel, room, e->owner,
+	    e->lease, items, err) < 0)
+		return -1;
+	*drained = jv_array_length(jv_copy(*commands)) + jv_array_length(jv_copy(*items)) < want;
+	return 0;
+}
+
+/* In a commit: tokens from the shared buckets for every lane whose waiting
+ * jobs (with those just claimed: commands and items, read, not consumed)
+ * outnumber the tokens it holds, unless its bucket was found empty and has
+ * not refilled yet. */
+static int take_tokens(engine *e, jv commands, jv items, cx_err *err)
+{
+	int64_t mono = cx_clock_mono_ms();
+
+	for (lane *l = e->lanes; l; l = l->next)
+		l->want = 0;
+	for (job *j = e->head; j; j = j->next)
+		j->lane->want++;
+	jv_array_foreach(commands, i, item) {
+		lane_for(e, item)->want++;
+		jv_free(item);
+	}
+	jv_array_foreach(items, i, item) {
+		lane_for(e, item)->want++;
+		jv_free(item);
+	}
+	for (lane *l = e->lanes; l; l = l->next) {
+		int64_t wait_ms = 0;
+		int granted = 0;
+
+		if (l->want <= l->tokens || l->retry_ms > mono)
+			continue;
+		if (cx_ratelimit_take_in(e->s, l->key, &l->limit, l->want - l->tokens, &granted,
+		    &wait_ms, err) < 0)
+			return -1;
+		l->tokens += granted;
+		l->retry_ms = granted > 0 ? 0 : mono + (wait_ms > 0 ? wait_ms : 1);
+	}
+	return 0;
+}
+
+/* Whether a waiting job lacks a token that a commit could take now. */
+static int tokens_due(const engine *e)
+{
+	int64_t mono = cx_clock_mono_ms();
+
+	for (const job *j = e->head; j; j = j->next)
+		if (j->lane->tokens == 0 && j->lane->retry_ms <= mono)
+			return 1;
+	return 0;
+}
+
+/* One transaction: every outcome that is ready, then (when want_claims)
+ * the claims the window has room for, then the rate-limit tokens the
+ * waiting jobs need. After it commits, the outcomes' events
+ * go to stdout and the claimed items join the waiting list; when it fails,
+ * nothing of it happened (settling jobs are dropped: their leases run out
+ * and the next run reconciles them) and the engine stops. Returns 1 when
+ * nothing more is due. */
+static int commit(engine *e, int want_claims, int64_t only_id)
+{
+	jv commands = jv_array(), items = jv_array();
+	job *batch = e->settling;
+	cx_err err = { 0, "" };
+	int drained = 0;
+
+	e->settling = e->settling_tail = NULL;
+	if (cx_store_begin(e->s, &err) < 0)
 		goto fail;
-	room -= e->claimed - before;
-	command = 0;
-	if (only_id <= 0 && room > 0 && cx_queue_claim(e->s, e->channel, room, e->owner,
-	    e->lease, add_job, args, &err) < 0)
+	for (job *j = batch; j; j = j->next) {
+		int rc = j->command ? cx_commands_settle_in(e->s, j->id, &j->o, &j->event, &err) :
+		    cx_queue_settle_in(e->s, j->id, &j->o, &j->event, &err);
+
+		if (rc < 0 && err.code != CX_EXIT_SOME_FAILED)
+			goto fail;
+		if (rc < 0) {
+			/* a lease lost to another process is its business now */
+			cx_log(CX_LOG_ERROR, fields(j), "%s", err.msg);
+			err = (cx_err){ 0, "" };
+			j->o.state = NULL;
+		}
+	}
+	if ((want_claims && claim(e, only_id, &commands, &items, &drained, &err) < 0) ||
+	    take_tokens(e, commands, items, &err) < 0 || cx_store_commit(e->s, &err) < 0)
 		goto fail;
-	return e->claimed - before < want;
+	for (job *j = batch, *n; j; j = n) {
+		n = j->next;
+		if (jv_get_kind(j->event) == JV_KIND_OBJECT) {
+			cx_ndjson_write(j->event);
+			j->event = jv_null();
+		}
+		if (j->o.state && (!strcmp(j->o.state, "failed") || !strcmp(j->o.state, "dead") ||
+		    !strcmp(j->o.state, "unknown")))
+			publish_status(&e->status, CX_EXIT_SOME_FAILED);
+		job_free(j);
+	}
+	cx_ndjson_flush();
+	jv_array_foreach(commands, i, item)
+		add_job(e, 1, item);
+	jv_array_foreach(items, i, item)
+		add_job(e, 0, item);
+	jv_free(commands);
+	jv_free(items);
+	return drained;
 fail:
+	cx_store_rollback(e->s);
 	cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 	publish_status(&e->status, err.code ? err.code : CX_EXIT_TEMPFAIL);
 	e->stopped = 1;
+	for (job *j = batch, *n; j; j = n) {
+		n = j->next;
+		job_free(j);
+	}
+	jv_free(commands);
+	jv_free(items);
 	return 1;
 }
 
@@ -525,14 +634,13 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 static int start(engine *e, job *j)
 {
 	lane *l = j->lane;
-	int64_t now = cx_clock_now(), mono = cx_clock_mono_ms(), wait_ms = 0;
+	int64_t now = cx_clock_now(), mono = cx_clock_mono_ms();
 	const char *hdrs[2] = { NULL, NULL };
 	const cx_err *terr = NULL;
 	const char *tok;
 	char *idem;
 	cx_err err = { 0, "" };
 	cx_http_request req;
-	int granted;
 
 	breaker_refresh(e, l);
 	if (l->open_until > now) {
@@ -544,24 +652,9 @@ static int start(engine *e, job *j)
 		defer(e, j, l->hold_until, "RATE_LIMITED", "the provider asked to wait");
 		return 1;
 	}
-	if (l->tokens == 0) {
-		int want = 0;
-
-		if (l->retry_ms > mono)
-			goto wait;
-		for (job *k = j; k && want < 1000; k = k->next)
-			want += k->lane == l;
-		if (cx_ratelimit_take(e->s, l->key, &l->limit, want, &granted, &wait_ms,
-		    &err) < 0) {
-			cx_log(CX_LOG_WARN, jv_null(), "rate limit %s: %s", l->key, err.msg);
-			wait_ms = 1000;
-		}
-		l->tokens = granted;
-		if (granted == 0) {
-			l->retry_ms = mono + (wait_ms > 0 ? wait_ms : 1);
-			goto wait;
-		}
-	}
+	/* tokens are taken by commits (take_tokens) */
+	if (l->tokens == 0)
+		goto wait;
 	if (!(tok = token_for(e, j, &terr))) {
 		jv f = fields(j);
 
@@ -645,21 +738,26 @@ void engine_run(engine *e, int64_t only_id)
 
 	for (;;) {
 		int64_t next, wait;
+		int claims = !drained && !stop_requested && !e->stopped &&
+		    (int64_t)e->waiting < e->concurrency && (e->max <= 0 || e->claimed < e->max);
 
-		if (!drained && !stop_requested && !e->stopped &&
-		    (int64_t)e->waiting < e->concurrency && (e->max <= 0 || e->claimed < e->max))
-			drained = claim(e, only_id);
+		/* what was claimed before goes out first, not after this commit */
+		start_waiting(e);
+		if (claims || e->settling || tokens_due(e))
+			drained |= commit(e, claims, only_id);
 		next = start_waiting(e);
-		if (e->waiting == 0 && e->inflight == 0 && (drained || stop_requested ||
-		    e->stopped || (e->max > 0 && e->claimed >= e->max)))
+		if (e->waiting == 0 && e->inflight == 0 && !e->settling && (drained ||
+		    stop_requested || e->stopped || (e->max > 0 && e->claimed >= e->max)))
 			break;
 		wait = 100;
-		if (next > 0) {
+		if (e->settling || tokens_due(e)) {
+			wait = 0;   /* a commit is due at once */
+		} else if (next > 0) {
 			wait = next - cx_clock_mono_ms();
 			wait = wait < 1 ? 1 : wait > 100 ? 100 : wait;
 		}
 		if (e->inflight == 0) {
-			if (e->waiting > 0)
+			if (e->waiting > 0 && wait > 0)
 				usleep((useconds_t)wait * 1000);
 			continue;
 		}
