@@ -692,8 +692,12 @@ member() {
 }
 
 @test "usage errors exit 64; a malformed setting exits 78" {
-	run cx-publish --max-attempts 0
+	run --separate-stderr cx-publish --max-attempts 0
 	assert_failure 64
+	[[ $stderr == *'"--max-attempts wants a positive number (see cx-publish --help)"'* ]]
+	run --separate-stderr cx-publish --max-line 0
+	assert_failure 64
+	[[ $stderr == *'"--max-line wants a positive number (see cx-publish --help)"'* ]]
 	run cx-publish --key k
 	assert_failure 64
 	run cx-publish frobnicate
@@ -704,6 +708,19 @@ member() {
 	assert_failure 78
 	CX_PUBLISH_CONCURRENCY=lots run cx-publish
 	assert_failure 78
+}
+
+@test "an unexpected operand is named, as the other tools name it, and nothing runs" {
+	as_owner
+	wa "not sent" | approved
+	run --separate-stderr cx-publish --max 1 extra
+	assert_failure 64
+	[[ $stderr == *'"unexpected argument '"'extra'"' (see cx-publish --help)"'* ]]
+	run --separate-stderr cx-publish reconcile --channel whatsapp later
+	assert_failure 64
+	[[ $stderr == *'"unexpected argument '"'later'"' (see cx-publish reconcile --help)"'* ]]
+	[ "$(state 1)" = approved ]
+	assert_equal "$(sent "$GREC")" 0
 }
 
 @test "an idempotency key must be visible ASCII (it travels as a header)" {

@@ -6,6 +6,7 @@
  * `reconcile` only reconciles. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,13 +42,10 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case OPTION_KEY: c->key = arg; break;
 	case OPTION_KEY_FILE: c->key_file = arg; break;
 	case OPTION_MAX: return cx_opts_uint("max", arg, &c->max, err);
-	case OPTION_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
+	case OPTION_MAX_LINE:
+		return cx_opts_ranged("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
 	case OPTION_MAX_ATTEMPTS:
-		if (cx_opts_uint("max-attempts", arg, &c->max_attempts, err) < 0)
-			return -1;
-		if (c->max_attempts < 1)
-			return cx_err_set(err, CX_EXIT_USAGE, "--max-attempts must be at least 1");
-		break;
+		return cx_opts_ranged("max-attempts", arg, 1, LLONG_MAX, &c->max_attempts, err);
 	}
 	return 0;
 }
@@ -116,12 +114,10 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, publish_conf *c,
 
 	c->max_attempts = 8;
 	c->max_line = CX_NDJSON_MAX_LINE_DEFAULT;
-	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, -1, NULL, first)) >= 0)
+	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, max_operands, NULL, first)) >= 0)
 		return rc;
-	if (argc - *first < min_operands ||
-	    (max_operands >= 0 && argc - *first > max_operands))
-		return cx_opts_usage_error(cmd, NULL, "%s", argc - *first < min_operands ?
-		    "missing operand" : "unexpected operand");
+	if (argc - *first < min_operands)
+		return cx_opts_usage_error(cmd, NULL, "missing operand");
 	if ((c->key || c->key_file) && !c->direct)
 		return cx_opts_usage_error(cmd, NULL, "--key goes with --direct");
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)

@@ -1,6 +1,7 @@
 /* opts.c: declared options -> getopt_long, usage text, option listing and
  * the usage errors of a command line. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -194,6 +195,18 @@ int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err)
 		    "--%s wants a non-negative integer, not '%s'", opt, arg);
 	*out = v;
 	return 0;
+}
+
+int cx_opts_ranged(const char *opt, const char *arg, long long min, long long max,
+    long long *out, cx_err *err)
+{
+	if (cx_opts_uint(opt, arg, out, err) < 0)
+		return -1;
+	if (*out >= min && *out <= max)
+		return 0;
+	if (max == LLONG_MAX)
+		return cx_err_set(err, CX_EXIT_USAGE, "--%s wants a positive number", opt);
+	return cx_err_set(err, CX_EXIT_USAGE, "--%s wants %lld to %lld", opt, min, max);
 }
 
 static void subcmd_usage(const char *tool, const char *about,
