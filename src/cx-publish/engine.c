@@ -4,8 +4,9 @@
  * one curl multi handle with up to CX_PUBLISH_CONCURRENCY requests in
  * flight; every answer is judged (publish.h). Outcomes and claims share
  * transactions (a group commit, as cx-ingest serve's): each turn of the loop
- * settles every outcome that is ready, with its audit row and counter, and
- * claims what the window has room for, in one commit; nothing claimed is
+ * settles every outcome that is ready, with its audit row and counters (the
+ * latency histogram's too), and claims what the window has room for and
+ * the rate-limit tokens they need, in one commit; nothing claimed is
  * sent before that commit, so a crash at any point leaves an item approved
  * (never sent), publishing (its lease runs out: unknown, reconciled) or
  * settled.
@@ -54,6 +55,7 @@ typedef struct job {
 /* What the engine knows of one channel and tenant. */
 typedef struct lane {
 	char *key;
+	char *channel;
 	cx_ratelimit limit;
 	int tokens;                 /* taken from the shared bucket, not yet used */
 	int want;                   /* jobs waiting for it, while a commit counts */
@@ -62,6 +64,7 @@ typedef struct lane {
 	int64_t open_until;         /* epoch: the breaker is open until */
 	int64_t failures;           /* as the breaker last said */
 	int64_t read_ms;            /* monotonic: breaker state read then */
+	cx_publish_latency latency; /* of its requests since the last commit */
 	struct lane *next;
 } lane;
 
@@ -199,6 +202,7 @@ void engine_close(engine *e)
 	for (lane *l = e->lanes, *n; l; l = n) {
 		n = l->next;
 		free(l->key);
+		free(l->channel);
 		free(l);
 	}
 	for (token *t = e->tokens, *n; t; t = n) {
@@ -318,6 +322,7 @@ static lane *lane_for(engine *e, jv item)
 		}
 	l = cx_xcalloc(1, sizeof *l);
 	l->key = key;
+	l->channel = cx_xstrdup(str_of(item, "channel"));
 	l->read_ms = -1;
 	if (cx_publish_rate(str_of(item, "channel"), &l->limit, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
@@ -533,6 +538,9 @@ static int commit(engine *e, int want_claims, int64_t only_id)
 			j->o.state = NULL;
 		}
 	}
+	for (lane *l = e->lanes; l; l = l->next)
+		if (cx_publish_latency_add(e->s, l->channel, &l->latency, &err) < 0)
+			goto fail;
 	if ((want_claims && claim(e, only_id, &commands, &items, &drained, &err) < 0) ||
 	    take_tokens(e, commands, items, &err) < 0 || cx_store_commit(e->s, &err) < 0)
 		goto fail;
@@ -583,6 +591,7 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 	jv f = fields(j);
 
 	e->inflight--;
+	cx_publish_latency_observe(&l->latency, resp->latency_ms);
 	cx_publish_judge(str_of(j->item, "channel"), rc, resp, terr, now, &r);
 	f = jv_object_set(f, jv_string("latency_ms"), jv_number((double)resp->latency_ms));
 	if (resp->status)
