@@ -701,6 +701,43 @@ member() {
 	assert_equal "$(sent "$GREC")" 2
 }
 
+@test "resolve --published settles an unknown WhatsApp item a person found sent, without sending it; only unknown items" {
+	as_owner
+	{ wa "went out"; wa "still approved"; } | approved
+	control "$GM" '{"script": {"*": [{"drop": true}]}}'
+	cx-publish --max 1 || true
+	[ "$(state 1)" = unknown ]
+	run --separate-stderr cx-publish reconcile
+	assert_failure 1
+	[[ $stderr == *"cx-publish resolve --published 1"* ]]
+	run --separate-stderr cx-publish resolve 1
+	assert_failure 64
+	[[ $stderr == *"--published"* ]]
+	run --separate-stderr cx-publish resolve --published --ref wamid.A 1 2
+	assert_failure 64
+	[[ $stderr == *"--ref goes with one item"* ]]
+	run --separate-stderr cx-publish resolve --published 2
+	assert_failure 1
+	[[ $stderr == *"queue item 2 is approved: only unknown items are resolved; nothing changed"* ]]
+	run --separate-stderr cx-publish resolve --published --ref wamid.HBgLNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA 1
+	assert_success
+	echo "$output" | jq -e '.type == "post.published" and .data.queue_id == 1
+		and .data.provider_ref == "wamid.HBgLNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA"'
+	item 1 | jq -e '.state == "published" and .provider_ref == "wamid.HBgLNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA"'
+	cx audit --json | jq -se --arg me "$ME" 'map(select(.action == "post_published" and .subject == "queue:1"))
+		| length == 1 and .[0].actor == $me and .[0].detail.from == "unknown"'
+	assert_equal "$(metric 'cx_publish_total{channel="whatsapp",result="published"}')" 1
+	# sent once, before it was lost; resolving sent nothing
+	assert_equal "$(sent "$GREC")" 1
+	[ "$(state 2)" = approved ]
+}
+
+@test "resolve is for owners and admins" {
+	run cx-publish resolve --published 1
+	assert_failure 77
+	assert_equal "$(audit_count resolve_denied)" 1
+}
+
 # --- rate limits, breakers, dry runs ---------------------------------------------
 
 @test "a tenant's rate limit paces its sends across the run" {
