@@ -16,6 +16,7 @@
  * CX_PUBLISH_MAX_WAIT_SECONDS, the provider asked to wait) goes back to
  * approved for later, never to dead: only failed attempts at the provider
  * (and tokens that cannot be had) count towards --max-attempts. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "crypto.h"
 #include "exit.h"
 #include "httpmulti.h"
+#include "identity.h"
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
@@ -49,6 +51,7 @@ typedef struct job {
 	cx_queue_outcome o;         /* settling: where it goes */
 	char *ref, *code, *detail;  /* o's strings, owned */
 	jv event;                   /* settled: its post.* line, or null */
+	char *refused;              /* settled: why the state file refused it */
 	struct job *next;
 } job;
 
@@ -77,6 +80,46 @@ typedef struct token {
 	struct token *next;
 } token;
 
+/* What the engine asks of the bucket of a lane, in a commit. */
+typedef struct {
+	char *key;
+	cx_ratelimit limit;
+	int want, have;             /* jobs waiting for it, tokens it holds */
+	int64_t retry_ms;           /* monotonic: not before */
+	int asked;                  /* out: the bucket was asked */
+	int granted;                /* out */
+	int64_t wait_ms;            /* out: with nothing granted, when to ask again */
+} token_ask;
+
+/* One commit, handed to the writer: every outcome that is ready, the
+ * latency of those requests, the claims the window has room for and the
+ * rate-limit tokens the waiting jobs need, with what became of them. */
+typedef struct {
+	job *batch;                 /* outcomes: the writer fills their events */
+	cx_publish_latency *latency;  /* one per lane with requests */
+	char **latency_channel;
+	size_t nlatency;
+	int64_t room, only_id;      /* claims: up to room (0: none) */
+	token_ask *asks;
+	size_t nasks, capasks;
+	jv commands, items;         /* out: claimed */
+	int drained;                /* out: fewer were due than there was room for */
+	int rc;                     /* out */
+	cx_err err;                 /* out */
+} commit_work;
+
+/* The writer thread: commits on a connection of its own while the send loop
+ * goes on, so a slow fsync holds up no request. It touches only the work
+ * handed to it (under mu: busy while it commits, ready when it is done). */
+typedef struct writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	cx_store *s;
+	int busy, ready, quit, running;
+	commit_work w;
+} writer;
+
 struct engine {
 	cx_store *s;
 	const char *channel;
@@ -89,6 +132,7 @@ struct engine {
 	cx_httpmulti *m;
 	job *head, *tail;           /* claimed, waiting to be sent */
 	job *settling, *settling_tail;  /* outcomes for the next commit */
+	writer *writer;
 	size_t waiting, inflight;
 	lane *lanes;
 	token *tokens;
@@ -128,6 +172,7 @@ static void job_free(job *j)
 	free(j->ref);
 	free(j->code);
 	free(j->detail);
+	free(j->refused);
 	free(j);
 }
 
@@ -187,6 +232,14 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 		cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start libcurl");
 		goto fail;
 	}
+	e->writer = cx_xcalloc(1, sizeof *e->writer);
+	pthread_mutex_init(&e->writer->mu, NULL);
+	pthread_cond_init(&e->writer->cv, NULL);
+	e->writer->w.commands = e->writer->w.items = jv_invalid();
+	if (cx_store_open(cx_store_path(s), &e->writer->s, err) < 0)
+		goto fail;
+	/* the writer reads it too: fill its cache before there are two threads */
+	(void)cx_identity_user();
 	*out = e;
 	return 0;
 fail:
@@ -219,6 +272,13 @@ void engine_close(engine *e)
 	for (job *j = e->settling, *n; j; j = n) {
 		n = j->next;
 		job_free(j);
+	}
+	if (e->writer) {
+		cx_store_close(e->writer->s);
+		pthread_mutex_destroy(&e->writer->mu);
+		pthread_cond_destroy(&e->writer->cv);
+		free(e->writer->w.asks);
+		free(e->writer);
 	}
 	cx_secret_free(e->meta_token);
 	free(e);
@@ -438,63 +498,260 @@ static void add_job(engine *e, int command, jv item)
 	e->waiting++;
 }
 
-/* The claims of one commit, up to what the window has room for: commands
- * first (whoever piped them in is waiting), then queue items. *drained gets
- * 1 when fewer were due than there was room for. */
-static int claim(engine *e, int64_t only_id, jv *commands, jv *items, int *drained,
-    cx_err *err)
+/* The ask of lane key; *fresh (may be NULL) gets 1 when it is new. */
+static token_ask *ask_for(commit_work *w, const char *key, int *fresh)
 {
-	int64_t room = e->concurrency - (int64_t)e->waiting, want;
-
-	if (e->max > 0 && room > e->max - e->claimed)
-		room = e->max - e->claimed;
-	if (room <= 0)
-		return 0;
-	want = room;
-	if (cx_commands_claim_in(e->s, e->channel, room, only_id, e->owner, e->lease,
-	    commands, err) < 0)
-		return -1;
-	room -= jv_array_length(jv_copy(*commands));
-	if (only_id <= 0 && room > 0 && cx_queue_claim_in(e->s, e->channel, room, e->owner,
-	    e->lease, items, err) < 0)
-		return -1;
-	*drained = jv_array_length(jv_copy(*commands)) + jv_array_length(jv_copy(*items)) < want;
-	return 0;
+	if (fresh)
+		*fresh = 0;
+	for (size_t i = 0; i < w->nasks; i++)
+		if (strcmp(w->asks[i].key, key) == 0)
+			return &w->asks[i];
+	if (fresh)
+		*fresh = 1;
+	if (w->nasks == w->capasks) {
+		w->capasks = w->capasks ? 2 * w->capasks : 8;
+		w->asks = cx_xrealloc(w->asks, w->capasks * sizeof *w->asks);
+	}
+	memset(&w->asks[w->nasks], 0, sizeof *w->asks);
+	w->asks[w->nasks].key = cx_xstrdup(key);
+	return &w->asks[w->nasks++];
 }
 
-/* In a commit: tokens from the shared buckets for every lane whose waiting
- * jobs (with those just claimed: commands and items, read, not consumed)
- * outnumber the tokens it holds, unless its bucket was found empty and has
- * not refilled yet. */
-static int take_tokens(engine *e, jv commands, jv items, cx_err *err)
+/* The writer's side: counts claimed items (read, not consumed) in the
+ * asks of their lanes. */
+static void count_claimed(commit_work *w, jv claimed)
+{
+	jv_array_foreach(claimed, i, item) {
+		char *key = cx_xasprintf("%s:%s", str_of(item, "channel"), str_of(item, "tenant"));
+		int fresh;
+		token_ask *a = ask_for(w, key, &fresh);
+
+		free(key);
+		/* a setting that does not parse: lane_for reports it and sends unpaced */
+		if (fresh && cx_publish_rate(str_of(item, "channel"), &a->limit,
+		    &(cx_err){ 0, "" }) < 0)
+			a->limit.rate = 0;
+		a->want++;
+		jv_free(item);
+	}
+}
+
+/* Then takes tokens for every lane whose waiting jobs outnumber the tokens
+ * it holds, unless its bucket was found empty and has not refilled yet. */
+static int take_tokens(cx_store *s, commit_work *w, cx_err *err)
 {
 	int64_t mono = cx_clock_mono_ms();
 
-	for (lane *l = e->lanes; l; l = l->next)
-		l->want = 0;
-	for (job *j = e->head; j; j = j->next)
-		j->lane->want++;
-	jv_array_foreach(commands, i, item) {
-		lane_for(e, item)->want++;
-		jv_free(item);
-	}
-	jv_array_foreach(items, i, item) {
-		lane_for(e, item)->want++;
-		jv_free(item);
-	}
-	for (lane *l = e->lanes; l; l = l->next) {
-		int64_t wait_ms = 0;
-		int granted = 0;
+	count_claimed(w, w->commands);
+	count_claimed(w, w->items);
+	for (size_t i = 0; i < w->nasks; i++) {
+		token_ask *a = &w->asks[i];
 
-		if (l->want <= l->tokens || l->retry_ms > mono)
+		if (a->want <= a->have || a->retry_ms > mono)
 			continue;
-		if (cx_ratelimit_take_in(e->s, l->key, &l->limit, l->want - l->tokens, &granted,
-		    &wait_ms, err) < 0)
+		if (cx_ratelimit_take_in(s, a->key, &a->limit, a->want - a->have, &a->granted,
+		    &a->wait_ms, err) < 0)
 			return -1;
-		l->tokens += granted;
-		l->retry_ms = granted > 0 ? 0 : mono + (wait_ms > 0 ? wait_ms : 1);
+		a->asked = 1;
 	}
 	return 0;
+}
+
+/* The claims of one commit, up to w->room: commands first (whoever piped
+ * them in is waiting), then queue items. */
+static int claim(cx_store *s, const engine *e, commit_work *w, cx_err *err)
+{
+	int64_t room = w->room;
+
+	if (room <= 0)
+		return 0;
+	if (cx_commands_claim_in(s, e->channel, room, w->only_id, e->owner, e->lease,
+	    &w->commands, err) < 0)
+		return -1;
+	room -= jv_array_length(jv_copy(w->commands));
+	if (w->only_id <= 0 && room > 0 && cx_queue_claim_in(s, e->channel, room, e->owner,
+	    e->lease, &w->items, err) < 0)
+		return -1;
+	w->drained = jv_array_length(jv_copy(w->commands)) +
+	    jv_array_length(jv_copy(w->items)) < w->room;
+	return 0;
+}
+
+/* The writer's side of a commit: one transaction, all or nothing. */
+static void commit_run(cx_store *s, const engine *e, commit_work *w)
+{
+	cx_err *err = &w->err;
+
+	w->rc = -1;
+	if (cx_store_begin(s, err) < 0)
+		return;
+	for (job *j = w->batch; j; j = j->next) {
+		int rc = j->command ? cx_commands_settle_in(s, j->id, &j->o, &j->event, err) :
+		    cx_queue_settle_in(s, j->id, &j->o, &j->event, err);
+
+		if (rc < 0 && err->code != CX_EXIT_SOME_FAILED)
+			goto fail;
+		if (rc < 0) {
+			/* a lease lost to another process is its business now */
+			j->refused = cx_xstrdup(err->msg);
+			*err = (cx_err){ 0, "" };
+			j->o.state = NULL;
+		}
+	}
+	for (size_t i = 0; i < w->nlatency; i++)
+		if (cx_publish_latency_add(s, w->latency_channel[i], &w->latency[i], err) < 0)
+			goto fail;
+	if (claim(s, e, w, err) < 0 || take_tokens(s, w, err) < 0 ||
+	    cx_store_commit(s, err) < 0)
+		goto fail;
+	w->rc = 0;
+	return;
+fail:
+	cx_store_rollback(s);
+}
+
+static void *writer_main(void *arg)
+{
+	engine *e = arg;
+	writer *wr = e->writer;
+
+	pthread_mutex_lock(&wr->mu);
+	for (;;) {
+		while (!wr->busy && !wr->quit)
+			pthread_cond_wait(&wr->cv, &wr->mu);
+		if (!wr->busy)
+			break;
+		pthread_mutex_unlock(&wr->mu);
+		commit_run(wr->s, e, &wr->w);
+		pthread_mutex_lock(&wr->mu);
+		wr->busy = 0;
+		wr->ready = 1;
+		pthread_cond_broadcast(&wr->cv);
+		cx_httpmulti_wakeup(e->m);
+	}
+	pthread_mutex_unlock(&wr->mu);
+	return NULL;
+}
+
+static lane *lane_by_key(engine *e, const char *key)
+{
+	for (lane *l = e->lanes; l; l = l->next)
+		if (strcmp(l->key, key) == 0)
+			return l;
+	return NULL;
+}
+
+/* Hands the next commit to the writer (which must be idle): the outcomes
+ * that are ready and, when want_claims, claims for the room the window has. */
+static void commit_hand(engine *e, int want_claims, int64_t only_id)
+{
+	writer *wr = e->writer;
+	commit_work *w = &wr->w;
+	size_t nlanes = 0;
+
+	w->batch = e->settling;
+	e->settling = e->settling_tail = NULL;
+	for (lane *l = e->lanes; l; l = l->next)
+		nlanes++;
+	w->latency = cx_xcalloc(nlanes + 1, sizeof *w->latency);
+	w->latency_channel = cx_xcalloc(nlanes + 1, sizeof *w->latency_channel);
+	w->nlatency = 0;
+	for (lane *l = e->lanes; l; l = l->next) {
+		if (l->latency.count > 0) {
+			w->latency[w->nlatency] = l->latency;
+			w->latency_channel[w->nlatency++] = cx_xstrdup(l->channel);
+		}
+		memset(&l->latency, 0, sizeof l->latency);
+		l->want = 0;
+	}
+	for (job *j = e->head; j; j = j->next)
+		j->lane->want++;
+	w->nasks = 0;
+	for (lane *l = e->lanes; l; l = l->next) {
+		token_ask *a = ask_for(w, l->key, NULL);
+
+		a->limit = l->limit;
+		a->want = l->want;
+		a->have = l->tokens;
+		a->retry_ms = l->retry_ms;
+	}
+	w->room = 0;
+	if (want_claims) {
+		w->room = e->concurrency - (int64_t)e->waiting;
+		if (e->max > 0 && w->room > e->max - e->claimed)
+			w->room = e->max - e->claimed;
+	}
+	w->only_id = only_id;
+	w->commands = jv_array();
+	w->items = jv_array();
+	w->drained = 0;
+	w->err = (cx_err){ 0, "" };
+	pthread_mutex_lock(&wr->mu);
+	wr->busy = 1;
+	pthread_cond_broadcast(&wr->cv);
+	pthread_mutex_unlock(&wr->mu);
+}
+
+/* Takes in what the writer did, once it is done: after a commit, the
+ * outcomes' events go to stdout, the claimed items join the waiting list
+ * and the lanes get their tokens; after a failure nothing of it happened
+ * (the outcomes are dropped: their leases run out and the next run
+ * reconciles them) and the engine stops. Returns 1 when nothing more is
+ * due. */
+static int commit_take(engine *e)
+{
+	commit_work *w = &e->writer->w;
+	int64_t mono = cx_clock_mono_ms();
+	int drained = w->drained;
+
+	e->writer->ready = 0;
+	for (size_t i = 0; i < w->nlatency; i++)
+		free(w->latency_channel[i]);
+	free(w->latency);
+	free(w->latency_channel);
+	if (w->rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", w->err.msg);
+		publish_status(&e->status, w->err.code ? w->err.code : CX_EXIT_TEMPFAIL);
+		e->stopped = 1;
+		drained = 1;
+	}
+	for (job *j = w->batch, *n; j; j = n) {
+		n = j->next;
+		if (j->refused)
+			cx_log(CX_LOG_ERROR, fields(j), "%s", j->refused);
+		if (w->rc == 0 && jv_get_kind(j->event) == JV_KIND_OBJECT) {
+			cx_ndjson_write(j->event);
+			j->event = jv_null();
+		}
+		if (w->rc == 0 && j->o.state && (!strcmp(j->o.state, "failed") ||
+		    !strcmp(j->o.state, "dead") || !strcmp(j->o.state, "unknown")))
+			publish_status(&e->status, CX_EXIT_SOME_FAILED);
+		job_free(j);
+	}
+	w->batch = NULL;
+	cx_ndjson_flush();
+	if (w->rc == 0) {
+		jv_array_foreach(w->commands, i, item)
+			add_job(e, 1, item);
+		jv_array_foreach(w->items, i, item)
+			add_job(e, 0, item);
+		for (size_t i = 0; i < w->nasks; i++) {
+			lane *l = lane_by_key(e, w->asks[i].key);
+
+			if (l && w->asks[i].asked) {
+				l->tokens += w->asks[i].granted;
+				l->retry_ms = w->asks[i].granted > 0 ? 0 :
+				    mono + (w->asks[i].wait_ms > 0 ? w->asks[i].wait_ms : 1);
+			}
+		}
+	}
+	for (size_t i = 0; i < w->nasks; i++)
+		free(w->asks[i].key);
+	w->nasks = 0;
+	jv_free(w->commands);
+	jv_free(w->items);
+	w->commands = w->items = jv_invalid();
+	return drained;
 }
 
 /* Whether a waiting job lacks a token that a commit could take now. */
@@ -506,75 +763,6 @@ static int tokens_due(const engine *e)
 		if (j->lane->tokens == 0 && j->lane->retry_ms <= mono)
 			return 1;
 	return 0;
-}
-
-/* One transaction: every outcome that is ready, then (when want_claims)
- * the claims the window has room for, then the rate-limit tokens the
- * waiting jobs need. After it commits, the outcomes' events
- * go to stdout and the claimed items join the waiting list; when it fails,
- * nothing of it happened (settling jobs are dropped: their leases run out
- * and the next run reconciles them) and the engine stops. Returns 1 when
- * nothing more is due. */
-static int commit(engine *e, int want_claims, int64_t only_id)
-{
-	jv commands = jv_array(), items = jv_array();
-	job *batch = e->settling;
-	cx_err err = { 0, "" };
-	int drained = 0;
-
-	e->settling = e->settling_tail = NULL;
-	if (cx_store_begin(e->s, &err) < 0)
-		goto fail;
-	for (job *j = batch; j; j = j->next) {
-		int rc = j->command ? cx_commands_settle_in(e->s, j->id, &j->o, &j->event, &err) :
-		    cx_queue_settle_in(e->s, j->id, &j->o, &j->event, &err);
-
-		if (rc < 0 && err.code != CX_EXIT_SOME_FAILED)
-			goto fail;
-		if (rc < 0) {
-			/* a lease lost to another process is its business now */
-			cx_log(CX_LOG_ERROR, fields(j), "%s", err.msg);
-			err = (cx_err){ 0, "" };
-			j->o.state = NULL;
-		}
-	}
-	for (lane *l = e->lanes; l; l = l->next)
-		if (cx_publish_latency_add(e->s, l->channel, &l->latency, &err) < 0)
-			goto fail;
-	if ((want_claims && claim(e, only_id, &commands, &items, &drained, &err) < 0) ||
-	    take_tokens(e, commands, items, &err) < 0 || cx_store_commit(e->s, &err) < 0)
-		goto fail;
-	for (job *j = batch, *n; j; j = n) {
-		n = j->next;
-		if (jv_get_kind(j->event) == JV_KIND_OBJECT) {
-			cx_ndjson_write(j->event);
-			j->event = jv_null();
-		}
-		if (j->o.state && (!strcmp(j->o.state, "failed") || !strcmp(j->o.state, "dead") ||
-		    !strcmp(j->o.state, "unknown")))
-			publish_status(&e->status, CX_EXIT_SOME_FAILED);
-		job_free(j);
-	}
-	cx_ndjson_flush();
-	jv_array_foreach(commands, i, item)
-		add_job(e, 1, item);
-	jv_array_foreach(items, i, item)
-		add_job(e, 0, item);
-	jv_free(commands);
-	jv_free(items);
-	return drained;
-fail:
-	cx_store_rollback(e->s);
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-	publish_status(&e->status, err.code ? err.code : CX_EXIT_TEMPFAIL);
-	e->stopped = 1;
-	for (job *j = batch, *n; j; j = n) {
-		n = j->next;
-		job_free(j);
-	}
-	jv_free(commands);
-	jv_free(items);
-	return 1;
 }
 
 /* --- sending -------------------------------------------------------------- */
@@ -740,42 +928,81 @@ static int64_t start_waiting(engine *e)
 	return next;
 }
 
+/* Waits until the writer is idle. */
+static void writer_wait(writer *wr)
+{
+	pthread_mutex_lock(&wr->mu);
+	while (wr->busy)
+		pthread_cond_wait(&wr->cv, &wr->mu);
+	pthread_mutex_unlock(&wr->mu);
+}
+
 void engine_run(engine *e, int64_t only_id)
 {
+	writer *wr = e->writer;
 	int drained = 0;
 	cx_err err = { 0, "" };
 
+	wr->quit = 0;
+	if (pthread_create(&wr->thread, NULL, writer_main, e) != 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "cannot start the writer thread");
+		publish_status(&e->status, CX_EXIT_TEMPFAIL);
+		return;
+	}
 	for (;;) {
 		int64_t next, wait;
-		int claims = !drained && !stop_requested && !e->stopped &&
-		    (int64_t)e->waiting < e->concurrency && (e->max <= 0 || e->claimed < e->max);
+		int busy, ready;
 
-		/* what was claimed before goes out first, not after this commit */
+		/* what was claimed before goes out first, not after a commit */
 		start_waiting(e);
-		if (claims || e->settling || tokens_due(e))
-			drained |= commit(e, claims, only_id);
+		pthread_mutex_lock(&wr->mu);
+		busy = wr->busy;
+		ready = wr->ready;
+		pthread_mutex_unlock(&wr->mu);
+		if (!busy) {
+			int claims;
+
+			if (ready)
+				drained |= commit_take(e);
+			claims = !drained && !stop_requested && !e->stopped &&
+			    (int64_t)e->waiting < e->concurrency &&
+			    (e->max <= 0 || e->claimed < e->max);
+			if (claims || e->settling || tokens_due(e)) {
+				commit_hand(e, claims, only_id);
+				busy = 1;
+			}
+		}
 		next = start_waiting(e);
-		if (e->waiting == 0 && e->inflight == 0 && !e->settling && (drained ||
+		if (!busy && e->waiting == 0 && e->inflight == 0 && !e->settling && (drained ||
 		    stop_requested || e->stopped || (e->max > 0 && e->claimed >= e->max)))
 			break;
 		wait = 100;
-		if (e->settling || tokens_due(e)) {
-			wait = 0;   /* a commit is due at once */
-		} else if (next > 0) {
+		if (next > 0) {
 			wait = next - cx_clock_mono_ms();
 			wait = wait < 1 ? 1 : wait > 100 ? 100 : wait;
 		}
 		if (e->inflight == 0) {
-			if (e->waiting > 0 && wait > 0)
+			if (busy)
+				writer_wait(wr);
+			else if (e->waiting > 0 && !e->settling && !tokens_due(e))
 				usleep((useconds_t)wait * 1000);
 			continue;
 		}
+		/* the writer wakes this when it is done */
 		if (cx_httpmulti_run(e->m, (int)wait, on_done, e, &err) < 0) {
 			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 			publish_status(&e->status, CX_EXIT_TEMPFAIL);
 			break;
 		}
 	}
+	writer_wait(wr);
+	if (wr->ready)
+		commit_take(e);
+	pthread_mutex_lock(&wr->mu);
+	wr->quit = 1;
+	pthread_cond_broadcast(&wr->cv);
+	pthread_mutex_unlock(&wr->mu);
+	pthread_join(wr->thread, NULL);
 }
 
 /* --- dry run -------------------------------------------------------------- */

@@ -266,3 +266,8 @@ int cx_httpmulti_run(cx_httpmulti *m, int timeout_ms, cx_httpmulti_done done,
 	}
 	return finished;
 }
+
+void cx_httpmulti_wakeup(cx_httpmulti *m)
+{
+	curl_multi_wakeup(m->multi);
+}
