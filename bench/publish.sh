@@ -154,7 +154,7 @@ bench_time curl /dev/null /dev/null bash -c curl_loop
 
 # --- 2. curl --parallel ---------------------------------------------------------
 control "{\"reset\": true, \"record\": \"$T/parallel.jsonl\"}"
-bench_time parallel /dev/null /dev/null curl -s --parallel --parallel-max "$CX_PUBLISH_CONCURRENCY" \
+bench_time parallel /dev/null /dev/null curl -s --stderr /dev/null --parallel --parallel-max "$CX_PUBLISH_CONCURRENCY" \
 	--config "$T/parallel.curlrc"
 
 # --- 3 and 4. cx-publish ---------------------------------------------------------

@@ -3,13 +3,15 @@
  * circuit breaker, rate limit, provider hold), gets a token, and is sent on
  * one curl multi handle with up to CX_PUBLISH_CONCURRENCY requests in
  * flight; every answer is judged (publish.h). Outcomes and claims share
- * transactions (a group commit, as cx-ingest serve's): each turn of the loop
- * settles every outcome that is ready, with its audit row and counters (the
- * latency histogram's too), and claims what the window has room for and
- * the rate-limit tokens they need, in one commit; nothing claimed is
- * sent before that commit, so a crash at any point leaves an item approved
- * (never sent), publishing (its lease runs out: unknown, reconciled) or
- * settled.
+ * transactions (a group commit, as cx-ingest serve's), run by a writer
+ * thread on a connection of its own while the send loop goes on: each
+ * commit settles every outcome that was ready when it began, with its
+ * audit row and counters (the latency histogram's too), claims what the
+ * window has room for and takes the rate-limit tokens the waiting jobs
+ * need. Nothing claimed is sent before its commit, so a crash at any point
+ * leaves an item approved (never sent), publishing (its lease runs out:
+ * unknown, reconciled) or settled. The send loop keeps the lanes, the jobs
+ * and stdout; the writer touches only the work handed to it.
  *
  * An item that cannot go now for a local reason (its lane's breaker is
  * open, its tenant's bucket is empty for longer than
