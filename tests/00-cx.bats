@@ -35,6 +35,7 @@ load helpers
 	export CX_META_APP_SECRET=super-secret-value
 	echo file-secret-value > tok
 	export CX_TOKEN_KEY_FILE="$PWD/tok"
+	cx accounts list --json
 	run cx doctor --json
 	assert_success
 	echo "$output" | jq -e --arg db "$CX_DB" '.db == $db and .schema_version == .schema_latest and .schema_version >= 1'
@@ -44,6 +45,7 @@ load helpers
 }
 
 @test "cx doctor --table is for people" {
+	cx accounts list --json
 	run cx doctor --table
 	assert_success
 	assert_line --partial "state file      $CX_DB"
@@ -109,13 +111,58 @@ load helpers
 	echo "$output" | jq -e '.action == "audit_pruned" and .detail.deleted == 1'
 }
 
+@test "cx doctor reports a missing state file and exits 78, creating nothing" {
+	run --separate-stderr cx doctor --json
+	assert_failure 78
+	echo "$output" | jq -e --arg db "$CX_DB" '.db == $db and .db_problem == "missing" and .schema_version == null'
+	[[ $stderr == *"state file missing"* ]]
+	assert_not_exist "$CX_DB"
+	run --separate-stderr env -u CX_DB XDG_STATE_HOME="$PWD/state" cx doctor --table
+	assert_failure 78
+	assert_line "state file      $PWD/state/cx/cx.db: missing"
+	assert_not_exist "$PWD/state"
+}
+
+@test "cx doctor reports a schema that needs migrating and exits 78, migrating nothing" {
+	cx accounts list --json
+	sqlite3 "$CX_DB" 'PRAGMA user_version = 1'
+	run --separate-stderr cx doctor --json
+	assert_failure 78
+	echo "$output" | jq -e '.schema_version == 1 and .schema_latest > 1 and (.db_problem | startswith("needs migrating"))'
+	run sqlite3 "$CX_DB" 'PRAGMA user_version'
+	assert_output 1
+	sqlite3 "$CX_DB" 'PRAGMA user_version = 999'
+	run --separate-stderr cx doctor --json
+	assert_failure 78
+	echo "$output" | jq -e '.db_problem == "newer than this cx"'
+}
+
+@test "a state location that is a URI is refused with 78, naming what is accepted, and creates nothing" {
+	for uri in 'postgresql://cx:PASSWORD@127.0.0.1:5432/cx' 'mysql://root:PASSWORD@db/cx' 'sqlite://x.db'; do
+		CX_DB=$uri run --separate-stderr cx-dedupe <<< '{"dedupe_key":"a"}'
+		assert_failure 78
+		assert_output ""
+		[[ $stderr == *"${uri%%://*}:// URI"*"only a file path"* ]]
+		[[ $stderr != *PASSWORD* ]]
+		CX_DB=$uri run --separate-stderr cx-ingest serve --listen 127.0.0.1:0
+		assert_failure 78
+		[[ $stderr != *PASSWORD* ]]
+		run --separate-stderr cx doctor --db "$uri"
+		assert_failure 78
+	done
+	run find . -mindepth 1 -not -name 'separate-stderr-*'
+	assert_output ""
+}
+
 @test "--config loads KEY=value settings; the environment wins over the file" {
 	printf 'CX_DB=%s\nCX_META_APP_SECRET=from-file\n' "$PWD/from-config.db" > cx.conf
 	unset CX_DB
+	cx accounts list --json --config cx.conf
 	run cx doctor --json --config cx.conf
 	assert_success
 	echo "$output" | jq -e --arg db "$PWD/from-config.db" '.db == $db and .secrets.CX_META_APP_SECRET == true'
-	CX_DB="$PWD/env.db" run cx doctor --json --config cx.conf
+	CX_DB="$PWD/env.db" run --separate-stderr cx doctor --json --config cx.conf
+	assert_failure 78
 	echo "$output" | jq -e --arg db "$PWD/env.db" '.db == $db'
 	CX_CONFIG=cx.conf run cx doctor --json
 	echo "$output" | jq -e --arg db "$PWD/from-config.db" '.db == $db'
