@@ -38,6 +38,46 @@ const ingest_provider *ingest_provider_find(const char *name)
 	return NULL;
 }
 
+int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
+{
+	const char *p = list;
+
+	*set = 0;
+	if (!list) {
+		for (size_t i = 0; providers[i].name; i++)
+			*set |= 1u << i;
+		return 0;
+	}
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		size_t i = 0;
+
+		while (providers[i].name && (strlen(providers[i].name) != n ||
+		    strncmp(providers[i].name, p, n) != 0))
+			i++;
+		if (!providers[i].name)
+			return cx_err_set(err, CX_EXIT_USAGE, "unknown route '%.*s' "
+			    "(routes: whatsapp, instagram, messenger, google-calendar)", (int)(n > 64 ? 64 : n), p);
+		*set |= 1u << i;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
+int ingest_route_served(unsigned set, const ingest_provider *p)
+{
+	return (set >> (p - providers)) & 1;
+}
+
+int ingest_routes_need(unsigned set, ingest_auth auth)
+{
+	for (size_t i = 0; providers[i].name; i++)
+		if (((set >> i) & 1) && providers[i].auth == auth)
+			return 1;
+	return 0;
+}
+
 int ingest_secrets_load(ingest_secrets *s, cx_err *err)
 {
 	memset(s, 0, sizeof *s);
