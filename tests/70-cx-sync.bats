@@ -693,6 +693,7 @@ xrequests() {
 	assert_equal "$(xrequests '.path == "/2/users/1072250532645998596/mentions"')" 3
 	assert_equal "$(xrequests '.query.pagination_token')" 2
 	assert_equal "$(xrequests '.query."tweet.fields" == "author_id,conversation_id,created_at"')" 3
+	assert_equal "$(xrequests '.query.expansions == "author_id" and .query."user.fields" == "username"')" 3
 	assert_equal "$(sql "SELECT cursor FROM sync_cursors WHERE source = 'x-mentions'")" 1578516295611748353
 }
 
@@ -701,11 +702,13 @@ xrequests() {
 	cx-sync x-mentions --workspace acme > /dev/null 2>&1
 	run --separate-stderr cx-sync x-mentions --workspace acme
 	assert_output ""
-	ctl "$XM" '{"add": [{"id": "1578516295611748999", "text": "@TweepyDev hello", "author_id": "42",
+	ctl "$XM" '{"users": [{"id": "7", "name": "Other", "username": "other"},
+		{"id": "42", "name": "Forty Two", "username": "fortytwo"}],
+		"add": [{"id": "1578516295611748999", "text": "@TweepyDev hello", "author_id": "42",
 		"conversation_id": "1578516295611748999", "created_at": "2022-10-08T00:00:00.000Z"}]}' > /dev/null
 	cx-sync x-mentions --workspace acme > out
 	run jq -c '[.occurred_at, .data]' out
-	assert_output '["2022-10-08T00:00:00Z",{"post_id":"1578516295611748999","author_id":"42","text":"@TweepyDev hello","conversation_id":"1578516295611748999","created_at":"2022-10-08T00:00:00Z"}]'
+	assert_output '["2022-10-08T00:00:00Z",{"post_id":"1578516295611748999","author_id":"42","author_username":"fortytwo","text":"@TweepyDev hello","conversation_id":"1578516295611748999","created_at":"2022-10-08T00:00:00Z"}]'
 	assert_equal "$(xrequests '.query.since_id == "1578516295611748353"')" 2
 }
 
