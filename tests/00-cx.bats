@@ -154,6 +154,25 @@ load helpers
 	assert_output ""
 }
 
+@test "every tool words an integer option out of its range the same way, exit 64" {
+	check() {
+		local want=$1
+		shift
+		run --separate-stderr "$@" < /dev/null
+		assert_failure 64
+		echo "$stderr" | jq -e --arg m "$want" '.level == "error" and .msg == $m'
+	}
+	check "--ttl wants an integer from 1 up, not '0' (see cx-dedupe --help)" cx-dedupe --ttl 0
+	check "--lease wants an integer from 1 up, not 'x' (see cx-dedupe --help)" cx-dedupe --claim --lease x
+	check "--max-line wants an integer from 1 to 1073741824, not '0' (see cx-parse --help)" cx-parse --max-line 0
+	check "--port wants an integer from 0 to 65535, not '70000' (see cx-oauth listen --help)" cx-oauth listen --port 70000
+	check "--max-attempts wants an integer from 1 up, not '0' (see cx-publish --help)" cx-publish --max-attempts 0
+	check "--threads wants an integer from 1 to 64, not '65' (see cx-ingest serve --help)" cx-ingest serve --listen 127.0.0.1:0 --threads 65
+	check "--max-results wants an integer from 5 to 100, not '4' (see cx-sync x-mentions --help)" cx-sync x-mentions --workspace a --max-results 4
+	check "--limit wants an integer from 0 up, not '-1' (see cx-ingest drain --help)" cx-ingest drain --consumer c --limit -1
+	check "--older-than wants an integer from 0 up, not '1d' (see cx audit prune --help)" cx audit prune --older-than 1d
+}
+
 @test "--config loads KEY=value settings; the environment wins over the file" {
 	printf 'CX_DB=%s\nCX_META_APP_SECRET=from-file\n' "$PWD/from-config.db" > cx.conf
 	unset CX_DB

@@ -78,7 +78,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_ROUTES: c->routes = arg; return 0;
 	case O_STDOUT: c->to_stdout = 1; return 0;
 	case O_MAX_BODY: return cx_opts_uint("max-body", arg, &c->max_body, err);
-	case O_THREADS: return cx_opts_uint("threads", arg, &c->threads, err);
+	case O_THREADS: return cx_opts_range("threads", arg, 1, 64, &c->threads, err);
 	}
 	return 0;
 }
@@ -831,8 +831,6 @@ int ingest_serve(int argc, char **argv)
 		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
 	if (rc >= 0 && !srv.c.listen)
 		rc = cx_err_set(&err, CX_EXIT_USAGE, "serve needs --listen HOST:PORT");
-	if (rc >= 0 && (srv.c.threads < 1 || srv.c.threads > 64))
-		rc = cx_err_set(&err, CX_EXIT_USAGE, "--threads wants 1 to 64");
 	if (rc >= 0)
 		rc = resolve(srv.c.listen, &addr, &addrlen, &err);
 	if (rc < 0) {

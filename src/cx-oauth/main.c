@@ -57,11 +57,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_LOCAL_ONLY: c->local_only = 1; return 0;
 	case O_PORT:
 		c->port_given = 1;
-		if (cx_opts_uint("port", arg, &c->port, err) < 0)
-			return -1;
-		if (c->port > 65535)
-			return cx_err_set(err, CX_EXIT_USAGE, "--port wants 0 to 65535");
-		return 0;
+		return cx_opts_range("port", arg, 0, 65535, &c->port, err);
 	case O_TIMEOUT: return cx_opts_uint("timeout", arg, &c->timeout, err);
 	}
 	return 0;

@@ -6,6 +6,7 @@
  * `reconcile` only reconciles. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,11 +44,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case OPTION_MAX: return cx_opts_uint("max", arg, &c->max, err);
 	case OPTION_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
 	case OPTION_MAX_ATTEMPTS:
-		if (cx_opts_uint("max-attempts", arg, &c->max_attempts, err) < 0)
-			return -1;
-		if (c->max_attempts < 1)
-			return cx_err_set(err, CX_EXIT_USAGE, "--max-attempts must be at least 1");
-		break;
+		return cx_opts_range("max-attempts", arg, 1, LLONG_MAX, &c->max_attempts, err);
 	}
 	return 0;
 }

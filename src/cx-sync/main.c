@@ -32,19 +32,6 @@ typedef struct {
 	int full, listing, all, table;
 } conf;
 
-/* An integer option from min to max (LLONG_MAX: no upper bound). */
-static int ranged(const char *opt, const char *arg, long long min, long long max,
-    long long *out, cx_err *err)
-{
-	if (cx_opts_uint(opt, arg, out, err) < 0)
-		return -1;
-	if (*out >= min && *out <= max)
-		return 0;
-	if (max == LLONG_MAX)
-		return cx_err_set(err, CX_EXIT_USAGE, "--%s wants a positive number", opt);
-	return cx_err_set(err, CX_EXIT_USAGE, "--%s wants %lld to %lld", opt, min, max);
-}
-
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
 	conf *c = ctx;
@@ -63,11 +50,11 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_JSON: c->table = 0; return 0;
 	case O_TABLE: c->table = 1; return 0;
 	case O_REQUESTS: return 0;
-	case O_PAGE_SIZE: return ranged("page-size", arg, 1, 2500, &c->page_size, err);
-	case O_MAX_RESULTS: return ranged("max-results", arg, 5, 100, &c->max_results, err);
-	case O_TTL: return ranged("ttl", arg, 1, LLONG_MAX, &c->ttl, err);
+	case O_PAGE_SIZE: return cx_opts_range("page-size", arg, 1, 2500, &c->page_size, err);
+	case O_MAX_RESULTS: return cx_opts_range("max-results", arg, 5, 100, &c->max_results, err);
+	case O_TTL: return cx_opts_range("ttl", arg, 1, LLONG_MAX, &c->ttl, err);
 	case O_BEFORE: return cx_opts_uint("before", arg, &c->before, err);
-	case O_MAX_LINE: return ranged("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
+	case O_MAX_LINE: return cx_opts_range("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
 	}
 	return 0;
 }
