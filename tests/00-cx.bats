@@ -220,3 +220,33 @@ load helpers
 	run --separate-stderr cx-dedupe --config log.conf <<< 'nope'
 	[[ $stderr == "cx-dedupe: line 1: not valid JSON"* ]]
 }
+
+@test "the mock servers start under python3 -P and with a PYTHONPATH that shadows their library" {
+	mkdir evil
+	echo 'raise SystemExit("the mocklib of PYTHONPATH was imported")' > evil/mocklib.py
+	# answers MOCK [OPTION...]: starts MOCK that way, asks it for / and stops it.
+	answers() {
+		local m=$1 pid port code
+		shift
+		PYTHONPATH=$PWD/evil "$PY" -P "$MOCKS/$m" 0 --record /dev/null --lifetime 30 "$@" \
+			> port 2> err 3>&- &
+		pid=$!
+		for _ in $(seq 200); do [ -s port ] && break; sleep 0.05; done
+		port=$(head -n 1 port)
+		: > port
+		[[ $port =~ ^[0-9]+$ ]] || { cat err >&2; kill "$pid"; return 1; }
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/")
+		kill "$pid"
+		wait "$pid" || true
+		[[ $code =~ ^[1-5][0-9][0-9]$ ]] || { echo "$m: $code" >&2; return 1; }
+	}
+	for m in "$MOCKS"/*.py; do
+		case ${m##*/} in mocklib.py|caldav_proxy.py) continue ;; esac
+		answers "${m##*/}"
+	done
+	"$PY" "$MOCKS/x_api.py" 0 --record /dev/null --lifetime 30 > upstream 3>&- &
+	upstream=$!
+	for _ in $(seq 200); do [ -s upstream ] && break; sleep 0.05; done
+	answers caldav_proxy.py --upstream "http://127.0.0.1:$(head -n 1 upstream)"
+	kill "$upstream"
+}

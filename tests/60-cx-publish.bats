@@ -27,13 +27,13 @@ setup_file() {
 		id "$CX_MEMBER" > /dev/null 2>&1 ||
 			useradd --no-create-home --no-user-group --shell /bin/sh "$CX_MEMBER"
 	fi
-	python3 "$MOCKS/x_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/x.port" \
+	"$PY" "$MOCKS/x_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/x.port" \
 		2> "$BATS_FILE_TMPDIR/x.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/x.pid"
-	python3 "$MOCKS/graph_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/graph.port" \
+	"$PY" "$MOCKS/graph_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/graph.port" \
 		2> "$BATS_FILE_TMPDIR/graph.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/graph.pid"
-	python3 "$MOCKS/oauth_server.py" 0 --record /dev/null --redirect "$REDIRECT" \
+	"$PY" "$MOCKS/oauth_server.py" 0 --record /dev/null --redirect "$REDIRECT" \
 		--lifetime 900 > "$BATS_FILE_TMPDIR/oauth.port" 2> "$BATS_FILE_TMPDIR/oauth.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/oauth.pid"
 	for m in x graph oauth; do

@@ -7,6 +7,11 @@ load /usr/lib/bats/bats-file/load.bash
 
 CX_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 FIXTURES=$CX_ROOT/tests/fixtures
+MOCKS=$CX_ROOT/tests/mock
+# Debian's python3, which has the packages the tests use (a version-manager
+# shim on PATH may not, and can take a second to start).
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 setup() {
 	export PATH="${CX_BIN:-$CX_ROOT/bin}:$PATH"

@@ -35,9 +35,13 @@ Every request except /_control is appended as one JSON line to the record
 file: method, path, query, status.
 """
 import json
+import os
+import sys
 import time
 
-import mocklib
+# Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mocklib  # noqa: E402
 from mocklib import fixture
 
 
