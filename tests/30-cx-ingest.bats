@@ -955,6 +955,19 @@ retry_storm() {
 
 # ------------------------------------------------------------------ replay
 
+@test "replay shows its progress on a terminal's stderr only, and --no-progress turns it off" {
+	store_n 3
+	on_terminal cx-ingest replay --from 1
+	[ "$(wc -l < tty.out)" -eq 3 ]
+	grep -q $'\r\e\\[Kcx-ingest replay: 3 deliveries\r$' tty.err
+	on_terminal cx-ingest replay --from 1 --no-progress
+	[ "$(wc -l < tty.out)" -eq 3 ]
+	[ ! -s tty.err ]
+	run --separate-stderr cx-ingest replay --from 1
+	[ "${#lines[@]}" -eq 3 ]
+	[ -z "$stderr" ]
+}
+
 @test "replay prints the deliveries from --from to --to, whatever the cursors say" {
 	store_n 5
 	cx-ingest drain --consumer c | cx-ingest ack --consumer c > /dev/null

@@ -150,6 +150,19 @@ mirror_live() {
 	assert_equal "$(mirror_live)" 16
 }
 
+@test "a sync shows the events fetched on a terminal's stderr only, and --no-progress turns it off" {
+	calendar 5
+	on_terminal cx-sync google-calendar --workspace acme --calendar primary
+	assert_equal "$(wc -l < tty.out)" 16
+	grep -q $'\r\e\\[Kcx-sync google-calendar: 19 events\r$' tty.err
+	on_terminal cx-sync google-calendar --workspace acme --calendar primary --full --no-progress
+	grep -q 'synced' tty.err
+	! grep -q $'\e' tty.err
+	run --separate-stderr cx-sync google-calendar --workspace acme --calendar primary --full
+	assert_success
+	[[ $stderr != *$'\r'* ]]
+}
+
 @test "every event line has the canonical envelope, the calendar as account and a calendar dedupe key" {
 	calendar
 	gsync > out

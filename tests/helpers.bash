@@ -30,3 +30,11 @@ lines() {
 sql() {
 	sqlite3 -batch "$CX_DB" "$1"
 }
+
+# on_terminal COMMAND...: runs COMMAND with its stderr on a pseudo-terminal
+# (util-linux's script), stdin from /dev/null and stdout to ./tty.out; what
+# it wrote to the terminal lands in ./tty.err. Returns COMMAND's status.
+on_terminal() {
+	SHELL=/bin/bash script -qec "$(printf '%q ' "$@") < /dev/null > tty.out" /dev/null \
+		< /dev/null > tty.err
+}
