@@ -34,28 +34,16 @@
 #define POLL_MIN_MS 20
 #define POLL_JITTER_MS 40
 
-typedef cx_oauth_provider oauth_provider;
-
-static int provider_open(const char *name, oauth_provider **p, cx_err *err)
+static char *required_scopes(const cx_oauth_provider *p)
 {
-	return cx_oauth_provider_open(name, p, err);
-}
-
-static const char *setting(const oauth_provider *p, const char *what)
-{
-	return cx_oauth_provider_setting(p, what);
-}
-
-static char *required_scopes(const oauth_provider *p)
-{
-	const char *r = setting(p, "REQUIRED_SCOPES");
+	const char *r = cx_oauth_provider_setting(p, "REQUIRED_SCOPES");
 
 	return cx_xstrdup(r ? r : p->preset->required_scopes);
 }
 
-static const char *default_scopes(const oauth_provider *p)
+static const char *default_scopes(const cx_oauth_provider *p)
 {
-	const char *d = setting(p, "SCOPES");
+	const char *d = cx_oauth_provider_setting(p, "SCOPES");
 
 	return d ? d : p->preset->default_scopes;
 }
@@ -67,7 +55,7 @@ typedef struct {
 
 /* The client's id and, unless it is a public client (auth none), its
  * secret. */
-static int client_load(const oauth_provider *p, client *c, cx_err *err)
+static int client_load(const cx_oauth_provider *p, client *c, cx_err *err)
 {
 	char name[96];
 	int rc;
@@ -91,13 +79,14 @@ static int client_load(const oauth_provider *p, client *c, cx_err *err)
 
 /* The client's secret in the form, for client_secret_post; NULL (left
  * out of the form) otherwise. */
-static const char *form_secret(const oauth_provider *p, const client *c)
+static const char *form_secret(const cx_oauth_provider *p, const client *c)
 {
 	return p->auth == CX_OAUTH_AUTH_POST ? c->secret : NULL;
 }
 
 /* HTTP Basic for client_secret_basic. */
-static void client_auth(const oauth_provider *p, const client *c, cx_http_request *req)
+static void client_auth(const cx_oauth_provider *p, const client *c,
+    cx_http_request *req)
 {
 	if (c && p->auth == CX_OAUTH_AUTH_BASIC) {
 		req->basic_user = c->id;
@@ -394,7 +383,7 @@ static void grant_free(grant *g)
 
 /* POSTs form to the token endpoint and reads a token response into g.
  * timeout_ms 0: http's default. */
-static int token_call(const oauth_provider *p, const client *c, const char *url,
+static int token_call(const cx_oauth_provider *p, const client *c, const char *url,
     const char *form, const char *refused, long timeout_ms, grant *g, cx_err *err)
 {
 	cx_http_request req = { .url = url, .body = form, .body_len = strlen(form),
@@ -483,7 +472,7 @@ static int api_get(const char *url, const char *token, cx_http_response *r,
 }
 
 /* Meta's granted permissions, space-separated. */
-static int meta_permissions(const oauth_provider *p, const char *token, char **out,
+static int meta_permissions(const cx_oauth_provider *p, const char *token, char **out,
     cx_err *err)
 {
 	char *url = cx_oauth_provider_api_url(p, "/{v}/me/permissions");
@@ -528,7 +517,7 @@ static int meta_permissions(const oauth_provider *p, const char *token, char **o
 
 /* RFC 7662: asks the server whether token is active. 1 active, 0 not,
  * -1 with err; *answer (when given) is the server's object. */
-static int introspect(const oauth_provider *p, const client *c, const char *url,
+static int introspect(const cx_oauth_provider *p, const client *c, const char *url,
     const char *token, const char *hint, jv *answer, cx_err *err)
 {
 	char *form = cx_http_form("token", token, "token_type_hint", hint,
@@ -580,7 +569,7 @@ static char *take_first(jv obj, const char *keys)
 
 /* A generic server without userinfo: the introspection's sub and
  * username, or no identity at all when it has no introspection either. */
-static int identity_by_introspection(oauth_provider *p, const client *c,
+static int identity_by_introspection(cx_oauth_provider *p, const client *c,
     const char *token, identity *id, cx_err *err)
 {
 	char *url = NULL;
@@ -607,7 +596,7 @@ static int identity_by_introspection(oauth_provider *p, const client *c,
 /* Who the token belongs to: the preset's identity call (X /2/users/me,
  * Google userinfo, Meta /me and its permissions); for a generic server
  * OpenID userinfo when the grant has openid, else its introspection. */
-static int fetch_identity(oauth_provider *p, const client *c, const char *token,
+static int fetch_identity(cx_oauth_provider *p, const client *c, const char *token,
     const char *granted, identity *id, cx_err *err)
 {
 	char *url = NULL;
@@ -650,7 +639,7 @@ static int fetch_identity(oauth_provider *p, const client *c, const char *token,
 }
 
 /* The token endpoint's URL, or NULL with err (78 when there is none). */
-static char *token_url(oauth_provider *p, cx_err *err)
+static char *token_url(cx_oauth_provider *p, cx_err *err)
 {
 	char *url = NULL;
 
@@ -660,7 +649,7 @@ static char *token_url(oauth_provider *p, cx_err *err)
 
 /* Meta: a short-lived user token for a long-lived one, or a long-lived
  * one for a fresh one before it expires. */
-static int meta_exchange(oauth_provider *p, const client *c, const char *token,
+static int meta_exchange(cx_oauth_provider *p, const client *c, const char *token,
     const char *refused, long timeout_ms, grant *g, cx_err *err)
 {
 	char *url = token_url(p, err);
@@ -781,7 +770,16 @@ static int jwt_sign(const sa_key *k, const char *scopes, const char *subject,
 	return 0;
 }
 
-static int sa_grant(const oauth_provider *p, const sa_key *k, const char *scopes,
+/* Where a service account's grant goes: the key file's token_uri, unless
+ * the token URL is set. NULL with err when there is none. */
+static char *sa_token_url(cx_oauth_provider *p, const char *token_uri, cx_err *err)
+{
+	if (token_uri && !cx_oauth_provider_setting(p, "TOKEN_URL"))
+		return cx_xstrdup(token_uri);
+	return token_url(p, err);
+}
+
+static int sa_grant(const cx_oauth_provider *p, const sa_key *k, const char *scopes,
     const char *subject, const char *url, const char *refused, long timeout_ms,
     grant *g, cx_err *err)
 {
@@ -915,7 +913,7 @@ static int refresh_refused(const cred *c)
 }
 
 /* Whether cx_oauth_token can get a new access token without the user. */
-static int can_refresh(const oauth_provider *p, const cred *c, int64_t now)
+static int can_refresh(const cx_oauth_provider *p, const cred *c, int64_t now)
 {
 	if (!p || is_revoked(c) || refresh_refused(c))
 		return 0;
@@ -946,11 +944,11 @@ static jv str_or_null(const char *s)
  * scopes the provider requires are granted. */
 static jv cred_status(const cred *c, int64_t now)
 {
-	oauth_provider *p = NULL;
+	cx_oauth_provider *p = NULL;
 	cx_err ignored;
 	int revoked = is_revoked(c), expired = is_expired(c, now);
 	int valid = !revoked && c->access && !expired;
-	int refreshable = provider_open(c->provider, &p, &ignored) == 0 &&
+	int refreshable = cx_oauth_provider_open(c->provider, &p, &ignored) == 0 &&
 	    can_refresh(p, c, now);
 	char *req = p ? required_scopes(p) : cx_xstrdup("");
 	char *missing = scopes_missing(c->scopes ? c->scopes : "", req);
@@ -1134,7 +1132,7 @@ static int count(cx_store *s, const char *name, const char *provider,
 
 /* Stores a new credential, its audit row and its counter in one
  * transaction. */
-static int cred_store(cx_store *s, const cx_tokenkeys *k, const oauth_provider *p,
+static int cred_store(cx_store *s, const cx_tokenkeys *k, const cx_oauth_provider *p,
     const char *workspace, const new_cred *n, int64_t expires_in, cx_err *err)
 {
 	unsigned char *ab = NULL, *rb = NULL;
@@ -1244,7 +1242,7 @@ static const char sql_state_add[] =
 int cx_oauth_authorize(cx_store *s, const char *provider, const char *workspace,
     const char *scopes, char **url, cx_err *err)
 {
-	oauth_provider *p = NULL;
+	cx_oauth_provider *p = NULL;
 	unsigned char raw[VERIFIER_BYTES], md[CX_SHA256_LEN];
 	char hash[2 * CX_SHA256_LEN + 1];
 	char *state = NULL, *verifier = NULL, *challenge = NULL, *scope = NULL;
@@ -1262,12 +1260,12 @@ int cx_oauth_authorize(cx_store *s, const char *provider, const char *workspace,
 	e.detail = jv_null();
 	if (!workspace || !*workspace)
 		return cx_err_set(err, CX_EXIT_USAGE, "usage: a workspace is required");
-	if (provider_open(provider, &p, err) < 0)
+	if (cx_oauth_provider_open(provider, &p, err) < 0)
 		return -1;
 	if (config_seconds("CX_OAUTH_STATE_TTL_SECONDS", 600, &ttl, err) < 0 ||
 	    client_load(p, &c, err) < 0 || cx_tokenkeys_load(&keys, err) < 0)
 		goto out;
-	if (!(redirect = setting(p, "REDIRECT_URI"))) {
+	if (!(redirect = cx_oauth_provider_setting(p, "REDIRECT_URI"))) {
 		cx_err_set(err, CX_EXIT_CONFIG, "config: %s_REDIRECT_URI is not set", p->env);
 		goto out;
 	}
@@ -1446,7 +1444,7 @@ static void safe_word(const char *in, char out[64])
 }
 
 /* The grant of a code: the exchange, then Meta's long-lived token. */
-static int exchange_code(oauth_provider *p, const client *c, const pending *st,
+static int exchange_code(cx_oauth_provider *p, const client *c, const pending *st,
     const char *code, const char *verifier, grant *g, cx_err *err)
 {
 	char *url = token_url(p, err), *form;
@@ -1474,7 +1472,7 @@ static int exchange_code(oauth_provider *p, const client *c, const pending *st,
 /* RFC 9207: the redirect's iss must be the configured issuer when the
  * server sends one or advertises that it does; a difference is a mix-up
  * (a response from another server) and refused with 77. */
-static int iss_check(oauth_provider *p, const char *iss, cx_err *err)
+static int iss_check(cx_oauth_provider *p, const char *iss, cx_err *err)
 {
 	const char *issuer;
 	int required;
@@ -1496,7 +1494,7 @@ static int iss_check(oauth_provider *p, const char *iss, cx_err *err)
 int cx_oauth_callback(cx_store *s, const cx_oauth_redirect *r, jv *status,
     cx_err *err)
 {
-	oauth_provider *p = NULL;
+	cx_oauth_provider *p = NULL;
 	unsigned char md[CX_SHA256_LEN];
 	char hash[2 * CX_SHA256_LEN + 1], word[64];
 	pending st = { 0 };
@@ -1525,7 +1523,7 @@ int cx_oauth_callback(cx_store *s, const cx_oauth_redirect *r, jv *status,
 		    "state_unknown: no authorization was started with this state");
 		return refuse(s, r->provider ? r->provider : "unknown", NULL, err);
 	}
-	if ((rc = provider_open(st.provider, &p, err)) < 0)
+	if ((rc = cx_oauth_provider_open(st.provider, &p, err)) < 0)
 		goto out;
 	if ((rc = iss_check(p, r->iss, err)) < 0) {
 		if (err->code == CX_EXIT_NOPERM) {
@@ -1684,7 +1682,7 @@ static int lock_run(cx_store *s, const char *sql, const cred *c, const char *me,
 
 /* Asks the provider for a new access token with what the credential holds
  * (refresh token, service-account key, or Meta's long-lived token). */
-static int renew(oauth_provider *p, const cx_tokenkeys *k, const cred *c,
+static int renew(cx_oauth_provider *p, const cx_tokenkeys *k, const cred *c,
     long timeout_ms, grant *g, cx_err *err)
 {
 	client cl = { 0 };
@@ -1702,7 +1700,7 @@ static int renew(oauth_provider *p, const cx_tokenkeys *k, const cred *c,
 
 		if (open_field(k, c, "refresh", c->refresh, c->refresh_len, &secret, err) == 0 &&
 		    sa_key_parse(secret, &key, NULL, err) == 0) {
-			url = setting(p, "TOKEN_URL") || !uri ? token_url(p, err) : cx_xstrdup(uri);
+			url = sa_token_url(p, uri, err);
 			rc = url ? sa_grant(p, &key, c->scopes, sub, url, "refresh_refused",
 			    timeout_ms, g, err) : -1;
 			sa_key_free(&key);
@@ -1841,7 +1839,7 @@ out:
 int cx_oauth_token(cx_store *s, const char *provider, const char *workspace,
     char **token, cx_err *err)
 {
-	oauth_provider *p = NULL;
+	cx_oauth_provider *p = NULL;
 	cx_tokenkeys *keys = NULL;
 	int64_t skew, ttl, waited_until = 0, attempts0 = -1;
 	char me[48];
@@ -1853,7 +1851,7 @@ int cx_oauth_token(cx_store *s, const char *provider, const char *workspace,
 	*token = NULL;
 	if (config_seconds("CX_REFRESH_SKEW_SECONDS", 300, &skew, err) < 0 ||
 	    config_seconds("CX_REFRESH_LOCK_TTL_SECONDS", 30, &ttl, err) < 0 ||
-	    provider_open(provider, &p, err) < 0)
+	    cx_oauth_provider_open(provider, &p, err) < 0)
 		return -1;
 	if (cx_tokenkeys_load(&keys, err) < 0) {
 		cx_oauth_provider_free(p);
@@ -1986,7 +1984,7 @@ static const char sql_revoke[] =
 /* RFC 7662 after RFC 7009: whether the server now calls the revoked
  * token inactive ("inactive", "active"), or NULL when it has no
  * introspection or did not answer. */
-static const char *revoke_confirm(oauth_provider *p, const client *cl,
+static const char *revoke_confirm(cx_oauth_provider *p, const client *cl,
     const char *token, const char *hint)
 {
 	cx_err ignored;
@@ -2002,7 +2000,7 @@ static const char *revoke_confirm(oauth_provider *p, const client *cl,
 
 /* Best effort at the provider: "ok", "failed" or "skipped"; *confirmed
  * is what introspection says afterwards (NULL: not asked). */
-static const char *revoke_upstream(oauth_provider *p, const cx_tokenkeys *k,
+static const char *revoke_upstream(cx_oauth_provider *p, const cx_tokenkeys *k,
     const cred *c, const char **confirmed, cx_err *why)
 {
 	client cl = { 0 };
@@ -2057,7 +2055,7 @@ done:
 int cx_oauth_revoke(cx_store *s, const char *provider, const char *workspace,
     int local_only, jv *result, cx_err *err)
 {
-	oauth_provider *p = NULL;
+	cx_oauth_provider *p = NULL;
 	cx_tokenkeys *keys = NULL;
 	const char *upstream = "skipped", *confirmed = NULL;
 	cx_err why = { 0, "" };
@@ -2068,7 +2066,7 @@ int cx_oauth_revoke(cx_store *s, const char *provider, const char *workspace,
 	int rc;
 
 	e.detail = jv_null();
-	if (provider_open(provider, &p, err) < 0)
+	if (cx_oauth_provider_open(provider, &p, err) < 0)
 		return -1;
 	if ((rc = cred_load(s, provider, workspace, &c, err)) <= 0) {
 		if (rc == 0)
@@ -2320,7 +2318,7 @@ int cx_oauth_service_account(cx_store *s, const char *provider,
     const char *workspace, const char *scopes, const char *subject, jv *status,
     cx_err *err)
 {
-	oauth_provider *p = NULL;
+	cx_oauth_provider *p = NULL;
 	cx_tokenkeys *keys = NULL;
 	char *json = NULL, *token_uri = NULL, *url = NULL, *scope = NULL, *meta = NULL;
 	sa_key key = { 0 };
@@ -2330,7 +2328,7 @@ int cx_oauth_service_account(cx_store *s, const char *provider,
 
 	if (!workspace || !*workspace || !scopes)
 		return cx_err_set(err, CX_EXIT_USAGE, "usage: a workspace and scopes are required");
-	if (provider_open(provider, &p, err) < 0)
+	if (cx_oauth_provider_open(provider, &p, err) < 0)
 		return -1;
 	if (!(p->preset->flags & CX_OAUTH_SERVICE_ACCOUNTS)) {
 		cx_oauth_provider_free(p);
@@ -2346,7 +2344,7 @@ int cx_oauth_service_account(cx_store *s, const char *provider,
 	if (got <= 0 || sa_key_parse(json, &key, &token_uri, err) < 0)
 		goto out;
 	scope = scopes_normalize(scopes);
-	url = setting(p, "TOKEN_URL") || !token_uri ? token_url(p, err) : cx_xstrdup(token_uri);
+	url = sa_token_url(p, token_uri, err);
 	if (!url)
 		goto out;
 	if (sa_grant(p, &key, scope, subject, url, "service_account_refused", 0, &g,
