@@ -274,10 +274,11 @@ static int metadata_fetch(cx_oauth_provider *p, cx_err *err)
 	named = cx_json_str(p->metadata, "issuer");
 	if (!named || strcmp(named, issuer) != 0) {
 		/* OpenID Discovery §4.3, RFC 8414 §3.3: a mix-up otherwise */
+		cx_err_set(err, CX_EXIT_CONFIG, "config: the metadata of %s_ISSUER %s names "
+		    "another issuer (%s)", p->env, issuer, named ? named : "none");
 		jv_free(p->metadata);
 		p->metadata = jv_null();
-		return cx_err_set(err, CX_EXIT_CONFIG, "config: the metadata of %s_ISSUER "
-		    "%s names another issuer (%s)", p->env, issuer, named ? named : "none");
+		return -1;
 	}
 	p->fetched = 1;
 	return 0;
