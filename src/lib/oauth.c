@@ -1,5 +1,8 @@
-/* oauth.c: providers, authorization states, code exchange, the sealed
- * credential store, and the refresh under lock behind cx_oauth_token.
+/* oauth.c: the one OAuth flow every provider runs (who a provider is and
+ * where its endpoints are: oauthprovider.c): authorization states, the
+ * RFC 9207 issuer check, code exchange, identity, the sealed credential
+ * store, the refresh under lock behind cx_oauth_token, revocation with
+ * introspection.
  * HTTP calls never run inside a transaction: a refresh takes the lock row,
  * commits, calls the provider, then records the outcome (tokens, audit,
  * counter, lock release) in one transaction. */
