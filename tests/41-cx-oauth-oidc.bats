@@ -243,6 +243,15 @@ creds() {
 	cx-oauth revoke --provider acme-sso --workspace acme | jq -e '.upstream == "ok" and .introspection == "inactive"'
 }
 
+@test "HTTP Basic form-encodes the client id and secret (RFC 6749 2.3.1): odd characters pass" {
+	export CX_OAUTH_PEER_CLIENT_ID=cx:odd CX_OAUTH_PEER_CLIENT_SECRET='odd secret: 100% +/'
+	run connect acme
+	assert_success
+	echo "$output" | jq -e '.account_id == "alice" and .connected'
+	CX_NOW=$(($(date +%s) + 120)) cx-oauth token --provider peer --workspace acme > /dev/null
+	[ "$(grants refresh_token)" = 1 ]
+}
+
 @test "a public client (auth method none) connects and refreshes with PKCE alone" {
 	export CX_OAUTH_PEER_CLIENT_ID=cx-public CX_OAUTH_PEER_AUTH_METHOD=none
 	unset CX_OAUTH_PEER_CLIENT_SECRET

@@ -54,6 +54,7 @@ static const char *default_scopes(const cx_oauth_provider *p)
 typedef struct {
 	const char *id;
 	char *secret;
+	char *basic_id, *basic_secret;   /* form-encoded for HTTP Basic */
 } client;
 
 /* The client's id and, unless it is a public client (auth none), its
@@ -77,6 +78,9 @@ static int client_load(const cx_oauth_provider *p, client *c, cx_err *err)
 	if (rc == 0)
 		return cx_err_set(err, CX_EXIT_CONFIG, "config: %s (or %s_FILE) is not set",
 		    name, name);
+	/* RFC 6749 §2.3.1: both form-encoded before they are joined by ":" */
+	c->basic_id = cx_http_escape(c->id);
+	c->basic_secret = cx_http_escape(c->secret);
 	return 0;
 }
 
@@ -92,14 +96,16 @@ static void client_auth(const cx_oauth_provider *p, const client *c,
     cx_http_request *req)
 {
 	if (c && p->auth == CX_OAUTH_AUTH_BASIC) {
-		req->basic_user = c->id;
-		req->basic_password = c->secret;
+		req->basic_user = c->basic_id;
+		req->basic_password = c->basic_secret;
 	}
 }
 
 static void client_free(client *c)
 {
 	cx_secret_free(c->secret);
+	free(c->basic_id);
+	cx_secret_free(c->basic_secret);
 	memset(c, 0, sizeof *c);
 }
 

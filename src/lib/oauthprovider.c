@@ -136,9 +136,10 @@ int cx_oauth_provider_open(const char *name, cx_oauth_provider **out, cx_err *er
 		} else if (strcmp(m, "none") == 0) {
 			p->auth = CX_OAUTH_AUTH_NONE;
 		} else {
-			cx_oauth_provider_free(p);
-			return cx_err_set(err, CX_EXIT_CONFIG, "config: %s_AUTH_METHOD wants "
+			cx_err_set(err, CX_EXIT_CONFIG, "config: %s_AUTH_METHOD wants "
 			    "client_secret_basic, client_secret_post or none", p->env);
+			cx_oauth_provider_free(p);
+			return -1;
 		}
 	}
 	*out = p;

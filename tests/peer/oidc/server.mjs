@@ -9,9 +9,10 @@
 // default 60) is the access tokens' lifetime.
 //
 // Clients: cx-basic (client_secret_basic), cx-post (client_secret_post),
-// cx-public (none); all with PKCE required, refresh tokens rotated on every
-// use, revocation and introspection on. The secret of the first two is
-// "cx-test-secret".
+// cx-public (none), and "cx:odd" (client_secret_basic, secret
+// "odd secret: 100% +/": both must be form-encoded in HTTP Basic); all
+// with PKCE required, refresh tokens rotated on every use, revocation and
+// introspection on. The secret of the first two is "cx-test-secret".
 //
 // The login and consent pages are replaced by /interaction/UID, which logs
 // "alice" in and grants what was asked without a page (or, with ?deny,
@@ -36,10 +37,10 @@ function record(line) {
   if (events) appendFileSync(events, `${JSON.stringify(line)}\n`);
 }
 
-function client(id, method) {
+function client(id, method, clientSecret = secret) {
   return {
     client_id: id,
-    ...(method === 'none' ? {} : { client_secret: secret }),
+    ...(method === 'none' ? {} : { client_secret: clientSecret }),
     redirect_uris: [redirectUri],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
@@ -52,6 +53,7 @@ const configuration = {
     client('cx-basic', 'client_secret_basic'),
     client('cx-post', 'client_secret_post'),
     client('cx-public', 'none'),
+    client('cx:odd', 'client_secret_basic', 'odd secret: 100% +/'),
   ],
   cookies: { keys: ['cx-test-cookie-key'] },
   claims: { openid: ['sub'], profile: ['preferred_username', 'name'], email: ['email'] },
