@@ -90,6 +90,16 @@ creds() {
 	sql 'SELECT count(*) FROM oauth_credentials'
 }
 
+# connects_and_refreshes: "peer" as configured connects alice, and one
+# refresh after expiry is a real grant at the server.
+connects_and_refreshes() {
+	run connect acme
+	assert_success
+	echo "$output" | jq -e '.account_id == "alice" and .connected'
+	CX_NOW=$(($(date +%s) + 120)) cx-oauth token --provider peer --workspace acme > /dev/null
+	[ "$(grants refresh_token)" = 1 ]
+}
+
 @test "discovery: authorize sends the user to the issuer's authorization endpoint with state and S256" {
 	run cx-oauth authorize --provider peer --workspace acme
 	assert_success
@@ -245,21 +255,13 @@ creds() {
 
 @test "HTTP Basic form-encodes the client id and secret (RFC 6749 2.3.1): odd characters pass" {
 	export CX_OAUTH_PEER_CLIENT_ID=cx:odd CX_OAUTH_PEER_CLIENT_SECRET='odd secret: 100% +/'
-	run connect acme
-	assert_success
-	echo "$output" | jq -e '.account_id == "alice" and .connected'
-	CX_NOW=$(($(date +%s) + 120)) cx-oauth token --provider peer --workspace acme > /dev/null
-	[ "$(grants refresh_token)" = 1 ]
+	connects_and_refreshes
 }
 
 @test "a public client (auth method none) connects and refreshes with PKCE alone" {
 	export CX_OAUTH_PEER_CLIENT_ID=cx-public CX_OAUTH_PEER_AUTH_METHOD=none
 	unset CX_OAUTH_PEER_CLIENT_SECRET
-	run connect acme
-	assert_success
-	echo "$output" | jq -e '.account_id == "alice" and .connected'
-	CX_NOW=$(($(date +%s) + 120)) cx-oauth token --provider peer --workspace acme > /dev/null
-	[ "$(grants refresh_token)" = 1 ]
+	connects_and_refreshes
 }
 
 @test "configuration errors: an unconfigured name is 64, an issuer without metadata or naming another issuer is 78" {
