@@ -27,13 +27,13 @@ setup_file() {
 		id "$CX_MEMBER" > /dev/null 2>&1 ||
 			useradd --no-create-home --no-user-group --shell /bin/sh "$CX_MEMBER"
 	fi
-	python3 "$MOCKS/x_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/x.port" \
+	"$PY" "$MOCKS/x_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/x.port" \
 		2> "$BATS_FILE_TMPDIR/x.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/x.pid"
-	python3 "$MOCKS/graph_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/graph.port" \
+	"$PY" "$MOCKS/graph_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/graph.port" \
 		2> "$BATS_FILE_TMPDIR/graph.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/graph.pid"
-	python3 "$MOCKS/oauth_server.py" 0 --record /dev/null --redirect "$REDIRECT" \
+	"$PY" "$MOCKS/oauth_server.py" 0 --record /dev/null --redirect "$REDIRECT" \
 		--lifetime 900 > "$BATS_FILE_TMPDIR/oauth.port" 2> "$BATS_FILE_TMPDIR/oauth.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/oauth.pid"
 	for m in x graph oauth; do
@@ -814,10 +814,10 @@ member() {
 @test "usage errors exit 64; a malformed setting exits 78" {
 	run --separate-stderr cx-publish --max-attempts 0
 	assert_failure 64
-	[[ $stderr == *'"--max-attempts wants a positive number (see cx-publish --help)"'* ]]
+	[[ $stderr == *'"--max-attempts wants an integer from 1 up, not '"'0'"' (see cx-publish --help)"'* ]]
 	run --separate-stderr cx-publish --max-line 0
 	assert_failure 64
-	[[ $stderr == *'"--max-line wants a positive number (see cx-publish --help)"'* ]]
+	[[ $stderr == *'"--max-line wants an integer from 1 up, not '"'0'"' (see cx-publish --help)"'* ]]
 	run cx-publish --key k
 	assert_failure 64
 	run cx-publish frobnicate

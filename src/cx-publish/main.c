@@ -47,9 +47,9 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case OPTION_REF: c->ref = arg; break;
 	case OPTION_MAX: return cx_opts_uint("max", arg, &c->max, err);
 	case OPTION_MAX_LINE:
-		return cx_opts_ranged("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
+		return cx_opts_range("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
 	case OPTION_MAX_ATTEMPTS:
-		return cx_opts_ranged("max-attempts", arg, 1, LLONG_MAX, &c->max_attempts, err);
+		return cx_opts_range("max-attempts", arg, 1, LLONG_MAX, &c->max_attempts, err);
 	}
 	return 0;
 }
