@@ -187,6 +187,24 @@ member() {
 	assert_equal "$(sent "$XREC")" 1
 }
 
+@test "a run shows the items settled on a terminal's stderr only, and --no-progress turns it off" {
+	as_owner
+	connect_x
+	for t in one two three; do xpost "$t" | approved; done
+	on_terminal cx-publish
+	assert_equal "$(wc -l < tty.out)" 3
+	grep -q $'\r\e\\[Kcx-publish: 3/3 items settled (100%)\r$' tty.err
+	xpost four | approved
+	on_terminal cx-publish --no-progress
+	assert_equal "$(wc -l < tty.out)" 1
+	! grep -q $'\e' tty.err
+	xpost five | approved
+	run --separate-stderr cx-publish
+	assert_success
+	[[ $stderr != *$'\r'* ]]
+	assert_equal "$(sent "$XREC")" 5
+}
+
 @test "cx_publish_latency_seconds: every request of a run, answered or not, in its channel's histogram" {
 	as_owner
 	connect_x

@@ -37,6 +37,7 @@
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
+#include "progress.h"
 #include "publish.h"
 #include "publish_tool.h"
 #include "queue.h"
@@ -140,6 +141,8 @@ struct engine {
 	token *tokens;
 	int status;
 	int stopped;                /* a store failure: claim nothing more */
+	cx_progress progress;       /* items settled of those claimed */
+	int64_t settled;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -203,6 +206,7 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 	e->max = c->max;
 	e->max_attempts = c->max_attempts;
 	e->dry_run = c->dry_run;
+	cx_progress_start(&e->progress, "cx-publish", "items settled", -1, c->no_progress);
 	if (setting("CX_PUBLISH_CONCURRENCY", 16, 1, &e->concurrency, err) < 0 ||
 	    setting("CX_HTTP_TIMEOUT_SECONDS", 30, 1, &timeout, err) < 0 ||
 	    setting("CX_PUBLISH_LEASE_SECONDS", 300, 1, &e->lease, err) < 0 ||
@@ -253,6 +257,7 @@ void engine_close(engine *e)
 {
 	if (!e)
 		return;
+	cx_progress_end(&e->progress);
 	cx_httpmulti_free(e->m);
 	for (lane *l = e->lanes, *n; l; l = n) {
 		n = l->next;
@@ -724,6 +729,7 @@ static int commit_take(engine *e)
 		if (w->rc == 0 && jv_get_kind(j->event) == JV_KIND_OBJECT) {
 			cx_ndjson_write(j->event);
 			j->event = jv_null();
+			e->settled++;
 		}
 		if (w->rc == 0 && j->o.state && (!strcmp(j->o.state, "failed") ||
 		    !strcmp(j->o.state, "dead") || !strcmp(j->o.state, "unknown")))
@@ -732,6 +738,8 @@ static int commit_take(engine *e)
 	}
 	w->batch = NULL;
 	cx_ndjson_flush();
+	if (e->settled > 0)
+		cx_progress_update(&e->progress, e->settled, e->claimed);
 	if (w->rc == 0) {
 		jv_array_foreach(w->commands, i, item)
 			add_job(e, 1, item);

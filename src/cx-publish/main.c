@@ -29,7 +29,7 @@
 
 enum { OPTION_DB = 1, OPTION_CONFIG, OPTION_CHANNEL, OPTION_MAX, OPTION_DRY_RUN,
 	OPTION_MAX_ATTEMPTS, OPTION_DIRECT, OPTION_KEY, OPTION_KEY_FILE, OPTION_MAX_LINE,
-	OPTION_PUBLISHED, OPTION_REF };
+	OPTION_PUBLISHED, OPTION_REF, OPTION_NO_PROGRESS };
 
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
@@ -44,6 +44,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case OPTION_KEY: c->key = arg; break;
 	case OPTION_KEY_FILE: c->key_file = arg; break;
 	case OPTION_PUBLISHED: c->published = 1; break;
+	case OPTION_NO_PROGRESS: c->no_progress = 1; break;
 	case OPTION_REF: c->ref = arg; break;
 	case OPTION_MAX: return cx_opts_uint("max", arg, &c->max, err);
 	case OPTION_MAX_LINE:
@@ -71,6 +72,7 @@ static const cx_opt run_opts[] = {
 	{ "max-attempts", 0, OPTION_MAX_ATTEMPTS, "N", "an item is dead after N failed tries "
 	  "(default 8)" },
 	{ "max-line", 0, OPTION_MAX_LINE, "BYTES", "longest accepted stdin line (default 1048576)" },
+	{ "no-progress", 0, OPTION_NO_PROGRESS, NULL, "no progress line on a terminal's stderr" },
 	OPT_END,
 };
 static const cx_opt retry_opts[] = { OPT_CONFIG, OPT_DB, OPT_END };
@@ -84,7 +86,7 @@ static const cx_opt resolve_opts[] = {
 };
 static const cx_opt reconcile_opts[] = { OPT_CHANNEL, OPT_CONFIG, OPT_DB, OPT_END };
 
-#define ARGS_RUN "[--channel C] [--max N] [--dry-run] [--max-attempts N] [--db PATH] " \
+#define ARGS_RUN "[--channel C] [--max N] [--dry-run] [--max-attempts N] [--no-progress] [--db PATH] " \
 	"[--config FILE] [< commands.ndjson]"
 #define ARGS_DIRECT "--direct --key K [--dry-run] [--db PATH] [--config FILE] < command.json"
 #define ARGS_RETRY "ID | command:ID ... [--db PATH] [--config FILE]"

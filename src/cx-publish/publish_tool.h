@@ -18,7 +18,7 @@ typedef struct {
 	const char *db, *config, *channel, *key, *key_file;
 	const char *ref;            /* resolve --ref */
 	long long max, max_attempts, max_line;
-	int dry_run, direct, published;
+	int dry_run, direct, published, no_progress;
 } publish_conf;
 
 /* The worst exit status so far: a refusal (77) outranks a configuration
