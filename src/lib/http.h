@@ -29,6 +29,8 @@ typedef struct {
 	const char *content_type;     /* of the body: CX_HTTP_FORM, CX_HTTP_JSON... */
 	const char *basic_user;       /* HTTP Basic auth when set ... */
 	const char *basic_password;   /* ... with this password */
+	int any_auth;                 /* basic_user for any scheme the server asks
+	                               * (Digest...), sent only after its 401 */
 	const char *bearer;           /* Authorization: Bearer, when set */
 	long timeout_ms;              /* whole request; 0: $CX_HTTP_TIMEOUT_SECONDS, 30 */
 	size_t max_body;              /* largest response body; 0: 8 MiB */

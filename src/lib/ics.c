@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <libical/ical.h>
 
@@ -11,6 +12,13 @@
 #include "exit.h"
 #include "ics.h"
 #include "xalloc.h"
+
+/* What one iCalendar object may cost in time-zone expansion (libical walks
+ * every transition of a VTIMEZONE up to the year it converts), and in time. */
+#define TZ_MAX_TRANSITIONS 50000
+#define ICS_BUDGET_MS 2000
+/* libical expands a zone some years past the year it converts */
+#define TZ_EXTRA_YEARS 10
 
 static jv set_text(jv obj, const char *key, const char *v)
 {
@@ -279,6 +287,106 @@ static jv event(icalcomponent *cal, icalcomponent *ev, const char *etag)
 	return o;
 }
 
+/* The latest year of a time the events will convert, or of today. */
+static int last_year(icalcomponent *cal)
+{
+	time_t now = (time_t)cx_clock_now();
+	struct tm tm;
+	int year;
+
+	gmtime_r(&now, &tm);
+	year = tm.tm_year + 1900;
+	for (icalcomponent *ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT);
+	    ev; ev = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT)) {
+		struct icaltimetype t[3] = { icaltime_null_time(), icaltime_null_time(),
+		    icaltime_null_time() };
+
+		if (icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY)) {
+			t[0] = icalcomponent_get_dtstart(ev);
+			t[1] = icalcomponent_get_dtend(ev);
+		}
+		if (icalcomponent_get_first_property(ev, ICAL_RECURRENCEID_PROPERTY))
+			t[2] = icalcomponent_get_recurrenceid(ev);
+		for (int i = 0; i < 3; i++)
+			if (!icaltime_is_null_time(t[i]) && t[i].year > year)
+				year = t[i].year;
+	}
+	return year;
+}
+
+static int zone_refused(icalcomponent *zone, cx_err *err, const char *why)
+{
+	const char *tzid = icalcomponent_get_first_property(zone, ICAL_TZID_PROPERTY) ?
+	    icalproperty_get_tzid(icalcomponent_get_first_property(zone, ICAL_TZID_PROPERTY)) :
+	    NULL;
+
+	return cx_err_set(err, CX_EXIT_DATAERR, "VTIMEZONE %.100s: %s (accepted: "
+	    "yearly rules at one time of day, at most %d transitions listed within %d ms)", tzid ? tzid : "(no TZID)", why,
+	    TZ_MAX_TRANSITIONS, ICS_BUDGET_MS);
+}
+
+/* Counts into *n the transitions libical would expand from one RRULE of an
+ * observance starting at dtstart, up to year until. Only yearly rules at
+ * one time of day are accepted: every real time-zone rule is one. */
+static int rule_transitions(icalcomponent *zone, icalproperty *p, struct icaltimetype dtstart,
+    int until, int64_t deadline, long *n, cx_err *err)
+{
+	struct icalrecurrencetype r = icalproperty_get_rrule(p);
+	icalrecur_iterator *it;
+	struct icaltimetype t;
+
+	if (r.freq != ICAL_YEARLY_RECURRENCE)
+		return zone_refused(zone, err, "an observance that recurs more often than "
+		    "yearly is refused");
+	if (r.by_hour[0] != ICAL_RECURRENCE_ARRAY_MAX && r.by_hour[1] != ICAL_RECURRENCE_ARRAY_MAX)
+		return zone_refused(zone, err, "an observance at more than one hour is refused");
+	if (r.by_minute[0] != ICAL_RECURRENCE_ARRAY_MAX &&
+	    r.by_minute[1] != ICAL_RECURRENCE_ARRAY_MAX)
+		return zone_refused(zone, err, "an observance at more than one minute is refused");
+	if (r.by_second[0] != ICAL_RECURRENCE_ARRAY_MAX &&
+	    r.by_second[1] != ICAL_RECURRENCE_ARRAY_MAX)
+		return zone_refused(zone, err, "an observance at more than one second is refused");
+	if (icaltime_is_null_time(dtstart) || !(it = icalrecur_iterator_new(r, dtstart)))
+		return 0;
+	while (!icaltime_is_null_time(t = icalrecur_iterator_next(it)) && t.year <= until) {
+		if (++*n > TZ_MAX_TRANSITIONS || cx_clock_mono_ms() > deadline)
+			break;
+	}
+	icalrecur_iterator_free(it);
+	if (*n > TZ_MAX_TRANSITIONS)
+		return zone_refused(zone, err, "too many transitions");
+	if (cx_clock_mono_ms() > deadline)
+		return zone_refused(zone, err, "its transitions take too long to list");
+	return 0;
+}
+
+/* Whether libical can expand the calendar's VTIMEZONEs up to the years its
+ * events need within the limits: 0, or -1 with err (65). RDATE and
+ * DTSTART count one transition each. */
+static int zones_bounded(icalcomponent *cal, int64_t deadline, cx_err *err)
+{
+	int until = last_year(cal) + TZ_EXTRA_YEARS;
+	long n = 0;
+
+	for (icalcomponent *z = icalcomponent_get_first_component(cal, ICAL_VTIMEZONE_COMPONENT);
+	    z; z = icalcomponent_get_next_component(cal, ICAL_VTIMEZONE_COMPONENT)) {
+		for (icalcomponent *o = icalcomponent_get_first_component(z, ICAL_ANY_COMPONENT);
+		    o; o = icalcomponent_get_next_component(z, ICAL_ANY_COMPONENT)) {
+			struct icaltimetype start = icalcomponent_get_first_property(o,
+			    ICAL_DTSTART_PROPERTY) ? icalcomponent_get_dtstart(o) : icaltime_null_time();
+
+			n += 1 + icalcomponent_count_properties(o, ICAL_RDATE_PROPERTY);
+			for (icalproperty *p = icalcomponent_get_first_property(o, ICAL_RRULE_PROPERTY);
+			    p; p = icalcomponent_get_next_property(o, ICAL_RRULE_PROPERTY))
+				if (rule_transitions(z, p, start, until, deadline, &n, err) < 0)
+					return -1;
+			if (n > TZ_MAX_TRANSITIONS)
+				return zone_refused(z, err, "too many transitions");
+		}
+	}
+	return 0;
+}
+
 static jv append_event(jv out, icalcomponent *cal, icalcomponent *ev,
     const char *etag, int *skipped)
 {
@@ -296,6 +404,7 @@ int cx_ics_events(const char *text, size_t len, const char *etag, jv *events,
 {
 	char *buf;
 	icalcomponent *root, *cal;
+	int64_t deadline = cx_clock_mono_ms() + ICS_BUDGET_MS;
 	jv out;
 
 	*events = jv_invalid();
@@ -309,9 +418,13 @@ int cx_ics_events(const char *text, size_t len, const char *etag, jv *events,
 	icalerror_clear_errno();
 	if (!root)
 		return cx_err_set(err, CX_EXIT_DATAERR, "not an iCalendar object");
-	out = jv_array();
 	cal = icalcomponent_isa(root) == ICAL_VCALENDAR_COMPONENT ? root :
 	    icalcomponent_get_first_component(root, ICAL_VCALENDAR_COMPONENT);
+	if (cal && zones_bounded(cal, deadline, err) < 0) {
+		icalcomponent_free(root);
+		return -1;
+	}
+	out = jv_array();
 	if (!cal && icalcomponent_isa(root) == ICAL_VEVENT_COMPONENT)
 		out = append_event(out, NULL, root, etag, skipped);
 	for (icalcomponent *ev = cal ? icalcomponent_get_first_component(cal,
