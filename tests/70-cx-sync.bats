@@ -2,12 +2,13 @@
 # cx-sync: Google Calendar into the mirror (first run, incremental runs,
 # 410 Gone, crashes, concurrent runs, metrics), push channels (watch) and
 # their notifications through cx-ingest and cx-parse, --requests, X
-# mentions, CalDAV against a real Radicale server, and the ICS parser.
+# mentions, CalDAV against two real servers (Radicale and xandikos), and
+# the ICS parser.
 # Upstreams are mocks on 127.0.0.1 that record every request:
 # tests/mock/oauth_server.py (tokens), tests/mock/google_calendar.py,
-# tests/mock/x_mentions.py; CalDAV is Debian's radicale, behind
-# tests/mock/caldav_proxy.py where a test needs a server Radicale is not
-# (no sync-collection, truncated answers).
+# tests/mock/x_mentions.py; CalDAV is Debian's radicale and xandikos,
+# behind tests/mock/caldav_proxy.py where a test needs a server they are
+# not (no sync-collection, truncated answers, Digest, redirects).
 
 load helpers
 load lib/serve
@@ -814,14 +815,21 @@ mentions() {
 	assert_equal "$(xrequests 'true')" 0
 }
 
-# ---- CalDAV against Radicale -------------------------------------------------------
+# ---- CalDAV against Radicale and xandikos -------------------------------------------
+
+free_port() {
+	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 
 # start_radicale: a Radicale server for this test (htpasswd, user alice), with a
-# calendar collection; sets CAL (its URL) and RADICALE_STORE.
+# calendar collection; sets SERVER, ORIGIN (scheme://host:port), CAL (the
+# collection's URL) and RADICALE_STORE.
 start_radicale() {
 	command -v radicale > /dev/null || skip "radicale is not installed"
 	local port
-	port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	port=$(free_port)
+	SERVER=radicale
+	ORIGIN=http://127.0.0.1:$port
 	RADICALE_STORE=$BATS_TEST_TMPDIR/radicale
 	mkdir -p "$RADICALE_STORE"
 	printf 'alice:secret\n' > "$BATS_TEST_TMPDIR/htpasswd"
@@ -834,6 +842,39 @@ start_radicale() {
 	CAL=http://127.0.0.1:$port/alice/cal/
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -u alice:secret -X MKCALENDAR "$CAL")" = 201 ]
 	export CX_CALDAV_PASSWORD=secret
+}
+
+# start_xandikos: a xandikos server for this test (no authentication: the
+# credentials cx-sync has are never asked for), with its default calendar;
+# sets SERVER, ORIGIN, CAL and XANDIKOS_STORE.
+start_xandikos() {
+	command -v xandikos > /dev/null || skip "xandikos is not installed"
+	local port
+	port=$(free_port)
+	SERVER=xandikos
+	ORIGIN=http://127.0.0.1:$port
+	XANDIKOS_STORE=$BATS_TEST_TMPDIR/xandikos
+	xandikos --defaults -d "$XANDIKOS_STORE" -l 127.0.0.1 -p "$port" > xandikos.log 2>&1 3>&- &
+	track $!
+	CAL=$ORIGIN/user/calendars/calendar/
+	wait_for 20 curl -sf -o /dev/null "$CAL"
+	export CX_CALDAV_PASSWORD=secret
+}
+
+# forget_tokens: the server no longer knows the sync tokens it gave.
+# Radicale loses its token cache (it answers 403 valid-sync-token);
+# xandikos's tokens are the commits of the collection's git history, which
+# is squashed into one new commit (it answers 500).
+forget_tokens() {
+	case $SERVER in
+	radicale) rm -rf "$RADICALE_STORE"/collection-root/alice/cal/.Radicale.cache/sync-token ;;
+	xandikos)
+		local g=(git -C "$XANDIKOS_STORE/user/calendars/calendar" -c user.name=cx
+			-c user.email=cx@example.com)
+		"${g[@]}" reset -q --soft "$("${g[@]}" commit-tree -m squashed 'HEAD^{tree}')"
+		"${g[@]}" reflog expire --expire=now --all
+		"${g[@]}" gc -q --prune=now ;;
+	esac
 }
 
 # ics NAME: writes NAME.ics, an iCalendar object of these tests (made here:
@@ -859,15 +900,43 @@ ics() {
 		'DTSTART;VALUE=DATE:20250704' SUMMARY:Holiday \
 		'DESCRIPTION:Line one\nLine two\, with comma' LOCATION:Home \
 		END:VEVENT END:VCALENDAR ;;
+	meeting) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VEVENT UID:meeting@example.com DTSTAMP:20250101T000000Z \
+		'DTSTART;TZID=Europe/Berlin:20250707T100000' \
+		'DTEND;TZID=Europe/Berlin:20250707T110000' SUMMARY:Meeting \
+		END:VEVENT END:VCALENDAR ;;
+	standup) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VEVENT UID:standup@example.com DTSTAMP:20250101T000000Z \
+		DTSTART:20250106T083000Z DTEND:20250106T084500Z SUMMARY:Standup \
+		'RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR' END:VEVENT END:VCALENDAR ;;
+	lunch) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VEVENT UID:lunch@example.com DTSTAMP:20250101T000000Z \
+		DTSTART:20250708T110000Z DTEND:20250708T120000Z SUMMARY:Lunch \
+		END:VEVENT END:VCALENDAR ;;
+	# meeting in a zone of its own whose observance recurs monthly: both
+	# servers store it, cx-sync refuses to expand it
+	monthly) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VTIMEZONE TZID:Odd BEGIN:STANDARD DTSTART:19700101T000000 \
+		RRULE:FREQ=MONTHLY TZOFFSETFROM:+0100 TZOFFSETTO:+0000 END:STANDARD \
+		END:VTIMEZONE BEGIN:VEVENT UID:meeting@example.com DTSTAMP:20250102T000000Z \
+		'DTSTART;TZID=Odd:20250707T100000' 'DTEND;TZID=Odd:20250707T110000' \
+		SUMMARY:Meeting END:VEVENT END:VCALENDAR ;;
+	# an observance every second since 1970: libical would walk every one
+	secondly) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VTIMEZONE TZID:Evil BEGIN:STANDARD DTSTART:19700101T000000 \
+		RRULE:FREQ=SECONDLY TZOFFSETFROM:+0100 TZOFFSETTO:+0000 END:STANDARD \
+		END:VTIMEZONE BEGIN:VEVENT UID:meeting@example.com DTSTAMP:20250102T000000Z \
+		'DTSTART;TZID=Evil:20250707T100000' SUMMARY:Meeting END:VEVENT END:VCALENDAR ;;
 	esac > "$1.ics"
 }
 
-# put NAME [SED-EXPR]: PUTs NAME.ics (edited by SED-EXPR) into the calendar.
+# put NAME [SED-EXPR] [KIND]: PUTs NAME.ics (of ics KIND, default NAME,
+# edited by SED-EXPR) into the calendar.
 put() {
-	local code
-	ics "$1"
-	[ -z "${2:-}" ] || sed -i -e "$2" "$1.ics"
-	code=$(curl -s -o /dev/null -w '%{http_code}' -u alice:secret -T "$1.ics" \
+	local code kind=${3:-$1}
+	ics "$kind"
+	[ -z "${2:-}" ] || sed -i -e "$2" "$kind.ics"
+	code=$(curl -s -o /dev/null -w '%{http_code}' -u alice:secret -T "$kind.ics" \
 		-H 'Content-Type: text/calendar' "$CAL$1.ics")
 	[ "$code" = 201 ] || [ "$code" = 204 ]
 }
@@ -987,11 +1056,178 @@ calendar.event.updated dishes@example.com"
 	assert_equal "$(jq -r '.type + " " + .dedupe_key' out3)" "calendar.event.created $k1:r2"
 }
 
+# ---- the same scenarios against each server ----
+# types: the run's changes ("TYPE EVENT_ID" lines) from ./out, sorted.
+types() {
+	jq -r '.type + " " + .data.event_id' out | sort
+}
+
+# interop_crud [OPTION...]: three events of the three kinds (all-day, TZID,
+# RRULE) are created; a run without changes is quiet; a modification, a
+# deletion and an addition give exactly one of each.
+interop_crud() {
+	put holiday
+	put meeting
+	put standup
+	dav "$@" > out
+	assert_equal "$(types)" "calendar.event.created holiday@example.com
+calendar.event.created meeting@example.com
+calendar.event.created standup@example.com"
+	run jq -c '[.data.event_id, .data.all_day, .data.start, .data.end, .data.recurrence]' out
+	assert_output '["holiday@example.com",true,{"date":"2025-07-04"},{"date":"2025-07-05"},[]]
+["meeting@example.com",false,{"date_time":"2025-07-07T08:00:00Z","time_zone":"Europe/Berlin"},{"date_time":"2025-07-07T09:00:00Z","time_zone":"Europe/Berlin"},[]]
+["standup@example.com",false,{"date_time":"2025-01-06T08:30:00Z"},{"date_time":"2025-01-06T08:45:00Z"},["RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR"]]'
+	run dav "$@"
+	assert_success
+	assert_output ""
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	del standup
+	put lunch
+	dav "$@" > out
+	assert_equal "$(types)" "calendar.event.created lunch@example.com
+calendar.event.deleted standup@example.com
+calendar.event.updated meeting@example.com"
+	assert_equal "$(jq -r 'select(.data.event_id == "meeting@example.com") | .data.title' out)" Review
+	run dav "$@"
+	assert_success
+	assert_output ""
+}
+
+# interop_token: the server forgets the stored sync token; the run resyncs
+# in full and emits only what really changed.
+interop_token() {
+	put holiday
+	put meeting
+	put standup
+	dav > /dev/null
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	del holiday
+	forget_tokens
+	run dav
+	assert_success
+	assert_equal "$(jq -r '.type + " " + .data.event_id + " " + .source.mode' <<< "$output" | sort)" \
+		"calendar.event.deleted holiday@example.com full
+calendar.event.updated meeting@example.com full"
+	grep -Eq '"error_code":"sync_token_(refused|failed)"' sync.log
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+	run dav
+	assert_success
+	assert_output ""
+}
+
+# interop_unreadable [OPTION...]: a resource changed into one cx-sync
+# cannot read (its zone recurs monthly) keeps its mirrored event: the run
+# exits 1 and reports nothing deleted, while the rest of the calendar
+# syncs. The ETag listing reads it again on every run (its ETag is not the
+# mirror's), sync-collection when it changes; readable again, it is
+# updated.
+interop_unreadable() {
+	put holiday
+	put meeting
+	dav "$@" > /dev/null
+	put meeting '' monthly
+	put lunch
+	run dav "$@"
+	assert_failure 1
+	assert_equal "$(jq -r '.type + " " + .data.event_id' <<< "$output")" "calendar.event.created lunch@example.com"
+	grep '"error_code":"invalid_ics"' sync.log | grep -q 'meeting.ics: VTIMEZONE Odd: an observance that recurs more often than yearly'
+	assert_equal "$(sql "SELECT event_id || ' ' || status FROM calendar_mirror WHERE source = 'caldav' ORDER BY 1")" \
+		"holiday@example.com confirmed
+lunch@example.com confirmed
+meeting@example.com confirmed"
+	run dav "$@"
+	if [ "${1:-}" = --listing ]; then assert_failure 1; else assert_success; fi
+	assert_output ""
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	dav "$@" > out
+	assert_equal "$(types)" "calendar.event.updated meeting@example.com"
+}
+
+@test "caldav interop, Radicale: all-day, TZID and RRULE created; quiet rerun; exactly 1 updated, 1 deleted, 1 created" {
+	start_radicale
+	interop_crud
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+}
+
+@test "caldav interop, xandikos: all-day, TZID and RRULE created; quiet rerun; exactly 1 updated, 1 deleted, 1 created" {
+	start_xandikos
+	interop_crud
+	# xandikos names sync-collection directly under DAV:supported-report
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+	refute grep -q no_sync_collection sync.log
+}
+
+@test "caldav interop, Radicale, ETag listing: the same runs give the same changes" {
+	start_radicale
+	interop_crud --listing
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" etag
+}
+
+@test "caldav interop, xandikos, ETag listing: the same runs give the same changes" {
+	start_xandikos
+	interop_crud --listing
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" etag
+}
+
+@test "caldav interop, Radicale: a forgotten sync token (403) resyncs in full and emits only the real differences" {
+	start_radicale
+	interop_token
+	grep -q '"error_code":"sync_token_refused"' sync.log
+}
+
+@test "caldav interop, xandikos: a forgotten sync token (500) is retried once without it and emits only the real differences" {
+	start_xandikos
+	interop_token
+	grep -q '"error_code":"sync_token_failed"' sync.log
+}
+
+@test "caldav interop, Radicale: a resource cx-sync cannot read keeps its event, exits 1, the rest syncs" {
+	start_radicale
+	interop_unreadable
+}
+
+@test "caldav interop, xandikos: a resource cx-sync cannot read keeps its event, exits 1, the rest syncs" {
+	start_xandikos
+	interop_unreadable
+}
+
+@test "caldav interop, Radicale, ETag listing: a resource cx-sync cannot read keeps its event, exits 1, the rest syncs" {
+	start_radicale
+	interop_unreadable --listing
+}
+
+@test "caldav interop, xandikos, ETag listing: a resource cx-sync cannot read keeps its event, exits 1, the rest syncs" {
+	start_xandikos
+	interop_unreadable --listing
+}
+
+@test "caldav --listing against xandikos: a resource it cannot parse empties its calendar-query; nothing is deleted" {
+	start_xandikos
+	put holiday
+	put meeting
+	dav --listing > /dev/null
+	# stored behind the server's back, as a broken client could
+	printf 'this is not iCalendar\r\n' > "$XANDIKOS_STORE/user/calendars/calendar/broken.ics"
+	git -C "$XANDIKOS_STORE/user/calendars/calendar" add broken.ics
+	git -C "$XANDIKOS_STORE/user/calendars/calendar" -c user.name=cx -c user.email=cx@example.com \
+		commit -q -m broken
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	run dav --listing
+	assert_success
+	assert_equal "$(jq -r '.type + " " + .data.event_id' <<< "$output")" "calendar.event.updated meeting@example.com"
+	assert_equal "$(sql "SELECT count(*) FROM calendar_mirror WHERE source = 'caldav' AND status = 'confirmed'")" 2
+	# it is a member still: sync-collection lists it, and it cannot be read
+	run dav --full
+	assert_failure 1
+	assert_output ""
+	grep -q 'broken.ics: not an iCalendar object' sync.log
+}
+
 # start_proxy: tests/mock/caldav_proxy.py in front of this test's Radicale
 # (start_radicale first), recording into $PREC; sets PROXY (its base URL).
 start_proxy() {
 	PREC=$BATS_TEST_TMPDIR/proxy.jsonl
-	$PY "$MOCKS/caldav_proxy.py" 0 --upstream "${CAL%/alice/cal/}" --record "$PREC" \
+	$PY "$MOCKS/caldav_proxy.py" 0 --upstream "$ORIGIN" --record "$PREC" \
 		--lifetime 600 > proxy.port 2> proxy.err 3>&- &
 	track $!
 	wait_for 10 test -s proxy.port
@@ -1004,7 +1240,7 @@ proxy() {
 
 # pdav [OPTION...]: cx-sync caldav through the proxy.
 pdav() {
-	cx-sync caldav --url "$PROXY/alice/cal/" --user alice "$@" 2>> sync.log
+	cx-sync caldav --url "$PROXY${CAL#"$ORIGIN"}" --user alice "$@" 2>> sync.log
 }
 
 # preqs FILTER: how many requests the proxy forwarded satisfy the jq FILTER.
