@@ -1238,15 +1238,22 @@ proxy() {
 	ctl "$PROXY" "$1" > /dev/null
 }
 
+# udav URL [OPTION...]: cx-sync caldav of URL as alice.
+udav() {
+	cx-sync caldav --url "$1" --user alice "${@:2}" 2>> sync.log
+}
+
 # pdav [OPTION...]: cx-sync caldav through the proxy.
 pdav() {
 	cx-sync caldav --url "$PROXY${CAL#"$ORIGIN"}" --user alice "$@" 2>> sync.log
 }
 
-# preqs FILTER: how many requests the proxy forwarded satisfy the jq FILTER.
+# preqs FILTER: how many requests the proxy forwarded satisfy the jq FILTER,
+# leaving out those refused for want of credentials (cx-sync offers them
+# once the server asks).
 preqs() {
 	[ -f "$PREC" ] || { echo 0; return; }
-	jq -c "select($1)" "$PREC" | wc -l
+	jq -c "select(.status != 401 and ($1))" "$PREC" | wc -l
 }
 
 @test "caldav falls back to an ETag listing by itself when sync-collection is not implemented (501)" {
@@ -1428,6 +1435,124 @@ calendar.event.updated holiday@example.com"
 	assert_output ""
 	assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
 	assert_equal "$(sql 'SELECT count(*) FROM calendar_mirror')" 0
+}
+
+@test "caldav tries sync-collection when the supported-report-set names no report it knows" {
+	start_radicale
+	start_proxy
+	proxy '{"advertise": "empty"}'
+	put holiday
+	pdav > out
+	assert_equal "$(types)" "calendar.event.created holiday@example.com"
+	assert_equal "$(preqs '.report == "sync-collection"')" 1
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+}
+
+@test "caldav: a 500 to its sync token is asked once more without it; a 500 again exits 75 and records nothing new" {
+	start_radicale
+	start_proxy
+	put holiday
+	pdav > /dev/null
+	token=$(sql "SELECT cursor FROM sync_cursors WHERE source = 'caldav'")
+	proxy '{"refuse": {"status": 500}}'
+	run pdav
+	assert_failure 75
+	assert_output ""
+	assert_equal "$(preqs '.report == "sync-collection" and .sync_token == ""')" 2
+	assert_equal "$(preqs '.report == "sync-collection" and .sync_token != ""')" 1
+	assert_equal "$(sql "SELECT cursor FROM sync_cursors WHERE source = 'caldav'")" "$token"
+	assert_equal "$(grep -c '"error_code":"sync_token_failed"' sync.log)" 1
+}
+
+@test "caldav against a plain web server (501 to PROPFIND and REPORT) exits 69: not a CalDAV collection" {
+	port=$(free_port)
+	mkdir www
+	$PY -m http.server "$port" --bind 127.0.0.1 --directory www > www.log 2>&1 3>&- &
+	track $!
+	wait_for 10 curl -sf -o /dev/null "http://127.0.0.1:$port/"
+	for opt in "" --listing; do
+		run cx-sync caldav --url "http://127.0.0.1:$port/cal/" $opt
+		assert_failure 69
+		assert_output --partial "http://127.0.0.1:$port/cal/ is not a CalDAV collection"
+		assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+	done
+}
+
+@test "caldav answers an HTTP Digest challenge (RFC 7616) with the configured user and password" {
+	start_radicale
+	start_proxy
+	proxy '{"digest": {"user": "alice", "password": "secret"}}'
+	put holiday
+	pdav > out
+	assert_equal "$(types)" "calendar.event.created holiday@example.com"
+	# every request answered 207 carried Digest credentials; none went as Basic
+	assert_equal "$(preqs '.status == 207 and .auth != "Digest"')" 0
+	[ "$(preqs '.status == 207')" -ge 3 ]
+	assert_equal "$(preqs '.auth == "Basic"')" 0
+	CX_CALDAV_PASSWORD=wrong run pdav
+	assert_failure 77
+}
+
+@test "caldav follows redirects of the collection on the same host; the calendar keeps the URL it was given" {
+	start_radicale
+	start_proxy
+	put holiday
+	proxy '{"redirect": {"from": "/old/", "to": "/alice/cal/", "status": 301}}'
+	run udav "$PROXY/old/"
+	assert_success
+	assert_equal "$(jq -r '.type + " " + .data.event_id + " " + .account' <<< "$output")" \
+		"calendar.event.created holiday@example.com $PROXY/old/"
+	# 307 to an absolute URL on the same scheme, host and port
+	proxy "{\"redirect\": {\"from\": \"/old/\", \"to\": \"$PROXY/alice/cal/\", \"status\": 307}}"
+	put holiday 's/^SUMMARY:Holiday/SUMMARY:Independence Day/'
+	run udav "$PROXY/old/"
+	assert_success
+	assert_equal "$(jq -r '.type + " " + .data.title' <<< "$output")" "calendar.event.updated Independence Day"
+	assert_equal "$(sql "SELECT key FROM sync_cursors WHERE source = 'caldav'")" "$PROXY/old/"
+}
+
+@test "caldav does not follow a redirect to another host: exit 69, and no request, no credentials go there" {
+	start_radicale
+	start_proxy
+	OREC=$BATS_TEST_TMPDIR/other.jsonl
+	$PY "$MOCKS/caldav_proxy.py" 0 --upstream "$ORIGIN" --record "$OREC" --lifetime 600 \
+		> other.port 2> other.err 3>&- &
+	track $!
+	wait_for 10 test -s other.port
+	other=http://127.0.0.1:$(head -n 1 other.port)
+	put holiday
+	# the server authenticates first, then redirects
+	proxy "{\"digest\": {\"user\": \"alice\", \"password\": \"secret\"},
+		\"redirect\": {\"from\": \"/alice/\", \"to\": \"$other/alice/\", \"status\": 308}}"
+	run pdav
+	assert_failure 69
+	assert_output ""
+	grep -q "redirects to $other/alice/cal/, another host: not followed" sync.log
+	[ ! -s "$OREC" ]
+	assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+	# the same origin on another port is another host too
+	proxy "{\"reset\": true, \"redirect\": {\"from\": \"/alice/\", \"to\": \"${other/127.0.0.1/localhost}/alice/\"}}"
+	run pdav
+	assert_failure 69
+	[ ! -s "$OREC" ]
+}
+
+@test "caldav: a resource whose VTIMEZONE recurs every second is refused at once, kept, exit 1; the rest syncs" {
+	start_radicale
+	start_proxy
+	put holiday
+	put meeting
+	pdav > /dev/null
+	ics secondly
+	proxy "$(jq -n --rawfile t secondly.ics '{corrupt: "/alice/cal/meeting.ics", with: $t}')"
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	put lunch
+	# without the bound, libical walks every second since 1970: hours
+	run --separate-stderr timeout 20 cx-sync caldav --url "$PROXY/alice/cal/" --user alice
+	assert_failure 1
+	assert_equal "$(jq -r '.type + " " + .data.event_id' <<< "$output")" "calendar.event.created lunch@example.com"
+	grep -q 'meeting.ics: VTIMEZONE Evil: an observance that recurs more often than yearly is refused' <<< "$stderr"
+	assert_equal "$(sql "SELECT status || ' ' || json_extract(event, '$.title') FROM calendar_mirror WHERE event_id = 'meeting@example.com'")" "confirmed Meeting"
 }
 
 @test "caldav refuses a --url with a password in it, before anything is sent" {

@@ -246,6 +246,7 @@ typedef struct {
 	char *origin;        /* scheme://host[:port] of url, for hrefs */
 	char *path;          /* url's path */
 	int refetch;         /* ETag listing: fetch every resource */
+	int basic;           /* the server asked for Basic only: sent at once from then on */
 	cx_sync_lease *lease;
 	int64_t requests;
 	cx_calendar_sync *cs;
@@ -366,7 +367,9 @@ static int redirected(dav *d, const cx_http_response *resp, cx_err *err)
 
 /* A WebDAV request on the collection, following its redirects on the same
  * host; -1 with err when no answer came. The credentials go with any
- * scheme the server asks for (Basic, Digest...), after its 401. */
+ * scheme the server asks for (Digest, Basic...), after its 401; when that
+ * was Basic alone, later requests send them at once, saving the round
+ * trip. */
 static int dav_request(dav *d, const char *method, const char *depth, const char *xml,
     cx_http_response *resp, cx_err *err)
 {
@@ -383,15 +386,16 @@ static int dav_request(dav *d, const char *method, const char *depth, const char
 	req.content_type = "application/xml; charset=utf-8";
 	req.basic_user = d->user;
 	req.basic_password = d->user ? d->password : NULL;
-	req.any_auth = 1;
 	req.max_body = LISTING_MAX_BODY;
 	for (int hops = 0; rc == 1; hops++) {
 		req.url = d->url;
+		req.any_auth = !d->basic;
 		d->requests++;
 		if (cx_http_do(&req, resp, err) < 0) {
 			cx_http_response_free(resp);
 			return sync_transport_error(d->s, SOURCE, err);
 		}
+		d->basic |= resp->auth_offered == CURLAUTH_BASIC;
 		rc = redirected(d, resp, err);
 		if (rc == 1 && hops == MAX_REDIRECTS)
 			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s: more than %d redirects",

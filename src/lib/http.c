@@ -164,6 +164,8 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	resp->len = body.len;
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+		if (req->any_auth)
+			curl_easy_getinfo(h, CURLINFO_HTTPAUTH_AVAIL, &resp->auth_offered);
 		collect_headers(h, resp);
 	} else {
 		long reqsize = 0;

@@ -42,6 +42,8 @@ typedef struct {
 	size_t len;
 	jv headers;                   /* lower-case name -> value (last one wins) */
 	int sent;                     /* transport failure after the request went out */
+	long auth_offered;            /* any_auth: the schemes (libcurl's CURLAUTH_
+	                               * bits) of the server's 401, 0 for none */
 	int64_t latency_ms;
 } cx_http_response;
 
