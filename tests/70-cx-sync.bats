@@ -1586,6 +1586,57 @@ calendar.event.updated holiday@example.com"
 	assert_failure 65
 }
 
+# zone NAME TZID RULE-LINE...: an iCalendar object NAME.ics whose VTIMEZONE
+# TZID has one STANDARD observance since 1970 with RULE-LINEs, and one
+# event in it.
+zone() {
+	local name=$1 tzid=$2
+	shift 2
+	printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' BEGIN:VTIMEZONE \
+		"TZID:$tzid" BEGIN:STANDARD DTSTART:19700101T000000 TZOFFSETFROM:+0100 \
+		TZOFFSETTO:+0000 "$@" END:STANDARD END:VTIMEZONE BEGIN:VEVENT UID:z@example.com \
+		DTSTAMP:20250101T000000Z "DTSTART;TZID=$tzid:20250707T100000" END:VEVENT \
+		END:VCALENDAR > "$name.ics"
+}
+
+@test "cx-sync ics refuses at once a VTIMEZONE it cannot expand in bounded time: exit 65, named" {
+	ics secondly
+	zone monthly Monthly RRULE:FREQ=MONTHLY
+	zone hours Hours 'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU;BYHOUR=1,2'
+	zone days Days "RRULE:FREQ=YEARLY;BYMONTHDAY=$(seq -s, 1 28)"
+	sed -i 's/^DTSTART:19700101T000000/DTSTART:00010101T000000/' days.ics
+	zone rdates Rdates $(seq 60000 | sed 's/.*/RDATE:19700101T000000/')
+	for f in secondly monthly hours days rdates; do
+		# without the bound, secondly.ics takes hours
+		run timeout 20 cx-sync ics "$f.ics"
+		assert_failure 65
+	done
+	run cx-sync ics secondly.ics monthly.ics hours.ics days.ics rdates.ics
+	assert_equal "$(jq -r .msg <<< "$output" | sed 's/ (accepted: .*//')" \
+		"secondly.ics: VTIMEZONE Evil: an observance that recurs more often than yearly is refused
+monthly.ics: VTIMEZONE Monthly: an observance that recurs more often than yearly is refused
+hours.ics: VTIMEZONE Hours: an observance at more than one hour is refused
+days.ics: VTIMEZONE Days: too many transitions
+rdates.ics: VTIMEZONE Rdates: too many transitions"
+}
+
+@test "cx-sync ics converts through yearly VTIMEZONE rules since 1601 (as Outlook sends them); an event RRULE is never expanded" {
+	printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' BEGIN:VTIMEZONE \
+		'TZID:W. Europe Standard Time' BEGIN:STANDARD DTSTART:16010101T030000 \
+		TZOFFSETFROM:+0200 TZOFFSETTO:+0100 'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10' \
+		END:STANDARD BEGIN:DAYLIGHT DTSTART:16010101T020000 TZOFFSETFROM:+0100 \
+		TZOFFSETTO:+0200 'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3' END:DAYLIGHT END:VTIMEZONE \
+		BEGIN:VEVENT UID:outlook@example.com DTSTAMP:20250101T000000Z \
+		'DTSTART;TZID=W. Europe Standard Time:20250707T100000' \
+		'DTEND;TZID=W. Europe Standard Time:20251207T100000' END:VEVENT \
+		BEGIN:VEVENT UID:tick@example.com DTSTAMP:20250101T000000Z DTSTART:19700101T000000Z \
+		RRULE:FREQ=SECONDLY END:VEVENT END:VCALENDAR > outlook.ics
+	run timeout 20 cx-sync ics outlook.ics
+	assert_success
+	assert_output '{"event_id":"outlook@example.com","ical_uid":"outlook@example.com","updated_at":"2025-01-01T00:00:00Z","status":"confirmed","title":null,"start":{"date_time":"2025-07-07T08:00:00Z","time_zone":"W. Europe Standard Time"},"end":{"date_time":"2025-12-07T09:00:00Z","time_zone":"W. Europe Standard Time"},"all_day":false,"attendees":[],"recurrence":[]}
+{"event_id":"tick@example.com","ical_uid":"tick@example.com","updated_at":"2025-01-01T00:00:00Z","status":"confirmed","title":null,"start":{"date_time":"1970-01-01T00:00:00Z"},"end":{"date_time":"1970-01-01T00:00:00Z"},"all_day":false,"attendees":[],"recurrence":["RRULE:FREQ=SECONDLY"]}'
+}
+
 @test "cx-sync ics survives 300 mangled calendars: exit 0 or 65, never a crash" {
 	ics dishes
 	ics holiday
