@@ -1606,18 +1606,25 @@ zone() {
 	zone days Days "RRULE:FREQ=YEARLY;BYMONTHDAY=$(seq -s, 1 28)"
 	sed -i 's/^DTSTART:19700101T000000/DTSTART:00010101T000000/' days.ics
 	zone rdates Rdates $(seq 60000 | sed 's/.*/RDATE:19700101T000000/')
-	for f in secondly monthly hours days rdates; do
+	# a zone inside the event: libical looks there first
+	printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' BEGIN:VEVENT \
+		UID:n@example.com DTSTAMP:20250101T000000Z 'DTSTART;TZID=Inner:20250707T100000' \
+		BEGIN:VTIMEZONE TZID:Inner BEGIN:STANDARD DTSTART:19700101T000000 \
+		RRULE:FREQ=SECONDLY TZOFFSETFROM:+0100 TZOFFSETTO:+0000 END:STANDARD END:VTIMEZONE \
+		END:VEVENT END:VCALENDAR > inner.ics
+	for f in secondly monthly hours days rdates inner; do
 		# without the bound, secondly.ics takes hours
 		run timeout 20 cx-sync ics "$f.ics"
 		assert_failure 65
 	done
-	run cx-sync ics secondly.ics monthly.ics hours.ics days.ics rdates.ics
+	run cx-sync ics secondly.ics monthly.ics hours.ics days.ics rdates.ics inner.ics
 	assert_equal "$(jq -r .msg <<< "$output" | sed 's/ (accepted: .*//')" \
 		"secondly.ics: VTIMEZONE Evil: an observance that recurs more often than yearly is refused
 monthly.ics: VTIMEZONE Monthly: an observance that recurs more often than yearly is refused
 hours.ics: VTIMEZONE Hours: an observance at more than one hour is refused
 days.ics: VTIMEZONE Days: too many transitions
-rdates.ics: VTIMEZONE Rdates: too many transitions"
+rdates.ics: VTIMEZONE Rdates: too many transitions
+inner.ics: VTIMEZONE Inner: an observance that recurs more often than yearly is refused"
 }
 
 @test "cx-sync ics converts through yearly VTIMEZONE rules since 1601 (as Outlook sends them); an event RRULE is never expanded" {

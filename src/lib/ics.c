@@ -19,6 +19,8 @@
 #define ICS_BUDGET_MS 2000
 /* libical expands a zone some years past the year it converts */
 #define TZ_EXTRA_YEARS 10
+/* VCALENDAR > VEVENT > VALARM is as deep as real iCalendar goes */
+#define ICS_MAX_DEPTH 16
 
 static jv set_text(jv obj, const char *key, const char *v)
 {
@@ -287,31 +289,43 @@ static jv event(icalcomponent *cal, icalcomponent *ev, const char *etag)
 	return o;
 }
 
-/* The latest year of a time the events will convert, or of today. */
-static int last_year(icalcomponent *cal)
+/* Calls fn on c and every component inside it, depth first; -1 with err
+ * (65) for components nested deeper than real iCalendar is. */
+static int each_component(icalcomponent *c, int depth,
+    int (*fn)(icalcomponent *c, void *ctx, cx_err *err), void *ctx, cx_err *err)
 {
-	time_t now = (time_t)cx_clock_now();
-	struct tm tm;
-	int year;
+	if (depth > ICS_MAX_DEPTH)
+		return cx_err_set(err, CX_EXIT_DATAERR, "components nested more than %d deep",
+		    ICS_MAX_DEPTH);
+	if (fn(c, ctx, err) < 0)
+		return -1;
+	for (icalcomponent *k = icalcomponent_get_first_component(c, ICAL_ANY_COMPONENT); k;
+	    k = icalcomponent_get_next_component(c, ICAL_ANY_COMPONENT))
+		if (each_component(k, depth + 1, fn, ctx, err) < 0)
+			return -1;
+	return 0;
+}
 
-	gmtime_r(&now, &tm);
-	year = tm.tm_year + 1900;
-	for (icalcomponent *ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT);
-	    ev; ev = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT)) {
-		struct icaltimetype t[3] = { icaltime_null_time(), icaltime_null_time(),
-		    icaltime_null_time() };
+/* Raises *(int *)ctx to the latest year of a VEVENT's times. */
+static int event_year(icalcomponent *ev, void *ctx, cx_err *err)
+{
+	struct icaltimetype t[3] = { icaltime_null_time(), icaltime_null_time(),
+	    icaltime_null_time() };
+	int *year = ctx;
 
-		if (icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY)) {
-			t[0] = icalcomponent_get_dtstart(ev);
-			t[1] = icalcomponent_get_dtend(ev);
-		}
-		if (icalcomponent_get_first_property(ev, ICAL_RECURRENCEID_PROPERTY))
-			t[2] = icalcomponent_get_recurrenceid(ev);
-		for (int i = 0; i < 3; i++)
-			if (!icaltime_is_null_time(t[i]) && t[i].year > year)
-				year = t[i].year;
+	(void)err;
+	if (icalcomponent_isa(ev) != ICAL_VEVENT_COMPONENT)
+		return 0;
+	if (icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY)) {
+		t[0] = icalcomponent_get_dtstart(ev);
+		t[1] = icalcomponent_get_dtend(ev);
 	}
-	return year;
+	if (icalcomponent_get_first_property(ev, ICAL_RECURRENCEID_PROPERTY))
+		t[2] = icalcomponent_get_recurrenceid(ev);
+	for (int i = 0; i < 3; i++)
+		if (!icaltime_is_null_time(t[i]) && t[i].year > *year)
+			*year = t[i].year;
+	return 0;
 }
 
 static int zone_refused(icalcomponent *zone, cx_err *err, const char *why)
@@ -360,31 +374,53 @@ static int rule_transitions(icalcomponent *zone, icalproperty *p, struct icaltim
 	return 0;
 }
 
-/* Whether libical can expand the calendar's VTIMEZONEs up to the years its
- * events need within the limits: 0, or -1 with err (65). RDATE and
- * DTSTART count one transition each. */
-static int zones_bounded(icalcomponent *cal, int64_t deadline, cx_err *err)
+typedef struct {
+	int until;           /* the last year libical may expand a zone to */
+	long n;              /* transitions so far */
+	int64_t deadline;
+} zone_budget;
+
+/* Whether libical can expand a VTIMEZONE up to the years the events need
+ * within the budget: 0, or -1 with err (65). RDATEs and DTSTARTs count
+ * one transition each. Other components pass. */
+static int zone_bounded(icalcomponent *z, void *ctx, cx_err *err)
 {
-	int until = last_year(cal) + TZ_EXTRA_YEARS;
-	long n = 0;
+	zone_budget *b = ctx;
 
-	for (icalcomponent *z = icalcomponent_get_first_component(cal, ICAL_VTIMEZONE_COMPONENT);
-	    z; z = icalcomponent_get_next_component(cal, ICAL_VTIMEZONE_COMPONENT)) {
-		for (icalcomponent *o = icalcomponent_get_first_component(z, ICAL_ANY_COMPONENT);
-		    o; o = icalcomponent_get_next_component(z, ICAL_ANY_COMPONENT)) {
-			struct icaltimetype start = icalcomponent_get_first_property(o,
-			    ICAL_DTSTART_PROPERTY) ? icalcomponent_get_dtstart(o) : icaltime_null_time();
+	if (icalcomponent_isa(z) != ICAL_VTIMEZONE_COMPONENT)
+		return 0;
+	for (icalcomponent *o = icalcomponent_get_first_component(z, ICAL_ANY_COMPONENT);
+	    o; o = icalcomponent_get_next_component(z, ICAL_ANY_COMPONENT)) {
+		struct icaltimetype start = icalcomponent_get_first_property(o,
+		    ICAL_DTSTART_PROPERTY) ? icalcomponent_get_dtstart(o) : icaltime_null_time();
 
-			n += 1 + icalcomponent_count_properties(o, ICAL_RDATE_PROPERTY);
-			for (icalproperty *p = icalcomponent_get_first_property(o, ICAL_RRULE_PROPERTY);
-			    p; p = icalcomponent_get_next_property(o, ICAL_RRULE_PROPERTY))
-				if (rule_transitions(z, p, start, until, deadline, &n, err) < 0)
-					return -1;
-			if (n > TZ_MAX_TRANSITIONS)
-				return zone_refused(z, err, "too many transitions");
-		}
+		b->n += 1 + icalcomponent_count_properties(o, ICAL_RDATE_PROPERTY);
+		for (icalproperty *p = icalcomponent_get_first_property(o, ICAL_RRULE_PROPERTY);
+		    p; p = icalcomponent_get_next_property(o, ICAL_RRULE_PROPERTY))
+			if (rule_transitions(z, p, start, b->until, b->deadline, &b->n, err) < 0)
+				return -1;
+		if (b->n > TZ_MAX_TRANSITIONS)
+			return zone_refused(z, err, "too many transitions");
 	}
 	return 0;
+}
+
+/* Whether every VTIMEZONE of the object, wherever it is (libical looks a
+ * TZID up from the event outwards), can be expanded within the limits up
+ * to the latest year an event uses, or today's. */
+static int zones_bounded(icalcomponent *root, int64_t deadline, cx_err *err)
+{
+	time_t now = (time_t)cx_clock_now();
+	zone_budget b = { 0, 0, deadline };
+	struct tm tm;
+	int year;
+
+	gmtime_r(&now, &tm);
+	year = tm.tm_year + 1900;
+	if (each_component(root, 0, event_year, &year, err) < 0)
+		return -1;
+	b.until = year + TZ_EXTRA_YEARS;
+	return each_component(root, 0, zone_bounded, &b, err);
 }
 
 static jv append_event(jv out, icalcomponent *cal, icalcomponent *ev,
@@ -420,7 +456,7 @@ int cx_ics_events(const char *text, size_t len, const char *etag, jv *events,
 		return cx_err_set(err, CX_EXIT_DATAERR, "not an iCalendar object");
 	cal = icalcomponent_isa(root) == ICAL_VCALENDAR_COMPONENT ? root :
 	    icalcomponent_get_first_component(root, ICAL_VCALENDAR_COMPONENT);
-	if (cal && zones_bounded(cal, deadline, err) < 0) {
+	if (zones_bounded(root, deadline, err) < 0) {
 		icalcomponent_free(root);
 		return -1;
 	}
