@@ -821,25 +821,30 @@ free_port() {
 	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# dav_server NAME: what starting CalDAV server NAME begins with (skipped
+# when it is not installed); sets SERVER, DAV_PORT and ORIGIN.
+dav_server() {
+	command -v "$1" > /dev/null || skip "$1 is not installed"
+	SERVER=$1
+	DAV_PORT=$(free_port)
+	ORIGIN=http://127.0.0.1:$DAV_PORT
+}
+
 # start_radicale: a Radicale server for this test (htpasswd, user alice), with a
 # calendar collection; sets SERVER, ORIGIN (scheme://host:port), CAL (the
 # collection's URL) and RADICALE_STORE.
 start_radicale() {
-	command -v radicale > /dev/null || skip "radicale is not installed"
-	local port
-	port=$(free_port)
-	SERVER=radicale
-	ORIGIN=http://127.0.0.1:$port
+	dav_server radicale
 	RADICALE_STORE=$BATS_TEST_TMPDIR/radicale
 	mkdir -p "$RADICALE_STORE"
 	printf 'alice:secret\n' > "$BATS_TEST_TMPDIR/htpasswd"
-	radicale --server-hosts "127.0.0.1:$port" --storage-filesystem-folder "$RADICALE_STORE" \
+	radicale --server-hosts "127.0.0.1:$DAV_PORT" --storage-filesystem-folder "$RADICALE_STORE" \
 		--auth-type htpasswd --auth-htpasswd-filename "$BATS_TEST_TMPDIR/htpasswd" \
 		--auth-htpasswd-encryption plain --rights-type owner_only --logging-level warning \
 		> radicale.log 2>&1 3>&- &
 	track $!
-	wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$port/"
-	CAL=http://127.0.0.1:$port/alice/cal/
+	wait_for 10 curl -s -o /dev/null "$ORIGIN/"
+	CAL=$ORIGIN/alice/cal/
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -u alice:secret -X MKCALENDAR "$CAL")" = 201 ]
 	export CX_CALDAV_PASSWORD=secret
 }
@@ -848,13 +853,9 @@ start_radicale() {
 # credentials cx-sync has are never asked for), with its default calendar;
 # sets SERVER, ORIGIN, CAL and XANDIKOS_STORE.
 start_xandikos() {
-	command -v xandikos > /dev/null || skip "xandikos is not installed"
-	local port
-	port=$(free_port)
-	SERVER=xandikos
-	ORIGIN=http://127.0.0.1:$port
+	dav_server xandikos
 	XANDIKOS_STORE=$BATS_TEST_TMPDIR/xandikos
-	xandikos --defaults -d "$XANDIKOS_STORE" -l 127.0.0.1 -p "$port" > xandikos.log 2>&1 3>&- &
+	xandikos --defaults -d "$XANDIKOS_STORE" -l 127.0.0.1 -p "$DAV_PORT" > xandikos.log 2>&1 3>&- &
 	track $!
 	CAL=$ORIGIN/user/calendars/calendar/
 	wait_for 20 curl -sf -o /dev/null "$CAL"
@@ -1062,13 +1063,18 @@ types() {
 	jq -r '.type + " " + .data.event_id' out | sort
 }
 
+# put_three: an event of each kind: all-day, TZID and RRULE.
+put_three() {
+	put holiday
+	put meeting
+	put standup
+}
+
 # interop_crud [OPTION...]: three events of the three kinds (all-day, TZID,
 # RRULE) are created; a run without changes is quiet; a modification, a
 # deletion and an addition give exactly one of each.
 interop_crud() {
-	put holiday
-	put meeting
-	put standup
+	put_three
 	dav "$@" > out
 	assert_equal "$(types)" "calendar.event.created holiday@example.com
 calendar.event.created meeting@example.com
@@ -1096,9 +1102,7 @@ calendar.event.updated meeting@example.com"
 # interop_token: the server forgets the stored sync token; the run resyncs
 # in full and emits only what really changed.
 interop_token() {
-	put holiday
-	put meeting
-	put standup
+	put_three
 	dav > /dev/null
 	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
 	del holiday
