@@ -328,15 +328,15 @@ static int event_year(icalcomponent *ev, void *ctx, cx_err *err)
 	return 0;
 }
 
+/* -1 with err (65): zone is refused, for why. */
 static int zone_refused(icalcomponent *zone, cx_err *err, const char *why)
 {
-	const char *tzid = icalcomponent_get_first_property(zone, ICAL_TZID_PROPERTY) ?
-	    icalproperty_get_tzid(icalcomponent_get_first_property(zone, ICAL_TZID_PROPERTY)) :
-	    NULL;
+	icalproperty *p = icalcomponent_get_first_property(zone, ICAL_TZID_PROPERTY);
+	const char *tzid = p ? icalproperty_get_tzid(p) : NULL;
 
-	return cx_err_set(err, CX_EXIT_DATAERR, "VTIMEZONE %.100s: %s (accepted: "
-	    "yearly rules at one time of day, at most %d transitions listed within %d ms)", tzid ? tzid : "(no TZID)", why,
-	    TZ_MAX_TRANSITIONS, ICS_BUDGET_MS);
+	return cx_err_set(err, CX_EXIT_DATAERR, "VTIMEZONE %.100s: %s (accepted: yearly rules "
+	    "at one time of day, at most %d transitions listed within %d ms)",
+	    tzid ? tzid : "(no TZID)", why, TZ_MAX_TRANSITIONS, ICS_BUDGET_MS);
 }
 
 /* Counts into *n the transitions libical would expand from one RRULE of an
