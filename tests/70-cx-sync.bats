@@ -1441,6 +1441,25 @@ calendar.event.updated holiday@example.com"
 	assert_equal "$(sql 'SELECT count(*) FROM calendar_mirror')" 0
 }
 
+@test "caldav --listing: a resource the multiget leaves out is deleted only when a Depth: 1 PROPFIND lacks it too" {
+	start_radicale
+	start_proxy
+	put holiday
+	put meeting
+	pdav --listing > /dev/null
+	# meeting changed but hidden from every REPORT, holiday deleted and its 404 left out
+	proxy '{"hide": "/alice/cal/meeting.ics", "drop_missing": true}'
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	del holiday
+	pdav --listing > out
+	assert_equal "$(types)" "calendar.event.deleted holiday@example.com"
+	assert_equal "$(preqs '.method == "PROPFIND" and .depth == "1"')" 1
+	assert_equal "$(sql "SELECT status || ' ' || json_extract(event, '$.title') FROM calendar_mirror WHERE event_id = 'meeting@example.com'")" "confirmed Meeting"
+	proxy '{"reset": true}'
+	pdav --listing > out
+	assert_equal "$(types)" "calendar.event.updated meeting@example.com"
+}
+
 @test "caldav tries sync-collection when the supported-report-set names no report it knows" {
 	start_radicale
 	start_proxy

@@ -35,6 +35,9 @@ upstream answered, except as programmed:
     replaced by text that is not iCalendar (or by "with": TEXT), as a
     server that stores whatever it is given sends it back;
   * garble: REPORT answers (207) are cut in the middle;
+  * hide: REPORT answers leave out the response for resource PATH, and
+    drop_missing their 404 responses, as servers that answer a
+    calendar-multiget only with what they found;
   * advertise "empty": the DAV:supported-report-set of PROPFIND answers
     is sent empty;
   * digest: every request must carry Digest credentials (SHA-256, qop
@@ -47,7 +50,8 @@ upstream answered, except as programmed:
 POST /_control (JSON): {"reset": true}, {"record": FILE},
 {"refuse": {"status": N, "error": NAME, "advertise": BOOL}}, {"truncate": N},
 {"delete_after_truncated": PATH}, {"fail_continuation": N}, {"stall": true},
-{"corrupt": PATH, "with": TEXT}, {"garble": true}, {"advertise": "empty"},
+{"corrupt": PATH, "with": TEXT}, {"garble": true}, {"hide": PATH},
+{"drop_missing": true}, {"advertise": "empty"},
 {"digest": {"user": U, "password": P}}, {"redirect": {"from": FROM, "to": TO,
 "status": N}}.
 
@@ -98,6 +102,8 @@ class State(mocklib.State):
         self.corrupt = None
         self.corrupt_with = "this is not iCalendar"
         self.garble = False
+        self.hide = None
+        self.drop_missing = False
         self.advertise = None
         self.digest = None
         self.nonces = set()
@@ -157,6 +163,8 @@ class Handler(mocklib.Handler):
                 body = self.unadvertise(body)
             if report and status == 207 and st.corrupt:
                 body = self.corrupt(body, st.corrupt)
+            if report and status == 207 and (st.hide or st.drop_missing):
+                body = self.leave_out(body)
             if report and status == 207 and st.garble:
                 body = body[:len(body) // 2]
         entry.update(report=report, sync_token=token)
@@ -229,6 +237,15 @@ class Handler(mocklib.Handler):
                     data.text = self.server.state.corrupt_with
         return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
+    def leave_out(self, body):
+        st = self.server.state
+        root = ET.fromstring(body)
+        for r in root.findall(DAV + "response"):
+            if r.findtext(DAV + "href") == st.hide or \
+                    (st.drop_missing and member_state(r)[0] == 404):
+                root.remove(r)
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
     def sync_collection(self, raw, token):
         st = self.server.state
         xml = {"Content-Type": "application/xml; charset=utf-8"}
@@ -283,7 +300,7 @@ class Handler(mocklib.Handler):
         st = self.server.state
         with st.lock:
             st.apply(c, "refuse", "truncate", "fail_continuation", "corrupt", "advertise",
-                     "digest", "redirect")
+                     "digest", "redirect", "hide", "drop_missing")
             if "with" in c:
                 st.corrupt_with = c["with"]
             if "delete_after_truncated" in c:
