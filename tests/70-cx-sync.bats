@@ -1553,6 +1553,7 @@ calendar.event.updated holiday@example.com"
 	grep -q "redirects to $other/alice/cal/, another host: not followed" sync.log
 	[ ! -s "$OREC" ]
 	assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+	assert_equal "$(sql "SELECT value FROM metrics WHERE name = 'cx_sync_errors_total' AND labels = 'source=\"caldav\",status=\"308\"'")" 1
 	# the same origin on another port is another host too
 	proxy "{\"reset\": true, \"redirect\": {\"from\": \"/alice/\", \"to\": \"${other/127.0.0.1/localhost}/alice/\"}}"
 	run pdav

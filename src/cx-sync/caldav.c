@@ -344,12 +344,14 @@ static int redirected(dav *d, const cx_http_response *resp, cx_err *err)
 	    curl_url_set(u, CURLUPART_URL, loc, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_URL, &to, 0) != CURLUE_OK) {
 		curl_url_cleanup(u);
+		sync_upstream_error(d->s, SOURCE, "redirect", resp, NULL, err);
 		return cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s: HTTP %ld to a Location that "
 		    "is not a URL", d->key, resp->status);
 	}
 	curl_url_cleanup(u);
 	where = cx_http_url_for_log(to);
 	if (!same_origin(d->key, to)) {
+		sync_upstream_error(d->s, SOURCE, "redirect", resp, NULL, err);
 		rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s redirects to %s, another host: "
 		    "not followed", d->key, where);
 	} else {
