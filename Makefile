@@ -23,6 +23,8 @@ DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
 	libcurl4-openssl-dev libmicrohttpd-dev libical-dev libexpat1-dev sqlite3 jq mandoc bats \
 	bats-support bats-assert bats-file python3 curl procps openssl tmux radicale \
 	nodejs npm
+# CalDAV interop tests: a second server, Radicale's pytz, git for xandikos's store
+DEPS += xandikos python3-tz git
 
 # Plain and sanitizer builds live apart, so one never clobbers the other:
 # objects in $(O), programs in $(B).

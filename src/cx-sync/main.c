@@ -86,7 +86,7 @@ static const cx_opt caldav_opts[] = {
 	{ "full", 0, O_FULL, NULL, "fetch every resource again instead of the changes since the last run" },
 	{ "listing", 0, O_LISTING, NULL, "compare ETags of a calendar-query listing instead of sync-collection" },
 	{ "url", 0, O_URL, "URL", "the calendar collection (required)" },
-	{ "user", 'u', O_USER, "U", "HTTP Basic user; the password is CX_CALDAV_PASSWORD" },
+	{ "user", 'u', O_USER, "U", "HTTP user (Basic, Digest...); the password is CX_CALDAV_PASSWORD" },
 	OPT_END,
 };
 static const cx_opt requests_opts[] = {
