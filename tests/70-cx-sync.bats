@@ -1161,6 +1161,16 @@ meeting@example.com confirmed"
 	refute grep -q no_sync_collection sync.log
 }
 
+@test "caldav shows the resources fetched on a terminal's stderr only, and --no-progress turns it off" {
+	start_radicale
+	put_three
+	on_terminal cx-sync caldav --url "$CAL" --user alice
+	assert_equal "$(wc -l < tty.out)" 3
+	grep -q $'\r\e\\[Kcx-sync caldav: 3 resources\r$' tty.err
+	on_terminal cx-sync caldav --url "$CAL" --user alice --full --no-progress
+	! grep -q $'\e' tty.err
+}
+
 @test "caldav interop, Radicale, ETag listing: the same runs give the same changes" {
 	start_radicale
 	interop_crud --listing
