@@ -424,16 +424,15 @@ static const char *member_value(const char *p, const char *e)
 	return p < e ? p : NULL;
 }
 
-int cx_json_object_valid(const char *s, size_t len)
+/* 1 when s[0..len) is one strictly valid JSON value; UTF-8 unchecked. */
+static int value_valid(const char *s, size_t len)
 {
 	char closer[CX_JSON_MAX_DEPTH];  /* '}' or ']' of each open container */
 	const char *p, *e = s + len;
 	int depth = 0;
 
-	if (!s || !cx_utf8_valid(s, len))
-		return 0;
 	p = skip_space(s, e);
-	if (p >= e || *p != '{')
+	if (p >= e)
 		return 0;
 	for (;;) {
 		/* p: at the start of a value */
@@ -474,4 +473,87 @@ int cx_json_object_valid(const char *s, size_t len)
 		if (!p || p >= e)
 			return 0;
 	}
+}
+
+cx_json_text cx_json_check(const char *s, size_t len)
+{
+	if (!value_valid(s, len))
+		return CX_JSON_INVALID;
+	return *skip_space(s, s + len) == '{' ? CX_JSON_OBJECT : CX_JSON_NOT_OBJECT;
+}
+
+int cx_json_object_valid(const char *s, size_t len)
+{
+	return s && cx_utf8_valid(s, len) && cx_json_check(s, len) == CX_JSON_OBJECT;
+}
+
+/* Member lookup in text the strict check accepted, so the scans below need
+ * no bounds but the end of the text. */
+
+/* p just past an opening quote: just past the closing one, the first quote
+ * after an even number of backslashes. */
+static const char *quoted_end(const char *p, const char *e)
+{
+	for (;;) {
+		const char *q = memchr(p, '"', (size_t)(e - p));
+		size_t slashes = 0;
+
+		while (q - slashes > p && q[-1 - (ptrdiff_t)slashes] == '\\')
+			slashes++;
+		if (slashes % 2 == 0)
+			return q + 1;
+		p = q + 1;
+	}
+}
+
+/* p at a value: just past it. */
+static const char *value_end(const char *p, const char *e)
+{
+	int depth = 0;
+
+	do {
+		if (*p == '"') {
+			p = quoted_end(p + 1, e);
+			continue;
+		}
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+		} else if (depth == 0) {
+			/* a number or literal on its own: up to a delimiter */
+			while (p + 1 < e && p[1] != ',' && p[1] != '}' && p[1] != ']' &&
+			    p[1] != ' ' && p[1] != '\t' && p[1] != '\r' && p[1] != '\n')
+				p++;
+		}
+		p++;
+	} while (depth > 0);
+	return p;
+}
+
+int cx_json_member(const char *s, size_t len, const char *name,
+    const char **value, size_t *value_len)
+{
+	const char *e = s + len, *p = skip_space(s, e) + 1, *k, *v;
+	size_t n = strlen(name), klen;
+	int found = 0;
+
+	for (p = skip_space(p, e); *p == '"'; p = skip_space(p, e)) {
+		k = p + 1;
+		p = quoted_end(k, e);
+		klen = (size_t)(p - 1 - k);
+		if (memchr(k, '\\', klen))
+			return -1;
+		v = skip_space(skip_space(p, e) + 1, e);  /* past the colon */
+		p = value_end(v, e);
+		if (klen == n && memcmp(k, name, n) == 0) {
+			found = 1;  /* libjq keeps the last of repeated names */
+			*value = v;
+			*value_len = (size_t)(p - v);
+		}
+		p = skip_space(p, e);
+		if (*p == ',')
+			p = skip_space(p + 1, e);
+	}
+	return found;
 }
