@@ -14,9 +14,11 @@
 #include "metrics.h"
 #include "xalloc.h"
 
-/* Keys examined per batch by the purge sweep: more than a batch inserts, so
- * the table cannot outgrow the live keys. */
-#define PURGE_SLICE 65536
+/* Keys examined by the purge sweep: per batch, twice its lines and a
+ * minimum, more than the batch can insert, so the table cannot outgrow the
+ * live keys, and a small batch still sweeps a small table whole. */
+#define PURGE_PER_LINE 2
+#define PURGE_MIN 1024
 #define KEY_BYTES CX_DEDUPE_KEY_LEN
 
 /* A keyed line of the batch, in key order for the B-tree. */
@@ -110,14 +112,20 @@ static int check(cx_dedupe *d, const unsigned char *key, cx_err *err)
 	return cx_store_changes(d->store) > 0;
 }
 
-/* The purge sweep walks the key order a slice per batch and wraps around. */
+/* The purge sweep walks the key order a slice per batch and wraps around:
+ * it finds where the slice ends, then deletes what expired up to there. */
 static const char sql_sweep_end[] =
-    "SELECT max(key) FROM (SELECT key FROM dedupe WHERE key > ?1"
-    " ORDER BY key LIMIT ?2)";
+    "SELECT key FROM dedupe WHERE key > ?1 ORDER BY key LIMIT 1 OFFSET ?2";
 static const char sql_sweep[] =
     "DELETE FROM dedupe WHERE key > ?1 AND key <= ?2 AND expires_at <= ?3";
 
-static int purge_slice(cx_dedupe *d, cx_err *err)
+/* Above every stored key (all are KEY_BYTES long). */
+static const unsigned char key_last[KEY_BYTES] = {
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+};
+
+static int purge_slice(cx_dedupe *d, int64_t slice, cx_err *err)
 {
 	cx_stmt *st = cx_store_prepare(d->store, sql_sweep_end, err);
 	unsigned char end[KEY_BYTES];
@@ -128,17 +136,12 @@ static int purge_slice(cx_dedupe *d, cx_err *err)
 	if (!st)
 		return -1;
 	cx_stmt_blob(st, 1, d->sweep_after, d->sweep_len);
-	cx_stmt_int(st, 2, PURGE_SLICE);
+	cx_stmt_int(st, 2, slice - 1);
 	if ((rc = cx_stmt_step(st, err)) < 0)
 		return -1;
 	e = rc == 1 ? cx_stmt_col_blob(st, 0, &len) : NULL;
-	if (!e || len != KEY_BYTES) {
-		/* past the last key: wrap around */
-		cx_stmt_reset(st);
-		d->sweep_len = 0;
-		return 0;
-	}
-	memcpy(end, e, KEY_BYTES);
+	/* fewer keys left than the slice: sweep to the end, then wrap around */
+	memcpy(end, e && len == KEY_BYTES ? e : key_last, KEY_BYTES);
 	cx_stmt_reset(st);
 	st = cx_store_prepare(d->store, sql_sweep, err);
 	if (!st)
@@ -148,7 +151,7 @@ static int purge_slice(cx_dedupe *d, cx_err *err)
 	cx_stmt_int(st, 3, d->now);
 	rc = cx_stmt_run(st, err);
 	memcpy(d->sweep_after, end, KEY_BYTES);
-	d->sweep_len = KEY_BYTES;
+	d->sweep_len = memcmp(end, key_last, KEY_BYTES) ? KEY_BYTES : 0;
 	return rc;
 }
 
@@ -216,7 +219,7 @@ static int decide(cx_dedupe *d, cx_dedupe_line *lines, int m,
 		else
 			c->dropped++;
 	}
-	if (purge_slice(d, err) < 0 ||
+	if (purge_slice(d, (int64_t)m * PURGE_PER_LINE + PURGE_MIN, err) < 0 ||
 	    count(d, fwd_result, c->forwarded, err) < 0 ||
 	    count(d, "dropped", c->dropped, err) < 0 ||
 	    count(d, "unkeyed", c->unkeyed, err) < 0)
