@@ -284,3 +284,15 @@ load helpers
 	[ ! -s err ] || { cat err; false; }
 	[ "$(sqlite3 race.db 'PRAGMA journal_mode')" = wal ]
 }
+
+@test "a value then a string with no separator is invalid JSON, by line number, and the rest goes through" {
+	{
+		echo '{"dedupe_key":"ok1"}'
+		no_separator
+		echo '{"dedupe_key":"ok2"}'
+	} > in
+	run --separate-stderr cx-dedupe < in
+	assert_failure 65
+	assert_output "$(printf '%s\n' '{"dedupe_key":"ok1"}' '{"dedupe_key":"ok2"}')"
+	echo "$stderr" | jq -e -s 'map([.line, .error_code]) == [range(2; 12) | [., "invalid_json"]]'
+}

@@ -288,6 +288,20 @@ share_copy() {
 	echo "$stderr" | jq -e -s 'map(.line) == [1, 3]'
 }
 
+@test "a value then a string with no separator is invalid JSON, by line number, and the rest goes through" {
+	{
+		echo '{"type":"before"}'
+		no_separator
+		webhook whatsapp < "$FIXTURES/whatsapp/meta_inbound_text.json"
+	} > in
+	run --separate-stderr cx-parse < in
+	assert_failure 65
+	assert_line --index 0 '{"type":"before"}'
+	assert_line --index 1 "$(cat "$FIXTURES/whatsapp/meta_inbound_text.expected.ndjson")"
+	[ "${#lines[@]}" -eq 3 ]
+	echo "$stderr" | jq -e -s 'map([.line, .error_code]) == [range(2; 12) | [., "invalid_json"]]'
+}
+
 @test "a line or a body longer than --max-line is rejected and the rest goes through" {
 	{
 		webhook whatsapp 1 < "$FIXTURES/whatsapp/batch_mixed.body.json"
