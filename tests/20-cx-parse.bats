@@ -302,6 +302,21 @@ share_copy() {
 	echo "$stderr" | jq -e -s 'map([.line, .error_code]) == [range(2; 12) | [., "invalid_json"]]'
 }
 
+@test "--provider: a value then a string with no separator is invalid JSON where the string starts" {
+	{
+		jq -c . "$FIXTURES/whatsapp/meta_inbound_text.json"
+		no_separator
+		printf '{"a":\n1\n"b":2}\n'
+		jq -c . "$FIXTURES/whatsapp/pywa_status_read.json"
+	} > raw
+	run --separate-stderr cx-parse --provider whatsapp < raw
+	assert_failure 65
+	echo "$output" | jq -e -s 'map(.data.status // .type) == ["message", "read"]'
+	# line 10 starts with [ right after bad input: skipped unreported
+	echo "$stderr" | jq -e -s 'map(select(.msg | startswith("parse.error")) | [.line, .reason])
+		== ([range(2; 10), 11, 14] | map([., "invalid JSON"]))'
+}
+
 @test "a line or a body longer than --max-line is rejected and the rest goes through" {
 	{
 		webhook whatsapp 1 < "$FIXTURES/whatsapp/batch_mixed.body.json"
