@@ -317,6 +317,19 @@ share_copy() {
 		== ([range(2; 10), 11, 14] | map([., "invalid JSON"]))'
 }
 
+@test "a timestamp string holding a value then a string maps to no time, and nothing leaks" {
+	for p in messenger instagram; do
+		jq -c '.entry[0].changes[0].value.created_time = "[1 \"a\"]"' \
+			"$FIXTURES/$p/meta_page_leadgen_two_changes.json" | webhook "$p" > in
+		run --separate-stderr cx-parse < in
+		assert_success
+		[ "${#lines[@]}" -eq 3 ]
+		assert_line --index 0 --partial '"occurred_at":null'
+		echo "${lines[0]}" | jq -e '.data | has("created_at") | not'
+		echo "${lines[1]}" | jq -e '.data.created_at == "2015-08-21T01:26:24Z"'
+	done
+}
+
 @test "a line or a body longer than --max-line is rejected and the rest goes through" {
 	{
 		webhook whatsapp 1 < "$FIXTURES/whatsapp/batch_mixed.body.json"
