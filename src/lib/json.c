@@ -1,6 +1,7 @@
 /* json.c: jq programs compiled once and run per value, and jv helpers. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,11 +313,27 @@ static int hex4(const char *p, const char *e, unsigned *cp)
 /* p just past the opening quote; returns just past the closing one, or
  * NULL. A high surrogate escape must be followed by a low one (libjq 1.6
  * refuses a lone one). */
+/* Whether any of the 8 bytes in w is a quote, a backslash or a control
+ * character (the bytes a string scan must stop at). */
+static int stop_byte(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & highs ? 1 : 0;
+}
+
 static const char *string_end(const char *p, const char *e)
 {
 	while (p < e) {
-		unsigned char c = (unsigned char)*p++;
+		unsigned char c;
 		unsigned cp, low;
+		uint64_t w;
+
+		/* plain text a word at a time */
+		while (e - p > 8 && (memcpy(&w, p, 8), !stop_byte(w)))
+			p += 8;
+		c = (unsigned char)*p++;
 
 		if (c == '"')
 			return p;

@@ -134,6 +134,27 @@ static int jq_reads_object(const char *s, size_t len)
 	return ok;
 }
 
+/* {"a":"xx...x"} with a raw control byte, an escaped quote or a closing
+ * quote at each offset: strings are scanned a word at a time. */
+static int words_scanned(void)
+{
+	char buf[64];
+	int ok = 1;
+
+	for (int at = 0; at < 24; at++) {
+		memset(buf, 0, sizeof buf);
+		snprintf(buf, sizeof buf, "{\"a\":\"%.*s\"}", 30, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		buf[6 + at] = '\x01';
+		ok = ok && !json_ok(buf);
+		buf[6 + at] = '"';
+		ok = ok && !json_ok(buf);
+		snprintf(buf, sizeof buf, "{\"a\":\"%.*s\\\"%.*s\"}", at, "xxxxxxxxxxxxxxxxxxxxxxxx",
+		    24 - at, "xxxxxxxxxxxxxxxxxxxxxxxx");
+		ok = ok && json_ok(buf);
+	}
+	return ok;
+}
+
 static void test_json_valid(void)
 {
 	static const char *const good[] = {
@@ -161,6 +182,7 @@ static void test_json_valid(void)
 		bad_ok = bad_ok && !json_ok(bad[i]);
 	check(bad_ok, "non-objects, jq-only numbers, raw controls and broken escapes are refused");
 	check(!cx_json_object_valid("{}\0", 3), "a NUL byte is refused");
+	check(words_scanned(), "a control byte, quote or escape is found at every offset of a long string");
 	deep = nested(CX_JSON_MAX_DEPTH);
 	check(json_ok(deep) && jq_reads_object(deep, strlen(deep)),
 	    "the deepest nesting libjq reads passes");
