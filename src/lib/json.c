@@ -330,11 +330,14 @@ static const char *string_end(const char *p, const char *e)
 		unsigned cp, low;
 		uint64_t w;
 
-		/* plain text a word at a time */
+		/* plain text a word at a time, then up to the stop byte */
 		while (e - p > 8 && (memcpy(&w, p, 8), !stop_byte(w)))
 			p += 8;
+		while (p < e && (unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		if (p >= e)
+			return NULL;
 		c = (unsigned char)*p++;
-
 		if (c == '"')
 			return p;
 		if (c < 0x20)
