@@ -21,7 +21,8 @@ LDLIBS = -ljq -lonig -lsqlite3 -lcrypto -lcurl -lmicrohttpd -lical -lexpat -lpth
 # Debian packages the build and the tests need.
 DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
 	libcurl4-openssl-dev libmicrohttpd-dev libical-dev libexpat1-dev sqlite3 jq mandoc bats \
-	bats-support bats-assert bats-file python3 curl procps openssl tmux radicale
+	bats-support bats-assert bats-file python3 curl procps openssl tmux radicale \
+	nodejs npm
 
 # Plain and sanitizer builds live apart, so one never clobbers the other:
 # objects in $(O), programs in $(B).
@@ -75,7 +76,8 @@ $(O)/unit/%: tests/unit/%.c $(O)/libcx.a $(O)/flags
 
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-		| grep -q 'install ok installed' || echo $$p; done); \
+		| grep -q 'install ok installed' || dpkg-query -W -f='$${Provides}\n' \
+		| tr ',' '\n' | awk '{ print $$1 }' | grep -qx $$p || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing:" $$missing; \
@@ -87,8 +89,15 @@ deps:
 		fi; \
 	fi
 
+# The OpenID server the OAuth tests run against, installed from its lock
+# file; nothing is fetched while the installed tree is newer than the lock.
+PEER_OIDC = tests/peer/oidc/node_modules/.package-lock.json
+$(PEER_OIDC): tests/peer/oidc/package.json tests/peer/oidc/package-lock.json
+	npm ci --prefix tests/peer/oidc --no-audit --no-fund --loglevel=error
+	@touch $@
+
 check: deps
-	$(MAKE) all $(UNIT_BIN)
+	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC)
 	@CX_BIN=$(CURDIR)/$(B) CX_UNIT_DIR=$(O)/unit tests/run
 
 run: deps

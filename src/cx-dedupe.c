@@ -3,6 +3,7 @@
  * keys of a batch are decided in one transaction, and only after it commits
  * are the batch's lines written, so no line leaves before its key is
  * recorded. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,16 +55,6 @@ typedef struct {
 	int stats, modes_given;
 } conf;
 
-/* A zero TTL or lease would silently turn deduplication off. */
-static int positive(const char *opt, const char *arg, long long *out, cx_err *err)
-{
-	if (cx_opts_uint(opt, arg, out, err) < 0)
-		return -1;
-	if (*out == 0)
-		return cx_err_set(err, CX_EXIT_USAGE, "--%s must be at least 1", opt);
-	return 0;
-}
-
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
 	conf *c = ctx;
@@ -72,8 +63,8 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_DB: c->db = arg; return 0;
 	case O_CONFIG: c->config = arg; return 0;
 	case O_KEY: c->key = arg; return 0;
-	case O_TTL: return positive("ttl", arg, &c->ttl, err);
-	case O_LEASE: return positive("lease", arg, &c->lease, err);
+	case O_TTL: return cx_opts_range("ttl", arg, 1, LLONG_MAX, &c->ttl, err);
+	case O_LEASE: return cx_opts_range("lease", arg, 1, LLONG_MAX, &c->lease, err);
 	case O_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
 	case O_CLAIM: c->mode = CX_DEDUPE_CLAIM; c->modes_given++; return 0;
 	case O_COMMIT: c->mode = CX_DEDUPE_COMMIT; c->modes_given++; return 0;

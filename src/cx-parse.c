@@ -72,12 +72,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_DB: c->db = arg; return 0;
 	case O_PROVIDER: c->provider = arg; return 0;
 	case O_MAX_LINE:
-		if (cx_opts_uint("max-line", arg, &c->max_line, err) < 0)
-			return -1;
-		if (c->max_line < 1 || c->max_line > MAX_LINE_LIMIT)
-			return cx_err_set(err, CX_EXIT_USAGE,
-			    "--max-line must be between 1 and %d", MAX_LINE_LIMIT);
-		return 0;
+		return cx_opts_range("max-line", arg, 1, MAX_LINE_LIMIT, &c->max_line, err);
 	}
 	return 0;
 }

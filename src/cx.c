@@ -173,33 +173,59 @@ static void collect(jv row, void *ctx)
 	*rows = jv_array_append(*rows, row);
 }
 
+/* What doctor finds of the state file: a problem is worth exit 78. */
+static const char *state_problem(cx_store *s, int version, int latest)
+{
+	if (!s)
+		return "missing";
+	if (version < latest)
+		return "needs migrating (any cx tool migrates it on first use)";
+	if (version > latest)
+		return "newer than this cx";
+	return NULL;
+}
+
+/* Reports without changing anything: a missing file is not created and an
+ * old schema is not migrated; either makes the exit status 78. */
 static int doctor(int argc, char **argv)
 {
 	conf c = { 0 };
 	cx_store *s = NULL;
-	int rc = setup(&cmd_doctor, argc, argv, &c, &s);
-	jv out, sec = jv_object();
-
-	jv creds = jv_array();
 	cx_err err = { 0, "" };
+	jv out, sec = jv_object(), creds = jv_array();
+	int rc, version = -1, latest;
+	const char *problem;
+	char *path;
 
-	if (rc >= 0) {
-		jv_free(sec);
-		jv_free(creds);
+	c.table = isatty(1);
+	if ((rc = cx_opts_start(&cmd_doctor, argc, argv, on_option, &c, 0, NULL, NULL)) >= 0)
 		return rc;
+	if (cx_config_load(c.config, &err) < 0)
+		return fail(&err);
+	path = cx_store_resolve_path(c.db);
+	if (cx_store_check_location(path, &err) < 0 ||
+	    (access(path, F_OK) == 0 && cx_store_open_existing(c.db, &s, &err) < 0)) {
+		free(path);
+		return fail(&err);
 	}
-	if (cx_oauth_status(s, NULL, NULL, collect, &creds, &err) < 0) {
+	latest = cx_store_schema_latest();
+	if (s)
+		version = cx_store_schema_version(s);
+	problem = state_problem(s, version, latest);
+	if (!problem && cx_oauth_status(s, NULL, NULL, collect, &creds, &err) < 0) {
 		jv_free(sec);
 		jv_free(creds);
 		cx_store_close(s);
+		free(path);
 		return fail(&err);
 	}
 	for (const char *const *n = secrets; *n; n++)
 		sec = jv_object_set(sec, jv_string(*n), jv_bool(cx_secret_is_set(*n)));
 	if (c.table) {
-		printf("state file      %s\n", cx_store_path(s));
-		printf("schema version  %d (this cx knows %d)\n",
-		    cx_store_schema_version(s), cx_store_schema_latest());
+		printf("state file      %s%s%s\n", path, problem ? ": " : "",
+		    problem ? problem : "");
+		if (s)
+			printf("schema version  %d (this cx knows %d)\n", version, latest);
 		printf("config file     %s\n", c.config ? c.config :
 		    cx_config_get("CX_CONFIG", "(none)"));
 		jv_object_foreach(sec, k, v) {
@@ -228,19 +254,23 @@ static int doctor(int argc, char **argv)
 		const char *cfg = c.config ? c.config : cx_config_get("CX_CONFIG", NULL);
 
 		out = jv_object();
-		out = jv_object_set(out, jv_string("db"), jv_string(cx_store_path(s)));
+		out = jv_object_set(out, jv_string("db"), jv_string(path));
+		out = jv_object_set(out, jv_string("db_problem"),
+		    problem ? jv_string(problem) : jv_null());
 		out = jv_object_set(out, jv_string("schema_version"),
-		    jv_number(cx_store_schema_version(s)));
-		out = jv_object_set(out, jv_string("schema_latest"),
-		    jv_number(cx_store_schema_latest()));
+		    s ? jv_number(version) : jv_null());
+		out = jv_object_set(out, jv_string("schema_latest"), jv_number(latest));
 		out = jv_object_set(out, jv_string("config"), cfg ? jv_string(cfg) : jv_null());
 		out = jv_object_set(out, jv_string("secrets"), sec);
 		out = jv_object_set(out, jv_string("credentials"), creds);
 		cx_ndjson_write(out);
 	}
 	cx_store_close(s);
+	free(path);
 	cx_ndjson_flush();
-	return CX_EXIT_OK;
+	if (problem)
+		cx_log(CX_LOG_ERROR, jv_null(), "state file %s", problem);
+	return problem ? CX_EXIT_CONFIG : CX_EXIT_OK;
 }
 
 static int metrics(int argc, char **argv)

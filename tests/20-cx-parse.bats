@@ -73,6 +73,14 @@ share_copy() {
 	check_fixtures messenger
 }
 
+@test "typing on and off within one 10 s bucket keep distinct keys, so dedupe passes both" {
+	jq -c '.entry[0].messaging[1].timestamp = 1749416492000' \
+		"$FIXTURES/messenger/synthetic_typing_assumed.body.json" > body.json
+	run --separate-stderr sh -c 'cx-parse --provider messenger < body.json | cx-dedupe | jq -r "select(.type == \"typing\") | .data.state + \" \" + .dedupe_key"'
+	assert_success
+	assert_output $'on dm:messenger:104365582459612:typing:25012345678901234:25012345678901234:on:174941649\noff dm:messenger:104365582459612:typing:25012345678901234:25012345678901234:off:174941649'
+}
+
 @test "one WhatsApp POST with twelve messages gives twelve events and one marker" {
 	jq '.entry[0].changes[0].value.messages = [range(12) as $i
 		| .entry[0].changes[0].value.messages[0] | .id = "wamid.N\($i)"]' \

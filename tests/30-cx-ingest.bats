@@ -233,6 +233,52 @@ HANDSHAKE="hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge"
 	[[ $stderr != *listening* ]]
 }
 
+@test "--routes serves only the providers named, and a Google-only host needs no Meta secret" {
+	unset CX_META_APP_SECRET CX_META_VERIFY_TOKEN
+	start_server --routes google-calendar
+	sig=$(CX_META_APP_SECRET=x "$TESTLIB/sign.sh" "$WA/meta_inbound_text.json")
+	for p in whatsapp instagram messenger; do
+		run http POST "/webhooks/$p" --data-binary "@$WA/meta_inbound_text.json" -H "X-Hub-Signature-256: $sig"
+		assert_output 404
+		run http GET "/webhooks/$p?hub.mode=subscribe&hub.verify_token=&hub.challenge=1"
+		assert_output 404
+	done
+	run http POST /webhooks/google-calendar -H 'X-Goog-Channel-ID: nope' -H 'X-Goog-Resource-ID: r' \
+		-H 'X-Goog-Resource-State: exists' -H 'X-Goog-Message-Number: 1'
+	assert_output 401
+	nothing_stored
+	stop_server
+	CX_INGEST_ROUTES=whatsapp,messenger run --separate-stderr timeout 10 cx-ingest serve --listen 127.0.0.1:0
+	assert_failure 78
+	[[ $stderr == *CX_META_APP_SECRET* ]]
+}
+
+@test "CX_INGEST_ROUTES chooses the routes when --routes is not given; --routes wins" {
+	CX_INGEST_ROUTES=messenger start_server
+	sig=$("$TESTLIB/sign.sh" "$WA/meta_inbound_text.json")
+	run post whatsapp "$WA/meta_inbound_text.json"
+	assert_output 404
+	run http POST /webhooks/messenger --data-binary "@$WA/meta_inbound_text.json" -H "X-Hub-Signature-256: $sig"
+	assert_output 200
+	stop_server
+	CX_INGEST_ROUTES=messenger start_server --routes whatsapp,instagram
+	run post whatsapp "$WA/meta_inbound_text.json"
+	assert_output 200
+	run http POST /webhooks/messenger --data-binary "@$WA/meta_inbound_text.json" -H "X-Hub-Signature-256: $sig"
+	assert_output 404
+	run sql 'SELECT provider FROM inbox ORDER BY id'
+	assert_output $'messenger\nwhatsapp'
+}
+
+@test "an unknown route is a usage error in --routes and a configuration error in CX_INGEST_ROUTES" {
+	run --separate-stderr timeout 10 cx-ingest serve --listen 127.0.0.1:0 --routes whatsapp,telegram
+	assert_failure 64
+	[[ $stderr == *"unknown route 'telegram'"* ]]
+	CX_INGEST_ROUTES=whatsapp, run --separate-stderr timeout 10 cx-ingest serve --listen 127.0.0.1:0
+	assert_failure 78
+	[[ $stderr == *"CX_INGEST_ROUTES: unknown route ''"* ]]
+}
+
 @test "serve with both CX_META_APP_SECRET and its _FILE exits 78" {
 	echo other > secret
 	export CX_META_APP_SECRET_FILE=$PWD/secret
@@ -908,6 +954,19 @@ retry_storm() {
 }
 
 # ------------------------------------------------------------------ replay
+
+@test "replay shows its progress on a terminal's stderr only, and --no-progress turns it off" {
+	store_n 3
+	on_terminal cx-ingest replay --from 1
+	[ "$(wc -l < tty.out)" -eq 3 ]
+	grep -q $'\r\e\\[Kcx-ingest replay: 3 deliveries\r$' tty.err
+	on_terminal cx-ingest replay --from 1 --no-progress
+	[ "$(wc -l < tty.out)" -eq 3 ]
+	[ ! -s tty.err ]
+	run --separate-stderr cx-ingest replay --from 1
+	[ "${#lines[@]}" -eq 3 ]
+	[ -z "$stderr" ]
+}
 
 @test "replay prints the deliveries from --from to --to, whatever the cursors say" {
 	store_n 5

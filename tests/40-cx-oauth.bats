@@ -31,7 +31,7 @@ teardown() {
 # One mock for the file (python starts slowly); each test resets it and
 # gets its own record file.
 setup_file() {
-	python3 "$MOCK" 0 --record /dev/null --redirect "$REDIRECT" --lifetime 1800 \
+	"$PY" "$MOCK" 0 --record /dev/null --redirect "$REDIRECT" --lifetime 1800 \
 		> "$BATS_FILE_TMPDIR/mock.port" 2> "$BATS_FILE_TMPDIR/mock.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/mock.pid"
 	for _ in $(seq 400); do [ -s "$BATS_FILE_TMPDIR/mock.port" ] && break; sleep 0.05; done

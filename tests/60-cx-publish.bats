@@ -27,13 +27,13 @@ setup_file() {
 		id "$CX_MEMBER" > /dev/null 2>&1 ||
 			useradd --no-create-home --no-user-group --shell /bin/sh "$CX_MEMBER"
 	fi
-	python3 "$MOCKS/x_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/x.port" \
+	"$PY" "$MOCKS/x_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/x.port" \
 		2> "$BATS_FILE_TMPDIR/x.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/x.pid"
-	python3 "$MOCKS/graph_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/graph.port" \
+	"$PY" "$MOCKS/graph_api.py" 0 --lifetime 900 > "$BATS_FILE_TMPDIR/graph.port" \
 		2> "$BATS_FILE_TMPDIR/graph.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/graph.pid"
-	python3 "$MOCKS/oauth_server.py" 0 --record /dev/null --redirect "$REDIRECT" \
+	"$PY" "$MOCKS/oauth_server.py" 0 --record /dev/null --redirect "$REDIRECT" \
 		--lifetime 900 > "$BATS_FILE_TMPDIR/oauth.port" 2> "$BATS_FILE_TMPDIR/oauth.err" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/oauth.pid"
 	for m in x graph oauth; do
@@ -185,6 +185,33 @@ member() {
 	assert_success
 	assert_output ""
 	assert_equal "$(sent "$XREC")" 1
+}
+
+@test "cx_publish_latency_seconds: every request of a run, answered or not, in its channel's histogram" {
+	as_owner
+	connect_x
+	{ xpost "timed"; wa "timed one"; wa "timed two"; wa "refused" '{phone_number_id: "3003"}'; } | approved
+	# every answer takes at least 60 ms: nothing can land at or below 50 ms
+	control "$XM" '{"latency_ms": 60}'
+	control "$GM" '{"latency_ms": 60, "script": {"POST /v24.0/3003/messages": [{"graph_error": 100}]}}'
+	cx-publish > /dev/null 2>&1 || true
+	[ "$(state 4)" = failed ]
+	run cx metrics
+	assert_line "# TYPE cx_publish_latency_seconds_bucket counter"
+	assert_line 'cx_publish_latency_seconds_count{channel="whatsapp"} 3'
+	assert_line 'cx_publish_latency_seconds_bucket{channel="whatsapp",le="+Inf"} 3'
+	assert_line 'cx_publish_latency_seconds_bucket{channel="whatsapp",le="60"} 3'
+	assert_line 'cx_publish_latency_seconds_count{channel="x"} 1'
+	assert_line 'cx_publish_latency_seconds_bucket{channel="x",le="+Inf"} 1'
+	refute_line --regexp 'le="0\.(005|01|025|05)"'
+	echo "$output" | awk '$1 == "cx_publish_latency_milliseconds_total{channel=\"whatsapp\"}" && $2 >= 180 { ok = 1 }
+		END { exit !ok }'
+	# cumulative: each bucket holds at least the one below it
+	echo "$output" | sed -n 's/^cx_publish_latency_seconds_bucket{channel="whatsapp",le="\([0-9.]*\)"} \([0-9]*\)$/\1 \2/p' |
+		LC_ALL=C sort -g | awk 'NR > 1 && $2 < last { bad = 1 } { last = $2 } END { exit bad || NR < 2 }'
+	# one observation per request sent, as many as the outcomes counted
+	assert_equal "$(( $(sent "$GREC") + $(sent "$XREC") ))" 4
+	assert_equal "$(metric 'cx_publish_total{channel="whatsapp",result="published"}') $(metric 'cx_publish_total{channel="whatsapp",result="failed"}')" "2 1"
 }
 
 @test "the audit trail of an item reads back through its correlation id" {
@@ -547,6 +574,62 @@ member() {
 	assert_equal "$(audit_count post_published)" 200
 }
 
+@test "a run that settles its outcomes in batches publishes each of 60 items exactly once; audit rows, counters and histogram agree" {
+	as_owner
+	cx accounts add --channel whatsapp --account 2002 --tenant shop-b 2> /dev/null
+	for i in $(seq 60); do wa "batch $i" "{phone_number_id: \"$((1001 + i % 2 * 1001))\"}"; done | approved
+	control "$GM" '{"latency_ms": 20}'
+	export CX_PUBLISH_CONCURRENCY=16 CX_PUBLISH_RATE_WHATSAPP=1000
+	run --separate-stderr cx-publish
+	assert_success
+	# the mock got 60 sends, one per item, and each item keeps the id it answered
+	assert_equal "$(sent "$GREC")" 60
+	assert_equal "$(jq -r .idempotency_key "$GREC" | sort -u | wc -l)" 60
+	assert_equal "$(jq -r '"\(.idempotency_key) \(.response.messages[0].id)"' "$GREC" | sort)" \
+		"$(sql "SELECT 'queue:' || id || ' ' || provider_ref FROM queue WHERE state = 'published'" | sort)"
+	assert_equal "$(echo "$output" | jq -r 'select(.type == "post.published") | .data.queue_id' | sort -u | wc -l)" 60
+	assert_equal "$(audit_count publish_attempt) $(audit_count post_published)" "60 60"
+	assert_equal "$(metric 'cx_publish_total{channel="whatsapp",result="published"}')" 60
+	assert_equal "$(metric 'cx_publish_latency_seconds_count{channel="whatsapp"}')" 60
+	assert_equal "$(metric 'cx_publish_latency_seconds_bucket{channel="whatsapp",le="+Inf"}')" 60
+	# a second run has nothing to send
+	run cx-publish
+	assert_success
+	assert_equal "$(sent "$GREC")" 60
+}
+
+@test "kill -9 with outcomes waiting for their batch: nothing is lost, nothing is sent twice" {
+	as_owner
+	for i in $(seq 80); do wa "in flight $i"; done | approved
+	control "$GM" '{"latency_ms": 300}'
+	export CX_PUBLISH_CONCURRENCY=16 CX_PUBLISH_RATE_WHATSAPP=1000
+	CX_NOW=$T0 cx-publish > /dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 200); do [ "$(sent "$GREC")" -ge 20 ] && break; sleep 0.05; done
+	kill -9 "$pid"
+	wait "$pid" || true
+	sleep 0.5    # what was on the wire reaches the mock
+	before=$(sent "$GREC")
+	[ "$before" -ge 20 ] && [ "$before" -lt 80 ]
+	# claimed items stay publishing until their lease runs out, then are
+	# unknown for a person (Meta cannot be asked); the rest go out once
+	control "$GM" '{"latency_ms": 0}'
+	CX_NOW=$((T0 + 1000)) cx-publish > /dev/null 2>&1 || true
+	run sql "SELECT count(*) FROM queue WHERE state NOT IN ('published', 'unknown')"
+	assert_output 0
+	assert_equal "$(jq -r .idempotency_key "$GREC" | sort | uniq -d | wc -l)" 0
+	# every item the mock never saw was published by the second run or is
+	# unknown; every published item reached the mock exactly once
+	assert_equal "$(sql "SELECT 'queue:' || id FROM queue WHERE state = 'published'" | sort)" \
+		"$(jq -r .idempotency_key "$GREC" | sort | comm -12 - <(sql "SELECT 'queue:' || id FROM queue WHERE state = 'published'" | sort))"
+	unknown=$(sql "SELECT count(*) FROM queue WHERE state = 'unknown'")
+	[ "$unknown" -ge 1 ]
+	assert_equal "$(audit_count post_unknown)" "$unknown"
+	assert_equal "$(metric 'cx_publish_total{channel="whatsapp",result="published"}')" \
+		"$(sql "SELECT count(*) FROM queue WHERE state = 'published'")"
+	assert_equal "$(audit_count post_published)" "$(sql "SELECT count(*) FROM queue WHERE state = 'published'")"
+}
+
 # --- WhatsApp, Instagram, Messenger --------------------------------------------
 
 @test "WhatsApp text and template messages, Instagram comment replies and DMs, Messenger messages go to their Graph endpoints" {
@@ -616,6 +699,43 @@ member() {
 	cx-publish
 	[ "$(state 1)" = published ]
 	assert_equal "$(sent "$GREC")" 2
+}
+
+@test "resolve --published settles an unknown WhatsApp item a person found sent, without sending it; only unknown items" {
+	as_owner
+	{ wa "went out"; wa "still approved"; } | approved
+	control "$GM" '{"script": {"*": [{"drop": true}]}}'
+	cx-publish --max 1 || true
+	[ "$(state 1)" = unknown ]
+	run --separate-stderr cx-publish reconcile
+	assert_failure 1
+	[[ $stderr == *"cx-publish resolve --published 1"* ]]
+	run --separate-stderr cx-publish resolve 1
+	assert_failure 64
+	[[ $stderr == *"--published"* ]]
+	run --separate-stderr cx-publish resolve --published --ref wamid.A 1 2
+	assert_failure 64
+	[[ $stderr == *"--ref goes with one item"* ]]
+	run --separate-stderr cx-publish resolve --published 2
+	assert_failure 1
+	[[ $stderr == *"queue item 2 is approved: only unknown items are resolved; nothing changed"* ]]
+	run --separate-stderr cx-publish resolve --published --ref wamid.HBgLNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA 1
+	assert_success
+	echo "$output" | jq -e '.type == "post.published" and .data.queue_id == 1
+		and .data.provider_ref == "wamid.HBgLNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA"'
+	item 1 | jq -e '.state == "published" and .provider_ref == "wamid.HBgLNTUxMTk4NzY1NDMyMRUCABIYFjNFQjA"'
+	cx audit --json | jq -se --arg me "$ME" 'map(select(.action == "post_published" and .subject == "queue:1"))
+		| length == 1 and .[0].actor == $me and .[0].detail.from == "unknown"'
+	assert_equal "$(metric 'cx_publish_total{channel="whatsapp",result="published"}')" 1
+	# sent once, before it was lost; resolving sent nothing
+	assert_equal "$(sent "$GREC")" 1
+	[ "$(state 2)" = approved ]
+}
+
+@test "resolve is for owners and admins" {
+	run cx-publish resolve --published 1
+	assert_failure 77
+	assert_equal "$(audit_count resolve_denied)" 1
 }
 
 # --- rate limits, breakers, dry runs ---------------------------------------------
@@ -692,8 +812,12 @@ member() {
 }
 
 @test "usage errors exit 64; a malformed setting exits 78" {
-	run cx-publish --max-attempts 0
+	run --separate-stderr cx-publish --max-attempts 0
 	assert_failure 64
+	[[ $stderr == *'"--max-attempts wants an integer from 1 up, not '"'0'"' (see cx-publish --help)"'* ]]
+	run --separate-stderr cx-publish --max-line 0
+	assert_failure 64
+	[[ $stderr == *'"--max-line wants an integer from 1 up, not '"'0'"' (see cx-publish --help)"'* ]]
 	run cx-publish --key k
 	assert_failure 64
 	run cx-publish frobnicate
@@ -704,6 +828,19 @@ member() {
 	assert_failure 78
 	CX_PUBLISH_CONCURRENCY=lots run cx-publish
 	assert_failure 78
+}
+
+@test "an unexpected operand is named, as the other tools name it, and nothing runs" {
+	as_owner
+	wa "not sent" | approved
+	run --separate-stderr cx-publish --max 1 extra
+	assert_failure 64
+	[[ $stderr == *'"unexpected argument '"'extra'"' (see cx-publish --help)"'* ]]
+	run --separate-stderr cx-publish reconcile --channel whatsapp later
+	assert_failure 64
+	[[ $stderr == *'"unexpected argument '"'later'"' (see cx-publish reconcile --help)"'* ]]
+	[ "$(state 1)" = approved ]
+	assert_equal "$(sent "$GREC")" 0
 }
 
 @test "an idempotency key must be visible ASCII (it travels as a header)" {

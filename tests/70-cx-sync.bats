@@ -150,6 +150,19 @@ mirror_live() {
 	assert_equal "$(mirror_live)" 16
 }
 
+@test "a sync shows the events fetched on a terminal's stderr only, and --no-progress turns it off" {
+	calendar 5
+	on_terminal cx-sync google-calendar --workspace acme --calendar primary
+	assert_equal "$(wc -l < tty.out)" 16
+	grep -q $'\r\e\\[Kcx-sync google-calendar: 19 events\r$' tty.err
+	on_terminal cx-sync google-calendar --workspace acme --calendar primary --full --no-progress
+	grep -q 'synced' tty.err
+	! grep -q $'\e' tty.err
+	run --separate-stderr cx-sync google-calendar --workspace acme --calendar primary --full
+	assert_success
+	[[ $stderr != *$'\r'* ]]
+}
+
 @test "every event line has the canonical envelope, the calendar as account and a calendar dedupe key" {
 	calendar
 	gsync > out
@@ -539,12 +552,12 @@ calendar.event.created calendar:google-calendar:primary:kjatossbl8ctt7ub64363pib
 
 # ---- notifications: cx-ingest, cx-parse, --requests ------------------------------
 
-# watched_server: cx-ingest serve, a channel whose address is its
-# /webhooks/google-calendar, and CHANNEL set; skips when cx-ingest has no
-# google-calendar route yet (a notification Google would send gets 404).
+# watched_server: cx-ingest serve with only its google-calendar route (no
+# Meta secret needed), a channel whose address is its
+# /webhooks/google-calendar, and CHANNEL set.
 watched_server() {
-	export CX_META_APP_SECRET=unused
-	start_server
+	unset CX_META_APP_SECRET
+	start_server --routes google-calendar
 	CHANNEL=$(cx-sync watch start --workspace acme --calendar primary \
 		--address "$BASE/webhooks/google-calendar" | jq -r .channel_id)
 	[ -n "$CHANNEL" ]
@@ -555,17 +568,16 @@ notify() {
 	ctl "$G" "{\"notify\": $1}" | jq -r .status
 }
 
-skip_unless_wired() {
-	local status
-	status=$(notify "{\"channel\": \"$CHANNEL\", \"state\": \"sync\"}")
-	[ "$status" != 404 ] || skip "cx-ingest serve has no /webhooks/google-calendar route yet"
-	assert_equal "$status" 200
+# notified_sync: Google's first notification of a channel (state "sync")
+# is accepted.
+notified_sync() {
+	assert_equal "$(notify "{\"channel\": \"$CHANNEL\", \"state\": \"sync\"}")" 200
 }
 
 @test "a notification from Google is stored, parsed into calendar.sync.requested, and --requests syncs" {
 	calendar
 	watched_server
-	skip_unless_wired
+	notified_sync
 	gsync > /dev/null
 	gcal '{"calendar": "primary", "cancel": ["m24m3crstgci7o468k9hqrr2gk"]}'
 	assert_equal "$(notify "{\"channel\": \"$CHANNEL\", \"state\": \"exists\"}")" 200
@@ -582,7 +594,7 @@ skip_unless_wired() {
 @test "notifications with a wrong token, an unknown channel or another resource are refused and not stored" {
 	calendar
 	watched_server
-	skip_unless_wired
+	notified_sync
 	before=$(inbox_count)
 	status=$(notify "{\"channel\": \"$CHANNEL\", \"token\": \"forged\"}")
 	[[ $status == 401 || $status == 404 ]]
@@ -599,7 +611,7 @@ skip_unless_wired() {
 @test "a stopped channel's notifications are refused" {
 	calendar
 	watched_server
-	skip_unless_wired
+	notified_sync
 	cx-sync watch stop "$CHANNEL" > /dev/null
 	before=$(inbox_count)
 	status=$(notify "{\"channel\": \"$CHANNEL\", \"state\": \"exists\"}")
@@ -693,6 +705,7 @@ xrequests() {
 	assert_equal "$(xrequests '.path == "/2/users/1072250532645998596/mentions"')" 3
 	assert_equal "$(xrequests '.query.pagination_token')" 2
 	assert_equal "$(xrequests '.query."tweet.fields" == "author_id,conversation_id,created_at"')" 3
+	assert_equal "$(xrequests '.query.expansions == "author_id" and .query."user.fields" == "username"')" 3
 	assert_equal "$(sql "SELECT cursor FROM sync_cursors WHERE source = 'x-mentions'")" 1578516295611748353
 }
 
@@ -701,11 +714,13 @@ xrequests() {
 	cx-sync x-mentions --workspace acme > /dev/null 2>&1
 	run --separate-stderr cx-sync x-mentions --workspace acme
 	assert_output ""
-	ctl "$XM" '{"add": [{"id": "1578516295611748999", "text": "@TweepyDev hello", "author_id": "42",
+	ctl "$XM" '{"users": [{"id": "7", "name": "Other", "username": "other"},
+		{"id": "42", "name": "Forty Two", "username": "fortytwo"}],
+		"add": [{"id": "1578516295611748999", "text": "@TweepyDev hello", "author_id": "42",
 		"conversation_id": "1578516295611748999", "created_at": "2022-10-08T00:00:00.000Z"}]}' > /dev/null
 	cx-sync x-mentions --workspace acme > out
 	run jq -c '[.occurred_at, .data]' out
-	assert_output '["2022-10-08T00:00:00Z",{"post_id":"1578516295611748999","author_id":"42","text":"@TweepyDev hello","conversation_id":"1578516295611748999","created_at":"2022-10-08T00:00:00Z"}]'
+	assert_output '["2022-10-08T00:00:00Z",{"post_id":"1578516295611748999","author_id":"42","author_username":"fortytwo","text":"@TweepyDev hello","conversation_id":"1578516295611748999","created_at":"2022-10-08T00:00:00Z"}]'
 	assert_equal "$(xrequests '.query.since_id == "1578516295611748353"')" 2
 }
 

@@ -7,6 +7,11 @@ load /usr/lib/bats/bats-file/load.bash
 
 CX_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 FIXTURES=$CX_ROOT/tests/fixtures
+MOCKS=$CX_ROOT/tests/mock
+# Debian's python3, which has the packages the tests use (a version-manager
+# shim on PATH may not, and can take a second to start).
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 setup() {
 	export PATH="${CX_BIN:-$CX_ROOT/bin}:$PATH"
@@ -41,4 +46,12 @@ no_separator() {
 # sql QUERY: runs a read-only query on the state file (tests only).
 sql() {
 	sqlite3 -batch "$CX_DB" "$1"
+}
+
+# on_terminal COMMAND...: runs COMMAND with its stderr on a pseudo-terminal
+# (util-linux's script), stdin from /dev/null and stdout to ./tty.out; what
+# it wrote to the terminal lands in ./tty.err. Returns COMMAND's status.
+on_terminal() {
+	SHELL=/bin/bash script -qec "$(printf '%q ' "$@") < /dev/null > tty.out" /dev/null \
+		< /dev/null > tty.err
 }

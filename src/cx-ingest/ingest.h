@@ -22,6 +22,14 @@ typedef struct {
 /* The provider called name, or NULL. */
 const ingest_provider *ingest_provider_find(const char *name);
 
+/* The providers of a comma-separated list of names as a set (NULL: every
+ * provider); an unknown name is a usage error. */
+int ingest_routes_parse(const char *list, unsigned *set, cx_err *err);
+/* Whether provider p is in set. */
+int ingest_route_served(unsigned set, const ingest_provider *p);
+/* Whether a provider in set authenticates with auth. */
+int ingest_routes_need(unsigned set, ingest_auth auth);
+
 /* Meta's app secrets (current and previous), read once. */
 typedef struct {
 	char *secret, *previous, *verify_token;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "progress.h"
 #include "signature.h"
 #include "store.h"
 #include "xalloc.h"
@@ -36,6 +37,46 @@ const ingest_provider *ingest_provider_find(const char *name)
 		if (strcmp(p->name, name) == 0)
 			return p;
 	return NULL;
+}
+
+int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
+{
+	const char *p = list;
+
+	*set = 0;
+	if (!list) {
+		for (size_t i = 0; providers[i].name; i++)
+			*set |= 1u << i;
+		return 0;
+	}
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		size_t i = 0;
+
+		while (providers[i].name && (strlen(providers[i].name) != n ||
+		    strncmp(providers[i].name, p, n) != 0))
+			i++;
+		if (!providers[i].name)
+			return cx_err_set(err, CX_EXIT_USAGE, "unknown route '%.*s' "
+			    "(routes: whatsapp, instagram, messenger, google-calendar)", (int)(n > 64 ? 64 : n), p);
+		*set |= 1u << i;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
+int ingest_route_served(unsigned set, const ingest_provider *p)
+{
+	return (set >> (p - providers)) & 1;
+}
+
+int ingest_routes_need(unsigned set, ingest_auth auth)
+{
+	for (size_t i = 0; providers[i].name; i++)
+		if (((set >> i) & 1) && providers[i].auth == auth)
+			return 1;
+	return 0;
 }
 
 int ingest_secrets_load(ingest_secrets *s, cx_err *err)
@@ -64,12 +105,12 @@ void ingest_secrets_free(ingest_secrets *s)
 }
 
 enum { O_DB = 1, O_CONFIG, O_CONSUMER, O_LIMIT, O_FOLLOW, O_FROM, O_TO,
-	O_PROVIDER, O_HEADER, O_OLDER, O_MAX_LINE };
+	O_PROVIDER, O_HEADER, O_OLDER, O_MAX_LINE, O_NO_PROGRESS };
 
 typedef struct {
 	const char *db, *config, *consumer, *provider;
 	long long limit, from, to, older_than, max_line;
-	int follow, from_given, older_given;
+	int follow, from_given, older_given, no_progress;
 	const char *headers[MAX_HEADERS];
 	int nheaders;
 } conf;
@@ -84,6 +125,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_CONSUMER: c->consumer = arg; return 0;
 	case O_PROVIDER: c->provider = arg; return 0;
 	case O_FOLLOW: c->follow = 1; return 0;
+	case O_NO_PROGRESS: c->no_progress = 1; return 0;
 	case O_LIMIT: return cx_opts_uint("limit", arg, &c->limit, err);
 	case O_FROM: c->from_given = 1; return cx_opts_uint("from", arg, &c->from, err);
 	case O_TO: return cx_opts_uint("to", arg, &c->to, err);
@@ -126,6 +168,7 @@ static const cx_opt replay_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
 	{ "from", 0, O_FROM, "ID", "first inbox id to print (required)" },
+	{ "no-progress", 0, O_NO_PROGRESS, NULL, "no progress line on a terminal's stderr" },
 	{ "to", 0, O_TO, "ID", "last inbox id to print" },
 	OPT_END,
 };
@@ -150,7 +193,7 @@ static const cx_cmd cmd_drain = { "cx-ingest drain",
 static const cx_cmd cmd_ack = { "cx-ingest ack", "--consumer NAME [--db PATH]",
 	"Move the consumer's cursor past the deliveries a pipeline has finished.",
 	ack_opts };
-static const cx_cmd cmd_replay = { "cx-ingest replay", "--from ID [--to ID] [--db PATH]",
+static const cx_cmd cmd_replay = { "cx-ingest replay", "--from ID [--to ID] [--no-progress] [--db PATH]",
 	"Print stored deliveries by id, whatever the cursors say.", replay_opts };
 static const cx_cmd cmd_store = { "cx-ingest store",
 	"--provider P [--header 'Name: value']... [--db PATH] < body",
@@ -194,6 +237,16 @@ static int print_line(const char *line, void *ctx)
 	cx_ndjson_write_raw(line, strlen(line));
 	if (printed)
 		(*printed)++;
+	return 0;
+}
+
+/* print_line that also counts on the terminal's progress line. */
+static int print_counted(const char *line, void *ctx)
+{
+	cx_progress *p = ctx;
+
+	print_line(line, NULL);
+	cx_progress_update(p, p->done + 1, -1);
 	return 0;
 }
 
@@ -325,6 +378,7 @@ static int replay(int argc, char **argv)
 	conf c = { .to = -1 };
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
+	cx_progress progress;
 	int64_t last;
 	int rc = setup(&cmd_replay, argc, argv, &c, &s);
 
@@ -332,8 +386,10 @@ static int replay(int argc, char **argv)
 		return rc;
 	if (!c.from_given)
 		return usage_error(s, &cmd_replay, "--from ID");
-	rc = cx_inbox_read(s, c.from - 1, c.to, 0, print_line, NULL, &last, &err);
+	cx_progress_start(&progress, "cx-ingest replay", "deliveries", -1, c.no_progress);
+	rc = cx_inbox_read(s, c.from - 1, c.to, 0, print_counted, &progress, &last, &err);
 	cx_ndjson_flush();
+	cx_progress_end(&progress);
 	cx_store_close(s);
 	return rc < 0 ? fail(&err) : CX_EXIT_OK;
 }

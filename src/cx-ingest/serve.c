@@ -40,13 +40,14 @@
 #define GROUP_MAX 512
 #define CHECKPOINT_EVERY_MS 1000
 
-enum { O_LISTEN = 1, O_DB, O_CONFIG, O_MAX_BODY, O_STDOUT, O_THREADS };
+enum { O_LISTEN = 1, O_DB, O_CONFIG, O_MAX_BODY, O_STDOUT, O_THREADS, O_ROUTES };
 
 static const cx_opt options[] = {
 	{ "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" },
 	{ "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" },
 	{ "listen", 'l', O_LISTEN, "HOST:PORT", "address to listen on (port 0 picks one)" },
 	{ "max-body", 0, O_MAX_BODY, "BYTES", "largest accepted body (default 1048576)" },
+	{ "routes", 0, O_ROUTES, "LIST", "serve only these providers' /webhooks/ routes (default $CX_INGEST_ROUTES, else all)" },
 	{ "stdout", 0, O_STDOUT, NULL, "also write each stored delivery as a webhook.received line" },
 	{ "threads", 0, O_THREADS, "N", "request threads (default 2)" },
 	{ NULL, 0, 0, NULL, NULL },
@@ -54,15 +55,16 @@ static const cx_opt options[] = {
 
 const cx_cmd ingest_serve_cmd = {
 	"cx-ingest serve",
-	"--listen HOST:PORT [--db PATH] [--max-body BYTES] [--stdout] [--threads N]",
+	"--listen HOST:PORT [--db PATH] [--max-body BYTES] [--routes LIST] [--stdout] [--threads N]",
 	"Receive signed webhooks, store them in the inbox, answer 200 once durable.",
 	options,
 };
 
 typedef struct {
-	const char *listen, *db, *config;
+	const char *listen, *db, *config, *routes;
 	long long max_body, threads;
 	int to_stdout;
+	unsigned served;        /* the providers whose routes are served */
 } conf;
 
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
@@ -73,9 +75,10 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_LISTEN: c->listen = arg; return 0;
 	case O_DB: c->db = arg; return 0;
 	case O_CONFIG: c->config = arg; return 0;
+	case O_ROUTES: c->routes = arg; return 0;
 	case O_STDOUT: c->to_stdout = 1; return 0;
 	case O_MAX_BODY: return cx_opts_uint("max-body", arg, &c->max_body, err);
-	case O_THREADS: return cx_opts_uint("threads", arg, &c->threads, err);
+	case O_THREADS: return cx_opts_range("threads", arg, 1, 64, &c->threads, err);
 	}
 	return 0;
 }
@@ -618,6 +621,8 @@ static enum MHD_Result begin_request(struct MHD_Connection *conn, request *r,
 
 	if (strncmp(url, "/webhooks/", 10) == 0) {
 		r->provider = ingest_provider_find(url + 10);
+		if (r->provider && !ingest_route_served(srv.c.served, r->provider))
+			r->provider = NULL;
 		if (!r->provider)
 			return reply_error(conn, r, MHD_HTTP_NOT_FOUND, "not_found");
 		if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
@@ -826,16 +831,22 @@ int ingest_serve(int argc, char **argv)
 		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
 	if (rc >= 0 && !srv.c.listen)
 		rc = cx_err_set(&err, CX_EXIT_USAGE, "serve needs --listen HOST:PORT");
-	if (rc >= 0 && (srv.c.threads < 1 || srv.c.threads > 64))
-		rc = cx_err_set(&err, CX_EXIT_USAGE, "--threads wants 1 to 64");
 	if (rc >= 0)
 		rc = resolve(srv.c.listen, &addr, &addrlen, &err);
 	if (rc < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s (see cx-ingest serve --help)", err.msg);
 		return CX_EXIT_USAGE;
 	}
-	if (cx_config_load(srv.c.config, &err) < 0 ||
-	    ingest_secrets_load(&srv.secrets, &err) < 0 ||
+	if (cx_config_load(srv.c.config, &err) < 0)
+		return fail(&err);
+	if (ingest_routes_parse(srv.c.routes ? srv.c.routes :
+	    cx_config_get("CX_INGEST_ROUTES", NULL), &srv.c.served, &err) < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s: %s (see cx-ingest serve --help)",
+		    srv.c.routes ? "--routes" : "CX_INGEST_ROUTES", err.msg);
+		return srv.c.routes ? CX_EXIT_USAGE : CX_EXIT_CONFIG;
+	}
+	if ((ingest_routes_need(srv.c.served, INGEST_AUTH_META) &&
+	    ingest_secrets_load(&srv.secrets, &err) < 0) ||
 	    cx_store_open(srv.c.db, &srv.store, &err) < 0 ||
 	    cx_store_open(srv.c.db, &srv.reader, &err) < 0)
 		return fail(&err);

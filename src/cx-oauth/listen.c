@@ -120,6 +120,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	r.error = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "error");
 	r.error_description = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
 	    "error_description");
+	r.iss = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "iss");
 	r.provider = l->provider;
 	if (!r.state && !r.error)
 		/* a favicon, a probe: keep waiting for the redirect */

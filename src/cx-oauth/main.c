@@ -28,11 +28,11 @@
 
 enum { O_DB = 1, O_CONFIG, O_PROVIDER, O_WORKSPACE, O_SCOPES, O_URL, O_CODE,
 	O_STATE, O_PORT, O_TIMEOUT, O_JSON, O_TABLE, O_LOCAL_ONLY, O_NEW_KEY_FILE,
-	O_SUBJECT };
+	O_SUBJECT, O_ISS };
 
 typedef struct {
 	const char *db, *config, *provider, *workspace, *scopes, *url, *code, *state;
-	const char *new_key_file, *subject;
+	const char *new_key_file, *subject, *iss;
 	long long port, timeout;
 	int port_given, table, local_only;
 } conf;
@@ -52,16 +52,13 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_STATE: c->state = arg; return 0;
 	case O_NEW_KEY_FILE: c->new_key_file = arg; return 0;
 	case O_SUBJECT: c->subject = arg; return 0;
+	case O_ISS: c->iss = arg; return 0;
 	case O_JSON: c->table = 0; return 0;
 	case O_TABLE: c->table = 1; return 0;
 	case O_LOCAL_ONLY: c->local_only = 1; return 0;
 	case O_PORT:
 		c->port_given = 1;
-		if (cx_opts_uint("port", arg, &c->port, err) < 0)
-			return -1;
-		if (c->port > 65535)
-			return cx_err_set(err, CX_EXIT_USAGE, "--port wants 0 to 65535");
-		return 0;
+		return cx_opts_range("port", arg, 0, 65535, &c->port, err);
 	case O_TIMEOUT: return cx_opts_uint("timeout", arg, &c->timeout, err);
 	}
 	return 0;
@@ -76,7 +73,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 static const cx_opt authorize_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
-	{ "provider", 'p', O_PROVIDER, "P", "x, google or meta (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", "x, google, meta or a configured NAME (required)" },
 	{ "scopes", 's', O_SCOPES, "SCOPES", "scopes to ask for, space- or comma-separated (default: the provider's)" },
 	{ "workspace", 'w', O_WORKSPACE, "W", "the workspace the credential is for (required)" },
 	OPT_END,
@@ -85,6 +82,7 @@ static const cx_opt callback_opts[] = {
 	{ "code", 0, O_CODE, "CODE", "the code parameter of the redirect" },
 	OPT_CONFIG,
 	OPT_DB,
+	{ "iss", 0, O_ISS, "ISSUER", "the iss parameter of the redirect (RFC 9207), when it has one" },
 	OPT_JSON,
 	{ "provider", 'p', O_PROVIDER, "P", "refuse a state issued for another provider" },
 	{ "state", 0, O_STATE, "STATE", "the state parameter of the redirect" },
@@ -114,7 +112,7 @@ static const cx_opt status_opts[] = {
 static const cx_opt token_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
-	{ "provider", 'p', O_PROVIDER, "P", "x, google or meta (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", "x, google, meta or a configured NAME (required)" },
 	{ "workspace", 'w', O_WORKSPACE, "W", "the credential's workspace (required)" },
 	OPT_END,
 };
@@ -122,7 +120,7 @@ static const cx_opt revoke_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
 	{ "local-only", 0, O_LOCAL_ONLY, NULL, "forget the tokens without telling the provider" },
-	{ "provider", 'p', O_PROVIDER, "P", "x, google or meta (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", "x, google, meta or a configured NAME (required)" },
 	{ "workspace", 'w', O_WORKSPACE, "W", "the credential's workspace (required)" },
 	OPT_END,
 };
@@ -150,8 +148,8 @@ static const cx_cmd cmd_authorize = { "cx-oauth authorize",
 	authorize_opts };
 static const cx_cmd cmd_callback = { "cx-oauth callback",
 	"--url URL [--provider P] [--db PATH] [--json | --table]\n"
-	"       cx-oauth callback --code CODE --state STATE [--provider P] [--db PATH]\n"
-	"       [--json | --table]",
+	"       cx-oauth callback --code CODE --state STATE [--iss ISSUER] [--provider P]\n"
+	"       [--db PATH] [--json | --table]",
 	"Finish connecting an account from the provider's redirect.", callback_opts };
 static const cx_cmd cmd_listen = { "cx-oauth listen",
 	"--port N [--provider P] [--timeout SECONDS] [--db PATH] [--json | --table]",
@@ -206,10 +204,14 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s
 	c->table = isatty(1);
 	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, 0, "usage", NULL)) >= 0)
 		return rc;
+	if (cx_config_load(c->config, &err) < 0)
+		return fail(&err);
+	/* after the config: a generic provider is known by its settings */
 	if (c->provider && !cx_oauth_provider_known(c->provider))
-		return cx_opts_usage_error(cmd, "usage",
-		    "--provider wants x, google or meta, not '%s'", c->provider);
-	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
+		return cx_opts_usage_error(cmd, "usage", "--provider wants x, google, meta "
+		    "or a name configured by CX_OAUTH_<NAME>_ISSUER (or _AUTHORIZE_URL, "
+		    "_TOKEN_URL), not '%s'", c->provider);
+	if (cx_store_open(c->db, s, &err) < 0)
 		return fail(&err);
 	cx_ndjson_out_init();
 	return -1;
@@ -296,12 +298,13 @@ static int callback(int argc, char **argv)
 	cx_err err = { 0, "" };
 	cx_oauth_redirect r = { 0 };
 	char *url = NULL, *code = NULL, *state = NULL, *error = NULL, *desc = NULL;
+	char *iss = NULL;
 	jv status = jv_null();
 	int rc = setup(&cmd_callback, argc, argv, &c, &s);
 
 	if (rc >= 0)
 		return rc;
-	if (!c.url == !(c.code || c.state) || (!c.url && (!c.code || !c.state)))
+	if (!c.url == !(c.code || c.state || c.iss) || (!c.url && (!c.code || !c.state)))
 		return usage_error(s, &cmd_callback, "--url URL, or --code CODE and --state STATE");
 	if (c.url) {
 		url = strcmp(c.url, "-") == 0 ? read_line() : cx_xstrdup(c.url);
@@ -311,13 +314,16 @@ static int callback(int argc, char **argv)
 		state = cx_http_query_param(url, "state");
 		error = cx_http_query_param(url, "error");
 		desc = cx_http_query_param(url, "error_description");
+		iss = cx_http_query_param(url, "iss");
 		r.code = code;
 		r.state = state;
 		r.error = error;
 		r.error_description = desc;
+		r.iss = iss;
 	} else {
 		r.code = c.code;
 		r.state = c.state;
+		r.iss = c.iss;
 	}
 	r.provider = c.provider;
 	rc = cx_oauth_callback(s, &r, &status, &err);
@@ -332,6 +338,7 @@ static int callback(int argc, char **argv)
 	free(state);
 	free(error);
 	free(desc);
+	free(iss);
 	return finish(s, rc, &err);
 }
 
@@ -520,6 +527,7 @@ int main(int argc, char **argv)
 {
 	cx_log_init("cx-oauth");
 	return cx_subcmd_main("cx-oauth",
-	    "OAuth2 credentials for x, google and meta: connect, report, hand out tokens.",
+	    "OAuth2 credentials for x, google, meta and any RFC 6749 server: connect,"
+	    " report, hand out tokens.",
 	    subcommands, argc, argv);
 }

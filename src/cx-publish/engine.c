@@ -1,15 +1,24 @@
-/* engine.c: the send loop of cx-publish. Due items are claimed in small
- * batches (queue items and stdin commands), each goes through its lane
- * ("<channel>:<tenant>": circuit breaker, rate limit, provider hold), gets a
- * token, and is sent on one curl multi handle with up to
- * CX_PUBLISH_CONCURRENCY requests in flight; every answer is judged
- * (publish.h) and settled at once, with its audit row and counter.
+/* engine.c: the send loop of cx-publish. Due items (queue items and stdin
+ * commands) are claimed, each goes through its lane ("<channel>:<tenant>":
+ * circuit breaker, rate limit, provider hold), gets a token, and is sent on
+ * one curl multi handle with up to CX_PUBLISH_CONCURRENCY requests in
+ * flight; every answer is judged (publish.h). Outcomes and claims share
+ * transactions (a group commit, as cx-ingest serve's), run by a writer
+ * thread on a connection of its own while the send loop goes on: each
+ * commit settles every outcome that was ready when it began, with its
+ * audit row and counters (the latency histogram's too), claims what the
+ * window has room for and takes the rate-limit tokens the waiting jobs
+ * need. Nothing claimed is sent before its commit, so a crash at any point
+ * leaves an item approved (never sent), publishing (its lease runs out:
+ * unknown, reconciled) or settled. The send loop keeps the lanes, the jobs
+ * and stdout; the writer touches only the work handed to it.
  *
  * An item that cannot go now for a local reason (its lane's breaker is
  * open, its tenant's bucket is empty for longer than
  * CX_PUBLISH_MAX_WAIT_SECONDS, the provider asked to wait) goes back to
  * approved for later, never to dead: only failed attempts at the provider
  * (and tokens that cannot be had) count towards --max-attempts. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +33,7 @@
 #include "crypto.h"
 #include "exit.h"
 #include "httpmulti.h"
+#include "identity.h"
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
@@ -40,19 +50,26 @@ typedef struct job {
 	struct lane *lane;
 	cx_publish_call call;
 	int64_t claimed_ms;         /* monotonic */
+	cx_queue_outcome o;         /* settling: where it goes */
+	char *ref, *code, *detail;  /* o's strings, owned */
+	jv event;                   /* settled: its post.* line, or null */
+	char *refused;              /* settled: why the state file refused it */
 	struct job *next;
 } job;
 
 /* What the engine knows of one channel and tenant. */
 typedef struct lane {
 	char *key;
+	char *channel;
 	cx_ratelimit limit;
 	int tokens;                 /* taken from the shared bucket, not yet used */
+	int want;                   /* jobs waiting for it, while a commit counts */
 	int64_t retry_ms;           /* monotonic: ask the bucket again then */
 	int64_t hold_until;         /* epoch: the provider asked to wait until */
 	int64_t open_until;         /* epoch: the breaker is open until */
 	int64_t failures;           /* as the breaker last said */
 	int64_t read_ms;            /* monotonic: breaker state read then */
+	cx_publish_latency latency; /* of its requests since the last commit */
 	struct lane *next;
 } lane;
 
@@ -65,6 +82,46 @@ typedef struct token {
 	struct token *next;
 } token;
 
+/* What the engine asks of the bucket of a lane, in a commit. */
+typedef struct {
+	char *key;
+	cx_ratelimit limit;
+	int want, have;             /* jobs waiting for it, tokens it holds */
+	int64_t retry_ms;           /* monotonic: not before */
+	int asked;                  /* out: the bucket was asked */
+	int granted;                /* out */
+	int64_t wait_ms;            /* out: with nothing granted, when to ask again */
+} token_ask;
+
+/* One commit, handed to the writer: every outcome that is ready, the
+ * latency of those requests, the claims the window has room for and the
+ * rate-limit tokens the waiting jobs need, with what became of them. */
+typedef struct {
+	job *batch;                 /* outcomes: the writer fills their events */
+	cx_publish_latency *latency;  /* one per lane with requests */
+	char **latency_channel;
+	size_t nlatency;
+	int64_t room, only_id;      /* claims: up to room (0: none) */
+	token_ask *asks;
+	size_t nasks, capasks;
+	jv commands, items;         /* out: claimed */
+	int drained;                /* out: fewer were due than there was room for */
+	int rc;                     /* out */
+	cx_err err;                 /* out */
+} commit_work;
+
+/* The writer thread: commits on a connection of its own while the send loop
+ * goes on, so a slow fsync holds up no request. It touches only the work
+ * handed to it (under mu: busy while it commits, ready when it is done). */
+typedef struct writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	cx_store *s;
+	int busy, ready, quit, running;
+	commit_work w;
+} writer;
+
 struct engine {
 	cx_store *s;
 	const char *channel;
@@ -75,7 +132,9 @@ struct engine {
 	int dry_run;
 	char *meta_token;           /* CX_META_ACCESS_TOKEN, when set */
 	cx_httpmulti *m;
-	job *head, *tail;
+	job *head, *tail;           /* claimed, waiting to be sent */
+	job *settling, *settling_tail;  /* outcomes for the next commit */
+	writer *writer;
 	size_t waiting, inflight;
 	lane *lanes;
 	token *tokens;
@@ -105,6 +164,18 @@ void publish_status(int *status, int code)
 	}
 	if (b > a)
 		*status = code;
+}
+
+static void job_free(job *j)
+{
+	jv_free(j->item);
+	jv_free(j->event);
+	cx_publish_call_free(&j->call);
+	free(j->ref);
+	free(j->code);
+	free(j->detail);
+	free(j->refused);
+	free(j);
 }
 
 /* --- settings ------------------------------------------------------------- */
@@ -163,6 +234,14 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 		cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start libcurl");
 		goto fail;
 	}
+	e->writer = cx_xcalloc(1, sizeof *e->writer);
+	pthread_mutex_init(&e->writer->mu, NULL);
+	pthread_cond_init(&e->writer->cv, NULL);
+	e->writer->w.commands = e->writer->w.items = jv_invalid();
+	if (cx_store_open(cx_store_path(s), &e->writer->s, err) < 0)
+		goto fail;
+	/* the writer reads it too: fill its cache before there are two threads */
+	(void)cx_identity_user();
 	*out = e;
 	return 0;
 fail:
@@ -178,6 +257,7 @@ void engine_close(engine *e)
 	for (lane *l = e->lanes, *n; l; l = n) {
 		n = l->next;
 		free(l->key);
+		free(l->channel);
 		free(l);
 	}
 	for (token *t = e->tokens, *n; t; t = n) {
@@ -189,9 +269,18 @@ void engine_close(engine *e)
 	}
 	for (job *j = e->head, *n; j; j = n) {
 		n = j->next;
-		jv_free(j->item);
-		cx_publish_call_free(&j->call);
-		free(j);
+		job_free(j);
+	}
+	for (job *j = e->settling, *n; j; j = n) {
+		n = j->next;
+		job_free(j);
+	}
+	if (e->writer) {
+		cx_store_close(e->writer->s);
+		pthread_mutex_destroy(&e->writer->mu);
+		pthread_cond_destroy(&e->writer->cv);
+		free(e->writer->w.asks);
+		free(e->writer);
 	}
 	cx_secret_free(e->meta_token);
 	free(e);
@@ -233,40 +322,23 @@ static jv fields(const job *j)
 	return f;
 }
 
-static void job_free(job *j)
-{
-	jv_free(j->item);
-	cx_publish_call_free(&j->call);
-	free(j);
-}
-
-/* Settles a job (and frees it): the outcome's event goes to stdout. */
+/* Records where job j goes; the next commit settles it (and frees it). */
 static void settle(engine *e, job *j, cx_queue_outcome o)
 {
-	cx_err err = { 0, "" };
-	jv ev = jv_null();
-	int rc;
-
+	j->ref = o.provider_ref ? cx_xstrdup(o.provider_ref) : NULL;
+	j->code = o.error_code ? cx_xstrdup(o.error_code) : NULL;
+	j->detail = o.error_detail ? cx_xstrdup(o.error_detail) : NULL;
+	o.provider_ref = j->ref;
+	o.error_code = j->code;
+	o.error_detail = j->detail;
 	o.lease_owner = e->owner;
-	rc = j->command ? cx_commands_settle(e->s, j->id, &o, &ev, &err) :
-	    cx_queue_settle(e->s, j->id, &o, &ev, &err);
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, fields(j), "%s", err.msg);
-		/* a lease lost to another process is its business now */
-		if (err.code != CX_EXIT_SOME_FAILED) {
-			publish_status(&e->status, CX_EXIT_TEMPFAIL);
-			e->stopped = 1;
-		}
-	} else if (jv_get_kind(ev) == JV_KIND_OBJECT) {
-		cx_ndjson_write(ev);
-		cx_ndjson_flush();
-		ev = jv_null();
-	}
-	jv_free(ev);
-	if (rc == 0 && (!strcmp(o.state, "failed") || !strcmp(o.state, "dead") ||
-	    !strcmp(o.state, "unknown")))
-		publish_status(&e->status, CX_EXIT_SOME_FAILED);
-	job_free(j);
+	j->o = o;
+	j->next = NULL;
+	if (e->settling_tail)
+		e->settling_tail->next = j;
+	else
+		e->settling = j;
+	e->settling_tail = j;
 }
 
 /* Back to approved for a local reason: never dead. */
@@ -312,6 +384,7 @@ static lane *lane_for(engine *e, jv item)
 		}
 	l = cx_xcalloc(1, sizeof *l);
 	l->key = key;
+	l->channel = cx_xstrdup(str_of(item, "channel"));
 	l->read_ms = -1;
 	if (cx_publish_rate(str_of(item, "channel"), &l->limit, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
@@ -394,18 +467,16 @@ static const char *token_for(engine *e, const job *j, const cx_err **err)
 	return t->value;
 }
 
-/* --- claiming ------------------------------------------------------------- */
+/* --- claiming and settling -------------------------------------------------- */
 
-static void add_job(jv item, void *ctx)
+static void add_job(engine *e, int command, jv item)
 {
-	void **args = ctx;
-	engine *e = args[0];
-	int command = *(int *)args[1];
 	const char *code = NULL;
 	cx_err err = { 0, "" };
 	job *j = cx_xcalloc(1, sizeof *j);
 
 	j->command = command;
+	j->event = jv_null();
 	j->id = num_of(item, "id");
 	j->attempts = num_of(item, "attempts");
 	j->item = item;
@@ -429,35 +500,271 @@ static void add_job(jv item, void *ctx)
 	e->waiting++;
 }
 
-/* Claims up to what the window has room for; returns 1 when fewer were
- * due than it had room for (nothing more is due in this run). */
-static int claim(engine *e, int64_t only_id)
+/* The ask of lane key; *fresh (may be NULL) gets 1 when it is new. */
+static token_ask *ask_for(commit_work *w, const char *key, int *fresh)
 {
-	int64_t room = e->concurrency - (int64_t)e->waiting, before = e->claimed, want;
-	cx_err err = { 0, "" };
-	int command = 1;
-	void *args[2] = { e, &command };
+	if (fresh)
+		*fresh = 0;
+	for (size_t i = 0; i < w->nasks; i++)
+		if (strcmp(w->asks[i].key, key) == 0)
+			return &w->asks[i];
+	if (fresh)
+		*fresh = 1;
+	if (w->nasks == w->capasks) {
+		w->capasks = w->capasks ? 2 * w->capasks : 8;
+		w->asks = cx_xrealloc(w->asks, w->capasks * sizeof *w->asks);
+	}
+	memset(&w->asks[w->nasks], 0, sizeof *w->asks);
+	w->asks[w->nasks].key = cx_xstrdup(key);
+	return &w->asks[w->nasks++];
+}
 
-	if (e->max > 0 && room > e->max - e->claimed)
-		room = e->max - e->claimed;
+/* The writer's side: counts claimed items (read, not consumed) in the
+ * asks of their lanes. */
+static void count_claimed(commit_work *w, jv claimed)
+{
+	jv_array_foreach(claimed, i, item) {
+		char *key = cx_xasprintf("%s:%s", str_of(item, "channel"), str_of(item, "tenant"));
+		int fresh;
+		token_ask *a = ask_for(w, key, &fresh);
+
+		free(key);
+		/* a setting that does not parse: lane_for reports it and sends unpaced */
+		if (fresh && cx_publish_rate(str_of(item, "channel"), &a->limit,
+		    &(cx_err){ 0, "" }) < 0)
+			a->limit.rate = 0;
+		a->want++;
+		jv_free(item);
+	}
+}
+
+/* Then takes tokens for every lane whose waiting jobs outnumber the tokens
+ * it holds, unless its bucket was found empty and has not refilled yet. */
+static int take_tokens(cx_store *s, commit_work *w, cx_err *err)
+{
+	int64_t mono = cx_clock_mono_ms();
+
+	count_claimed(w, w->commands);
+	count_claimed(w, w->items);
+	for (size_t i = 0; i < w->nasks; i++) {
+		token_ask *a = &w->asks[i];
+
+		if (a->want <= a->have || a->retry_ms > mono)
+			continue;
+		if (cx_ratelimit_take_in(s, a->key, &a->limit, a->want - a->have, &a->granted,
+		    &a->wait_ms, err) < 0)
+			return -1;
+		a->asked = 1;
+	}
+	return 0;
+}
+
+/* The claims of one commit, up to w->room: commands first (whoever piped
+ * them in is waiting), then queue items. */
+static int claim(cx_store *s, const engine *e, commit_work *w, cx_err *err)
+{
+	int64_t room = w->room;
+
 	if (room <= 0)
 		return 0;
-	want = room;
-	/* commands first: whoever piped them in is waiting */
-	if (cx_commands_claim(e->s, e->channel, room, only_id, e->owner, e->lease, add_job,
-	    args, &err) < 0)
+	if (cx_commands_claim_in(s, e->channel, room, w->only_id, e->owner, e->lease,
+	    &w->commands, err) < 0)
+		return -1;
+	room -= jv_array_length(jv_copy(w->commands));
+	if (w->only_id <= 0 && room > 0 && cx_queue_claim_in(s, e->channel, room, e->owner,
+	    e->lease, &w->items, err) < 0)
+		return -1;
+	w->drained = jv_array_length(jv_copy(w->commands)) +
+	    jv_array_length(jv_copy(w->items)) < w->room;
+	return 0;
+}
+
+/* The writer's side of a commit: one transaction, all or nothing. */
+static void commit_run(cx_store *s, const engine *e, commit_work *w)
+{
+	cx_err *err = &w->err;
+
+	w->rc = -1;
+	if (cx_store_begin(s, err) < 0)
+		return;
+	for (job *j = w->batch; j; j = j->next) {
+		int rc = j->command ? cx_commands_settle_in(s, j->id, &j->o, &j->event, err) :
+		    cx_queue_settle_in(s, j->id, &j->o, &j->event, err);
+
+		if (rc < 0 && err->code != CX_EXIT_SOME_FAILED)
+			goto fail;
+		if (rc < 0) {
+			/* a lease lost to another process is its business now */
+			j->refused = cx_xstrdup(err->msg);
+			*err = (cx_err){ 0, "" };
+			j->o.state = NULL;
+		}
+	}
+	for (size_t i = 0; i < w->nlatency; i++)
+		if (cx_publish_latency_add(s, w->latency_channel[i], &w->latency[i], err) < 0)
+			goto fail;
+	if (claim(s, e, w, err) < 0 || take_tokens(s, w, err) < 0 ||
+	    cx_store_commit(s, err) < 0)
 		goto fail;
-	room -= e->claimed - before;
-	command = 0;
-	if (only_id <= 0 && room > 0 && cx_queue_claim(e->s, e->channel, room, e->owner,
-	    e->lease, add_job, args, &err) < 0)
-		goto fail;
-	return e->claimed - before < want;
+	w->rc = 0;
+	return;
 fail:
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-	publish_status(&e->status, err.code ? err.code : CX_EXIT_TEMPFAIL);
-	e->stopped = 1;
-	return 1;
+	cx_store_rollback(s);
+}
+
+static void *writer_main(void *arg)
+{
+	engine *e = arg;
+	writer *wr = e->writer;
+
+	pthread_mutex_lock(&wr->mu);
+	for (;;) {
+		while (!wr->busy && !wr->quit)
+			pthread_cond_wait(&wr->cv, &wr->mu);
+		if (!wr->busy)
+			break;
+		pthread_mutex_unlock(&wr->mu);
+		commit_run(wr->s, e, &wr->w);
+		pthread_mutex_lock(&wr->mu);
+		wr->busy = 0;
+		wr->ready = 1;
+		pthread_cond_broadcast(&wr->cv);
+		cx_httpmulti_wakeup(e->m);
+	}
+	pthread_mutex_unlock(&wr->mu);
+	return NULL;
+}
+
+static lane *lane_by_key(engine *e, const char *key)
+{
+	for (lane *l = e->lanes; l; l = l->next)
+		if (strcmp(l->key, key) == 0)
+			return l;
+	return NULL;
+}
+
+/* Hands the next commit to the writer (which must be idle): the outcomes
+ * that are ready and, when want_claims, claims for the room the window has. */
+static void commit_hand(engine *e, int want_claims, int64_t only_id)
+{
+	writer *wr = e->writer;
+	commit_work *w = &wr->w;
+	size_t nlanes = 0;
+
+	w->batch = e->settling;
+	e->settling = e->settling_tail = NULL;
+	for (lane *l = e->lanes; l; l = l->next)
+		nlanes++;
+	w->latency = cx_xcalloc(nlanes + 1, sizeof *w->latency);
+	w->latency_channel = cx_xcalloc(nlanes + 1, sizeof *w->latency_channel);
+	w->nlatency = 0;
+	for (lane *l = e->lanes; l; l = l->next) {
+		if (l->latency.count > 0) {
+			w->latency[w->nlatency] = l->latency;
+			w->latency_channel[w->nlatency++] = cx_xstrdup(l->channel);
+		}
+		memset(&l->latency, 0, sizeof l->latency);
+		l->want = 0;
+	}
+	for (job *j = e->head; j; j = j->next)
+		j->lane->want++;
+	w->nasks = 0;
+	for (lane *l = e->lanes; l; l = l->next) {
+		token_ask *a = ask_for(w, l->key, NULL);
+
+		a->limit = l->limit;
+		a->want = l->want;
+		a->have = l->tokens;
+		a->retry_ms = l->retry_ms;
+	}
+	w->room = 0;
+	if (want_claims) {
+		w->room = e->concurrency - (int64_t)e->waiting;
+		if (e->max > 0 && w->room > e->max - e->claimed)
+			w->room = e->max - e->claimed;
+	}
+	w->only_id = only_id;
+	w->commands = jv_array();
+	w->items = jv_array();
+	w->drained = 0;
+	w->err = (cx_err){ 0, "" };
+	pthread_mutex_lock(&wr->mu);
+	wr->busy = 1;
+	pthread_cond_broadcast(&wr->cv);
+	pthread_mutex_unlock(&wr->mu);
+}
+
+/* Takes in what the writer did, once it is done: after a commit, the
+ * outcomes' events go to stdout, the claimed items join the waiting list
+ * and the lanes get their tokens; after a failure nothing of it happened
+ * (the outcomes are dropped: their leases run out and the next run
+ * reconciles them) and the engine stops. Returns 1 when nothing more is
+ * due. */
+static int commit_take(engine *e)
+{
+	commit_work *w = &e->writer->w;
+	int64_t mono = cx_clock_mono_ms();
+	int drained = w->drained;
+
+	e->writer->ready = 0;
+	for (size_t i = 0; i < w->nlatency; i++)
+		free(w->latency_channel[i]);
+	free(w->latency);
+	free(w->latency_channel);
+	if (w->rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", w->err.msg);
+		publish_status(&e->status, w->err.code ? w->err.code : CX_EXIT_TEMPFAIL);
+		e->stopped = 1;
+		drained = 1;
+	}
+	for (job *j = w->batch, *n; j; j = n) {
+		n = j->next;
+		if (j->refused)
+			cx_log(CX_LOG_ERROR, fields(j), "%s", j->refused);
+		if (w->rc == 0 && jv_get_kind(j->event) == JV_KIND_OBJECT) {
+			cx_ndjson_write(j->event);
+			j->event = jv_null();
+		}
+		if (w->rc == 0 && j->o.state && (!strcmp(j->o.state, "failed") ||
+		    !strcmp(j->o.state, "dead") || !strcmp(j->o.state, "unknown")))
+			publish_status(&e->status, CX_EXIT_SOME_FAILED);
+		job_free(j);
+	}
+	w->batch = NULL;
+	cx_ndjson_flush();
+	if (w->rc == 0) {
+		jv_array_foreach(w->commands, i, item)
+			add_job(e, 1, item);
+		jv_array_foreach(w->items, i, item)
+			add_job(e, 0, item);
+		for (size_t i = 0; i < w->nasks; i++) {
+			lane *l = lane_by_key(e, w->asks[i].key);
+
+			if (l && w->asks[i].asked) {
+				l->tokens += w->asks[i].granted;
+				l->retry_ms = w->asks[i].granted > 0 ? 0 :
+				    mono + (w->asks[i].wait_ms > 0 ? w->asks[i].wait_ms : 1);
+			}
+		}
+	}
+	for (size_t i = 0; i < w->nasks; i++)
+		free(w->asks[i].key);
+	w->nasks = 0;
+	jv_free(w->commands);
+	jv_free(w->items);
+	w->commands = w->items = jv_invalid();
+	return drained;
+}
+
+/* Whether a waiting job lacks a token that a commit could take now. */
+static int tokens_due(const engine *e)
+{
+	int64_t mono = cx_clock_mono_ms();
+
+	for (const job *j = e->head; j; j = j->next)
+		if (j->lane->tokens == 0 && j->lane->retry_ms <= mono)
+			return 1;
+	return 0;
 }
 
 /* --- sending -------------------------------------------------------------- */
@@ -474,6 +781,7 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 	jv f = fields(j);
 
 	e->inflight--;
+	cx_publish_latency_observe(&l->latency, resp->latency_ms);
 	cx_publish_judge(str_of(j->item, "channel"), rc, resp, terr, now, &r);
 	f = jv_object_set(f, jv_string("latency_ms"), jv_number((double)resp->latency_ms));
 	if (resp->status)
@@ -525,14 +833,13 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 static int start(engine *e, job *j)
 {
 	lane *l = j->lane;
-	int64_t now = cx_clock_now(), mono = cx_clock_mono_ms(), wait_ms = 0;
+	int64_t now = cx_clock_now(), mono = cx_clock_mono_ms();
 	const char *hdrs[2] = { NULL, NULL };
 	const cx_err *terr = NULL;
 	const char *tok;
 	char *idem;
 	cx_err err = { 0, "" };
 	cx_http_request req;
-	int granted;
 
 	breaker_refresh(e, l);
 	if (l->open_until > now) {
@@ -544,24 +851,9 @@ static int start(engine *e, job *j)
 		defer(e, j, l->hold_until, "RATE_LIMITED", "the provider asked to wait");
 		return 1;
 	}
-	if (l->tokens == 0) {
-		int want = 0;
-
-		if (l->retry_ms > mono)
-			goto wait;
-		for (job *k = j; k && want < 1000; k = k->next)
-			want += k->lane == l;
-		if (cx_ratelimit_take(e->s, l->key, &l->limit, want, &granted, &wait_ms,
-		    &err) < 0) {
-			cx_log(CX_LOG_WARN, jv_null(), "rate limit %s: %s", l->key, err.msg);
-			wait_ms = 1000;
-		}
-		l->tokens = granted;
-		if (granted == 0) {
-			l->retry_ms = mono + (wait_ms > 0 ? wait_ms : 1);
-			goto wait;
-		}
-	}
+	/* tokens are taken by commits (take_tokens) */
+	if (l->tokens == 0)
+		goto wait;
 	if (!(tok = token_for(e, j, &terr))) {
 		jv f = fields(j);
 
@@ -638,20 +930,53 @@ static int64_t start_waiting(engine *e)
 	return next;
 }
 
+/* Waits until the writer is idle. */
+static void writer_wait(writer *wr)
+{
+	pthread_mutex_lock(&wr->mu);
+	while (wr->busy)
+		pthread_cond_wait(&wr->cv, &wr->mu);
+	pthread_mutex_unlock(&wr->mu);
+}
+
 void engine_run(engine *e, int64_t only_id)
 {
+	writer *wr = e->writer;
 	int drained = 0;
 	cx_err err = { 0, "" };
 
+	wr->quit = 0;
+	if (pthread_create(&wr->thread, NULL, writer_main, e) != 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "cannot start the writer thread");
+		publish_status(&e->status, CX_EXIT_TEMPFAIL);
+		return;
+	}
 	for (;;) {
 		int64_t next, wait;
+		int busy, ready;
 
-		if (!drained && !stop_requested && !e->stopped &&
-		    (int64_t)e->waiting < e->concurrency && (e->max <= 0 || e->claimed < e->max))
-			drained = claim(e, only_id);
+		/* what was claimed before goes out first, not after a commit */
+		start_waiting(e);
+		pthread_mutex_lock(&wr->mu);
+		busy = wr->busy;
+		ready = wr->ready;
+		pthread_mutex_unlock(&wr->mu);
+		if (!busy) {
+			int claims;
+
+			if (ready)
+				drained |= commit_take(e);
+			claims = !drained && !stop_requested && !e->stopped &&
+			    (int64_t)e->waiting < e->concurrency &&
+			    (e->max <= 0 || e->claimed < e->max);
+			if (claims || e->settling || tokens_due(e)) {
+				commit_hand(e, claims, only_id);
+				busy = 1;
+			}
+		}
 		next = start_waiting(e);
-		if (e->waiting == 0 && e->inflight == 0 && (drained || stop_requested ||
-		    e->stopped || (e->max > 0 && e->claimed >= e->max)))
+		if (!busy && e->waiting == 0 && e->inflight == 0 && !e->settling && (drained ||
+		    stop_requested || e->stopped || (e->max > 0 && e->claimed >= e->max)))
 			break;
 		wait = 100;
 		if (next > 0) {
@@ -659,16 +984,27 @@ void engine_run(engine *e, int64_t only_id)
 			wait = wait < 1 ? 1 : wait > 100 ? 100 : wait;
 		}
 		if (e->inflight == 0) {
-			if (e->waiting > 0)
+			if (busy)
+				writer_wait(wr);
+			else if (e->waiting > 0 && !e->settling && !tokens_due(e))
 				usleep((useconds_t)wait * 1000);
 			continue;
 		}
+		/* the writer wakes this when it is done */
 		if (cx_httpmulti_run(e->m, (int)wait, on_done, e, &err) < 0) {
 			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 			publish_status(&e->status, CX_EXIT_TEMPFAIL);
 			break;
 		}
 	}
+	writer_wait(wr);
+	if (wr->ready)
+		commit_take(e);
+	pthread_mutex_lock(&wr->mu);
+	wr->quit = 1;
+	pthread_cond_broadcast(&wr->cv);
+	pthread_mutex_unlock(&wr->mu);
+	pthread_join(wr->thread, NULL);
 }
 
 /* --- dry run -------------------------------------------------------------- */

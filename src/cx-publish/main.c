@@ -3,9 +3,11 @@
  * items whose lease ran out to unknown and reconciling the unknown ones
  * (reconcile.c), then takes command lines from stdin when stdin is not a
  * terminal (input.c). `retry` brings dead or unknown items back;
+ * `resolve --published` settles unknown items a person found published;
  * `reconcile` only reconciles. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,8 @@
 #include "store.h"
 
 enum { OPTION_DB = 1, OPTION_CONFIG, OPTION_CHANNEL, OPTION_MAX, OPTION_DRY_RUN,
-	OPTION_MAX_ATTEMPTS, OPTION_DIRECT, OPTION_KEY, OPTION_KEY_FILE, OPTION_MAX_LINE };
+	OPTION_MAX_ATTEMPTS, OPTION_DIRECT, OPTION_KEY, OPTION_KEY_FILE, OPTION_MAX_LINE,
+	OPTION_PUBLISHED, OPTION_REF };
 
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
@@ -40,14 +43,13 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case OPTION_DIRECT: c->direct = 1; break;
 	case OPTION_KEY: c->key = arg; break;
 	case OPTION_KEY_FILE: c->key_file = arg; break;
+	case OPTION_PUBLISHED: c->published = 1; break;
+	case OPTION_REF: c->ref = arg; break;
 	case OPTION_MAX: return cx_opts_uint("max", arg, &c->max, err);
-	case OPTION_MAX_LINE: return cx_opts_uint("max-line", arg, &c->max_line, err);
+	case OPTION_MAX_LINE:
+		return cx_opts_range("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
 	case OPTION_MAX_ATTEMPTS:
-		if (cx_opts_uint("max-attempts", arg, &c->max_attempts, err) < 0)
-			return -1;
-		if (c->max_attempts < 1)
-			return cx_err_set(err, CX_EXIT_USAGE, "--max-attempts must be at least 1");
-		break;
+		return cx_opts_range("max-attempts", arg, 1, LLONG_MAX, &c->max_attempts, err);
 	}
 	return 0;
 }
@@ -72,23 +74,37 @@ static const cx_opt run_opts[] = {
 	OPT_END,
 };
 static const cx_opt retry_opts[] = { OPT_CONFIG, OPT_DB, OPT_END };
+static const cx_opt resolve_opts[] = {
+	OPT_CONFIG, OPT_DB,
+	{ "published", 0, OPTION_PUBLISHED, NULL, "the item went out: settle it published, "
+	  "without sending it" },
+	{ "ref", 0, OPTION_REF, "ID", "with one item: the provider's id of what went out "
+	  "(the wamid, the message or comment id)" },
+	OPT_END,
+};
 static const cx_opt reconcile_opts[] = { OPT_CHANNEL, OPT_CONFIG, OPT_DB, OPT_END };
 
 #define ARGS_RUN "[--channel C] [--max N] [--dry-run] [--max-attempts N] [--db PATH] " \
 	"[--config FILE] [< commands.ndjson]"
 #define ARGS_DIRECT "--direct --key K [--dry-run] [--db PATH] [--config FILE] < command.json"
 #define ARGS_RETRY "ID | command:ID ... [--db PATH] [--config FILE]"
+#define ARGS_RESOLVE "--published [--ref ID] ID | command:ID ... [--db PATH] [--config FILE]"
 #define ARGS_RECONCILE "[--channel C] [--db PATH] [--config FILE]"
 #define NEXT "\n       cx-publish "
 
 static const cx_cmd cmd_run = { "cx-publish",
-	ARGS_RUN NEXT ARGS_DIRECT NEXT "retry " ARGS_RETRY NEXT "reconcile " ARGS_RECONCILE,
+	ARGS_RUN NEXT ARGS_DIRECT NEXT "retry " ARGS_RETRY NEXT "resolve " ARGS_RESOLVE NEXT
+	"reconcile " ARGS_RECONCILE,
 	"Publish the approved queue items that are due, and the command lines on stdin\n"
 	"for channels whose approval policy is none (never x). post.* lines on stdout.",
 	run_opts };
 static const cx_cmd cmd_retry = { "cx-publish retry", ARGS_RETRY,
 	"Bring dead or unknown items back to approved, to be published again (owners\n"
 	"and admins).", retry_opts };
+static const cx_cmd cmd_resolve = { "cx-publish resolve", ARGS_RESOLVE,
+	"Settle unknown items that a person found published (on a channel whose\n"
+	"provider cannot be asked), without sending them (owners and admins).",
+	resolve_opts };
 static const cx_cmd cmd_reconcile = { "cx-publish reconcile", ARGS_RECONCILE,
 	"Settle items whose fate is unknown: X posts are looked up on the account's\n"
 	"timeline and become published, or approved to be sent again.", reconcile_opts };
@@ -116,12 +132,10 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, publish_conf *c,
 
 	c->max_attempts = 8;
 	c->max_line = CX_NDJSON_MAX_LINE_DEFAULT;
-	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, -1, NULL, first)) >= 0)
+	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, max_operands, NULL, first)) >= 0)
 		return rc;
-	if (argc - *first < min_operands ||
-	    (max_operands >= 0 && argc - *first > max_operands))
-		return cx_opts_usage_error(cmd, NULL, "%s", argc - *first < min_operands ?
-		    "missing operand" : "unexpected operand");
+	if (argc - *first < min_operands)
+		return cx_opts_usage_error(cmd, NULL, "missing operand");
 	if ((c->key || c->key_file) && !c->direct)
 		return cx_opts_usage_error(cmd, NULL, "--key goes with --direct");
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
@@ -169,19 +183,35 @@ static int run(int argc, char **argv)
 	return status;
 }
 
-/* --- retry ---------------------------------------------------------------- */
+/* --- retry and resolve ---------------------------------------------------- */
 
-static int retry_one(cx_store *s, const char *arg)
+/* What an operator does to items by hand. */
+typedef struct {
+	const cx_cmd *cmd;
+	const char *denied, *verb;  /* the refusal's audit action and wording */
+	const char *const *from;    /* the states it applies to */
+	const char *only;           /* "only dead or unknown items are brought back" */
+	const char *done;           /* "is approved again, to be published by the next run" */
+} by_hand;
+
+static const char *const retry_from[] = { "dead", "unknown", NULL };
+static const char *const resolve_from[] = { "unknown", NULL };
+
+static const by_hand retry_hand = { &cmd_retry, "retry_denied", "bring items back",
+	retry_from, "only dead or unknown items are brought back",
+	"is approved again, to be published by the next run" };
+static const by_hand resolve_hand = { &cmd_resolve, "resolve_denied", "resolve items",
+	resolve_from, "only unknown items are resolved", "is published, as a person found" };
+
+static int move_one(cx_store *s, const by_hand *h, const char *arg, const cx_queue_outcome *o)
 {
 	const char *num = strncmp(arg, "command:", 8) == 0 ? arg + 8 : arg;
-	int command = num != arg;
-	cx_queue_outcome o = { .state = "approved", .error_code = "RETRY_REQUESTED",
-		.error_detail = "brought back by an operator" };
+	int command = num != arg, allowed = 0;
 	cx_err err = { 0, "" };
 	const char *state;
 	long long id;
 	char *end;
-	jv item;
+	jv item, ev = jv_null();
 	int rc;
 
 	errno = 0;
@@ -194,36 +224,37 @@ static int retry_one(cx_store *s, const char *arg)
 	if (rc < 0)
 		return fail(&err);
 	state = cx_json_str(item, "state");
-	if (strcmp(state, "dead") != 0 && strcmp(state, "unknown") != 0) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s %lld is %s: only dead or unknown items are "
-		    "brought back; nothing changed", command ? "command" : "queue item", id, state);
+	for (int i = 0; h->from[i]; i++)
+		allowed |= strcmp(state, h->from[i]) == 0;
+	if (!allowed) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s %lld is %s: %s; nothing changed",
+		    command ? "command" : "queue item", id, state, h->only);
 		jv_free(item);
 		return CX_EXIT_SOME_FAILED;
 	}
 	jv_free(item);
-	rc = command ? cx_commands_settle(s, id, &o, NULL, &err) :
-	    cx_queue_settle(s, id, &o, NULL, &err);
+	rc = command ? cx_commands_settle(s, id, o, &ev, &err) :
+	    cx_queue_settle(s, id, o, &ev, &err);
 	if (rc < 0)
 		return fail(&err);
-	cx_log_info("%s %lld is approved again, to be published by the next run",
-	    command ? "command" : "queue item", id);
+	if (jv_get_kind(ev) == JV_KIND_OBJECT)
+		cx_ndjson_write(ev);
+	else
+		jv_free(ev);
+	cx_log_info("%s %lld %s", command ? "command" : "queue item", id, h->done);
 	return CX_EXIT_OK;
 }
 
-static int retry(int argc, char **argv)
+/* Runs h on the operands from first on, as an owner or admin; closes s. */
+static int by_hand_run(const by_hand *h, cx_store *s, int argc, char **argv, int first,
+    const cx_queue_outcome *o)
 {
-	publish_conf c = { 0 };
-	cx_store *s = NULL;
 	cx_err err = { 0, "" };
-	int first, status = CX_EXIT_OK;
-	int rc = setup(&cmd_retry, argc, argv, &c, 1, -1, &first, &s);
+	int status = CX_EXIT_OK;
 
-	if (rc >= 0)
-		return rc;
-	/* sending again is a decision: owners and admins only */
 	if (cx_store_begin(s, &err) == 0) {
-		if (cx_operators_check(s, cx_identity_user(), CX_ROLE_ADMIN, "retry_denied",
-		    "bring items back", "queue", &err) < 0)
+		if (cx_operators_check(s, cx_identity_user(), CX_ROLE_ADMIN, h->denied, h->verb,
+		    "queue", &err) < 0)
 			cx_operators_end_refused(s, &err);
 		else
 			cx_store_commit(s, &err);
@@ -233,9 +264,41 @@ static int retry(int argc, char **argv)
 		return fail(&err);
 	}
 	for (int i = first; i < argc; i++)
-		publish_status(&status, retry_one(s, argv[i]));
+		publish_status(&status, move_one(s, h, argv[i], o));
+	cx_ndjson_flush();
 	cx_store_close(s);
 	return status;
+}
+
+static int retry(int argc, char **argv)
+{
+	publish_conf c = { 0 };
+	cx_queue_outcome o = { .state = "approved", .error_code = "RETRY_REQUESTED",
+		.error_detail = "brought back by an operator" };
+	cx_store *s = NULL;
+	int first, rc = setup(&cmd_retry, argc, argv, &c, 1, -1, &first, &s);
+
+	/* sending again is a decision: owners and admins only */
+	return rc >= 0 ? rc : by_hand_run(&retry_hand, s, argc, argv, first, &o);
+}
+
+static int resolve(int argc, char **argv)
+{
+	publish_conf c = { 0 };
+	cx_queue_outcome o = { .state = "published" };
+	cx_store *s = NULL;
+	int first, rc = setup(&cmd_resolve, argc, argv, &c, 1, -1, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	if (!c.published || (c.ref && argc - first > 1)) {
+		cx_store_close(s);
+		return cx_opts_usage_error(&cmd_resolve, NULL, "%s", !c.published ?
+		    "say what became of the items: --published (to send them again: "
+		    "cx-publish retry)" : "--ref goes with one item");
+	}
+	o.provider_ref = c.ref;
+	return by_hand_run(&resolve_hand, s, argc, argv, first, &o);
 }
 
 /* --- reconcile ------------------------------------------------------------ */
@@ -262,6 +325,7 @@ static const struct {
 	const char *about;
 } subs[] = {
 	{ "retry", retry, "bring dead or unknown items back to approved" },
+	{ "resolve", resolve, "settle unknown items a person found published" },
 	{ "reconcile", reconcile, "settle items whose fate is unknown" },
 	{ NULL, NULL, NULL },
 };

@@ -16,8 +16,9 @@
 /* The command line and the settings it leads to. */
 typedef struct {
 	const char *db, *config, *channel, *key, *key_file;
+	const char *ref;            /* resolve --ref */
 	long long max, max_attempts, max_line;
-	int dry_run, direct;
+	int dry_run, direct, published;
 } publish_conf;
 
 /* The worst exit status so far: a refusal (77) outranks a configuration

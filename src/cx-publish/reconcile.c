@@ -6,8 +6,8 @@
  * match, once the item has been unknown for CX_PUBLISH_RECONCILE_GRACE_SECONDS
  * (X may take a moment to list a new post), sends it back to approved to be
  * published again. The Meta APIs cannot be asked whether a message went
- * out: those items stay unknown for a person to decide
- * (`cx-publish retry`). */
+ * out (cx-publish(1) RECONCILIATION says why): those items stay unknown for
+ * a person to decide (`cx-publish retry` or `cx-publish resolve`). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,8 +220,10 @@ static void reconcile_one(recon *r, const char *source, jv item)
 	if (strcmp(channel, "x") != 0) {
 		cx_log(r->explicit ? CX_LOG_ERROR : CX_LOG_WARN, f, "%s %lld on %s may or may "
 		    "not have gone out, and %s cannot be asked: check, then `cx-publish retry "
-		    "%s%lld` to send it again", source, (long long)id, channel, channel,
-		    command ? "command:" : "", (long long)id);
+		    "%s%lld` to send it again, or `cx-publish resolve --published %s%lld` if it "
+		    "went out", source, (long long)id, channel, channel,
+		    command ? "command:" : "", (long long)id, command ? "command:" : "",
+		    (long long)id);
 		if (r->explicit)
 			publish_status(r->status, CX_EXIT_SOME_FAILED);
 		jv_free(item);

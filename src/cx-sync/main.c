@@ -24,26 +24,15 @@
 
 enum { O_DB = 1, O_CONFIG, O_WORKSPACE, O_CALENDAR, O_FULL, O_PAGE_SIZE, O_URL,
 	O_USER, O_LISTING, O_ADDRESS, O_TTL, O_BEFORE, O_ALL, O_JSON, O_TABLE,
-	O_MAX_RESULTS, O_MAX_LINE, O_REQUESTS };
+	O_MAX_RESULTS, O_MAX_LINE, O_REQUESTS, O_NO_PROGRESS };
 
 typedef struct {
 	const char *db, *config, *workspace, *calendar, *url, *user, *address;
 	long long page_size, ttl, before, max_results, max_line;
-	int full, listing, all, table;
+	int full, listing, all, table, no_progress;
 } conf;
 
-/* An integer option from min to max (LLONG_MAX: no upper bound). */
-static int ranged(const char *opt, const char *arg, long long min, long long max,
-    long long *out, cx_err *err)
-{
-	if (cx_opts_uint(opt, arg, out, err) < 0)
-		return -1;
-	if (*out >= min && *out <= max)
-		return 0;
-	if (max == LLONG_MAX)
-		return cx_err_set(err, CX_EXIT_USAGE, "--%s wants a positive number", opt);
-	return cx_err_set(err, CX_EXIT_USAGE, "--%s wants %lld to %lld", opt, min, max);
-}
+cx_progress sync_progress;
 
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
@@ -60,14 +49,15 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_FULL: c->full = 1; return 0;
 	case O_LISTING: c->listing = 1; return 0;
 	case O_ALL: c->all = 1; return 0;
+	case O_NO_PROGRESS: c->no_progress = 1; return 0;
 	case O_JSON: c->table = 0; return 0;
 	case O_TABLE: c->table = 1; return 0;
 	case O_REQUESTS: return 0;
-	case O_PAGE_SIZE: return ranged("page-size", arg, 1, 2500, &c->page_size, err);
-	case O_MAX_RESULTS: return ranged("max-results", arg, 5, 100, &c->max_results, err);
-	case O_TTL: return ranged("ttl", arg, 1, LLONG_MAX, &c->ttl, err);
+	case O_PAGE_SIZE: return cx_opts_range("page-size", arg, 1, 2500, &c->page_size, err);
+	case O_MAX_RESULTS: return cx_opts_range("max-results", arg, 5, 100, &c->max_results, err);
+	case O_TTL: return cx_opts_range("ttl", arg, 1, LLONG_MAX, &c->ttl, err);
 	case O_BEFORE: return cx_opts_uint("before", arg, &c->before, err);
-	case O_MAX_LINE: return ranged("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
+	case O_MAX_LINE: return cx_opts_range("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
 	}
 	return 0;
 }
@@ -77,6 +67,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 #define OPT_JSON { "json", 0, O_JSON, NULL, "NDJSON output (the default when stdout is not a terminal)" }
 #define OPT_TABLE { "table", 0, O_TABLE, NULL, "output for people (the default on a terminal)" }
 #define OPT_PAGE_SIZE { "page-size", 0, O_PAGE_SIZE, "N", "events per events.list page, 1 to 2500 (default 250)" }
+#define OPT_NO_PROGRESS { "no-progress", 0, O_NO_PROGRESS, NULL, "no progress line on a terminal's stderr" }
 #define OPT_END { NULL, 0, 0, NULL, NULL }
 
 static const cx_opt gcal_opts[] = {
@@ -84,6 +75,7 @@ static const cx_opt gcal_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
 	{ "full", 0, O_FULL, NULL, "list every event again instead of the changes since the last run" },
+	OPT_NO_PROGRESS,
 	OPT_PAGE_SIZE,
 	{ "workspace", 'w', O_WORKSPACE, "W", "whose Google credential to use (required)" },
 	OPT_END,
@@ -159,7 +151,7 @@ static const cx_opt ics_opts[] = {
 #define USAGE_LIST "[--workspace W] [--all] [--db PATH] [--json | --table]"
 
 static const cx_cmd cmd_gcal = { "cx-sync google-calendar",
-	"--workspace W --calendar ID [--full] [--page-size N] [--db PATH]",
+	"--workspace W --calendar ID [--full] [--page-size N] [--no-progress] [--db PATH]",
 	"Mirror a Google calendar: events.list, then only the changes since the last run.",
 	gcal_opts };
 static const cx_cmd cmd_caldav = { "cx-sync caldav",
@@ -246,7 +238,10 @@ static int gcal_cmd(int argc, char **argv)
 		return usage_error(&cmd_gcal, "--workspace W and --calendar ID");
 	if ((rc = open_all(&c, &s)) >= 0)
 		return rc;
+	cx_progress_start(&sync_progress, "cx-sync google-calendar", "events", -1,
+	    c.no_progress);
 	rc = gcal_sync(s, c.workspace, c.calendar, c.full, (long)c.page_size, NULL, &err);
+	cx_progress_end(&sync_progress);
 	return finish(s, rc, &err);
 }
 

@@ -82,6 +82,29 @@ static int64_t reset_of(const cx_http_response *resp)
 
 /* One page into p->posts, *oldest lowered to its oldest post; *next gets
  * the next page's token or NULL. 0, 1 for a 429, or -1 with err. */
+/* The post (consumed) with "author_username" from the answer's
+ * includes.users (borrowed), when X sent its author there. */
+static jv with_username(jv post, jv users)
+{
+	const char *author = cx_json_str(post, "author_id");
+
+	if (!author || jv_get_kind(users) != JV_KIND_ARRAY)
+		return post;
+	jv_array_foreach(users, i, user) {
+		const char *id = jv_get_kind(user) == JV_KIND_OBJECT ? cx_json_str(user, "id") : NULL;
+		const char *name = id ? cx_json_str(user, "username") : NULL;
+
+		if (name && strcmp(id, author) == 0) {
+			post = jv_object_set(post, jv_string("author_username"), jv_string(name));
+			jv_free(user);
+			break;
+		}
+		jv_free(user);
+		(void)i;
+	}
+	return post;
+}
+
 static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
     const char *page_token, char **oldest, char **next, cx_err *err)
 {
@@ -90,7 +113,7 @@ static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
 	const char *remaining;
 	cx_http_request req = { 0 };
 	cx_http_response resp;
-	jv body, data, nt;
+	jv body, data, users, nt;
 	int rc;
 
 	*next = NULL;
@@ -98,7 +121,8 @@ static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
 	path = cx_xasprintf("%s/2/users/%s/mentions", base, esc);
 	url = cx_http_url_with(path, "max_results", size, "since_id", since_id,
 	    "until_id", until_id, "pagination_token", page_token, "tweet.fields",
-	    "author_id,conversation_id,created_at", NULL);
+	    "author_id,conversation_id,created_at", "expansions", "author_id",
+	    "user.fields", "username", NULL);
 	free(base);
 	free(esc);
 	free(path);
@@ -138,12 +162,14 @@ static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
 		return cx_err_set(err, CX_EXIT_UNAVAILABLE, "mentions: the answer is not a JSON object");
 	}
 	data = jv_object_get(jv_copy(body), jv_string("data"));
+	users = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("includes"), jv_string("users")));
 	if (jv_get_kind(data) == JV_KIND_ARRAY) {
 		jv_array_foreach(data, i, post) {
 			const char *id = jv_get_kind(post) == JV_KIND_OBJECT ?
 			    cx_json_str(post, "id") : NULL;
 
 			if (valid_id(id)) {
+				post = with_username(post, users);
 				if (!*oldest || id_cmp(id, *oldest) < 0) {
 					free(*oldest);
 					*oldest = cx_xstrdup(id);
@@ -156,6 +182,7 @@ static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
 		}
 	}
 	jv_free(data);
+	jv_free(users);
 	nt = jv_getpath(body, JV_ARRAY(jv_string("meta"), jv_string("next_token")));
 	if (jv_get_kind(nt) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(nt)) > 0)
 		*next = cx_xstrdup(jv_string_value(nt));
@@ -231,6 +258,8 @@ static jv mention(const char *user_id, jv post)
 	int64_t secs;
 
 	data = set_if_string(data, "author_id", jv_object_get(jv_copy(post), jv_string("author_id")));
+	data = set_if_string(data, "author_username", jv_object_get(jv_copy(post),
+	    jv_string("author_username")));
 	data = set_if_string(data, "text", jv_object_get(jv_copy(post), jv_string("text")));
 	data = set_if_string(data, "conversation_id", jv_object_get(jv_copy(post),
 	    jv_string("conversation_id")));

@@ -14,6 +14,7 @@
 #include "calendar.h"
 #include "err.h"
 #include "http.h"
+#include "progress.h"
 #include "store.h"
 #include "sync.h"
 
@@ -51,6 +52,10 @@ int sync_calendar_finish(cx_store *s, const char *source, cx_sync_lease *lease,
     cx_calendar_sync *cs, const char *key, const char *calendar_id,
     const char *cursor, const char *mode, const sync_origin *origin,
     int64_t started, int64_t requests, cx_err *err);
+
+/* The terminal's progress line of the running command (counts what a
+ * source has fetched; off unless started). */
+extern cx_progress sync_progress;
 
 /* The lease TTL for runs (CX_SYNC_LEASE_SECONDS). */
 int sync_lease_ttl(int64_t *ttl, cx_err *err);

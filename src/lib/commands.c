@@ -261,18 +261,23 @@ out:
 
 /* --- claims and outcomes -------------------------------------------------- */
 
-int cx_commands_claim(cx_store *s, const char *channel, int64_t max,
-    int64_t only_id, const char *owner, int64_t lease,
-    void (*each)(jv item, void *ctx), void *ctx, cx_err *err)
+int cx_commands_claim_in(cx_store *s, const char *channel, int64_t max,
+    int64_t only_id, const char *owner, int64_t lease, jv *claimed, cx_err *err)
 {
-	return cx_outbound_claim(&commands_table, s, channel, max, only_id, owner, lease,
-	    each, ctx, err);
+	return cx_outbound_claim_in(&commands_table, s, channel, max, only_id, owner, lease,
+	    claimed, err);
 }
 
 int cx_commands_settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
     jv *event, cx_err *err)
 {
 	return cx_outbound_settle(&commands_table, s, id, o, event, err);
+}
+
+int cx_commands_settle_in(cx_store *s, int64_t id, const cx_queue_outcome *o,
+    jv *event, cx_err *err)
+{
+	return cx_outbound_settle_in(&commands_table, s, id, o, event, err);
 }
 
 int cx_commands_expire_leases(cx_store *s, int64_t *expired, cx_err *err)

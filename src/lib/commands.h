@@ -5,9 +5,9 @@
  * workspace, before anything is sent, so a key seen before is never sent
  * again. A command then moves like a queue item (queue.h), from approved:
  *
- *   approved   -> publishing (claimed, with a lease)       cx_commands_claim
+ *   approved   -> publishing (claimed, with a lease)       cx_commands_claim_in
  *   publishing -> published | failed | dead | unknown
- *                 | approved (to be retried)               cx_commands_settle
+ *                 | approved (to be retried)               cx_commands_settle(_in)
  *   publishing, lease run out -> unknown                   cx_commands_expire_leases
  *   unknown    -> published | approved (reconciled)        cx_commands_settle
  *   dead       -> approved (brought back)                  cx_commands_settle
@@ -53,15 +53,16 @@ int cx_commands_get(cx_store *s, int64_t id, jv *item, cx_err *err);
 int cx_commands_list(cx_store *s, const char *state, const char *channel,
     void (*each)(jv item, void *ctx), void *ctx, cx_err *err);
 
-/* Claims up to max (<= 0: no limit) approved commands whose next attempt is
- * due, of channel (NULL: any), or only command only_id when it is > 0;
- * as cx_queue_claim. */
-int cx_commands_claim(cx_store *s, const char *channel, int64_t max,
-    int64_t only_id, const char *owner, int64_t lease,
-    void (*each)(jv item, void *ctx), void *ctx, cx_err *err);
-
 /* Settles a command along one of the edges above; as cx_queue_settle. */
 int cx_commands_settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
+    jv *event, cx_err *err);
+
+/* In the caller's transaction, as cx_queue_claim_in and cx_queue_settle_in:
+ * claims up to max (<= 0: no limit) approved commands whose next attempt is
+ * due, of channel (NULL: any), or only command only_id when it is > 0. */
+int cx_commands_claim_in(cx_store *s, const char *channel, int64_t max,
+    int64_t only_id, const char *owner, int64_t lease, jv *claimed, cx_err *err);
+int cx_commands_settle_in(cx_store *s, int64_t id, const cx_queue_outcome *o,
     jv *event, cx_err *err);
 
 /* Moves publishing commands whose lease ran out to unknown. */

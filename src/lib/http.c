@@ -247,6 +247,27 @@ static jv append_pairs(jv out, char sep, const char *key, va_list ap)
 	return out;
 }
 
+char *cx_http_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = cx_xmalloc(3 * strlen(s) + 1), *w = out;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			*w++ = (char)c;
+		} else {
+			*w++ = '%';
+			*w++ = hex[c >> 4];
+			*w++ = hex[c & 15];
+		}
+	}
+	*w = '\0';
+	return out;
+}
+
 /* A jv string's text as a new C string; the jv's copy is wiped (forms
  * carry secrets). */
 static char *take_string(jv s)

@@ -65,6 +65,9 @@ jv cx_http_json(const cx_http_response *resp);
 /* application/x-www-form-urlencoded from key, value pairs ending with a NULL
  * key; a pair whose value is NULL is left out. */
 char *cx_http_form(const char *key, ...) __attribute__((sentinel));
+/* s percent-encoded (all but letters, digits and "-._~"); may hold a
+ * secret: free with cx_secret_free. */
+char *cx_http_escape(const char *s);
 /* url with "?" or "&" and the encoded pairs appended (same rules). */
 char *cx_http_url_with(const char *url, const char *key, ...) __attribute__((sentinel));
 /* The decoded value of query parameter name in a URL or a bare query

@@ -35,5 +35,8 @@ size_t cx_httpmulti_pending(const cx_httpmulti *m);
  * with err when libcurl itself fails. */
 int cx_httpmulti_run(cx_httpmulti *m, int timeout_ms, cx_httpmulti_done done,
     void *ctx, cx_err *err);
+/* Makes a cx_httpmulti_run that waits, now or next, return at once; the one
+ * call that is safe from another thread. */
+void cx_httpmulti_wakeup(cx_httpmulti *m);
 
 #endif

@@ -1,5 +1,8 @@
-/* oauth.c: providers, authorization states, code exchange, the sealed
- * credential store, and the refresh under lock behind cx_oauth_token.
+/* oauth.c: the one OAuth flow every provider runs (who a provider is and
+ * where its endpoints are: oauthprovider.c): authorization states, the
+ * RFC 9207 issuer check, code exchange, identity, the sealed credential
+ * store, the refresh under lock behind cx_oauth_token, revocation with
+ * introspection.
  * HTTP calls never run inside a transaction: a refresh takes the lock row,
  * commits, calls the provider, then records the outcome (tokens, audit,
  * counter, lock release) in one transaction. */
@@ -24,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oauth.h"
+#include "oauthprovider.h"
 #include "xalloc.h"
 
 #define STATE_BYTES 32         /* 256 bits */
@@ -33,189 +37,75 @@
 #define POLL_MIN_MS 20
 #define POLL_JITTER_MS 40
 
-enum {
-	PKCE = 1,          /* S256 code challenge */
-	BASIC_AUTH = 2,    /* client authenticates with HTTP Basic, else in the form */
-	OFFLINE = 4,       /* Google: access_type=offline&prompt=consent */
-	LONG_LIVED = 8,    /* Meta: fb_exchange_token, no refresh token */
-};
-
-typedef enum { ID_X, ID_GOOGLE, ID_META } identity_shape;
-
-typedef struct {
-	const char *name, *env;
-	const char *authorize_url;     /* "{v}": the Graph API version */
-	const char *token_url;         /* NULL: API base + token_path */
-	const char *token_path;
-	const char *api_base, *identity_path;
-	const char *default_scopes, *required_scopes;
-	char scope_sep;                /* between scopes in the authorize URL */
-	int flags;
-	identity_shape shape;
-} oauth_provider;
-
-static const oauth_provider providers[] = {
-	{ "x", "X", "https://x.com/i/oauth2/authorize", "https://api.x.com/2/oauth2/token",
-	  NULL, "https://api.x.com", "/2/users/me",
-	  "tweet.read tweet.write users.read offline.access", "tweet.write", ' ',
-	  PKCE | BASIC_AUTH, ID_X },
-	{ "google", "GOOGLE", "https://accounts.google.com/o/oauth2/v2/auth",
-	  "https://oauth2.googleapis.com/token", NULL, "https://www.googleapis.com",
-	  "/oauth2/v3/userinfo",
-	  "openid email https://www.googleapis.com/auth/calendar.readonly", "", ' ',
-	  PKCE | OFFLINE, ID_GOOGLE },
-	{ "meta", "META", "https://www.facebook.com/{v}/dialog/oauth", NULL,
-	  "/{v}/oauth/access_token", "https://graph.facebook.com", "/{v}/me?fields=id,name",
-	  "pages_show_list pages_messaging instagram_basic instagram_manage_messages",
-	  "", ',', LONG_LIVED, ID_META },
-	{ NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0 },
-};
-
-static const oauth_provider *provider_find(const char *name)
+static char *required_scopes(const cx_oauth_provider *p)
 {
-	for (const oauth_provider *p = providers; name && p->name; p++)
-		if (strcmp(p->name, name) == 0)
-			return p;
-	return NULL;
+	const char *r = cx_oauth_provider_setting(p, "REQUIRED_SCOPES");
+
+	return cx_xstrdup(r ? r : p->preset->required_scopes);
 }
 
-int cx_oauth_provider_known(const char *name)
+static const char *default_scopes(const cx_oauth_provider *p)
 {
-	return provider_find(name) != NULL;
-}
+	const char *d = cx_oauth_provider_setting(p, "SCOPES");
 
-static int unknown_provider(const char *name, cx_err *err)
-{
-	return cx_err_set(err, CX_EXIT_USAGE,
-	    "unknown_provider: '%s' is not a provider (x, google, meta)", name ? name : "");
-}
-
-/* ---- settings and endpoints ------------------------------------------ */
-
-static const char *setting(const oauth_provider *p, const char *what)
-{
-	char name[64];
-
-	snprintf(name, sizeof name, "CX_%s_%s", p->env, what);
-	return cx_config_get(name, NULL);
-}
-
-/* text with every "{v}" replaced by the Graph API version. */
-static char *expand(const char *text)
-{
-	const char *v = cx_config_get("CX_GRAPH_API_VERSION", "v24.0");
-	const char *at = strstr(text, "{v}");
-	char *head, *out;
-
-	if (!at)
-		return cx_xstrdup(text);
-	head = cx_xstrndup(text, (size_t)(at - text));
-	out = cx_xasprintf("%s%s%s", head, v, at + 3);
-	free(head);
-	return out;
-}
-
-static char *api_base(const oauth_provider *p)
-{
-	const char *b = setting(p, "API_BASE");
-	char *out;
-	size_t n;
-
-	if (!b && p->shape == ID_META)
-		b = cx_config_get("CX_GRAPH_API_BASE", NULL);
-	out = cx_xstrdup(b ? b : p->api_base);
-	n = strlen(out);
-	while (n > 0 && out[n - 1] == '/')
-		out[--n] = '\0';
-	return out;
-}
-
-static char *api_url(const oauth_provider *p, const char *path)
-{
-	char *base = api_base(p), *tail = expand(path);
-	char *out = cx_xasprintf("%s%s", base, tail);
-
-	free(base);
-	free(tail);
-	return out;
-}
-
-static char *authorize_url(const oauth_provider *p)
-{
-	const char *u = setting(p, "AUTHORIZE_URL");
-
-	return expand(u ? u : p->authorize_url);
-}
-
-static char *token_url(const oauth_provider *p)
-{
-	const char *u = setting(p, "TOKEN_URL");
-
-	if (u)
-		return cx_xstrdup(u);
-	return p->token_url ? cx_xstrdup(p->token_url) : api_url(p, p->token_path);
-}
-
-/* The revocation endpoint: X and Google revoke beside their token endpoint
- * (".../token" -> ".../revoke"); Meta deletes the app's permissions. */
-static char *revoke_url(const oauth_provider *p)
-{
-	const char *u = setting(p, "REVOKE_URL");
-	char *t, *slash;
-
-	if (u)
-		return cx_xstrdup(u);
-	if (p->shape == ID_META)
-		return api_url(p, "/{v}/me/permissions");
-	t = token_url(p);
-	slash = strrchr(t, '/');
-	if (slash && strcmp(slash, "/token") == 0) {
-		char *out;
-
-		*slash = '\0';
-		out = cx_xasprintf("%s/revoke", t);
-		free(t);
-		return out;
-	}
-	free(t);
-	return NULL;
-}
-
-static char *required_scopes(const oauth_provider *p)
-{
-	const char *r = setting(p, "REQUIRED_SCOPES");
-
-	return cx_xstrdup(r ? r : p->required_scopes);
+	return d ? d : p->preset->default_scopes;
 }
 
 typedef struct {
 	const char *id;
 	char *secret;
+	char *basic_id, *basic_secret;   /* form-encoded for HTTP Basic */
 } client;
 
-static int client_load(const oauth_provider *p, client *c, cx_err *err)
+/* The client's id and, unless it is a public client (auth none), its
+ * secret. */
+static int client_load(const cx_oauth_provider *p, client *c, cx_err *err)
 {
-	char name[64];
+	char name[96];
 	int rc;
 
 	memset(c, 0, sizeof *c);
-	snprintf(name, sizeof name, "CX_%s_CLIENT_ID", p->env);
+	snprintf(name, sizeof name, "%s_CLIENT_ID", p->env);
 	c->id = cx_config_get(name, NULL);
 	if (!c->id)
 		return cx_err_set(err, CX_EXIT_CONFIG, "config: %s is not set", name);
-	snprintf(name, sizeof name, "CX_%s_CLIENT_SECRET", p->env);
+	if (p->auth == CX_OAUTH_AUTH_NONE)
+		return 0;
+	snprintf(name, sizeof name, "%s_CLIENT_SECRET", p->env);
 	rc = cx_secret_get(name, &c->secret, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
 		return cx_err_set(err, CX_EXIT_CONFIG, "config: %s (or %s_FILE) is not set",
 		    name, name);
+	/* RFC 6749 §2.3.1: both form-encoded before they are joined by ":" */
+	c->basic_id = cx_http_escape(c->id);
+	c->basic_secret = cx_http_escape(c->secret);
 	return 0;
+}
+
+/* The client's secret in the form, for client_secret_post; NULL (left
+ * out of the form) otherwise. */
+static const char *form_secret(const cx_oauth_provider *p, const client *c)
+{
+	return p->auth == CX_OAUTH_AUTH_POST ? c->secret : NULL;
+}
+
+/* HTTP Basic for client_secret_basic. */
+static void client_auth(const cx_oauth_provider *p, const client *c,
+    cx_http_request *req)
+{
+	if (c && p->auth == CX_OAUTH_AUTH_BASIC) {
+		req->basic_user = c->basic_id;
+		req->basic_password = c->basic_secret;
+	}
 }
 
 static void client_free(client *c)
 {
 	cx_secret_free(c->secret);
+	free(c->basic_id);
+	cx_secret_free(c->basic_secret);
 	memset(c, 0, sizeof *c);
 }
 
@@ -470,6 +360,22 @@ static int upstream_error(const cx_http_response *r, const char *what,
 	    code[0] ? " (" : "", code, code[0] ? ")" : "");
 }
 
+/* A 2xx answer that is not JSON: not an OAuth server (a login page, a
+ * proxy): 69, for the URL is wrong rather than the server busy. */
+static int not_oauth(const cx_http_response *r, const char *what, cx_err *err)
+{
+	const char *type = cx_http_header(r, "content-type");
+	char word[64];
+	size_t n = 0;
+
+	for (; type && type[n] && type[n] != ';' && n < sizeof word - 1; n++)
+		word[n] = isgraph((unsigned char)type[n]) ? type[n] : '?';
+	word[n] = '\0';
+	return cx_err_set(err, CX_EXIT_UNAVAILABLE, "upstream_not_oauth: %s answered "
+	    "HTTP %ld with %s, not a JSON object; is its URL right?", what, r->status,
+	    n ? word : "no content type");
+}
+
 typedef struct {
 	char *access, *refresh, *scope;
 	int64_t expires_in;            /* < 0: not given */
@@ -486,7 +392,7 @@ static void grant_free(grant *g)
 
 /* POSTs form to the token endpoint and reads a token response into g.
  * timeout_ms 0: http's default. */
-static int token_call(const oauth_provider *p, const client *c, const char *url,
+static int token_call(const cx_oauth_provider *p, const client *c, const char *url,
     const char *form, const char *refused, long timeout_ms, grant *g, cx_err *err)
 {
 	cx_http_request req = { .url = url, .body = form, .body_len = strlen(form),
@@ -497,31 +403,34 @@ static int token_call(const oauth_provider *p, const client *c, const char *url,
 
 	memset(g, 0, sizeof *g);
 	g->expires_in = -1;
-	if (c && (p->flags & BASIC_AUTH)) {
-		req.basic_user = c->id;
-		req.basic_password = c->secret;
-	}
+	client_auth(p, c, &req);
 	if (cx_http_do(&req, &r, err) < 0) {
 		cx_http_response_free(&r);
 		return transport_error(err);
 	}
-	if (r.status < 200 || r.status > 299) {
-		rc = upstream_error(&r, "the token endpoint", refused, err);
+	body = cx_http_json(&r);
+	if (jv_get_kind(body) != JV_KIND_OBJECT && r.status >= 200 && r.status <= 299) {
+		/* RFC 6749 §5.1: a JSON object; a page is some other server */
+		rc = not_oauth(&r, "the token endpoint", err);
+		jv_free(body);
 		cx_http_response_free(&r);
 		return rc;
 	}
-	body = cx_http_json(&r);
-	if (jv_get_kind(body) == JV_KIND_OBJECT) {
-		g->access = take_secret(body, "access_token");
-		g->refresh = take_secret(body, "refresh_token");
-		g->scope = take_string(body, "scope");
-		ei = jv_object_get(jv_copy(body), jv_string("expires_in"));
-		if (jv_get_kind(ei) == JV_KIND_NUMBER)
-			g->expires_in = (int64_t)jv_number_value(ei);
-		else if (jv_get_kind(ei) == JV_KIND_STRING)
-			g->expires_in = strtoll(jv_string_value(ei), NULL, 10);
-		jv_free(ei);
+	if (r.status < 200 || r.status > 299) {
+		rc = upstream_error(&r, "the token endpoint", refused, err);
+		jv_free(body);
+		cx_http_response_free(&r);
+		return rc;
 	}
+	g->access = take_secret(body, "access_token");
+	g->refresh = take_secret(body, "refresh_token");
+	g->scope = take_string(body, "scope");
+	ei = jv_object_get(jv_copy(body), jv_string("expires_in"));
+	if (jv_get_kind(ei) == JV_KIND_NUMBER)
+		g->expires_in = (int64_t)jv_number_value(ei);
+	else if (jv_get_kind(ei) == JV_KIND_STRING)
+		g->expires_in = strtoll(jv_string_value(ei), NULL, 10);
+	jv_free(ei);
 	jv_free(body);
 	cx_http_response_free(&r);
 	if (!g->access || !*g->access) {
@@ -572,10 +481,10 @@ static int api_get(const char *url, const char *token, cx_http_response *r,
 }
 
 /* Meta's granted permissions, space-separated. */
-static int meta_permissions(const oauth_provider *p, const char *token, char **out,
+static int meta_permissions(const cx_oauth_provider *p, const char *token, char **out,
     cx_err *err)
 {
-	char *url = api_url(p, "/{v}/me/permissions");
+	char *url = cx_oauth_provider_api_url(p, "/{v}/me/permissions");
 	cx_http_response r;
 	jv body, data;
 	jv granted = jv_string("");
@@ -615,38 +524,113 @@ static int meta_permissions(const oauth_provider *p, const char *token, char **o
 	return 0;
 }
 
-/* Who the token belongs to: X /2/users/me, Google userinfo, Meta /me. */
-static int fetch_identity(const oauth_provider *p, const char *token, identity *id,
-    cx_err *err)
+/* RFC 7662: asks the server whether token is active. 1 active, 0 not,
+ * -1 with err; *answer (when given) is the server's object. */
+static int introspect(const cx_oauth_provider *p, const client *c, const char *url,
+    const char *token, const char *hint, jv *answer, cx_err *err)
 {
-	char *url = api_url(p, p->identity_path);
+	char *form = cx_http_form("token", token, "token_type_hint", hint,
+	    "client_id", c->id, "client_secret", form_secret(p, c), NULL);
+	cx_http_request req = { .url = url, .body = form, .body_len = strlen(form),
+		.content_type = CX_HTTP_FORM,
+		.headers = (const char *const[]){ "Accept: application/json", NULL } };
+	cx_http_response r;
+	jv body = jv_invalid(), active;
+	int rc;
+
+	client_auth(p, c, &req);
+	if (cx_http_do(&req, &r, err) < 0) {
+		rc = transport_error(err);
+	} else if (r.status < 200 || r.status > 299) {
+		rc = upstream_error(&r, "the introspection endpoint", "introspection_refused",
+		    err);
+	} else if (jv_get_kind(body = cx_http_json(&r)) != JV_KIND_OBJECT) {
+		rc = not_oauth(&r, "the introspection endpoint", err);
+	} else {
+		active = jv_object_get(jv_copy(body), jv_string("active"));
+		rc = jv_get_kind(active) == JV_KIND_TRUE;
+		jv_free(active);
+	}
+	cx_http_response_free(&r);
+	cx_secret_free(form);
+	if (rc >= 0 && answer)
+		*answer = jv_copy(body);
+	jv_free(body);
+	return rc;
+}
+
+/* The first of the space-separated keys that obj has, as a string. */
+static char *take_first(jv obj, const char *keys)
+{
+	char *out = NULL;
+
+	while (*keys && !out) {
+		size_t n = strcspn(keys, " ");
+		char *key = cx_xstrndup(keys, n);
+
+		out = take_string(obj, key);
+		free(key);
+		keys += n;
+		keys += strspn(keys, " ");
+	}
+	return out;
+}
+
+/* A generic server without userinfo: the introspection's sub and
+ * username, or no identity at all when it has no introspection either. */
+static int identity_by_introspection(cx_oauth_provider *p, const client *c,
+    const char *token, identity *id, cx_err *err)
+{
+	char *url = NULL;
+	jv answer = jv_null();
+	int rc;
+
+	if (cx_oauth_provider_endpoint(p, CX_OAUTH_EP_INTROSPECT, &url, err) < 0)
+		return -1;
+	if (!url)
+		return 0;
+	rc = introspect(p, c, url, token, "access_token", &answer, err);
+	free(url);
+	if (rc == 0)
+		cx_err_set(err, CX_EXIT_NOPERM, "identity_failed: the introspection "
+		    "endpoint says the new access token is not active");
+	if (rc == 1) {
+		id->id = take_string(answer, "sub");
+		id->username = take_first(answer, "username preferred_username");
+	}
+	jv_free(answer);
+	return rc == 1 ? 0 : -1;
+}
+
+/* Who the token belongs to: the preset's identity call (X /2/users/me,
+ * Google userinfo, Meta /me and its permissions); for a generic server
+ * OpenID userinfo when the grant has openid, else its introspection. */
+static int fetch_identity(cx_oauth_provider *p, const client *c, const char *token,
+    const char *granted, identity *id, cx_err *err)
+{
+	char *url = NULL;
 	cx_http_response r;
 	jv body, obj;
-	int rc = api_get(url, token, &r, "the identity endpoint", err);
+	int rc;
 
-	free(url);
 	memset(id, 0, sizeof *id);
+	if (p->generic && !scope_has(granted, "openid", 6))
+		return identity_by_introspection(p, c, token, id, err);
+	if (cx_oauth_provider_endpoint(p, CX_OAUTH_EP_IDENTITY, &url, err) < 0)
+		return -1;
+	if (!url)
+		return identity_by_introspection(p, c, token, id, err);
+	rc = api_get(url, token, &r, "the identity endpoint", err);
+	free(url);
 	if (rc < 0)
 		return -1;
 	body = cx_http_json(&r);
 	cx_http_response_free(&r);
-	obj = p->shape == ID_X && jv_get_kind(body) == JV_KIND_OBJECT ?
-	    jv_object_get(jv_copy(body), jv_string("data")) : jv_copy(body);
+	obj = p->preset->identity_wrap && jv_get_kind(body) == JV_KIND_OBJECT ?
+	    jv_object_get(jv_copy(body), jv_string(p->preset->identity_wrap)) : jv_copy(body);
 	if (jv_get_kind(obj) == JV_KIND_OBJECT) {
-		switch (p->shape) {
-		case ID_X:
-			id->id = take_string(obj, "id");
-			id->username = take_string(obj, "username");
-			break;
-		case ID_GOOGLE:
-			id->id = take_string(obj, "sub");
-			id->username = take_string(obj, "email");
-			break;
-		case ID_META:
-			id->id = take_string(obj, "id");
-			id->username = take_string(obj, "name");
-			break;
-		}
+		id->id = take_string(obj, p->preset->id_field);
+		id->username = take_first(obj, p->preset->name_fields);
 	}
 	jv_free(obj);
 	jv_free(body);
@@ -655,23 +639,37 @@ static int fetch_identity(const oauth_provider *p, const char *token, identity *
 		return cx_err_set(err, CX_EXIT_NOPERM,
 		    "identity_failed: the identity endpoint answered without an account id");
 	}
-	if (p->shape == ID_META && meta_permissions(p, token, &id->scopes, err) < 0) {
+	if ((p->preset->flags & CX_OAUTH_PERMISSIONS) &&
+	    meta_permissions(p, token, &id->scopes, err) < 0) {
 		identity_free(id);
 		return -1;
 	}
 	return 0;
 }
 
+/* The token endpoint's URL, or NULL with err (78 when there is none). */
+static char *token_url(cx_oauth_provider *p, cx_err *err)
+{
+	char *url = NULL;
+
+	cx_oauth_provider_endpoint(p, CX_OAUTH_EP_TOKEN, &url, err);
+	return url;
+}
+
 /* Meta: a short-lived user token for a long-lived one, or a long-lived
  * one for a fresh one before it expires. */
-static int meta_exchange(const oauth_provider *p, const client *c, const char *token,
+static int meta_exchange(cx_oauth_provider *p, const client *c, const char *token,
     const char *refused, long timeout_ms, grant *g, cx_err *err)
 {
-	char *url = token_url(p);
-	char *form = cx_http_form("grant_type", "fb_exchange_token", "client_id", c->id,
-	    "client_secret", c->secret, "fb_exchange_token", token, NULL);
-	int rc = token_call(p, c, url, form, refused, timeout_ms, g, err);
+	char *url = token_url(p, err);
+	char *form;
+	int rc;
 
+	if (!url)
+		return -1;
+	form = cx_http_form("grant_type", "fb_exchange_token", "client_id", c->id,
+	    "client_secret", c->secret, "fb_exchange_token", token, NULL);
+	rc = token_call(p, c, url, form, refused, timeout_ms, g, err);
 	cx_secret_free(form);
 	free(url);
 	return rc;
@@ -781,7 +779,16 @@ static int jwt_sign(const sa_key *k, const char *scopes, const char *subject,
 	return 0;
 }
 
-static int sa_grant(const oauth_provider *p, const sa_key *k, const char *scopes,
+/* Where a service account's grant goes: the key file's token_uri, unless
+ * the token URL is set. NULL with err when there is none. */
+static char *sa_token_url(cx_oauth_provider *p, const char *token_uri, cx_err *err)
+{
+	if (token_uri && !cx_oauth_provider_setting(p, "TOKEN_URL"))
+		return cx_xstrdup(token_uri);
+	return token_url(p, err);
+}
+
+static int sa_grant(const cx_oauth_provider *p, const sa_key *k, const char *scopes,
     const char *subject, const char *url, const char *refused, long timeout_ms,
     grant *g, cx_err *err)
 {
@@ -915,13 +922,13 @@ static int refresh_refused(const cred *c)
 }
 
 /* Whether cx_oauth_token can get a new access token without the user. */
-static int can_refresh(const oauth_provider *p, const cred *c, int64_t now)
+static int can_refresh(const cx_oauth_provider *p, const cred *c, int64_t now)
 {
 	if (!p || is_revoked(c) || refresh_refused(c))
 		return 0;
 	if (strcmp(c->kind, "service_account") == 0)
 		return c->refresh != NULL;
-	if (p->flags & LONG_LIVED)
+	if (p->preset->flags & CX_OAUTH_LONG_LIVED)
 		return c->access != NULL && !is_expired(c, now);
 	return c->refresh != NULL;
 }
@@ -946,10 +953,12 @@ static jv str_or_null(const char *s)
  * scopes the provider requires are granted. */
 static jv cred_status(const cred *c, int64_t now)
 {
-	const oauth_provider *p = provider_find(c->provider);
+	cx_oauth_provider *p = NULL;
+	cx_err ignored;
 	int revoked = is_revoked(c), expired = is_expired(c, now);
 	int valid = !revoked && c->access && !expired;
-	int refreshable = can_refresh(p, c, now);
+	int refreshable = cx_oauth_provider_open(c->provider, &p, &ignored) == 0 &&
+	    can_refresh(p, c, now);
 	char *req = p ? required_scopes(p) : cx_xstrdup("");
 	char *missing = scopes_missing(c->scopes ? c->scopes : "", req);
 	const char *reason;
@@ -988,6 +997,7 @@ static jv cred_status(const cred *c, int64_t now)
 	o = jv_object_set(o, jv_string("last_error"), str_or_null(c->last_error));
 	free(req);
 	free(missing);
+	cx_oauth_provider_free(p);
 	return o;
 }
 
@@ -1131,7 +1141,7 @@ static int count(cx_store *s, const char *name, const char *provider,
 
 /* Stores a new credential, its audit row and its counter in one
  * transaction. */
-static int cred_store(cx_store *s, const cx_tokenkeys *k, const oauth_provider *p,
+static int cred_store(cx_store *s, const cx_tokenkeys *k, const cx_oauth_provider *p,
     const char *workspace, const new_cred *n, int64_t expires_in, cx_err *err)
 {
 	unsigned char *ab = NULL, *rb = NULL;
@@ -1179,7 +1189,7 @@ static int cred_store(cx_store *s, const cx_tokenkeys *k, const oauth_provider *
 	e.detail = jv_object_set(e.detail, jv_string("provider"), jv_string(p->name));
 	e.detail = jv_object_set(e.detail, jv_string("workspace"), jv_string(workspace));
 	e.detail = jv_object_set(e.detail, jv_string("kind"), jv_string(n->kind));
-	e.detail = jv_object_set(e.detail, jv_string("account_id"), jv_string(n->account_id));
+	e.detail = jv_object_set(e.detail, jv_string("account_id"), str_or_null(n->account_id));
 	e.detail = jv_object_set(e.detail, jv_string("username"), audit_username(n->username));
 	e.detail = jv_object_set(e.detail, jv_string("scopes"), scopes_array(n->scopes));
 	e.detail = jv_object_set(e.detail, jv_string("has_refresh_token"),
@@ -1241,7 +1251,7 @@ static const char sql_state_add[] =
 int cx_oauth_authorize(cx_store *s, const char *provider, const char *workspace,
     const char *scopes, char **url, cx_err *err)
 {
-	const oauth_provider *p = provider_find(provider);
+	cx_oauth_provider *p = NULL;
 	unsigned char raw[VERIFIER_BYTES], md[CX_SHA256_LEN];
 	char hash[2 * CX_SHA256_LEN + 1];
 	char *state = NULL, *verifier = NULL, *challenge = NULL, *scope = NULL;
@@ -1257,29 +1267,35 @@ int cx_oauth_authorize(cx_store *s, const char *provider, const char *workspace,
 	int rc = -1;
 
 	e.detail = jv_null();
-	if (!p)
-		return unknown_provider(provider, err);
 	if (!workspace || !*workspace)
 		return cx_err_set(err, CX_EXIT_USAGE, "usage: a workspace is required");
+	if (cx_oauth_provider_open(provider, &p, err) < 0)
+		return -1;
 	if (config_seconds("CX_OAUTH_STATE_TTL_SECONDS", 600, &ttl, err) < 0 ||
 	    client_load(p, &c, err) < 0 || cx_tokenkeys_load(&keys, err) < 0)
 		goto out;
-	if (!(redirect = setting(p, "REDIRECT_URI"))) {
-		cx_err_set(err, CX_EXIT_CONFIG, "config: CX_%s_REDIRECT_URI is not set", p->env);
+	if (!(redirect = cx_oauth_provider_setting(p, "REDIRECT_URI"))) {
+		cx_err_set(err, CX_EXIT_CONFIG, "config: %s_REDIRECT_URI is not set", p->env);
 		goto out;
 	}
-	scope = scopes_normalize(scopes ? scopes : p->default_scopes);
+	scope = scopes_normalize(scopes ? scopes : default_scopes(p));
 	if (!*scope) {
-		cx_err_set(err, CX_EXIT_USAGE, "usage: --scopes names no scope");
+		if (scopes)
+			cx_err_set(err, CX_EXIT_USAGE, "usage: --scopes names no scope");
+		else
+			cx_err_set(err, CX_EXIT_CONFIG, "config: %s_SCOPES is not set; set it "
+			    "or give --scopes", p->env);
 		goto out;
 	}
+	if (cx_oauth_provider_endpoint(p, CX_OAUTH_EP_AUTHORIZE, &base, err) < 0)
+		goto out;
 	if (cx_crypto_random(raw, STATE_BYTES) < 0) {
 		cx_err_set(err, CX_EXIT_TEMPFAIL, "no random bytes for the state");
 		goto out;
 	}
 	state = cx_crypto_base64url(raw, STATE_BYTES);
 	cx_crypto_sha256_hex(state, strlen(state), hash);
-	if (p->flags & PKCE) {
+	if (p->preset->flags & CX_OAUTH_PKCE) {
 		if (cx_crypto_random(raw, VERIFIER_BYTES) < 0) {
 			cx_err_set(err, CX_EXIT_TEMPFAIL, "no random bytes for the verifier");
 			goto out;
@@ -1322,14 +1338,13 @@ int cx_oauth_authorize(cx_store *s, const char *provider, const char *workspace,
 	e.detail = jv_object_set(e.detail, jv_string("expires_at"), time_or_null(1, now + ttl));
 	if (cx_audit_append(s, &e, err) < 0 || cx_store_commit(s, err) < 0)
 		goto fail;
-	joined = scopes_join(scope, p->scope_sep);
-	base = authorize_url(p);
+	joined = scopes_join(scope, p->preset->scope_sep);
 	*url = cx_http_url_with(base, "response_type", "code", "client_id", c.id,
 	    "redirect_uri", redirect, "scope", joined, "state", state,
 	    "code_challenge", challenge,
 	    "code_challenge_method", challenge ? "S256" : NULL,
-	    "access_type", (p->flags & OFFLINE) ? "offline" : NULL,
-	    "prompt", (p->flags & OFFLINE) ? "consent" : NULL, NULL);
+	    "access_type", (p->preset->flags & CX_OAUTH_OFFLINE) ? "offline" : NULL,
+	    "prompt", (p->preset->flags & CX_OAUTH_OFFLINE) ? "consent" : NULL, NULL);
 	rc = 0;
 	goto out;
 fail:
@@ -1348,6 +1363,7 @@ out:
 	free(subject);
 	client_free(&c);
 	cx_tokenkeys_free(keys);
+	cx_oauth_provider_free(p);
 	return rc;
 }
 
@@ -1437,24 +1453,21 @@ static void safe_word(const char *in, char out[64])
 }
 
 /* The grant of a code: the exchange, then Meta's long-lived token. */
-static int exchange_code(const oauth_provider *p, const client *c, const pending *st,
+static int exchange_code(cx_oauth_provider *p, const client *c, const pending *st,
     const char *code, const char *verifier, grant *g, cx_err *err)
 {
-	char *url = token_url(p), *form;
+	char *url = token_url(p, err), *form;
 	int rc;
 
-	if (p->flags & BASIC_AUTH)
-		form = cx_http_form("grant_type", "authorization_code", "code", code,
-		    "redirect_uri", st->redirect_uri, "code_verifier", verifier,
-		    "client_id", c->id, NULL);
-	else
-		form = cx_http_form("grant_type", "authorization_code", "code", code,
-		    "redirect_uri", st->redirect_uri, "code_verifier", verifier,
-		    "client_id", c->id, "client_secret", c->secret, NULL);
+	if (!url)
+		return -1;
+	form = cx_http_form("grant_type", "authorization_code", "code", code,
+	    "redirect_uri", st->redirect_uri, "code_verifier", verifier,
+	    "client_id", c->id, "client_secret", form_secret(p, c), NULL);
 	rc = token_call(p, c, url, form, "code_exchange_refused", 0, g, err);
 	cx_secret_free(form);
 	free(url);
-	if (rc == 0 && (p->flags & LONG_LIVED)) {
+	if (rc == 0 && (p->preset->flags & CX_OAUTH_LONG_LIVED)) {
 		grant ll;
 
 		rc = meta_exchange(p, c, g->access, "code_exchange_refused", 0, &ll, err);
@@ -1465,10 +1478,32 @@ static int exchange_code(const oauth_provider *p, const client *c, const pending
 	return rc;
 }
 
+/* RFC 9207: the redirect's iss must be the configured issuer when the
+ * server sends one or advertises that it does; a difference is a mix-up
+ * (a response from another server) and refused with 77. */
+static int iss_check(cx_oauth_provider *p, const char *iss, cx_err *err)
+{
+	const char *issuer;
+	int required;
+
+	if (cx_oauth_provider_issuer(p, &issuer, &required, err) < 0)
+		return -1;
+	if (!issuer)
+		return 0;
+	if (!iss && required)
+		return cx_err_set(err, CX_EXIT_NOPERM, "iss_missing: the redirect carries no "
+		    "iss though the server advertises authorization_response_iss_parameter_"
+		    "supported (RFC 9207); refused as a possible mix-up");
+	if (iss && strcmp(iss, issuer) != 0)
+		return cx_err_set(err, CX_EXIT_NOPERM, "iss_mismatch: the redirect's iss is "
+		    "not %s_ISSUER (RFC 9207); refused as a possible mix-up", p->env);
+	return 0;
+}
+
 int cx_oauth_callback(cx_store *s, const cx_oauth_redirect *r, jv *status,
     cx_err *err)
 {
-	const oauth_provider *p;
+	cx_oauth_provider *p = NULL;
 	unsigned char md[CX_SHA256_LEN];
 	char hash[2 * CX_SHA256_LEN + 1], word[64];
 	pending st = { 0 };
@@ -1481,8 +1516,9 @@ int cx_oauth_callback(cx_store *s, const cx_oauth_redirect *r, jv *status,
 	int64_t now = cx_clock_now();
 	int rc, known;
 
-	if (r->provider && !provider_find(r->provider))
-		return unknown_provider(r->provider, err);
+	if (r->provider && !cx_oauth_provider_known(r->provider))
+		return cx_err_set(err, CX_EXIT_USAGE, "unknown_provider: '%s' is neither a "
+		    "preset (x, google, meta) nor configured", r->provider);
 	if (!r->state || !*r->state)
 		return cx_err_set(err, r->error ? CX_EXIT_NOPERM : CX_EXIT_USAGE,
 		    "%s: the redirect carries no state", r->error ? "authorization_denied" :
@@ -1496,11 +1532,18 @@ int cx_oauth_callback(cx_store *s, const cx_oauth_redirect *r, jv *status,
 		    "state_unknown: no authorization was started with this state");
 		return refuse(s, r->provider ? r->provider : "unknown", NULL, err);
 	}
-	p = provider_find(st.provider);
+	if ((rc = cx_oauth_provider_open(st.provider, &p, err)) < 0)
+		goto out;
+	if ((rc = iss_check(p, r->iss, err)) < 0) {
+		if (err->code == CX_EXIT_NOPERM) {
+			state_consume(s, hash, st.provider, now, NULL);
+			refuse(s, st.provider, st.workspace, err);
+		}
+		goto out;
+	}
 	if (r->error) {
 		/* the user said no (or the provider failed): the state is spent */
-		if (p)
-			state_consume(s, hash, st.provider, now, NULL);
+		state_consume(s, hash, st.provider, now, NULL);
 		safe_word(r->error, word);
 		cx_err_set(err, CX_EXIT_NOPERM,
 		    "authorization_denied: the provider redirected with error=%s", word);
@@ -1511,7 +1554,7 @@ int cx_oauth_callback(cx_store *s, const cx_oauth_redirect *r, jv *status,
 		rc = cx_err_set(err, CX_EXIT_USAGE, "usage: the redirect carries no code");
 		goto out;
 	}
-	if (!p || (r->provider && strcmp(r->provider, st.provider) != 0)) {
+	if (r->provider && strcmp(r->provider, st.provider) != 0) {
 		cx_err_set(err, CX_EXIT_NOPERM,
 		    "state_provider_mismatch: the state was issued for %s, not %s",
 		    st.provider, r->provider ? r->provider : "?");
@@ -1547,7 +1590,8 @@ int cx_oauth_callback(cx_store *s, const cx_oauth_redirect *r, jv *status,
 			goto out;
 	}
 	if ((rc = exchange_code(p, &c, &st, r->code, verifier, &g, err)) < 0 ||
-	    (rc = fetch_identity(p, g.access, &id, err)) < 0) {
+	    (rc = fetch_identity(p, &c, g.access, g.scope ? g.scope : st.scopes, &id,
+	    err)) < 0) {
 		refuse(s, st.provider, st.workspace, err);
 		goto out;
 	}
@@ -1585,6 +1629,7 @@ out:
 	free(missing);
 	client_free(&c);
 	cx_tokenkeys_free(keys);
+	cx_oauth_provider_free(p);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -1646,7 +1691,7 @@ static int lock_run(cx_store *s, const char *sql, const cred *c, const char *me,
 
 /* Asks the provider for a new access token with what the credential holds
  * (refresh token, service-account key, or Meta's long-lived token). */
-static int renew(const oauth_provider *p, const cx_tokenkeys *k, const cred *c,
+static int renew(cx_oauth_provider *p, const cx_tokenkeys *k, const cred *c,
     long timeout_ms, grant *g, cx_err *err)
 {
 	client cl = { 0 };
@@ -1664,9 +1709,9 @@ static int renew(const oauth_provider *p, const cx_tokenkeys *k, const cred *c,
 
 		if (open_field(k, c, "refresh", c->refresh, c->refresh_len, &secret, err) == 0 &&
 		    sa_key_parse(secret, &key, NULL, err) == 0) {
-			url = setting(p, "TOKEN_URL") || !uri ? token_url(p) : cx_xstrdup(uri);
-			rc = sa_grant(p, &key, c->scopes, sub, url, "refresh_refused", timeout_ms,
-			    g, err);
+			url = sa_token_url(p, uri, err);
+			rc = url ? sa_grant(p, &key, c->scopes, sub, url, "refresh_refused",
+			    timeout_ms, g, err) : -1;
 			sa_key_free(&key);
 			if (rc == 0) {
 				/* the key stays; it is sealed again with the new token */
@@ -1680,19 +1725,17 @@ static int renew(const oauth_provider *p, const cx_tokenkeys *k, const cred *c,
 	}
 	if (client_load(p, &cl, err) < 0)
 		goto out;
-	if (p->flags & LONG_LIVED) {
+	if (p->preset->flags & CX_OAUTH_LONG_LIVED) {
 		if (open_field(k, c, "access", c->access, c->access_len, &secret, err) == 0)
 			rc = meta_exchange(p, &cl, secret, "refresh_refused", timeout_ms, g, err);
 		goto out;
 	}
 	if (open_field(k, c, "refresh", c->refresh, c->refresh_len, &secret, err) < 0)
 		goto out;
-	url = token_url(p);
-	form = (p->flags & BASIC_AUTH) ?
-	    cx_http_form("grant_type", "refresh_token", "refresh_token", secret,
-	    "client_id", cl.id, NULL) :
-	    cx_http_form("grant_type", "refresh_token", "refresh_token", secret,
-	    "client_id", cl.id, "client_secret", cl.secret, NULL);
+	if (!(url = token_url(p, err)))
+		goto out;
+	form = cx_http_form("grant_type", "refresh_token", "refresh_token", secret,
+	    "client_id", cl.id, "client_secret", form_secret(p, &cl), NULL);
 	rc = token_call(p, &cl, url, form, "refresh_refused", timeout_ms, g, err);
 	if (rc == 0) {
 		g->rotated = g->refresh != NULL;
@@ -1805,7 +1848,7 @@ out:
 int cx_oauth_token(cx_store *s, const char *provider, const char *workspace,
     char **token, cx_err *err)
 {
-	const oauth_provider *p = provider_find(provider);
+	cx_oauth_provider *p = NULL;
 	cx_tokenkeys *keys = NULL;
 	int64_t skew, ttl, waited_until = 0, attempts0 = -1;
 	char me[48];
@@ -1815,12 +1858,14 @@ int cx_oauth_token(cx_store *s, const char *provider, const char *workspace,
 	int rc = -1;
 
 	*token = NULL;
-	if (!p)
-		return unknown_provider(provider, err);
 	if (config_seconds("CX_REFRESH_SKEW_SECONDS", 300, &skew, err) < 0 ||
 	    config_seconds("CX_REFRESH_LOCK_TTL_SECONDS", 30, &ttl, err) < 0 ||
-	    cx_tokenkeys_load(&keys, err) < 0)
+	    cx_oauth_provider_open(provider, &p, err) < 0)
 		return -1;
+	if (cx_tokenkeys_load(&keys, err) < 0) {
+		cx_oauth_provider_free(p);
+		return -1;
+	}
 	if (ttl < 2)
 		ttl = 2;
 	owner_id(me);
@@ -1934,6 +1979,7 @@ out:
 	grant_free(&g);
 	cred_free(&c);
 	cx_tokenkeys_free(keys);
+	cx_oauth_provider_free(p);
 	return rc;
 }
 
@@ -1944,41 +1990,59 @@ static const char sql_revoke[] =
     " refresh_token = NULL, expires_at = NULL, updated_at = ?3"
     " WHERE provider = ?1 AND workspace = ?2";
 
-/* Best effort at the provider: "ok", "failed" or "skipped". */
-static const char *revoke_upstream(const oauth_provider *p, const cx_tokenkeys *k,
-    const cred *c, cx_err *why)
+/* RFC 7662 after RFC 7009: whether the server now calls the revoked
+ * token inactive ("inactive", "active"), or NULL when it has no
+ * introspection or did not answer. */
+static const char *revoke_confirm(cx_oauth_provider *p, const client *cl,
+    const char *token, const char *hint)
+{
+	cx_err ignored;
+	char *url = NULL;
+	int active;
+
+	if (cx_oauth_provider_endpoint(p, CX_OAUTH_EP_INTROSPECT, &url, &ignored) < 0 || !url)
+		return NULL;
+	active = introspect(p, cl, url, token, hint, NULL, &ignored);
+	free(url);
+	return active < 0 ? NULL : active ? "active" : "inactive";
+}
+
+/* Best effort at the provider: "ok", "failed" or "skipped"; *confirmed
+ * is what introspection says afterwards (NULL: not asked). */
+static const char *revoke_upstream(cx_oauth_provider *p, const cx_tokenkeys *k,
+    const cred *c, const char **confirmed, cx_err *why)
 {
 	client cl = { 0 };
-	char *token = NULL, *url = revoke_url(p), *form = NULL;
+	char *token = NULL, *url = NULL, *form = NULL;
 	const char *field = c->refresh && strcmp(c->kind, "user") == 0 ? "refresh" : "access";
+	const char *hint = strcmp(field, "refresh") == 0 ? "refresh_token" : "access_token";
 	const unsigned char *blob = strcmp(field, "refresh") == 0 ? c->refresh : c->access;
 	size_t len = strcmp(field, "refresh") == 0 ? c->refresh_len : c->access_len;
 	cx_http_request req = { 0 };
 	cx_http_response r;
 	const char *out = "failed";
 
-	if (!url || !blob || strcmp(c->kind, "service_account") == 0) {
-		free(url);
+	*confirmed = NULL;
+	if (!blob || strcmp(c->kind, "service_account") == 0)
 		return "skipped";
-	}
+	if (cx_oauth_provider_endpoint(p, CX_OAUTH_EP_REVOKE, &url, why) < 0)
+		return "failed";
+	if (!url)
+		return "skipped";
 	if (open_field(k, c, field, blob, len, &token, why) < 0 ||
 	    client_load(p, &cl, why) < 0)
 		goto done;
 	req.url = url;
-	if (p->flags & LONG_LIVED) {
+	if (p->preset->flags & CX_OAUTH_REVOKE_DELETE) {
 		req.method = "DELETE";
 		req.bearer = token;
 	} else {
-		form = cx_http_form("token", token, "token_type_hint",
-		    strcmp(field, "refresh") == 0 ? "refresh_token" : "access_token",
-		    "client_id", cl.id, NULL);
+		form = cx_http_form("token", token, "token_type_hint", hint,
+		    "client_id", cl.id, "client_secret", form_secret(p, &cl), NULL);
 		req.body = form;
 		req.body_len = strlen(form);
 		req.content_type = CX_HTTP_FORM;
-		if (p->flags & BASIC_AUTH) {
-			req.basic_user = cl.id;
-			req.basic_password = cl.secret;
-		}
+		client_auth(p, &cl, &req);
 	}
 	if (cx_http_do(&req, &r, why) == 0) {
 		if (r.status >= 200 && r.status <= 299)
@@ -1987,6 +2051,8 @@ static const char *revoke_upstream(const oauth_provider *p, const cx_tokenkeys *
 			upstream_error(&r, "the revocation endpoint", "revoke_refused", why);
 	}
 	cx_http_response_free(&r);
+	if (strcmp(out, "ok") == 0)
+		*confirmed = revoke_confirm(p, &cl, token, hint);
 done:
 	cx_secret_free(token);
 	cx_secret_free(form);
@@ -1998,9 +2064,9 @@ done:
 int cx_oauth_revoke(cx_store *s, const char *provider, const char *workspace,
     int local_only, jv *result, cx_err *err)
 {
-	const oauth_provider *p = provider_find(provider);
+	cx_oauth_provider *p = NULL;
 	cx_tokenkeys *keys = NULL;
-	const char *upstream = "skipped";
+	const char *upstream = "skipped", *confirmed = NULL;
 	cx_err why = { 0, "" };
 	char *subject = NULL;
 	cx_audit_entry e = { .action = "token_revoked" };
@@ -2009,20 +2075,20 @@ int cx_oauth_revoke(cx_store *s, const char *provider, const char *workspace,
 	int rc;
 
 	e.detail = jv_null();
-	if (!p)
-		return unknown_provider(provider, err);
+	if (cx_oauth_provider_open(provider, &p, err) < 0)
+		return -1;
 	if ((rc = cred_load(s, provider, workspace, &c, err)) <= 0) {
 		if (rc == 0)
 			cx_err_set(err, CX_EXIT_NOPERM, "not_connected: no %s credential for "
 			    "workspace %s", provider, workspace);
+		cx_oauth_provider_free(p);
 		return -1;
 	}
+	rc = -1;
 	if (!local_only && !is_revoked(&c)) {
-		if (cx_tokenkeys_load(&keys, err) < 0) {
-			cred_free(&c);
-			return -1;
-		}
-		upstream = revoke_upstream(p, keys, &c, &why);
+		if (cx_tokenkeys_load(&keys, err) < 0)
+			goto out;
+		upstream = revoke_upstream(p, keys, &c, &confirmed, &why);
 	}
 	subject = subject_of(provider, workspace);
 	e.subject = subject;
@@ -2045,6 +2111,9 @@ int cx_oauth_revoke(cx_store *s, const char *provider, const char *workspace,
 	e.detail = jv_object_set(e.detail, jv_string("workspace"), jv_string(workspace));
 	e.detail = jv_object_set(e.detail, jv_string("account_id"), str_or_null(c.account_id));
 	e.detail = jv_object_set(e.detail, jv_string("upstream"), jv_string(upstream));
+	if (confirmed)
+		e.detail = jv_object_set(e.detail, jv_string("introspection"),
+		    jv_string(confirmed));
 	if (why.msg[0]) {
 		char buf[48];
 
@@ -2058,6 +2127,8 @@ int cx_oauth_revoke(cx_store *s, const char *provider, const char *workspace,
 	*result = jv_object_set(*result, jv_string("workspace"), jv_string(workspace));
 	*result = jv_object_set(*result, jv_string("revoked"), jv_true());
 	*result = jv_object_set(*result, jv_string("upstream"), jv_string(upstream));
+	if (confirmed)
+		*result = jv_object_set(*result, jv_string("introspection"), jv_string(confirmed));
 	if (why.msg[0])
 		*result = jv_object_set(*result, jv_string("upstream_error"), jv_string(why.msg));
 	rc = 0;
@@ -2069,6 +2140,7 @@ out:
 	free(subject);
 	cred_free(&c);
 	cx_tokenkeys_free(keys);
+	cx_oauth_provider_free(p);
 	return rc;
 }
 
@@ -2255,7 +2327,7 @@ int cx_oauth_service_account(cx_store *s, const char *provider,
     const char *workspace, const char *scopes, const char *subject, jv *status,
     cx_err *err)
 {
-	const oauth_provider *p = provider_find(provider);
+	cx_oauth_provider *p = NULL;
 	cx_tokenkeys *keys = NULL;
 	char *json = NULL, *token_uri = NULL, *url = NULL, *scope = NULL, *meta = NULL;
 	sa_key key = { 0 };
@@ -2263,15 +2335,17 @@ int cx_oauth_service_account(cx_store *s, const char *provider,
 	jv m;
 	int rc = -1, got;
 
-	if (!p)
-		return unknown_provider(provider, err);
-	if (p->shape != ID_GOOGLE)
-		return cx_err_set(err, CX_EXIT_USAGE,
-		    "usage: service accounts are Google's (--provider google)");
 	if (!workspace || !*workspace || !scopes)
 		return cx_err_set(err, CX_EXIT_USAGE, "usage: a workspace and scopes are required");
-	if (cx_tokenkeys_load(&keys, err) < 0)
+	if (cx_oauth_provider_open(provider, &p, err) < 0)
 		return -1;
+	if (!(p->preset->flags & CX_OAUTH_SERVICE_ACCOUNTS)) {
+		cx_oauth_provider_free(p);
+		return cx_err_set(err, CX_EXIT_USAGE,
+		    "usage: service accounts are Google's (--provider google)");
+	}
+	if (cx_tokenkeys_load(&keys, err) < 0)
+		goto out;
 	got = cx_secret_get("CX_GOOGLE_SERVICE_ACCOUNT_KEY", &json, err);
 	if (got == 0)
 		cx_err_set(err, CX_EXIT_CONFIG, "config: CX_GOOGLE_SERVICE_ACCOUNT_KEY (or "
@@ -2279,7 +2353,9 @@ int cx_oauth_service_account(cx_store *s, const char *provider,
 	if (got <= 0 || sa_key_parse(json, &key, &token_uri, err) < 0)
 		goto out;
 	scope = scopes_normalize(scopes);
-	url = setting(p, "TOKEN_URL") || !token_uri ? token_url(p) : cx_xstrdup(token_uri);
+	url = sa_token_url(p, token_uri, err);
+	if (!url)
+		goto out;
 	if (sa_grant(p, &key, scope, subject, url, "service_account_refused", 0, &g,
 	    err) < 0) {
 		if (err->code == CX_EXIT_NOPERM)
@@ -2324,5 +2400,6 @@ out:
 	sa_key_free(&key);
 	grant_free(&g);
 	cx_tokenkeys_free(keys);
+	cx_oauth_provider_free(p);
 	return rc;
 }

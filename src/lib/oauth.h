@@ -1,14 +1,15 @@
-/* oauth.h: OAuth2 credentials for every tool (SPEC §6 cx-oauth): the
- * providers' endpoints (x, google, meta; every URL overridable by
- * CX_<P>_AUTHORIZE_URL, CX_<P>_TOKEN_URL, CX_<P>_API_BASE,
- * CX_<P>_REVOKE_URL), single-use authorization states with PKCE, the code
- * exchange, the credential store sealed under CX_TOKEN_KEY (tokencrypt.h),
- * and cx_oauth_token, which hands out a valid access token and refreshes it
- * under a per-credential lock so concurrent callers cause one refresh.
+/* oauth.h: OAuth2 credentials for every tool (SPEC §6 cx-oauth), one flow
+ * for every provider (oauthprovider.h: the presets x, google, meta and
+ * generic RFC 6749 servers): single-use authorization states with PKCE,
+ * the RFC 9207 issuer check, the code exchange, the credential store
+ * sealed under CX_TOKEN_KEY (tokencrypt.h), and cx_oauth_token, which
+ * hands out a valid access token and refreshes it under a per-credential
+ * lock so concurrent callers cause one refresh.
  *
- * Failures set err->code (64 usage, 75 transport or upstream 5xx/429,
- * 77 refused: state, scope, identity, refresh, revoked; 78 configuration)
- * and start err->msg with a reason code, "state_used: ...", that
+ * Failures set err->code (64 usage, 69 an endpoint that does not answer
+ * OAuth, 75 transport or upstream 5xx/429, 77 refused: state, issuer,
+ * scope, identity, refresh, revoked; 78 configuration) and start
+ * err->msg with a reason code, "state_used: ...", that
  * cx_oauth_reason extracts. Every change is audited (never a token) in its
  * own transaction, and refreshes are counted in cx_oauth_refresh_total.
  * Returned strings are new (tokens: free with cx_secret_free, which wipes);
@@ -20,11 +21,9 @@
 #include <jv.h>
 
 #include "err.h"
+#include "oauthprovider.h"
 #include "store.h"
 #include "tokencrypt.h"
-
-/* Whether name is a provider cx knows ("x", "google", "meta"). */
-int cx_oauth_provider_known(const char *name);
 
 /* Starts an authorization: stores a state (>= 128 random bits, kept only as
  * its hash) with the workspace, the sealed PKCE verifier, the redirect URI
@@ -39,6 +38,7 @@ typedef struct {
 	const char *provider;
 	const char *code, *state;
 	const char *error, *error_description;   /* an error= redirect */
+	const char *iss;                          /* RFC 9207, when sent */
 } cx_oauth_redirect;
 
 /* Consumes the state (exactly once, even under concurrent callbacks),

@@ -1,6 +1,7 @@
 /* opts.c: declared options -> getopt_long, usage text, option listing and
  * the usage errors of a command line. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -182,18 +183,28 @@ int cx_opts_usage_error(const cx_cmd *cmd, const char *error_code,
 	return CX_EXIT_USAGE;
 }
 
-int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err)
+int cx_opts_range(const char *opt, const char *arg, long long min, long long max,
+    long long *out, cx_err *err)
 {
 	char *end;
 	long long v;
 
 	errno = 0;
 	v = strtoll(arg, &end, 10);
-	if (errno || end == arg || *end != '\0' || v < 0)
+	if (!errno && end != arg && *end == '\0' && v >= min && v <= max) {
+		*out = v;
+		return 0;
+	}
+	if (max == LLONG_MAX)
 		return cx_err_set(err, CX_EXIT_USAGE,
-		    "--%s wants a non-negative integer, not '%s'", opt, arg);
-	*out = v;
-	return 0;
+		    "--%s wants an integer from %lld up, not '%s'", opt, min, arg);
+	return cx_err_set(err, CX_EXIT_USAGE,
+	    "--%s wants an integer from %lld to %lld, not '%s'", opt, min, max, arg);
+}
+
+int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err)
+{
+	return cx_opts_range(opt, arg, 0, LLONG_MAX, out, err);
 }
 
 static void subcmd_usage(const char *tool, const char *about,

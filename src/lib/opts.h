@@ -48,6 +48,10 @@ int cx_opts_usage_error(const cx_cmd *cmd, const char *error_code,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Parses a non-negative integer option value; -1 with err when it is not. */
 int cx_opts_uint(const char *opt, const char *arg, long long *out, cx_err *err);
+/* Parses an integer option value from min to max (LLONG_MAX: no upper
+ * bound); -1 with err, in one shape for every tool, when it is not. */
+int cx_opts_range(const char *opt, const char *arg, long long min, long long max,
+    long long *out, cx_err *err);
 
 /* A tool made of subcommands (cx-ingest serve, cx-oauth token, ...). */
 typedef struct {

@@ -171,25 +171,18 @@ static int collect_ids(cx_stmt *st, id_list *l, cx_err *err)
 	return rc;
 }
 
-int cx_outbound_claim(const cx_outbound_table *t, cx_store *s, const char *channel,
-    int64_t max, int64_t only_id, const char *owner, int64_t lease,
-    void (*each)(jv item, void *ctx), void *ctx, cx_err *err)
+int cx_outbound_claim_in(const cx_outbound_table *t, cx_store *s, const char *channel,
+    int64_t max, int64_t only_id, const char *owner, int64_t lease, jv *claimed,
+    cx_err *err)
 {
 	int64_t now = cx_clock_now();
 	id_list due = { 0 };
-	jv claimed = jv_array();
 	cx_stmt *st;
 
-	if (!owner || !*owner || lease <= 0) {
-		jv_free(claimed);
+	if (!owner || !*owner || lease <= 0)
 		return cx_err_set(err, CX_EXIT_USAGE, "a claim needs an owner and a lease");
-	}
-	if (cx_store_begin(s, err) < 0) {
-		jv_free(claimed);
-		return -1;
-	}
 	if (!(st = cx_store_prepare(s, t->sql.due, err)))
-		goto fail;
+		return -1;
 	cx_stmt_int(st, 1, now);
 	cx_stmt_text(st, 2, channel);
 	cx_stmt_int(st, 3, max > 0 ? max : -1);
@@ -214,19 +207,12 @@ int cx_outbound_claim(const cx_outbound_table *t, cx_store *s, const char *chann
 			jv_free(item);
 			goto fail;
 		}
-		claimed = jv_array_append(claimed, item);
+		*claimed = jv_array_append(*claimed, item);
 	}
-	if (cx_store_commit(s, err) < 0)
-		goto fail;
 	free(due.ids);
-	jv_array_foreach(claimed, i, item)
-		each(item, ctx);
-	jv_free(claimed);
 	return 0;
 fail:
 	free(due.ids);
-	jv_free(claimed);
-	cx_store_rollback(s);
 	return -1;
 }
 
@@ -320,17 +306,23 @@ fail:
 	return -1;
 }
 
+int cx_outbound_settle_in(const cx_outbound_table *t, cx_store *s, int64_t id,
+    const cx_queue_outcome *o, jv *event, cx_err *err)
+{
+	if (!o->state || !cx_queue_state_ok(o->state))
+		return cx_err_set(err, CX_EXIT_USAGE, "%s: %s", t->not_a_state,
+		    o->state ? o->state : "(none)");
+	return settle(t, s, id, o, 1, event, err);
+}
+
 int cx_outbound_settle(const cx_outbound_table *t, cx_store *s, int64_t id,
     const cx_queue_outcome *o, jv *event, cx_err *err)
 {
 	jv ev = jv_null();
 
-	if (!o->state || !cx_queue_state_ok(o->state))
-		return cx_err_set(err, CX_EXIT_USAGE, "%s: %s", t->not_a_state,
-		    o->state ? o->state : "(none)");
 	if (cx_store_begin(s, err) < 0)
 		return -1;
-	if (settle(t, s, id, o, 1, &ev, err) < 0 || cx_store_commit(s, err) < 0) {
+	if (cx_outbound_settle_in(t, s, id, o, &ev, err) < 0 || cx_store_commit(s, err) < 0) {
 		jv_free(ev);
 		cx_store_rollback(s);
 		return -1;

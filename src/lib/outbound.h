@@ -70,13 +70,16 @@ int cx_outbound_list(const cx_outbound_table *t, cx_store *s, const char *state,
     const char *channel, void (*each)(jv item, void *ctx), void *ctx, cx_err *err);
 
 /* Claims up to max (<= 0: no limit) approved rows whose next attempt is due,
- * of channel (NULL: any), or only row only_id when it is > 0; as
- * cx_queue_claim. */
-int cx_outbound_claim(const cx_outbound_table *t, cx_store *s, const char *channel,
-    int64_t max, int64_t only_id, const char *owner, int64_t lease,
-    void (*each)(jv item, void *ctx), void *ctx, cx_err *err);
+ * of channel (NULL: any), or only row only_id when it is > 0, in the
+ * caller's transaction; as cx_queue_claim_in. */
+int cx_outbound_claim_in(const cx_outbound_table *t, cx_store *s, const char *channel,
+    int64_t max, int64_t only_id, const char *owner, int64_t lease, jv *claimed,
+    cx_err *err);
 /* As cx_queue_settle. */
 int cx_outbound_settle(const cx_outbound_table *t, cx_store *s, int64_t id,
+    const cx_queue_outcome *o, jv *event, cx_err *err);
+/* As cx_queue_settle_in. */
+int cx_outbound_settle_in(const cx_outbound_table *t, cx_store *s, int64_t id,
     const cx_queue_outcome *o, jv *event, cx_err *err);
 /* As cx_queue_expire_leases. */
 int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s,

@@ -2,8 +2,9 @@
  * answer (SPEC §6 cx-publish): the request for a queue item or a command
  * (queue.h, commands.h), the verdict on a response or a transport failure
  * (published, failed with a stable code, retry, unknown), each channel's
- * approval policy and default rate limit, and the X timeline lookup that
- * reconciles posts whose fate is unknown.
+ * approval policy and default rate limit, the latency histogram of the
+ * requests, and the X timeline lookup that reconciles posts whose fate is
+ * unknown.
  *
  *   x          POST {CX_X_API_BASE}/2/tweets {text, reply?}
  *   whatsapp   POST {CX_GRAPH_API_BASE}/{v}/{phone_number_id}/messages
@@ -23,6 +24,7 @@
 #include "err.h"
 #include "http.h"
 #include "ratelimit.h"
+#include "store.h"
 
 typedef struct {
 	char *url;
@@ -75,6 +77,27 @@ int cx_publish_check_settings(cx_err *err);
  * second or "N/SECONDS"), else the channel's default (x 100/900, whatsapp
  * 80, instagram 100, messenger 250). */
 int cx_publish_rate(const char *channel, cx_ratelimit *out, cx_err *err);
+
+/* Latencies of one channel's send requests (answered or not), gathered in
+ * memory between commits. Bucket i holds those above bound i - 1 and up
+ * to bound i (5 ms to 60 s, then +Inf). */
+#define CX_PUBLISH_LATENCY_BUCKETS 14
+typedef struct {
+	int64_t bucket[CX_PUBLISH_LATENCY_BUCKETS];
+	int64_t count, sum_ms;
+} cx_publish_latency;
+
+void cx_publish_latency_observe(cx_publish_latency *h, int64_t ms);
+/* Adds h to the counters of the histogram cx_publish_latency_seconds of
+ * channel (SPEC §4: kept in the state file, so `cx metrics` shows what
+ * every run measured): _bucket{channel,le} (cumulative, as Prometheus reads
+ * them), _count{channel}, and the sum as
+ * cx_publish_latency_milliseconds_total{channel} (counters are integers).
+ * Inside the caller's transaction, so the histogram counts exactly the
+ * requests whose outcomes it settles; h is cleared (also after an error,
+ * when the caller rolls back what it measured with the outcomes). */
+int cx_publish_latency_add(cx_store *s, const char *channel, cx_publish_latency *h,
+    cx_err *err);
 
 /* The page of an X user's recent posts after next_token (NULL: the first),
  * up to 100, with created_at and referenced_tweets. A new string. */

@@ -643,18 +643,23 @@ fail:
 
 /* --- cx-publish's side ---------------------------------------------------- */
 
-int cx_queue_claim(cx_store *s, const char *channel, int64_t max,
-    const char *owner, int64_t lease, void (*each)(jv item, void *ctx),
-    void *ctx, cx_err *err)
+int cx_queue_claim_in(cx_store *s, const char *channel, int64_t max,
+    const char *owner, int64_t lease, jv *claimed, cx_err *err)
 {
-	return cx_outbound_claim(&queue_table, s, channel, max, 0, owner, lease, each,
-	    ctx, err);
+	return cx_outbound_claim_in(&queue_table, s, channel, max, 0, owner, lease, claimed,
+	    err);
 }
 
 int cx_queue_settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
     jv *event, cx_err *err)
 {
 	return cx_outbound_settle(&queue_table, s, id, o, event, err);
+}
+
+int cx_queue_settle_in(cx_store *s, int64_t id, const cx_queue_outcome *o,
+    jv *event, cx_err *err)
+{
+	return cx_outbound_settle_in(&queue_table, s, id, o, event, err);
 }
 
 int cx_queue_expire_leases(cx_store *s, int64_t *expired, cx_err *err)

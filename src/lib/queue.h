@@ -3,9 +3,9 @@
  * then claimed and settled by cx-publish:
  *
  *   pending    -> approved | rejected                      cx_queue_decide
- *   approved   -> publishing (claimed, with a lease)       cx_queue_claim
+ *   approved   -> publishing (claimed, with a lease)       cx_queue_claim_in
  *   publishing -> published | failed | dead | unknown
- *                 | approved (to be retried)               cx_queue_settle
+ *                 | approved (to be retried)               cx_queue_settle(_in)
  *   publishing, lease run out -> unknown                   cx_queue_expire_leases
  *   unknown    -> published | approved (reconciled)        cx_queue_settle
  *   dead       -> approved (brought back)                  cx_queue_settle
@@ -78,14 +78,15 @@ int cx_queue_decide(cx_store *s, int64_t id, const char *actor, int approve,
 int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
     jv *item, const char **problem, cx_err *err);
 
-/* For cx-publish. Claims up to max (<= 0: no limit) approved items whose
- * next attempt is due, of channel (NULL: any), oldest due first: each
- * becomes publishing, leased to owner for lease seconds, attempts + 1,
- * audited as publish_attempt. One transaction; each() gets the claimed
- * items after it commits. */
-int cx_queue_claim(cx_store *s, const char *channel, int64_t max,
-    const char *owner, int64_t lease, void (*each)(jv item, void *ctx),
-    void *ctx, cx_err *err);
+/* For cx-publish, inside a transaction it began (cx_store_begin) and
+ * commits, so that one commit settles and claims many items (a group
+ * commit). Claims up to max (<= 0: no limit) approved items whose next
+ * attempt is due, of channel (NULL: any), oldest due first: each becomes
+ * publishing, leased to owner for lease seconds, attempts + 1, audited as
+ * publish_attempt, and is appended to *claimed; none may be sent before
+ * that transaction commits. After an error the caller rolls back. */
+int cx_queue_claim_in(cx_store *s, const char *channel, int64_t max,
+    const char *owner, int64_t lease, jv *claimed, cx_err *err);
 
 /* Where an item goes after a claim, a reconciliation or a revival. */
 typedef struct {
@@ -105,6 +106,13 @@ typedef struct {
  * unknown). *event (may be NULL) gets the post.<state> line, or null for
  * approved. */
 int cx_queue_settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
+    jv *event, cx_err *err);
+/* As cx_queue_settle, in the caller's transaction (see cx_queue_claim_in).
+ * A settle refused (CX_EXIT_SOME_FAILED: unknown item, a move its state
+ * does not allow, a lease that is not the caller's; CX_EXIT_USAGE: not a
+ * state) wrote nothing, and the transaction may go on; after any other
+ * error the caller rolls back. */
+int cx_queue_settle_in(cx_store *s, int64_t id, const cx_queue_outcome *o,
     jv *event, cx_err *err);
 
 /* Moves every publishing item whose lease ran out to unknown (error_code

@@ -44,7 +44,7 @@ static const char sql_put[] =
     " ON CONFLICT (key) DO UPDATE SET millitokens = excluded.millitokens,"
     " updated_ms = excluded.updated_ms";
 
-int cx_ratelimit_take(cx_store *s, const char *key, const cx_ratelimit *limit,
+int cx_ratelimit_take_in(cx_store *s, const char *key, const cx_ratelimit *limit,
     int want, int *granted, int64_t *wait_ms, cx_err *err)
 {
 	int64_t now = real_ms(), burst = (int64_t)llround(limit->burst * 1000);
@@ -58,13 +58,11 @@ int cx_ratelimit_take(cx_store *s, const char *key, const cx_ratelimit *limit,
 		*granted = want > 0 ? want : 0;
 		return 0;
 	}
-	if (cx_store_begin(s, err) < 0)
-		return -1;
 	if (!(st = cx_store_prepare(s, sql_get, err)))
-		goto fail;
+		return -1;
 	cx_stmt_text(st, 1, key);
 	if ((rc = cx_stmt_step(st, err)) < 0)
-		goto fail;
+		return -1;
 	if (rc == 1) {
 		int64_t then = cx_stmt_col_int(st, 1), dt = now > then ? now - then : 0;
 
@@ -81,15 +79,12 @@ int cx_ratelimit_take(cx_store *s, const char *key, const cx_ratelimit *limit,
 	if (n == 0)
 		*wait_ms = (int64_t)ceil((double)(1000 - milli) / limit->rate);
 	if (!(st = cx_store_prepare(s, sql_put, err)))
-		goto fail;
+		return -1;
 	cx_stmt_text(st, 1, key);
 	cx_stmt_int(st, 2, milli);
 	cx_stmt_int(st, 3, now);
-	if (cx_stmt_run(st, err) < 0 || cx_store_commit(s, err) < 0)
-		goto fail;
+	if (cx_stmt_run(st, err) < 0)
+		return -1;
 	*granted = (int)n;
 	return 0;
-fail:
-	cx_store_rollback(s);
-	return -1;
 }

@@ -19,10 +19,12 @@ typedef struct {
 /* Parses "N" (N a second) or "N/S" (N every S seconds; burst N). */
 int cx_ratelimit_parse(const char *text, cx_ratelimit *out, cx_err *err);
 
-/* Takes up to want tokens from bucket key in one transaction: *granted
+/* Takes up to want tokens from bucket key, inside a transaction the caller
+ * began and commits (so tokens are taken together with other changes, at
+ * the cost of one commit; after an error the caller rolls back): *granted
  * gets how many; when it is 0, *wait_ms says how long until the next
  * token. A limit with rate <= 0 grants everything. */
-int cx_ratelimit_take(cx_store *s, const char *key, const cx_ratelimit *limit,
+int cx_ratelimit_take_in(cx_store *s, const char *key, const cx_ratelimit *limit,
     int want, int *granted, int64_t *wait_ms, cx_err *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* store.c: the SQLite state file: open, pragmas, migrations, transactions
  * and a cache of prepared statements. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +44,22 @@ char *cx_store_resolve_path(const char *path)
 	if (state)
 		return cx_xasprintf("%s/cx/cx.db", state);
 	return cx_xasprintf("%s/.local/state/cx/cx.db", home);
+}
+
+/* The message names only the scheme: the rest may hold a password. */
+int cx_store_check_location(const char *path, cx_err *err)
+{
+	size_t n = 0;
+
+	if (!((path[0] >= 'a' && path[0] <= 'z') || (path[0] >= 'A' && path[0] <= 'Z')))
+		return 0;
+	while (path[n] && (isalnum((unsigned char)path[n]) || strchr("+.-", path[n])))
+		n++;
+	if (strncmp(path + n, "://", 3) != 0)
+		return 0;
+	return cx_err_set(err, CX_EXIT_CONFIG,
+	    "the state location is a %.*s:// URI; this cx accepts only a file path "
+	    "(a SQLite state file, e.g. /var/lib/cx/cx.db)", (int)(n > 32 ? 32 : n), path);
 }
 
 static int db_error(cx_store *s, cx_err *err, const char *what)
@@ -235,7 +252,9 @@ static int migrate(cx_store *s, cx_err *err)
 	return cx_store_commit(s, err);
 }
 
-int cx_store_open(const char *path, cx_store **out, cx_err *err)
+/* Opens the state file. With create, a missing file is made (0600) and the
+ * schema migrated; without, the file must exist and is left as it is. */
+static int open_store(const char *path, int create, cx_store **out, cx_err *err)
 {
 	cx_store *s = cx_xcalloc(1, sizeof *s);
 	int64_t busy;
@@ -244,9 +263,15 @@ int cx_store_open(const char *path, cx_store **out, cx_err *err)
 	int rc;
 
 	s->path = cx_store_resolve_path(path);
-	if (cx_config_int("CX_BUSY_TIMEOUT_MS", 60000, &busy, err) < 0 ||
-	    create_file(s->path, err) < 0)
+	if (cx_store_check_location(s->path, err) < 0 ||
+	    cx_config_int("CX_BUSY_TIMEOUT_MS", 60000, &busy, err) < 0)
 		goto fail;
+	if (create ? create_file(s->path, err) < 0 : access(s->path, F_OK) < 0) {
+		if (!create)
+			cx_err_set(err, CX_EXIT_CONFIG, "no state file at %s (%s); "
+			    "any cx tool creates it on first use", s->path, strerror(errno));
+		goto fail;
+	}
 	if (strcmp(sync, "full") && strcmp(sync, "normal")) {
 		cx_err_set(err, CX_EXIT_CONFIG, "CX_DB_SYNC must be full or normal");
 		goto fail;
@@ -266,7 +291,7 @@ int cx_store_open(const char *path, cx_store **out, cx_err *err)
 	 * instead of waiting, so the loser tries again. */
 	for (int64_t waited = 0;; waited += OPEN_RETRY_MS) {
 		rc = cx_store_exec(s, pragmas, err);
-		if (rc == 0)
+		if (rc == 0 && create)
 			rc = migrate(s, err);
 		if (rc == 0 || !busy_error(s) || waited >= busy)
 			break;
@@ -280,6 +305,16 @@ int cx_store_open(const char *path, cx_store **out, cx_err *err)
 fail:
 	cx_store_close(s);
 	return -1;
+}
+
+int cx_store_open(const char *path, cx_store **out, cx_err *err)
+{
+	return open_store(path, 1, out, err);
+}
+
+int cx_store_open_existing(const char *path, cx_store **out, cx_err *err)
+{
+	return open_store(path, 0, out, err);
 }
 
 void cx_store_close(cx_store *s)

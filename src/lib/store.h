@@ -1,7 +1,8 @@
 /* store.h: the one SQLite state file (SPEC §4 State). Opening resolves the
  * path (--db > $CX_DB > $XDG_STATE_HOME/cx/cx.db), creates it 0600 with its
  * parent dirs, sets WAL, busy timeout and foreign keys, and applies
- * share/cx/migrations under PRAGMA user_version. Only libcx modules use the
+ * share/cx/migrations under PRAGMA user_version. A location that is a URI
+ * (postgresql://, mysql://...) is refused with CX_EXIT_CONFIG. Only libcx modules use the
  * statement API below; tools call those modules, never SQL.
  * Statements are prepared once per store and owned by it; text returned by
  * cx_stmt_text lives until the next step/reset of that statement. */
@@ -18,7 +19,13 @@ typedef struct cx_stmt cx_stmt;
 
 /* The path that would be used for --db value path (NULL: env/default). */
 char *cx_store_resolve_path(const char *path);
+/* A location like postgresql://... names a server, not a file: refused
+ * (CX_EXIT_CONFIG) until a backend for its scheme exists. */
+int cx_store_check_location(const char *path, cx_err *err);
 int cx_store_open(const char *path, cx_store **out, cx_err *err);
+/* Opens a state file that exists, as it is: nothing created, nothing
+ * migrated (a missing file is a CX_EXIT_CONFIG error). */
+int cx_store_open_existing(const char *path, cx_store **out, cx_err *err);
 void cx_store_close(cx_store *s);
 const char *cx_store_path(const cx_store *s);
 /* PRAGMA user_version of the open file, and the highest this build knows. */

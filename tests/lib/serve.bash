@@ -4,9 +4,6 @@
 # server outlives its test.
 
 TESTLIB=$CX_ROOT/tests/lib
-# Debian's python3 first: a version-manager shim can take a second to start.
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 # track PID: remember a background process for kill_started.
 track() {

@@ -47,12 +47,15 @@ sync-collection), sync_token (the one asked with), status.
 import copy
 import http.client
 import json
+import os
 import sys
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-import mocklib
+# Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mocklib  # noqa: E402
 
 DAV = "{DAV:}"
 PART = "http://cx-tests.invalid/ns/part/"

@@ -55,14 +55,18 @@ file: method, path, query, body, status, bearer (a SHA-256 prefix).
 """
 import copy
 import hashlib
+import os
 import secrets
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from email.utils import formatdate
 
-import mocklib
+# Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mocklib  # noqa: E402
 from mocklib import fixture
 
 GONE = "google-calendar/compass_error_410_fullSyncRequired.json"

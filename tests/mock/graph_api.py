@@ -40,9 +40,13 @@ line: ts, method, path, query, auth, token_sha256, idempotency_key, body
 (parsed JSON), status, response."""
 import base64
 import json
+import os
 import secrets
+import sys
 
-import mocklib
+# Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mocklib  # noqa: E402
 
 # Meta's error bodies for the codes tests ask for: (HTTP status, error).
 GRAPH_ERRORS = {

@@ -40,11 +40,14 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
 
-import mocklib
+# Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mocklib  # noqa: E402
 from mocklib import fixture
 
 CLIENTS = {

@@ -41,9 +41,13 @@ POST /_control (JSON) programs it, per test:
 Every request except /_control is appended to the record file as one JSON
 line: ts, method, path, query, auth (scheme), token_sha256,
 idempotency_key, body (parsed JSON), status, response, created (post id)."""
+import os
+import sys
 import time
 
-import mocklib
+# Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mocklib  # noqa: E402
 
 # Recorded X API bodies (shared/fixtures/x, copied verbatim).
 ERROR_401 = {"title": "Unauthorized", "type": "about:blank", "status": 401,

@@ -13,14 +13,16 @@ first line of stdout. Like X's API v2:
     chained by meta.next_token / pagination_token; meta has result_count,
     newest_id and oldest_id, and a page with nothing has no "data";
   * tweet.fields=created_at,author_id,conversation_id add those fields when
-    the post has them;
+    the post has them; expansions=author_id adds includes.users, the known
+    users (id, name, username) who wrote the page's posts, as X does;
   * every answer carries x-rate-limit-limit, x-rate-limit-remaining and
     x-rate-limit-reset (epoch seconds) as X sends them; each request uses
     one of the window's requests, and once none is left X answers 429 with
     its body and x-rate-limit-remaining: 0.
 
 POST /_control (JSON): {"reset": true}, {"record": FILE}, {"user": ID}
-(whose mentions these are; others get 404), {"load": FIXTURE} (a recorded
+(whose mentions these are; others get 404), {"users": [USER, ...]} (the
+accounts X knows: id, name, username), {"load": FIXTURE} (a recorded
 mentions page: its "data" become the timeline), {"add": [POST, ...]} (new
 mentions, newest last in the list), {"page_size": N} (a cap below
 max_results), {"window": {"remaining": N, "reset": EPOCH}} (the requests
@@ -33,9 +35,13 @@ Every request except /_control is appended as one JSON line to the record
 file: method, path, query, status.
 """
 import json
+import os
+import sys
 import time
 
-import mocklib
+# Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mocklib  # noqa: E402
 from mocklib import fixture
 
 
@@ -46,6 +52,7 @@ class State(mocklib.State):
 
     def reset(self):
         self.user = None
+        self.users = {}          # id -> {"id", "name", "username"}
         self.posts = []          # newest first
         self.page_size = None
         self.limit = None        # {"times", "reset", "after"}
@@ -135,9 +142,17 @@ class Handler(mocklib.Handler):
                 token = "t%dx%d" % (len(st.cursors) + 1, offset + size)
                 st.cursors[token] = offset + size
                 meta["next_token"] = token
+            authors = []
+            if "author_id" in q.get("expansions", "").split(","):
+                for p in page:
+                    a = st.users.get(p.get("author_id"))
+                    if a and a not in authors:
+                        authors.append(a)
         body = {"meta": meta}
         if data:
             body = {"data": data, "meta": meta}
+        if authors:
+            body["includes"] = {"users": authors}
         self.reply(200, body, {"x-rate-limit-limit": "450",
                                "x-rate-limit-remaining": str(remaining),
                                "x-rate-limit-reset": str(reset)})
@@ -148,6 +163,8 @@ class Handler(mocklib.Handler):
             st.apply(c, "user", "page_size")
             if "load" in c:
                 st.posts = list(fixture(c["load"]).get("data", []))
+            for u in c.get("users", []):
+                st.users[u["id"]] = u
             for p in c.get("add", []):
                 st.posts.insert(0, p)
             if "rate_limit" in c:

@@ -93,8 +93,9 @@ def messaging($acct):
     elif .sender_action == "typing_on" or .sender_action == "typing_off" then
       # not a documented webhook: mapped only if Meta ever sends it in the Send API's shape
       (($ts | need("timestamp") | tonumber) / 10000 | floor) as $bucket
-      | item("typing"; $acct; "dm:messenger:\($acct):typing:\($from):\($from):\($bucket)"; $ts;
-          {conversation_id: $from, actor_id: $from, state: (.sender_action | ltrimstr("typing_"))})
+      | (.sender_action | ltrimstr("typing_")) as $state
+      | item("typing"; $acct; "dm:messenger:\($acct):typing:\($from):\($from):\($state):\($bucket)"; $ts;
+          {conversation_id: $from, actor_id: $from, state: $state})
     else error({cx: "unknown messaging event"}) end;
 
 # entry.changes[] on the Page object: only leadgen maps to a canonical type.
