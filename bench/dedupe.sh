@@ -23,7 +23,9 @@
 # awk's. Exits 1 when a target or a correctness check fails.
 #
 # Environment: BENCH_DIR (where the temp dir goes; the state files live
-# there, so its file system decides what fsync costs), BENCH_CPUS (2).
+# there, so its file system decides what fsync costs), BENCH_CPUS (2),
+# BENCH_BEFORE (another cx-dedupe build, e.g. main's: timed too, fresh and
+# again on a state file of its own, for a before/after in the same run).
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -133,6 +135,11 @@ bench_size() {
 	run cx1 "$in" "$T/cx1.out" "$cx" --db "$T/cx.db"
 	echo "running cx-dedupe (all repeats)..." >&2
 	run cx2 "$in" "$T/cx2.out" "$cx" --db "$T/cx.db"
+	if [ -n "${BENCH_BEFORE:-}" ]; then
+		echo "running the BENCH_BEFORE cx-dedupe (fresh, then all repeats)..." >&2
+		run old1 "$in" "$T/old1.out" "$BENCH_BEFORE" --db "$T/old.db"
+		run old2 "$in" /dev/null "$BENCH_BEFORE" --db "$T/old.db"
+	fi
 	echo "running awk..." >&2
 	run awk "$in" "$T/awk.out" awk -F'"dedupe_key":"' '{ split($2, a, "\""); if (!seen[a[1]]++) print }'
 	echo "running sqlite3 CLI..." >&2
@@ -155,6 +162,10 @@ bench_size() {
 	bench_row cx2 "cx-dedupe, same input again (all repeats)" "$lines"
 	bench_row awk "awk '!seen[key]++' (in memory)" "$lines"
 	bench_row sql "sqlite3 CLI, INSERT OR IGNORE, 1 txn" "$lines"
+	if [ -n "${BENCH_BEFORE:-}" ]; then
+		bench_row old1 "BENCH_BEFORE cx-dedupe, fresh" "$lines"
+		bench_row old2 "BENCH_BEFORE cx-dedupe, again" "$lines"
+	fi
 	echo
 	echo "forwarded: cx fresh $cx1_n, cx again $cx2_n, awk $awk_n; rows: cx $cx_rows, sqlite3 $sql_n"
 	echo "state file: cx $(mib_of "$T/cx.db") MiB, sqlite3 $(mib_of "$T/sqlite.db") MiB"
@@ -168,6 +179,12 @@ bench_size() {
 	bench_ratio "cx again / sqlite3 CLI, $lines lines" "$r_cx2" "$r_sql" 1.5
 	bench_ratio "cx fresh / awk" "$r_cx1" "$r_awk"
 	bench_ratio "cx again / awk" "$r_cx2" "$r_awk"
+	if [ -n "${BENCH_BEFORE:-}" ]; then
+		bench_ratio "before: fresh / sqlite3 CLI" "$(bench_rate "$lines" "${BENCH_SECS[old1]}")" "$r_sql"
+		bench_ratio "before: again / sqlite3 CLI" "$(bench_rate "$lines" "${BENCH_SECS[old2]}")" "$r_sql"
+		bench_check "before: fresh output == cx fresh output at $lines lines" \
+		    "$(cmp -s "$T/old1.out" "$T/cx1.out" && echo 1 || echo 0)"
+	fi
 	echo
 
 	for id in cx1 cx2; do
