@@ -325,7 +325,7 @@ share_copy() {
 		== ([range(2; 10), 11, 14] | map([., "invalid JSON"]))'
 }
 
-@test "a timestamp string holding a value then a string maps to no time, and nothing leaks" {
+@test "a timestamp string holding a value then a string maps to no time or a malformed item, and nothing leaks" {
 	for p in messenger instagram; do
 		jq -c '.entry[0].changes[0].value.created_time = "[1 \"a\"]"' \
 			"$FIXTURES/$p/meta_page_leadgen_two_changes.json" | webhook "$p" > in
@@ -336,6 +336,12 @@ share_copy() {
 		echo "${lines[0]}" | jq -e '.data | has("created_at") | not'
 		echo "${lines[1]}" | jq -e '.data.created_at == "2015-08-21T01:26:24Z"'
 	done
+	jq -c '.entry[0].messaging[0].timestamp = "[1 \"a\"]"' \
+		"$FIXTURES/messenger/synthetic_typing_assumed.body.json" > body.json
+	run --separate-stderr cx-parse --provider messenger < body.json
+	assert_failure 65
+	echo "$stderr" | parse_errors | jq -e -s '. == [{error: "malformed item", path: ".entry[0].messaging[0]"}]'
+	echo "$output" | jq -e -s 'map(select(.type == "typing") | .data.state) == ["off"]'
 }
 
 @test "a line or a body longer than --max-line is rejected and the rest goes through" {

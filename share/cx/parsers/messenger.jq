@@ -92,7 +92,8 @@ def messaging($acct):
         end
     elif .sender_action == "typing_on" or .sender_action == "typing_off" then
       # not a documented webhook: mapped only if Meta ever sends it in the Send API's shape
-      (($ts | need("timestamp") | tonumber) / 10000 | floor) as $bucket
+      (($ts | need("timestamp") | if type == "string" and contains("\"") then error("not a number")
+          else tonumber end) / 10000 | floor) as $bucket
       | (.sender_action | ltrimstr("typing_")) as $state
       | item("typing"; $acct; "dm:messenger:\($acct):typing:\($from):\($from):\($state):\($bucket)"; $ts;
           {conversation_id: $from, actor_id: $from, state: $state})
