@@ -202,7 +202,7 @@ static int sort_keys(cx_dedupe *d, cx_dedupe_line *lines, int n,
 static int decide(cx_dedupe *d, cx_dedupe_line *lines, int m,
     cx_dedupe_counts *c, cx_err *err)
 {
-	/* A --commit run counts what a --claim run already forwarded apart. */
+	/* A --commit run forwards what a --claim run already counted. */
 	const char *fwd_result = d->mode == CX_DEDUPE_COMMIT ? "committed" : "forwarded";
 
 	for (int j = 0; j < m; j++) {
