@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "progress.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -24,7 +25,7 @@
 #define BATCH_BYTES (8 * 1024 * 1024)
 
 enum { O_DB = 1, O_CONFIG, O_KEY, O_TTL, O_CLAIM, O_LEASE, O_COMMIT, O_STATS,
-	O_MAX_LINE };
+	O_MAX_LINE, O_NO_PROGRESS };
 
 static const cx_opt options[] = {
 	{ "claim", 0, O_CLAIM, NULL, "lease new keys instead of recording them as done" },
@@ -34,6 +35,7 @@ static const cx_opt options[] = {
 	{ "key", 'k', O_KEY, "JQPATH", "where the key is in each line (default .dedupe_key)" },
 	{ "lease", 0, O_LEASE, "SECONDS", "how long a --claim lease lasts (default 300)" },
 	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted line (default 1048576)" },
+	{ "no-progress", 0, O_NO_PROGRESS, NULL, "no progress line on a terminal's stderr" },
 	{ "stats", 0, O_STATS, NULL, "print seen/forwarded/dropped counts on stderr at the end" },
 	{ "ttl", 0, O_TTL, "SECONDS", "how long a key is remembered (default 604800, 7 days)" },
 	{ NULL, 0, 0, NULL, NULL },
@@ -41,7 +43,7 @@ static const cx_opt options[] = {
 
 static const cx_cmd command = {
 	"cx-dedupe",
-	"[--db PATH] [--key JQPATH] [--ttl SECONDS] [--stats] [-]\n"
+	"[--db PATH] [--key JQPATH] [--ttl SECONDS] [--stats] [--no-progress] [-]\n"
 	"       cx-dedupe --claim [--lease SECONDS] [--db PATH] [--key JQPATH]\n"
 	"       cx-dedupe --commit [--db PATH] [--key JQPATH] [--ttl SECONDS]",
 	"Forward each NDJSON line from stdin whose key was never seen; drop repeats.",
@@ -52,7 +54,7 @@ typedef struct {
 	const char *db, *config, *key;
 	long long ttl, lease, max_line;
 	cx_dedupe_mode mode;
-	int stats, modes_given;
+	int stats, modes_given, no_progress;
 } conf;
 
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
@@ -69,6 +71,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_CLAIM: c->mode = CX_DEDUPE_CLAIM; c->modes_given++; return 0;
 	case O_COMMIT: c->mode = CX_DEDUPE_COMMIT; c->modes_given++; return 0;
 	case O_STATS: c->stats = 1; return 0;
+	case O_NO_PROGRESS: c->no_progress = 1; return 0;
 	}
 	return 0;
 }
@@ -196,6 +199,7 @@ int main(int argc, char **argv)
 	cx_ndjson_reader *r;
 	cx_dedupe *d;
 	key_path key = { NULL, NULL };
+	cx_progress progress;
 	batch *b;
 	int rc, status = CX_EXIT_OK;
 
@@ -227,6 +231,7 @@ int main(int argc, char **argv)
 	r = cx_ndjson_open(0, (size_t)c.max_line);
 	b = cx_xcalloc(1, sizeof *b);
 	cx_ndjson_out_init();
+	cx_progress_start(&progress, "cx-dedupe", "lines", -1, c.no_progress);
 	while ((rc = read_batch(r, &key, b)) > 0) {
 		if (cx_dedupe_decide(d, b->lines, b->n, &total, &err) < 0) {
 			status = fail(&err);
@@ -237,7 +242,9 @@ int main(int argc, char **argv)
 				cx_ndjson_write_raw(b->text + b->off[i], b->len[i]);
 		if (cx_ndjson_flush() < 0)
 			break;  /* the reader is gone: stop quietly */
+		cx_progress_update(&progress, total.forwarded + total.dropped + total.unkeyed, -1);
 	}
+	cx_progress_end(&progress);
 	if (rc < 0)
 		status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
 	if (c.stats) {

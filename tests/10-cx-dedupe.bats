@@ -316,3 +316,17 @@ load helpers
 	assert_output "$(printf '%s\n' '{"dedupe_key":"ok1"}' '{"dedupe_key":"ok2"}')"
 	echo "$stderr" | jq -e -s 'map([.line, .error_code]) == [range(2; 12) | [., "invalid_json"]]'
 }
+
+@test "the lines read show on a terminal's stderr only, and --no-progress turns it off" {
+	lines 5000 p > in
+	on_terminal sh -c 'cx-dedupe < in'
+	assert_equal "$(wc -l < tty.out)" 5000
+	grep -q $'\r\e\\[Kcx-dedupe: 5000 lines\r$' tty.err
+	on_terminal sh -c 'cx-dedupe --no-progress < in'
+	assert_equal "$(wc -l < tty.out)" 0
+	[ ! -s tty.err ]
+	run --separate-stderr cx-dedupe --key .n < in
+	assert_success
+	[ "${#lines[@]}" -eq 5000 ]
+	[ -z "$stderr" ]
+}
