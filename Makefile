@@ -23,10 +23,11 @@ DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
 	libcurl4-openssl-dev libmicrohttpd-dev libical-dev libexpat1-dev sqlite3 jq mandoc bats \
 	bats-support bats-assert bats-file python3 curl procps openssl tmux radicale \
 	nodejs npm
-# What a minimal Debian 12 lacks (make check-fresh proves the list): col,
-# xxd, strace, pytz (radicale needs it but only recommends it), and the shells
-# whose completions the tests check.
-DEPS += bsdextrautils xxd strace python3-tz zsh fish
+# CalDAV interop tests: a second server, Radicale's pytz, git for xandikos's store
+DEPS += xandikos python3-tz git
+# What else a minimal Debian 12 lacks (make check-fresh proves the list): col,
+# xxd, strace, and the shells whose completions the tests check.
+DEPS += bsdextrautils xxd strace zsh fish
 
 # Plain and sanitizer builds live apart, so one never clobbers the other:
 # objects in $(O), programs in $(B).

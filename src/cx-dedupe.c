@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "progress.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -24,7 +25,7 @@
 #define BATCH_BYTES (8 * 1024 * 1024)
 
 enum { O_DB = 1, O_CONFIG, O_KEY, O_TTL, O_CLAIM, O_LEASE, O_COMMIT, O_STATS,
-	O_MAX_LINE };
+	O_MAX_LINE, O_NO_PROGRESS };
 
 static const cx_opt options[] = {
 	{ "claim", 0, O_CLAIM, NULL, "lease new keys instead of recording them as done" },
@@ -34,6 +35,7 @@ static const cx_opt options[] = {
 	{ "key", 'k', O_KEY, "JQPATH", "where the key is in each line (default .dedupe_key)" },
 	{ "lease", 0, O_LEASE, "SECONDS", "how long a --claim lease lasts (default 300)" },
 	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted line (default 1048576)" },
+	{ "no-progress", 0, O_NO_PROGRESS, NULL, "no progress line on a terminal's stderr" },
 	{ "stats", 0, O_STATS, NULL, "print seen/forwarded/dropped counts on stderr at the end" },
 	{ "ttl", 0, O_TTL, "SECONDS", "how long a key is remembered (default 604800, 7 days)" },
 	{ NULL, 0, 0, NULL, NULL },
@@ -41,7 +43,7 @@ static const cx_opt options[] = {
 
 static const cx_cmd command = {
 	"cx-dedupe",
-	"[--db PATH] [--key JQPATH] [--ttl SECONDS] [--stats] [-]\n"
+	"[--db PATH] [--key JQPATH] [--ttl SECONDS] [--stats] [--no-progress] [-]\n"
 	"       cx-dedupe --claim [--lease SECONDS] [--db PATH] [--key JQPATH]\n"
 	"       cx-dedupe --commit [--db PATH] [--key JQPATH] [--ttl SECONDS]",
 	"Forward each NDJSON line from stdin whose key was never seen; drop repeats.",
@@ -52,7 +54,7 @@ typedef struct {
 	const char *db, *config, *key;
 	long long ttl, lease, max_line;
 	cx_dedupe_mode mode;
-	int stats, modes_given;
+	int stats, modes_given, no_progress;
 } conf;
 
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
@@ -69,47 +71,47 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_CLAIM: c->mode = CX_DEDUPE_CLAIM; c->modes_given++; return 0;
 	case O_COMMIT: c->mode = CX_DEDUPE_COMMIT; c->modes_given++; return 0;
 	case O_STATS: c->stats = 1; return 0;
+	case O_NO_PROGRESS: c->no_progress = 1; return 0;
 	}
 	return 0;
 }
 
-/* One batch: raw lines back to back in text, keys (or NULL) beside them. */
+/* One batch: raw lines back to back in text, their keys beside them. */
 typedef struct {
 	char *text;
 	size_t used, cap;
 	size_t off[BATCH_LINES], len[BATCH_LINES];
-	char *keys[BATCH_LINES];
-	int forward[BATCH_LINES];
+	cx_dedupe_line lines[BATCH_LINES];
 	int n;
 } batch;
 
-static void batch_add(batch *b, const char *raw, size_t len, char *key)
+/* Where a line's key is. A plain member (.dedupe_key) is read straight from
+ * the validated text; any other program, or a key that is not a plain
+ * string, goes through libjq. */
+typedef struct {
+	cx_jq *prog;
+	char *member;  /* "dedupe_key" for the program ".dedupe_key", else NULL */
+} key_path;
+
+static char *plain_member(const char *prog)
 {
-	if (b->used + len > b->cap) {
-		b->cap = (b->used + len) * 2;
-		b->text = cx_xrealloc(b->text, b->cap);
-	}
-	memcpy(b->text + b->used, raw, len);
-	b->off[b->n] = b->used;
-	b->len[b->n] = len;
-	b->keys[b->n] = key;
-	b->used += len;
-	b->n++;
+	static const char word[] = "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	const char *p = prog + 1;
+
+	/* jq's field syntax: .name, where name does not start with a digit */
+	if (prog[0] != '.' || !*p || !strchr(word, *p) || strchr("0123456789", *p) ||
+	    p[strspn(p, word)])
+		return NULL;
+	return cx_xstrdup(p);
 }
 
-static void batch_clear(batch *b)
+/* The key through libjq. A key program that fails on a line (e.g. .a.b
+ * where .a is a string) leaves it unkeyed, with a warning. */
+static void jq_key(const key_path *k, const cx_ndjson_line *line,
+    cx_dedupe_line *out)
 {
-	for (int i = 0; i < b->n; i++)
-		free(b->keys[i]);
-	b->n = 0;
-	b->used = 0;
-}
-
-/* The key of a line, or NULL. A key program that fails on a line (e.g.
- * .a.b where .a is a string) leaves it unkeyed, with a warning. */
-static char *line_key(cx_jq *key, cx_ndjson_line *line)
-{
-	jv v = cx_jq_first(key, line->value);
+	jv v = cx_jq_first(k->prog, jv_parse_sized(line->raw, (int)line->len));
+	char *s;
 
 	if (jv_get_kind(v) == JV_KIND_INVALID && jv_invalid_has_msg(jv_copy(v))) {
 		jv f = jv_object();
@@ -119,51 +121,66 @@ static char *line_key(cx_jq *key, cx_ndjson_line *line)
 		cx_log(CX_LOG_WARN, f, "line %ld: --key fails on this line; forwarded as unkeyed",
 		    line->lineno);
 	}
-	return cx_json_key_string(v);
+	s = cx_json_key_string(v);
+	out->keyed = s != NULL;
+	if (s)
+		cx_dedupe_key(s, strlen(s), out->key);
+	free(s);
+}
+
+static void line_key(const key_path *k, const cx_ndjson_line *line,
+    cx_dedupe_line *out)
+{
+	const char *v;
+	size_t n;
+	int rc;
+
+	if (!k->member) {
+		jq_key(k, line, out);
+		return;
+	}
+	rc = cx_json_member(line->raw, line->len, k->member, &v, &n);
+	if (rc == 0 || (rc == 1 && n == 4 && memcmp(v, "null", 4) == 0)) {
+		out->keyed = 0;
+	} else if (rc == 1 && v[0] == '"' && !memchr(v, '\\', n)) {
+		out->keyed = 1;
+		cx_dedupe_key(v + 1, n - 2, out->key);
+	} else {
+		jq_key(k, line, out);  /* escapes, numbers, containers */
+	}
+}
+
+static void batch_add(batch *b, const key_path *k, const cx_ndjson_line *line)
+{
+	if (b->used + line->len > b->cap) {
+		b->cap = (b->used + line->len) * 2;
+		b->text = cx_xrealloc(b->text, b->cap);
+	}
+	memcpy(b->text + b->used, line->raw, line->len);
+	b->off[b->n] = b->used;
+	b->len[b->n] = line->len;
+	line_key(k, line, &b->lines[b->n]);
+	b->used += line->len;
+	b->n++;
 }
 
 /* Reads the next batch; 0 at end of input, -1 on a read error. */
-static int read_batch(cx_ndjson_reader *r, cx_jq *key, batch *b)
+static int read_batch(cx_ndjson_reader *r, const key_path *k, batch *b)
 {
 	cx_ndjson_line line;
 	int rc;
 
+	b->n = 0;
+	b->used = 0;
 	while (b->n < BATCH_LINES && b->used < BATCH_BYTES) {
-		rc = cx_ndjson_next(r, &line);
+		rc = cx_ndjson_next_raw(r, &line);
 		if (rc <= 0)
 			return rc < 0 ? -1 : b->n;
-		batch_add(b, line.raw, line.len, line_key(key, &line));
+		batch_add(b, k, &line);
 		if (!cx_ndjson_ready(r))
 			break;
 	}
 	return b->n;
-}
-
-static int decide(cx_dedupe *d, batch *b, cx_dedupe_counts *total, cx_err *err)
-{
-	cx_dedupe_counts c = { 0, 0, 0 };
-
-	if (cx_dedupe_begin(d, err) < 0)
-		return -1;
-	for (int i = 0; i < b->n; i++) {
-		int fwd = 1;
-
-		if (!b->keys[i])
-			c.unkeyed++;
-		else if ((fwd = cx_dedupe_check(d, b->keys[i], err)) < 0)
-			return -1;
-		else if (fwd)
-			c.forwarded++;
-		else
-			c.dropped++;
-		b->forward[i] = fwd;
-	}
-	if (cx_dedupe_end(d, &c, err) < 0)
-		return -1;
-	total->forwarded += c.forwarded;
-	total->dropped += c.dropped;
-	total->unkeyed += c.unkeyed;
-	return 0;
 }
 
 static int fail(cx_err *err)
@@ -181,7 +198,8 @@ int main(int argc, char **argv)
 	cx_store *store = NULL;
 	cx_ndjson_reader *r;
 	cx_dedupe *d;
-	cx_jq *key;
+	key_path key = { NULL, NULL };
+	cx_progress progress;
 	batch *b;
 	int rc, status = CX_EXIT_OK;
 
@@ -199,12 +217,13 @@ int main(int argc, char **argv)
 		return CX_EXIT_USAGE;
 	}
 	if (cx_config_load(c.config, &err) < 0 ||
-	    !(key = cx_jq_compile(c.key, jv_null(), &err)))
+	    !(key.prog = cx_jq_compile(c.key, jv_null(), &err)))
 		return fail(&err);
 	if (cx_store_open(c.db, &store, &err) < 0) {
-		cx_jq_free(key);
+		cx_jq_free(key.prog);
 		return fail(&err);
 	}
+	key.member = plain_member(c.key);
 	/* Checkpoint less often: each one copies every page the batches since
 	 * the last one touched (at most 32 MiB of WAL). */
 	cx_store_autocheckpoint(store, 8192);
@@ -212,18 +231,20 @@ int main(int argc, char **argv)
 	r = cx_ndjson_open(0, (size_t)c.max_line);
 	b = cx_xcalloc(1, sizeof *b);
 	cx_ndjson_out_init();
-	while ((rc = read_batch(r, key, b)) > 0) {
-		if (decide(d, b, &total, &err) < 0) {
+	cx_progress_start(&progress, "cx-dedupe", "lines", -1, c.no_progress);
+	while ((rc = read_batch(r, &key, b)) > 0) {
+		if (cx_dedupe_decide(d, b->lines, b->n, &total, &err) < 0) {
 			status = fail(&err);
 			break;
 		}
 		for (int i = 0; i < b->n; i++)
-			if (b->forward[i])
+			if (b->lines[i].forward)
 				cx_ndjson_write_raw(b->text + b->off[i], b->len[i]);
-		batch_clear(b);
 		if (cx_ndjson_flush() < 0)
 			break;  /* the reader is gone: stop quietly */
+		cx_progress_update(&progress, total.forwarded + total.dropped + total.unkeyed, -1);
 	}
+	cx_progress_end(&progress);
 	if (rc < 0)
 		status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
 	if (c.stats) {
@@ -240,12 +261,12 @@ int main(int argc, char **argv)
 	}
 	if (status == CX_EXIT_OK && cx_ndjson_rejected(r) > 0)
 		status = CX_EXIT_DATAERR;
-	batch_clear(b);
 	free(b->text);
 	free(b);
 	cx_ndjson_close(r);
 	cx_dedupe_free(d);
-	cx_jq_free(key);
+	cx_jq_free(key.prog);
+	free(key.member);
 	cx_store_close(store);
 	return status;
 }

@@ -330,6 +330,9 @@ static jv string_number(jv s)
 	if (n > 0 && n <= 15 && p[n] == '\0') {
 		/* the usual case, epoch seconds: exact in a double, no parser needed */
 		v = jv_number(strtod(p, NULL));
+	} else if (strchr(p, '"')) {
+		/* never a number, and libjq 1.6 leaks on some such text */
+		v = jv_invalid();
 	} else {
 		v = jv_parse(p);
 		if (jv_get_kind(v) != JV_KIND_NUMBER) {
@@ -623,7 +626,57 @@ typedef struct {
 	int skipping;        /* after bad input: drop lines up to one starting with { */
 	int pending;         /* the parser holds part of a value */
 	size_t body_bytes;   /* bytes fed since the last complete value */
+	/* What the parser was fed, read as far as separator_guard needs. */
+	int depth, in_string, escaped, in_scalar, after_value;
 } body_reader;
+
+/* libjq 1.6 leaks a string that follows a value inside a container with
+ * no separator between ("[1 \"a\"]", "{\"a\":1 \"b\":2}"), so such a string
+ * never reaches the parser. Tracks the nesting of s[0..len) after what came
+ * before; returns the offset of such a string's quote (the parser is fed
+ * only what precedes it), or len when there is none. A string there is
+ * invalid JSON anyway. */
+static size_t separator_guard(body_reader *br, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (br->in_string) {
+			if (br->escaped)
+				br->escaped = 0;
+			else if (c == '\\')
+				br->escaped = 1;
+			else if (c == '"')
+				br->in_string = 0, br->after_value = 1;
+			continue;
+		}
+		if (!strchr("[]{},:\" \t\r\n", c) || c == '\0') {
+			br->in_scalar = 1;  /* a number or literal, as the parser reads them */
+			continue;
+		}
+		if (br->in_scalar)
+			br->in_scalar = 0, br->after_value = 1;
+		switch (c) {
+		case '"':
+			if (br->after_value && br->depth > 0)
+				return i;
+			br->in_string = 1;
+			break;
+		case '[': case '{':
+			br->depth++;
+			br->after_value = 0;
+			break;
+		case ']': case '}':
+			br->depth -= br->depth > 0;
+			br->after_value = 1;
+			break;
+		case ',': case ':':
+			br->after_value = 0;
+			break;
+		}
+	}
+	return len;
+}
 
 enum { RAW_END, RAW_LINE, RAW_OVERLONG };
 
@@ -698,6 +751,7 @@ static void parser_restart(body_reader *br)
 	br->jp = jv_parser_new(0);
 	br->pending = 0;
 	br->body_bytes = 0;
+	br->depth = br->in_string = br->escaped = br->in_scalar = br->after_value = 0;
 }
 
 /* Input that never became a body: one parse.error naming the line. */
@@ -728,7 +782,7 @@ static void handle_body(run *R, batch *b, body_reader *br, jv body)
 static void feed_line(run *R, batch *b, body_reader *br, const char *s, size_t len)
 {
 	int pending_before = br->pending, retried = 0, got;
-	size_t tail;
+	size_t tail, fed;
 	jv v;
 
 	if (br->skipping) {
@@ -743,7 +797,8 @@ static void feed_line(run *R, batch *b, body_reader *br, const char *s, size_t l
 again:
 	got = 0;
 	tail = 0;
-	jv_parser_set_buf(br->jp, s, (int)len, 1);
+	fed = separator_guard(br, s, len);
+	jv_parser_set_buf(br->jp, s, (int)fed, 1);
 	while (jv_is_valid(v = jv_parser_next(br->jp))) {
 		got = 1;
 		tail = len - (size_t)jv_parser_remaining(br->jp);
@@ -759,6 +814,10 @@ again:
 			br->skipping = 0;
 			goto again;
 		}
+		return;
+	}
+	if (fed < len) {
+		bad_input(R, b, br, "invalid JSON");
 		return;
 	}
 	if (got)

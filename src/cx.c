@@ -192,7 +192,7 @@ static int doctor(int argc, char **argv)
 	conf c = { 0 };
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
-	jv out, sec = jv_object(), creds = jv_array();
+	jv out, sec, creds;
 	int rc, version = -1, latest;
 	const char *problem;
 	char *path;
@@ -208,6 +208,8 @@ static int doctor(int argc, char **argv)
 		free(path);
 		return fail(&err);
 	}
+	sec = jv_object();
+	creds = jv_array();
 	latest = cx_store_schema_latest();
 	if (s)
 		version = cx_store_schema_version(s);

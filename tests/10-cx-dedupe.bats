@@ -26,6 +26,26 @@ load helpers
 	echo "$stderr" | grep '"msg":"stats"' | jq -e '.unkeyed == 2 and .forwarded == 1 and .dropped == 0'
 }
 
+@test "the default key is the one jq reads: escapes, repeated names, spacing, numbers, nesting" {
+	cat > in <<-'EOF'
+	{"dedupe_key":"a\u0062","n":1}
+	{"dedupe_key":"ab","n":2}
+	{"dedupe_key":"x","dedupe_key":"y","n":3}
+	{"dedupe_key":"y","n":4}
+	{"dedupe_key":"x","n":5}
+	{"dedupe\u005fkey":"z","n":6}
+	{ "dedupe_key" : "z" ,"n":7}
+	{"dedupe_key":7,"n":8}
+	{"dedupe_key":"7","n":9}
+	{"o":{"dedupe_key":"q"},"n":10}
+	{"dedupe_key":"q","n":11}
+	EOF
+	run --separate-stderr cx-dedupe --stats < in
+	assert_success
+	[ "$(echo "$output" | jq -r .n | paste -sd,)" = 1,3,5,6,8,10,11 ]
+	echo "$stderr" | jq -e 'select(.msg == "stats") | .dropped == 4 and .unkeyed == 1'
+}
+
 @test "--key takes a jq path; a number and the same digits as a string are one key" {
 	printf '%s\n' '{"data":{"id":7}}' '{"data":{"id":"7"}}' '{"data":{"id":8}}' '{"data":{"id":[8]}}' > in
 	run cx-dedupe --key .data.id < in
@@ -283,4 +303,30 @@ load helpers
 	done
 	[ ! -s err ] || { cat err; false; }
 	[ "$(sqlite3 race.db 'PRAGMA journal_mode')" = wal ]
+}
+
+@test "a value then a string with no separator is invalid JSON, by line number, and the rest goes through" {
+	{
+		echo '{"dedupe_key":"ok1"}'
+		no_separator
+		echo '{"dedupe_key":"ok2"}'
+	} > in
+	run --separate-stderr cx-dedupe < in
+	assert_failure 65
+	assert_output "$(printf '%s\n' '{"dedupe_key":"ok1"}' '{"dedupe_key":"ok2"}')"
+	echo "$stderr" | jq -e -s 'map([.line, .error_code]) == [range(2; 12) | [., "invalid_json"]]'
+}
+
+@test "the lines read show on a terminal's stderr only, and --no-progress turns it off" {
+	lines 5000 p > in
+	on_terminal sh -c 'cx-dedupe < in'
+	assert_equal "$(wc -l < tty.out)" 5000
+	grep -q $'\r\e\\[Kcx-dedupe: 5000 lines\r$' tty.err
+	on_terminal sh -c 'cx-dedupe --no-progress < in'
+	assert_equal "$(wc -l < tty.out)" 0
+	[ ! -s tty.err ]
+	run --separate-stderr cx-dedupe --key .n < in
+	assert_success
+	[ "${#lines[@]}" -eq 5000 ]
+	[ -z "$stderr" ]
 }

@@ -296,6 +296,54 @@ share_copy() {
 	echo "$stderr" | jq -e -s 'map(.line) == [1, 3]'
 }
 
+@test "a value then a string with no separator is invalid JSON, by line number, and the rest goes through" {
+	{
+		echo '{"type":"before"}'
+		no_separator
+		webhook whatsapp < "$FIXTURES/whatsapp/meta_inbound_text.json"
+	} > in
+	run --separate-stderr cx-parse < in
+	assert_failure 65
+	assert_line --index 0 '{"type":"before"}'
+	assert_line --index 1 "$(cat "$FIXTURES/whatsapp/meta_inbound_text.expected.ndjson")"
+	[ "${#lines[@]}" -eq 3 ]
+	echo "$stderr" | jq -e -s 'map([.line, .error_code]) == [range(2; 12) | [., "invalid_json"]]'
+}
+
+@test "--provider: a value then a string with no separator is invalid JSON where the string starts" {
+	{
+		jq -c . "$FIXTURES/whatsapp/meta_inbound_text.json"
+		no_separator
+		printf '{"a":\n1\n"b":2}\n'
+		jq -c . "$FIXTURES/whatsapp/pywa_status_read.json"
+	} > raw
+	run --separate-stderr cx-parse --provider whatsapp < raw
+	assert_failure 65
+	echo "$output" | jq -e -s 'map(.data.status // .type) == ["message", "read"]'
+	# line 10 starts with [ right after bad input: skipped unreported
+	echo "$stderr" | jq -e -s 'map(select(.msg | startswith("parse.error")) | [.line, .reason])
+		== ([range(2; 10), 11, 14] | map([., "invalid JSON"]))'
+}
+
+@test "a timestamp string holding a value then a string maps to no time or a malformed item, and nothing leaks" {
+	for p in messenger instagram; do
+		jq -c '.entry[0].changes[0].value.created_time = "[1 \"a\"]"' \
+			"$FIXTURES/$p/meta_page_leadgen_two_changes.json" | webhook "$p" > in
+		run --separate-stderr cx-parse < in
+		assert_success
+		[ "${#lines[@]}" -eq 3 ]
+		assert_line --index 0 --partial '"occurred_at":null'
+		echo "${lines[0]}" | jq -e '.data | has("created_at") | not'
+		echo "${lines[1]}" | jq -e '.data.created_at == "2015-08-21T01:26:24Z"'
+	done
+	jq -c '.entry[0].messaging[0].timestamp = "[1 \"a\"]"' \
+		"$FIXTURES/messenger/synthetic_typing_assumed.body.json" > body.json
+	run --separate-stderr cx-parse --provider messenger < body.json
+	assert_failure 65
+	echo "$stderr" | parse_errors | jq -e -s '. == [{error: "malformed item", path: ".entry[0].messaging[0]"}]'
+	echo "$output" | jq -e -s 'map(select(.type == "typing") | .data.state) == ["off"]'
+}
+
 @test "a line or a body longer than --max-line is rejected and the rest goes through" {
 	{
 		webhook whatsapp 1 < "$FIXTURES/whatsapp/batch_mixed.body.json"

@@ -151,6 +151,15 @@ state() {
 	[ "$(cx-approve list --json | wc -l)" -eq 2 ]
 }
 
+@test "enqueue: a value then a string with no separator is invalid JSON, by line number, and the rest is queued" {
+	{ post good-1; no_separator; post good-2; } > in
+	run --separate-stderr cx-approve enqueue < in
+	assert_failure 65
+	[ "$(echo "$output" | jq -r .data.text | paste -sd,)" = good-1,good-2 ]
+	echo "$stderr" | jq -e -s 'map([.line, .error_code]) == [range(2; 12) | [., "invalid_json"]]'
+	[ "$(cx-approve list --json | wc -l)" -eq 2 ]
+}
+
 @test "an X post may be 280 weighted characters: 280 is accepted, 281 refused" {
 	{ post "$(repeat 280 a)"; post "$(repeat 281 a)"; } > in
 	run --separate-stderr cx-approve enqueue < in

@@ -2,12 +2,13 @@
 # cx-sync: Google Calendar into the mirror (first run, incremental runs,
 # 410 Gone, crashes, concurrent runs, metrics), push channels (watch) and
 # their notifications through cx-ingest and cx-parse, --requests, X
-# mentions, CalDAV against a real Radicale server, and the ICS parser.
+# mentions, CalDAV against two real servers (Radicale and xandikos), and
+# the ICS parser.
 # Upstreams are mocks on 127.0.0.1 that record every request:
 # tests/mock/oauth_server.py (tokens), tests/mock/google_calendar.py,
-# tests/mock/x_mentions.py; CalDAV is Debian's radicale, behind
-# tests/mock/caldav_proxy.py where a test needs a server Radicale is not
-# (no sync-collection, truncated answers).
+# tests/mock/x_mentions.py; CalDAV is Debian's radicale and xandikos,
+# behind tests/mock/caldav_proxy.py where a test needs a server they are
+# not (no sync-collection, truncated answers, Digest, redirects).
 
 load helpers
 load lib/serve
@@ -814,26 +815,67 @@ mentions() {
 	assert_equal "$(xrequests 'true')" 0
 }
 
-# ---- CalDAV against Radicale -------------------------------------------------------
+# ---- CalDAV against Radicale and xandikos -------------------------------------------
+
+free_port() {
+	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# dav_server NAME: what starting CalDAV server NAME begins with (skipped
+# when it is not installed); sets SERVER, DAV_PORT and ORIGIN.
+dav_server() {
+	command -v "$1" > /dev/null || skip "$1 is not installed"
+	SERVER=$1
+	DAV_PORT=$(free_port)
+	ORIGIN=http://127.0.0.1:$DAV_PORT
+}
 
 # start_radicale: a Radicale server for this test (htpasswd, user alice), with a
-# calendar collection; sets CAL (its URL) and RADICALE_STORE.
+# calendar collection; sets SERVER, ORIGIN (scheme://host:port), CAL (the
+# collection's URL) and RADICALE_STORE.
 start_radicale() {
-	command -v radicale > /dev/null || skip "radicale is not installed"
-	local port
-	port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	dav_server radicale
 	RADICALE_STORE=$BATS_TEST_TMPDIR/radicale
 	mkdir -p "$RADICALE_STORE"
 	printf 'alice:secret\n' > "$BATS_TEST_TMPDIR/htpasswd"
-	radicale --server-hosts "127.0.0.1:$port" --storage-filesystem-folder "$RADICALE_STORE" \
+	radicale --server-hosts "127.0.0.1:$DAV_PORT" --storage-filesystem-folder "$RADICALE_STORE" \
 		--auth-type htpasswd --auth-htpasswd-filename "$BATS_TEST_TMPDIR/htpasswd" \
 		--auth-htpasswd-encryption plain --rights-type owner_only --logging-level warning \
 		> radicale.log 2>&1 3>&- &
 	track $!
-	wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$port/"
-	CAL=http://127.0.0.1:$port/alice/cal/
+	wait_for 10 curl -s -o /dev/null "$ORIGIN/"
+	CAL=$ORIGIN/alice/cal/
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -u alice:secret -X MKCALENDAR "$CAL")" = 201 ]
 	export CX_CALDAV_PASSWORD=secret
+}
+
+# start_xandikos: a xandikos server for this test (no authentication: the
+# credentials cx-sync has are never asked for), with its default calendar;
+# sets SERVER, ORIGIN, CAL and XANDIKOS_STORE.
+start_xandikos() {
+	dav_server xandikos
+	XANDIKOS_STORE=$BATS_TEST_TMPDIR/xandikos
+	xandikos --defaults -d "$XANDIKOS_STORE" -l 127.0.0.1 -p "$DAV_PORT" > xandikos.log 2>&1 3>&- &
+	track $!
+	CAL=$ORIGIN/user/calendars/calendar/
+	wait_for 20 curl -sf -o /dev/null "$CAL"
+	export CX_CALDAV_PASSWORD=secret
+}
+
+# forget_tokens: the server no longer knows the sync tokens it gave.
+# Radicale loses its token cache (it answers 403 valid-sync-token);
+# xandikos's tokens are the commits of the collection's git history, which
+# is squashed into one new commit (it answers 500).
+forget_tokens() {
+	case $SERVER in
+	radicale) rm -rf "$RADICALE_STORE"/collection-root/alice/cal/.Radicale.cache/sync-token ;;
+	xandikos)
+		local g=(git -C "$XANDIKOS_STORE/user/calendars/calendar" -c user.name=cx
+			-c user.email=cx@example.com)
+		"${g[@]}" reset -q --soft "$("${g[@]}" commit-tree -m squashed 'HEAD^{tree}')"
+		"${g[@]}" reflog expire --expire=now --all
+		"${g[@]}" gc -q --prune=now ;;
+	esac
 }
 
 # ics NAME: writes NAME.ics, an iCalendar object of these tests (made here:
@@ -859,15 +901,43 @@ ics() {
 		'DTSTART;VALUE=DATE:20250704' SUMMARY:Holiday \
 		'DESCRIPTION:Line one\nLine two\, with comma' LOCATION:Home \
 		END:VEVENT END:VCALENDAR ;;
+	meeting) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VEVENT UID:meeting@example.com DTSTAMP:20250101T000000Z \
+		'DTSTART;TZID=Europe/Berlin:20250707T100000' \
+		'DTEND;TZID=Europe/Berlin:20250707T110000' SUMMARY:Meeting \
+		END:VEVENT END:VCALENDAR ;;
+	standup) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VEVENT UID:standup@example.com DTSTAMP:20250101T000000Z \
+		DTSTART:20250106T083000Z DTEND:20250106T084500Z SUMMARY:Standup \
+		'RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR' END:VEVENT END:VCALENDAR ;;
+	lunch) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VEVENT UID:lunch@example.com DTSTAMP:20250101T000000Z \
+		DTSTART:20250708T110000Z DTEND:20250708T120000Z SUMMARY:Lunch \
+		END:VEVENT END:VCALENDAR ;;
+	# meeting in a zone of its own whose observance recurs monthly: both
+	# servers store it, cx-sync refuses to expand it
+	monthly) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VTIMEZONE TZID:Odd BEGIN:STANDARD DTSTART:19700101T000000 \
+		RRULE:FREQ=MONTHLY TZOFFSETFROM:+0100 TZOFFSETTO:+0000 END:STANDARD \
+		END:VTIMEZONE BEGIN:VEVENT UID:meeting@example.com DTSTAMP:20250102T000000Z \
+		'DTSTART;TZID=Odd:20250707T100000' 'DTEND;TZID=Odd:20250707T110000' \
+		SUMMARY:Meeting END:VEVENT END:VCALENDAR ;;
+	# an observance every second since 1970: libical would walk every one
+	secondly) printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' \
+		BEGIN:VTIMEZONE TZID:Evil BEGIN:STANDARD DTSTART:19700101T000000 \
+		RRULE:FREQ=SECONDLY TZOFFSETFROM:+0100 TZOFFSETTO:+0000 END:STANDARD \
+		END:VTIMEZONE BEGIN:VEVENT UID:meeting@example.com DTSTAMP:20250102T000000Z \
+		'DTSTART;TZID=Evil:20250707T100000' SUMMARY:Meeting END:VEVENT END:VCALENDAR ;;
 	esac > "$1.ics"
 }
 
-# put NAME [SED-EXPR]: PUTs NAME.ics (edited by SED-EXPR) into the calendar.
+# put NAME [SED-EXPR] [KIND]: PUTs NAME.ics (of ics KIND, default NAME,
+# edited by SED-EXPR) into the calendar.
 put() {
-	local code
-	ics "$1"
-	[ -z "${2:-}" ] || sed -i -e "$2" "$1.ics"
-	code=$(curl -s -o /dev/null -w '%{http_code}' -u alice:secret -T "$1.ics" \
+	local code kind=${3:-$1}
+	ics "$kind"
+	[ -z "${2:-}" ] || sed -i -e "$2" "$kind.ics"
+	code=$(curl -s -o /dev/null -w '%{http_code}' -u alice:secret -T "$kind.ics" \
 		-H 'Content-Type: text/calendar' "$CAL$1.ics")
 	[ "$code" = 201 ] || [ "$code" = 204 ]
 }
@@ -987,11 +1057,191 @@ calendar.event.updated dishes@example.com"
 	assert_equal "$(jq -r '.type + " " + .dedupe_key' out3)" "calendar.event.created $k1:r2"
 }
 
+# ---- the same scenarios against each server ----
+# types: the run's changes ("TYPE EVENT_ID" lines) from ./out, sorted.
+types() {
+	jq -r '.type + " " + .data.event_id' out | sort
+}
+
+# put_three: an event of each kind: all-day, TZID and RRULE.
+put_three() {
+	put holiday
+	put meeting
+	put standup
+}
+
+# interop_crud [OPTION...]: three events of the three kinds (all-day, TZID,
+# RRULE) are created; a run without changes is quiet; a modification, a
+# deletion and an addition give exactly one of each.
+interop_crud() {
+	put_three
+	dav "$@" > out
+	assert_equal "$(types)" "calendar.event.created holiday@example.com
+calendar.event.created meeting@example.com
+calendar.event.created standup@example.com"
+	run jq -c '[.data.event_id, .data.all_day, .data.start, .data.end, .data.recurrence]' out
+	assert_output '["holiday@example.com",true,{"date":"2025-07-04"},{"date":"2025-07-05"},[]]
+["meeting@example.com",false,{"date_time":"2025-07-07T08:00:00Z","time_zone":"Europe/Berlin"},{"date_time":"2025-07-07T09:00:00Z","time_zone":"Europe/Berlin"},[]]
+["standup@example.com",false,{"date_time":"2025-01-06T08:30:00Z"},{"date_time":"2025-01-06T08:45:00Z"},["RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR"]]'
+	run dav "$@"
+	assert_success
+	assert_output ""
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	del standup
+	put lunch
+	dav "$@" > out
+	assert_equal "$(types)" "calendar.event.created lunch@example.com
+calendar.event.deleted standup@example.com
+calendar.event.updated meeting@example.com"
+	assert_equal "$(jq -r 'select(.data.event_id == "meeting@example.com") | .data.title' out)" Review
+	run dav "$@"
+	assert_success
+	assert_output ""
+}
+
+# interop_token: the server forgets the stored sync token; the run resyncs
+# in full and emits only what really changed.
+interop_token() {
+	put_three
+	dav > /dev/null
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	del holiday
+	forget_tokens
+	run dav
+	assert_success
+	assert_equal "$(jq -r '.type + " " + .data.event_id + " " + .source.mode' <<< "$output" | sort)" \
+		"calendar.event.deleted holiday@example.com full
+calendar.event.updated meeting@example.com full"
+	grep -Eq '"error_code":"sync_token_(refused|failed)"' sync.log
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+	run dav
+	assert_success
+	assert_output ""
+}
+
+# interop_unreadable [OPTION...]: a resource changed into one cx-sync
+# cannot read (its zone recurs monthly) keeps its mirrored event: the run
+# exits 1 and reports nothing deleted, while the rest of the calendar
+# syncs. The ETag listing reads it again on every run (its ETag is not the
+# mirror's), sync-collection when it changes; readable again, it is
+# updated.
+interop_unreadable() {
+	put holiday
+	put meeting
+	dav "$@" > /dev/null
+	put meeting '' monthly
+	put lunch
+	run dav "$@"
+	assert_failure 1
+	assert_equal "$(jq -r '.type + " " + .data.event_id' <<< "$output")" "calendar.event.created lunch@example.com"
+	grep '"error_code":"invalid_ics"' sync.log | grep -q 'meeting.ics: VTIMEZONE Odd: an observance that recurs more often than yearly'
+	assert_equal "$(sql "SELECT event_id || ' ' || status FROM calendar_mirror WHERE source = 'caldav' ORDER BY 1")" \
+		"holiday@example.com confirmed
+lunch@example.com confirmed
+meeting@example.com confirmed"
+	run dav "$@"
+	if [ "${1:-}" = --listing ]; then assert_failure 1; else assert_success; fi
+	assert_output ""
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	dav "$@" > out
+	assert_equal "$(types)" "calendar.event.updated meeting@example.com"
+}
+
+@test "caldav interop, Radicale: all-day, TZID and RRULE created; quiet rerun; exactly 1 updated, 1 deleted, 1 created" {
+	start_radicale
+	interop_crud
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+}
+
+@test "caldav interop, xandikos: all-day, TZID and RRULE created; quiet rerun; exactly 1 updated, 1 deleted, 1 created" {
+	start_xandikos
+	interop_crud
+	# xandikos names sync-collection directly under DAV:supported-report
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+	refute grep -q no_sync_collection sync.log
+}
+
+@test "caldav shows the resources fetched on a terminal's stderr only, and --no-progress turns it off" {
+	start_radicale
+	put_three
+	on_terminal cx-sync caldav --url "$CAL" --user alice
+	assert_equal "$(wc -l < tty.out)" 3
+	grep -q $'\r\e\\[Kcx-sync caldav: 3 resources\r$' tty.err
+	on_terminal cx-sync caldav --url "$CAL" --user alice --full --no-progress
+	! grep -q $'\e' tty.err
+}
+
+@test "caldav interop, Radicale, ETag listing: the same runs give the same changes" {
+	start_radicale
+	interop_crud --listing
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" etag
+}
+
+@test "caldav interop, xandikos, ETag listing: the same runs give the same changes" {
+	start_xandikos
+	interop_crud --listing
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" etag
+}
+
+@test "caldav interop, Radicale: a forgotten sync token (403) resyncs in full and emits only the real differences" {
+	start_radicale
+	interop_token
+	grep -q '"error_code":"sync_token_refused"' sync.log
+}
+
+@test "caldav interop, xandikos: a forgotten sync token (500) is retried once without it and emits only the real differences" {
+	start_xandikos
+	interop_token
+	grep -q '"error_code":"sync_token_failed"' sync.log
+}
+
+@test "caldav interop, Radicale: a resource cx-sync cannot read keeps its event, exits 1, the rest syncs" {
+	start_radicale
+	interop_unreadable
+}
+
+@test "caldav interop, xandikos: a resource cx-sync cannot read keeps its event, exits 1, the rest syncs" {
+	start_xandikos
+	interop_unreadable
+}
+
+@test "caldav interop, Radicale, ETag listing: a resource cx-sync cannot read keeps its event, exits 1, the rest syncs" {
+	start_radicale
+	interop_unreadable --listing
+}
+
+@test "caldav interop, xandikos, ETag listing: a resource cx-sync cannot read keeps its event, exits 1, the rest syncs" {
+	start_xandikos
+	interop_unreadable --listing
+}
+
+@test "caldav --listing against xandikos: a resource it cannot parse empties its calendar-query; nothing is deleted" {
+	start_xandikos
+	put holiday
+	put meeting
+	dav --listing > /dev/null
+	# stored behind the server's back, as a broken client could
+	printf 'this is not iCalendar\r\n' > "$XANDIKOS_STORE/user/calendars/calendar/broken.ics"
+	git -C "$XANDIKOS_STORE/user/calendars/calendar" add broken.ics
+	git -C "$XANDIKOS_STORE/user/calendars/calendar" -c user.name=cx -c user.email=cx@example.com \
+		commit -q -m broken
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	run dav --listing
+	assert_success
+	assert_equal "$(jq -r '.type + " " + .data.event_id' <<< "$output")" "calendar.event.updated meeting@example.com"
+	assert_equal "$(sql "SELECT count(*) FROM calendar_mirror WHERE source = 'caldav' AND status = 'confirmed'")" 2
+	# it is a member still: sync-collection lists it, and it cannot be read
+	run dav --full
+	assert_failure 1
+	assert_output ""
+	grep -q 'broken.ics: not an iCalendar object' sync.log
+}
+
 # start_proxy: tests/mock/caldav_proxy.py in front of this test's Radicale
 # (start_radicale first), recording into $PREC; sets PROXY (its base URL).
 start_proxy() {
 	PREC=$BATS_TEST_TMPDIR/proxy.jsonl
-	$PY "$MOCKS/caldav_proxy.py" 0 --upstream "${CAL%/alice/cal/}" --record "$PREC" \
+	$PY "$MOCKS/caldav_proxy.py" 0 --upstream "$ORIGIN" --record "$PREC" \
 		--lifetime 600 > proxy.port 2> proxy.err 3>&- &
 	track $!
 	wait_for 10 test -s proxy.port
@@ -1002,15 +1252,22 @@ proxy() {
 	ctl "$PROXY" "$1" > /dev/null
 }
 
-# pdav [OPTION...]: cx-sync caldav through the proxy.
-pdav() {
-	cx-sync caldav --url "$PROXY/alice/cal/" --user alice "$@" 2>> sync.log
+# udav URL [OPTION...]: cx-sync caldav of URL as alice.
+udav() {
+	cx-sync caldav --url "$1" --user alice "${@:2}" 2>> sync.log
 }
 
-# preqs FILTER: how many requests the proxy forwarded satisfy the jq FILTER.
+# pdav [OPTION...]: cx-sync caldav through the proxy.
+pdav() {
+	cx-sync caldav --url "$PROXY${CAL#"$ORIGIN"}" --user alice "$@" 2>> sync.log
+}
+
+# preqs FILTER: how many requests the proxy forwarded satisfy the jq FILTER,
+# leaving out those refused for want of credentials (cx-sync offers them
+# once the server asks).
 preqs() {
 	[ -f "$PREC" ] || { echo 0; return; }
-	jq -c "select($1)" "$PREC" | wc -l
+	jq -c "select(.status != 401 and ($1))" "$PREC" | wc -l
 }
 
 @test "caldav falls back to an ETag listing by itself when sync-collection is not implemented (501)" {
@@ -1194,6 +1451,144 @@ calendar.event.updated holiday@example.com"
 	assert_equal "$(sql 'SELECT count(*) FROM calendar_mirror')" 0
 }
 
+@test "caldav --listing: a resource the multiget leaves out is deleted only when a Depth: 1 PROPFIND lacks it too" {
+	start_radicale
+	start_proxy
+	put holiday
+	put meeting
+	pdav --listing > /dev/null
+	# meeting changed but hidden from every REPORT, holiday deleted and its 404 left out
+	proxy '{"hide": "/alice/cal/meeting.ics", "drop_missing": true}'
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	del holiday
+	pdav --listing > out
+	assert_equal "$(types)" "calendar.event.deleted holiday@example.com"
+	assert_equal "$(preqs '.method == "PROPFIND" and .depth == "1"')" 1
+	assert_equal "$(sql "SELECT status || ' ' || json_extract(event, '$.title') FROM calendar_mirror WHERE event_id = 'meeting@example.com'")" "confirmed Meeting"
+	proxy '{"reset": true}'
+	pdav --listing > out
+	assert_equal "$(types)" "calendar.event.updated meeting@example.com"
+}
+
+@test "caldav tries sync-collection when the supported-report-set names no report it knows" {
+	start_radicale
+	start_proxy
+	proxy '{"advertise": "empty"}'
+	put holiday
+	pdav > out
+	assert_equal "$(types)" "calendar.event.created holiday@example.com"
+	assert_equal "$(preqs '.report == "sync-collection"')" 1
+	assert_equal "$(sql "SELECT mode FROM sync_cursors WHERE source = 'caldav'")" sync-collection
+}
+
+@test "caldav: a 500 to its sync token is asked once more without it; a 500 again exits 75 and records nothing new" {
+	start_radicale
+	start_proxy
+	put holiday
+	pdav > /dev/null
+	token=$(sql "SELECT cursor FROM sync_cursors WHERE source = 'caldav'")
+	proxy '{"refuse": {"status": 500}}'
+	run pdav
+	assert_failure 75
+	assert_output ""
+	assert_equal "$(preqs '.report == "sync-collection" and .sync_token == ""')" 2
+	assert_equal "$(preqs '.report == "sync-collection" and .sync_token != ""')" 1
+	assert_equal "$(sql "SELECT cursor FROM sync_cursors WHERE source = 'caldav'")" "$token"
+	assert_equal "$(grep -c '"error_code":"sync_token_failed"' sync.log)" 1
+}
+
+@test "caldav against a plain web server (501 to PROPFIND and REPORT) exits 69: not a CalDAV collection" {
+	port=$(free_port)
+	mkdir www
+	$PY -m http.server "$port" --bind 127.0.0.1 --directory www > www.log 2>&1 3>&- &
+	track $!
+	wait_for 10 curl -sf -o /dev/null "http://127.0.0.1:$port/"
+	for opt in "" --listing; do
+		run cx-sync caldav --url "http://127.0.0.1:$port/cal/" $opt
+		assert_failure 69
+		assert_output --partial "http://127.0.0.1:$port/cal/ is not a CalDAV collection"
+		assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+	done
+}
+
+@test "caldav answers an HTTP Digest challenge (RFC 7616) with the configured user and password" {
+	start_radicale
+	start_proxy
+	proxy '{"digest": {"user": "alice", "password": "secret"}}'
+	put holiday
+	pdav > out
+	assert_equal "$(types)" "calendar.event.created holiday@example.com"
+	# every request answered 207 carried Digest credentials; none went as Basic
+	assert_equal "$(preqs '.status == 207 and .auth != "Digest"')" 0
+	[ "$(preqs '.status == 207')" -ge 3 ]
+	assert_equal "$(preqs '.auth == "Basic"')" 0
+	CX_CALDAV_PASSWORD=wrong run pdav
+	assert_failure 77
+}
+
+@test "caldav follows redirects of the collection on the same host; the calendar keeps the URL it was given" {
+	start_radicale
+	start_proxy
+	put holiday
+	proxy '{"redirect": {"from": "/old/", "to": "/alice/cal/", "status": 301}}'
+	run udav "$PROXY/old/"
+	assert_success
+	assert_equal "$(jq -r '.type + " " + .data.event_id + " " + .account' <<< "$output")" \
+		"calendar.event.created holiday@example.com $PROXY/old/"
+	# 307 to an absolute URL on the same scheme, host and port
+	proxy "{\"redirect\": {\"from\": \"/old/\", \"to\": \"$PROXY/alice/cal/\", \"status\": 307}}"
+	put holiday 's/^SUMMARY:Holiday/SUMMARY:Independence Day/'
+	run udav "$PROXY/old/"
+	assert_success
+	assert_equal "$(jq -r '.type + " " + .data.title' <<< "$output")" "calendar.event.updated Independence Day"
+	assert_equal "$(sql "SELECT key FROM sync_cursors WHERE source = 'caldav'")" "$PROXY/old/"
+}
+
+@test "caldav does not follow a redirect to another host: exit 69, and no request, no credentials go there" {
+	start_radicale
+	start_proxy
+	OREC=$BATS_TEST_TMPDIR/other.jsonl
+	$PY "$MOCKS/caldav_proxy.py" 0 --upstream "$ORIGIN" --record "$OREC" --lifetime 600 \
+		> other.port 2> other.err 3>&- &
+	track $!
+	wait_for 10 test -s other.port
+	other=http://127.0.0.1:$(head -n 1 other.port)
+	put holiday
+	# the server authenticates first, then redirects
+	proxy "{\"digest\": {\"user\": \"alice\", \"password\": \"secret\"},
+		\"redirect\": {\"from\": \"/alice/\", \"to\": \"$other/alice/\", \"status\": 308}}"
+	run pdav
+	assert_failure 69
+	assert_output ""
+	grep -q "redirects to $other/alice/cal/, another host: not followed" sync.log
+	[ ! -s "$OREC" ]
+	assert_equal "$(sql 'SELECT count(*) FROM sync_cursors')" 0
+	assert_equal "$(sql "SELECT value FROM metrics WHERE name = 'cx_sync_errors_total' AND labels = 'source=\"caldav\",status=\"308\"'")" 1
+	# the same origin on another port is another host too
+	proxy "{\"reset\": true, \"redirect\": {\"from\": \"/alice/\", \"to\": \"${other/127.0.0.1/localhost}/alice/\"}}"
+	run pdav
+	assert_failure 69
+	[ ! -s "$OREC" ]
+}
+
+@test "caldav: a resource whose VTIMEZONE recurs every second is refused at once, kept, exit 1; the rest syncs" {
+	start_radicale
+	start_proxy
+	put holiday
+	put meeting
+	pdav > /dev/null
+	ics secondly
+	proxy "$(jq -n --rawfile t secondly.ics '{corrupt: "/alice/cal/meeting.ics", with: $t}')"
+	put meeting 's/^SUMMARY:Meeting/SUMMARY:Review/'
+	put lunch
+	# without the bound, libical walks every second since 1970: hours
+	run --separate-stderr timeout 20 cx-sync caldav --url "$PROXY/alice/cal/" --user alice
+	assert_failure 1
+	assert_equal "$(jq -r '.type + " " + .data.event_id' <<< "$output")" "calendar.event.created lunch@example.com"
+	grep -q 'meeting.ics: VTIMEZONE Evil: an observance that recurs more often than yearly is refused' <<< "$stderr"
+	assert_equal "$(sql "SELECT status || ' ' || json_extract(event, '$.title') FROM calendar_mirror WHERE event_id = 'meeting@example.com'")" "confirmed Meeting"
+}
+
 @test "caldav refuses a --url with a password in it, before anything is sent" {
 	run cx-sync caldav --url http://alice:secret@127.0.0.1:9/alice/cal/ --user alice
 	assert_failure 64
@@ -1223,6 +1618,64 @@ calendar.event.updated holiday@example.com"
 		"dishes@example.com dishes@example.com_20250325T123000Z holiday@example.com "
 	run cx-sync ics < /dev/null
 	assert_failure 65
+}
+
+# zone NAME TZID RULE-LINE...: an iCalendar object NAME.ics whose VTIMEZONE
+# TZID has one STANDARD observance since 1970 with RULE-LINEs, and one
+# event in it.
+zone() {
+	local name=$1 tzid=$2
+	shift 2
+	printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' BEGIN:VTIMEZONE \
+		"TZID:$tzid" BEGIN:STANDARD DTSTART:19700101T000000 TZOFFSETFROM:+0100 \
+		TZOFFSETTO:+0000 "$@" END:STANDARD END:VTIMEZONE BEGIN:VEVENT UID:z@example.com \
+		DTSTAMP:20250101T000000Z "DTSTART;TZID=$tzid:20250707T100000" END:VEVENT \
+		END:VCALENDAR > "$name.ics"
+}
+
+@test "cx-sync ics refuses at once a VTIMEZONE it cannot expand in bounded time: exit 65, named" {
+	ics secondly
+	zone monthly Monthly RRULE:FREQ=MONTHLY
+	zone hours Hours 'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU;BYHOUR=1,2'
+	zone days Days "RRULE:FREQ=YEARLY;BYMONTHDAY=$(seq -s, 1 28)"
+	sed -i 's/^DTSTART:19700101T000000/DTSTART:00010101T000000/' days.ics
+	zone rdates Rdates $(seq 60000 | sed 's/.*/RDATE:19700101T000000/')
+	# a zone inside the event: libical looks there first
+	printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' BEGIN:VEVENT \
+		UID:n@example.com DTSTAMP:20250101T000000Z 'DTSTART;TZID=Inner:20250707T100000' \
+		BEGIN:VTIMEZONE TZID:Inner BEGIN:STANDARD DTSTART:19700101T000000 \
+		RRULE:FREQ=SECONDLY TZOFFSETFROM:+0100 TZOFFSETTO:+0000 END:STANDARD END:VTIMEZONE \
+		END:VEVENT END:VCALENDAR > inner.ics
+	for f in secondly monthly hours days rdates inner; do
+		# without the bound, secondly.ics takes hours
+		run timeout 20 cx-sync ics "$f.ics"
+		assert_failure 65
+	done
+	run cx-sync ics secondly.ics monthly.ics hours.ics days.ics rdates.ics inner.ics
+	assert_equal "$(jq -r .msg <<< "$output" | sed 's/ (accepted: .*//')" \
+		"secondly.ics: VTIMEZONE Evil: an observance that recurs more often than yearly is refused
+monthly.ics: VTIMEZONE Monthly: an observance that recurs more often than yearly is refused
+hours.ics: VTIMEZONE Hours: an observance at more than one hour is refused
+days.ics: VTIMEZONE Days: too many transitions
+rdates.ics: VTIMEZONE Rdates: too many transitions
+inner.ics: VTIMEZONE Inner: an observance that recurs more often than yearly is refused"
+}
+
+@test "cx-sync ics converts through yearly VTIMEZONE rules since 1601 (as Outlook sends them); an event RRULE is never expanded" {
+	printf '%s\r\n' BEGIN:VCALENDAR VERSION:2.0 'PRODID:-//cx tests//EN' BEGIN:VTIMEZONE \
+		'TZID:W. Europe Standard Time' BEGIN:STANDARD DTSTART:16010101T030000 \
+		TZOFFSETFROM:+0200 TZOFFSETTO:+0100 'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10' \
+		END:STANDARD BEGIN:DAYLIGHT DTSTART:16010101T020000 TZOFFSETFROM:+0100 \
+		TZOFFSETTO:+0200 'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3' END:DAYLIGHT END:VTIMEZONE \
+		BEGIN:VEVENT UID:outlook@example.com DTSTAMP:20250101T000000Z \
+		'DTSTART;TZID=W. Europe Standard Time:20250707T100000' \
+		'DTEND;TZID=W. Europe Standard Time:20251207T100000' END:VEVENT \
+		BEGIN:VEVENT UID:tick@example.com DTSTAMP:20250101T000000Z DTSTART:19700101T000000Z \
+		RRULE:FREQ=SECONDLY END:VEVENT END:VCALENDAR > outlook.ics
+	run timeout 20 cx-sync ics outlook.ics
+	assert_success
+	assert_output '{"event_id":"outlook@example.com","ical_uid":"outlook@example.com","updated_at":"2025-01-01T00:00:00Z","status":"confirmed","title":null,"start":{"date_time":"2025-07-07T08:00:00Z","time_zone":"W. Europe Standard Time"},"end":{"date_time":"2025-12-07T09:00:00Z","time_zone":"W. Europe Standard Time"},"all_day":false,"attendees":[],"recurrence":[]}
+{"event_id":"tick@example.com","ical_uid":"tick@example.com","updated_at":"2025-01-01T00:00:00Z","status":"confirmed","title":null,"start":{"date_time":"1970-01-01T00:00:00Z"},"end":{"date_time":"1970-01-01T00:00:00Z"},"all_day":false,"attendees":[],"recurrence":["RRULE:FREQ=SECONDLY"]}'
 }
 
 @test "cx-sync ics survives 300 mangled calendars: exit 0 or 65, never a crash" {

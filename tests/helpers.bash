@@ -26,6 +26,23 @@ lines() {
 	awk -v n="$1" -v p="$2" 'BEGIN { for (i = 0; i < n; i++) printf "{\"dedupe_key\":\"%s%d\",\"n\":%d}\n", p, i, i }'
 }
 
+# no_separator: lines holding a value, then a string with no separator
+# (libjq 1.6 leaks the string when it parses one), each invalid JSON.
+no_separator() {
+	cat <<-'EOF'
+	[1 "a"]
+	{"a":1 "b":2}
+	{"dedupe_key":"k" "x":1}
+	{"a":[true "x"]}
+	{"a":{"b":null "c":1}}
+	{"a":[] "b":1}
+	{"a":{"b":"c"} "d":1}
+	{"a" "b"}
+	["x" "y"]
+	{"a":-1.5e3 "b"}
+	EOF
+}
+
 # sql QUERY: runs a read-only query on the state file (tests only).
 sql() {
 	sqlite3 -batch "$CX_DB" "$1"

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <expat.h>
 
 #include "calendar.h"
@@ -34,6 +36,7 @@
 #define MAX_ROUNDS 1000
 #define LISTING_MAX_BODY (64 * 1024 * 1024)
 #define ICS_MAX (16 * 1024 * 1024)
+#define MAX_REDIRECTS 5
 
 #define NS_DAV "DAV:|"
 #define NS_CALDAV "urn:ietf:params:xml:ns:caldav|"
@@ -42,13 +45,16 @@
 
 /* One <response>: href, its status (the response's, or its 200 propstat's),
  * etag, calendar data and the reports of DAV:supported-report-set (as
- * expat names them, "DAV:|sync-collection") when the server sent them. */
+ * expat names them, "DAV:|sync-collection") when the server sent them: a
+ * report is the first element inside DAV:supported-report, within
+ * DAV:report as RFC 3253 §3.1.5 has it or directly (xandikos). */
 typedef struct {
 	jv responses;        /* [{href, status, etag?, data?, reports?}] */
 	jv cur;              /* the response being read */
 	char *sync_token;
 	int in_propstat;
-	int in_report;       /* inside a DAV:report of supported-report-set */
+	int srs_depth;       /* depth inside a supported-report-set, 0 outside */
+	int name_depth;      /* srs_depth of the report name being read, or 0 */
 	long propstat_status;
 	jv props;            /* getetag / calendar-data / reports of the current propstat */
 	char *text;          /* character data of the current element */
@@ -89,15 +95,16 @@ static void on_start(void *ctx, const XML_Char *name, const XML_Char **attrs)
 	multistatus *m = ctx;
 
 	(void)attrs;
-	if (m->in_report && m->in_propstat) {
-		jv reports = jv_object_get(jv_copy(m->props), jv_string("reports"));
+	if (m->srs_depth > 0) {
+		m->srs_depth++;
+		if (m->name_depth == 0 && !is(name, NS_DAV "supported-report") &&
+		    !is(name, NS_DAV "report")) {
+			jv reports = jv_object_get(jv_copy(m->props), jv_string("reports"));
 
-		if (jv_get_kind(reports) != JV_KIND_ARRAY) {
-			jv_free(reports);
-			reports = jv_array();
+			m->name_depth = m->srs_depth;
+			m->props = jv_object_set(m->props, jv_string("reports"),
+			    jv_array_append(reports, jv_string(name)));
 		}
-		m->props = jv_object_set(m->props, jv_string("reports"),
-		    jv_array_append(reports, jv_string(name)));
 	} else if (is(name, NS_DAV "response")) {
 		jv_free(m->cur);
 		m->cur = jv_object();
@@ -108,8 +115,7 @@ static void on_start(void *ctx, const XML_Char *name, const XML_Char **attrs)
 		m->props = jv_object();
 	} else if (is(name, NS_DAV "supported-report-set") && m->in_propstat) {
 		m->props = jv_object_set(m->props, jv_string("reports"), jv_array());
-	} else if (is(name, NS_DAV "report") && m->in_propstat) {
-		m->in_report = 1;
+		m->srs_depth = 1;
 	} else if (is(name, NS_DAV "href") || is(name, NS_DAV "status") ||
 	    is(name, NS_DAV "getetag") || is(name, NS_CALDAV "calendar-data") ||
 	    is(name, NS_DAV "sync-token")) {
@@ -144,8 +150,10 @@ static void on_end(void *ctx, const XML_Char *name)
 	const char *text = m->text ? m->text : "";
 	int valid = jv_get_kind(m->cur) == JV_KIND_OBJECT;
 
-	if (is(name, NS_DAV "report")) {
-		m->in_report = 0;
+	if (m->srs_depth > 0) {
+		if (m->name_depth == m->srs_depth)
+			m->name_depth = 0;
+		m->srs_depth--;
 	} else if (is(name, NS_DAV "href") && valid && !m->in_propstat) {
 		char *t = trimmed(text);
 
@@ -176,7 +184,6 @@ static void on_end(void *ctx, const XML_Char *name)
 		}
 		m->props = jv_null();
 		m->in_propstat = 0;
-		m->in_report = 0;
 	} else if (is(name, NS_DAV "response") && valid) {
 		if (jv_object_has(jv_copy(m->cur), jv_string("href")))
 			m->responses = jv_array_append(m->responses, m->cur);
@@ -232,13 +239,14 @@ static int multistatus_parse(const char *body, size_t len, multistatus *m, cx_er
 
 typedef struct {
 	cx_store *s;
-	const char *url;     /* the collection */
+	char *url;           /* the collection, where a redirect moved it */
 	const char *user;
 	char *password;
-	char *key;           /* the collection without user info or query */
+	char *key;           /* the collection as given, without user info or query */
 	char *origin;        /* scheme://host[:port] of url, for hrefs */
 	char *path;          /* url's path */
 	int refetch;         /* ETag listing: fetch every resource */
+	int basic;           /* the server asked for Basic only: sent at once from then on */
 	cx_sync_lease *lease;
 	int64_t requests;
 	cx_calendar_sync *cs;
@@ -266,17 +274,114 @@ static char *xml_escape(const char *text)
 	return s;
 }
 
-/* A WebDAV request on the collection; -1 with err when no answer came. */
+/* scheme://host[:port] and the path of the collection URL. */
+static void split_url(dav *d)
+{
+	char *plain = cx_http_url_for_log(d->url);
+	const char *p = strstr(plain, "://");
+	const char *slash = p ? strchr(p + 3, '/') : NULL;
+
+	free(d->origin);
+	free(d->path);
+	if (!slash) {
+		d->origin = cx_xstrdup(plain);
+		d->path = cx_xstrdup("/");
+	} else {
+		d->origin = cx_xstrndup(plain, (size_t)(slash - plain));
+		d->path = cx_xstrdup(slash);
+	}
+	free(plain);
+}
+
+/* A part of url (CURLUPART_...), "" when it has none; the port is the
+ * scheme's when the URL names none. */
+static char *url_part(const char *url, CURLUPart what)
+{
+	CURLU *u = curl_url();
+	char *v = NULL, *out;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+		curl_url_get(u, what, &v, CURLU_DEFAULT_PORT);
+	out = cx_xstrdup(v ? v : "");
+	curl_free(v);
+	curl_url_cleanup(u);
+	return out;
+}
+
+/* Whether a and b have the same scheme, host and port. */
+static int same_origin(const char *a, const char *b)
+{
+	static const CURLUPart parts[] = { CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT };
+	int same = 1;
+
+	for (size_t i = 0; i < sizeof parts / sizeof *parts && same; i++) {
+		char *x = url_part(a, parts[i]), *y = url_part(b, parts[i]);
+
+		same = *x && strcasecmp(x, y) == 0;
+		free(x);
+		free(y);
+	}
+	return same;
+}
+
+/* A redirect (301, 302, 307, 308) of the collection: 1 when it is
+ * followed (d->url is then its Location, on the same scheme, host and
+ * port), 0 for another answer, -1 with err (69) for a Location on another
+ * host: it is not asked, so the credentials never go there. */
+static int redirected(dav *d, const cx_http_response *resp, cx_err *err)
+{
+	const char *loc = cx_http_header(resp, "location");
+	CURLU *u;
+	char *to = NULL, *where;
+	int rc;
+
+	if ((resp->status != 301 && resp->status != 302 && resp->status != 307 &&
+	    resp->status != 308) || !loc)
+		return 0;
+	u = curl_url();
+	/* a relative Location is resolved against the URL it answers */
+	if (!u || curl_url_set(u, CURLUPART_URL, d->url, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_URL, loc, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &to, 0) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		sync_upstream_error(d->s, SOURCE, "redirect", resp, NULL, err);
+		return cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s: HTTP %ld to a Location that "
+		    "is not a URL", d->key, resp->status);
+	}
+	curl_url_cleanup(u);
+	where = cx_http_url_for_log(to);
+	if (!same_origin(d->key, to)) {
+		sync_upstream_error(d->s, SOURCE, "redirect", resp, NULL, err);
+		rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s redirects to %s, another host: "
+		    "not followed", d->key, where);
+	} else {
+		cx_log(CX_LOG_INFO, jv_object_set(jv_object(), jv_string("status"),
+		    jv_number((double)resp->status)), "%s redirects to %s", d->key, where);
+		free(d->url);
+		d->url = cx_xstrdup(to);
+		split_url(d);
+		rc = 1;
+	}
+	free(where);
+	curl_free(to);
+	return rc;
+}
+
+/* A WebDAV request on the collection, following its redirects on the same
+ * host; -1 with err when no answer came. The credentials go with any
+ * scheme the server asks for (Digest, Basic...), after its 401; when that
+ * was Basic alone, later requests send them at once, saving the round
+ * trip. */
 static int dav_request(dav *d, const char *method, const char *depth, const char *xml,
     cx_http_response *resp, cx_err *err)
 {
 	char hdr[32];
 	const char *headers[2] = { hdr, NULL };
 	cx_http_request req = { 0 };
+	int rc = 1;
 
 	snprintf(hdr, sizeof hdr, "Depth: %s", depth);
 	req.method = method;
-	req.url = d->url;
 	req.headers = headers;
 	req.body = xml;
 	req.body_len = strlen(xml);
@@ -284,12 +389,38 @@ static int dav_request(dav *d, const char *method, const char *depth, const char
 	req.basic_user = d->user;
 	req.basic_password = d->user ? d->password : NULL;
 	req.max_body = LISTING_MAX_BODY;
-	d->requests++;
-	if (cx_http_do(&req, resp, err) < 0) {
-		cx_http_response_free(resp);
-		return sync_transport_error(d->s, SOURCE, err);
+	for (int hops = 0; rc == 1; hops++) {
+		req.url = d->url;
+		req.any_auth = !d->basic;
+		d->requests++;
+		if (cx_http_do(&req, resp, err) < 0) {
+			cx_http_response_free(resp);
+			return sync_transport_error(d->s, SOURCE, err);
+		}
+		d->basic |= resp->auth_offered == CURLAUTH_BASIC;
+		rc = redirected(d, resp, err);
+		if (rc == 1 && hops == MAX_REDIRECTS)
+			rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s: more than %d redirects",
+			    d->key, MAX_REDIRECTS);
+		if (rc != 0)
+			cx_http_response_free(resp);
 	}
-	return 0;
+	return rc;
+}
+
+/* An answer that is no WebDAV multistatus: 69 when the URL is no CalDAV
+ * collection at all (a plain web server: 2xx, 400, 405, 501), else what
+ * the status says. */
+static int dav_error(dav *d, const char *what, const cx_http_response *resp, cx_err *err)
+{
+	long st = resp->status;
+
+	if (st / 100 == 2 || st == 400 || st == 405 || st == 501) {
+		sync_upstream_error(d->s, SOURCE, what, resp, NULL, err);
+		return cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s is not a CalDAV collection "
+		    "(%s: HTTP %ld)", d->key, what, st);
+	}
+	return sync_upstream_error(d->s, SOURCE, what, resp, NULL, err);
 }
 
 /* What a refused sync-collection REPORT means (with_token: it carried a
@@ -297,7 +428,9 @@ static int dav_request(dav *d, const char *method, const char *depth, const char
 enum { SYNC_TOKEN_REFUSED = 1, SYNC_UNSUPPORTED };
 
 /* SYNC_TOKEN_REFUSED for DAV:valid-sync-token on a token (RFC 6578 §3.2):
- * the token is too old, the report works. SYNC_UNSUPPORTED for a server
+ * the token is too old, the report works; for a 500 to a token, too
+ * (xandikos fails so on a token it does not know): the caller asks once
+ * more without one. SYNC_UNSUPPORTED for a server
  * without the report: DAV:supported-report (RFC 3253 §3.6), or
  * DAV:valid-sync-token on the empty token every server must accept, or
  * 400, 405, 501. 0 for anything else: a real failure. */
@@ -315,6 +448,13 @@ static int sync_refusal(dav *d, const cx_http_response *resp, int with_token)
 		cx_log(CX_LOG_WARN, jv_object_set(jv_object_set(jv_object(), jv_string("error_code"),
 		    jv_string("sync_token_refused")), jv_string("upstream_status"), jv_number((double)st)),
 		    "the server refused the sync token of %s: full resync", d->key);
+		return SYNC_TOKEN_REFUSED;
+	}
+	if (st == 500 && with_token) {
+		cx_sync_count_error(d->s, SOURCE, "500", &ignored);
+		cx_log(CX_LOG_WARN, jv_object_set(jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string("sync_token_failed")), jv_string("upstream_status"), jv_number(500)),
+		    "the server failed on the sync token of %s (HTTP 500): full resync", d->key);
 		return SYNC_TOKEN_REFUSED;
 	}
 	if ((st == 403 && (token_error || strstr(resp->body, "supported-report"))) ||
@@ -346,7 +486,7 @@ static int report(dav *d, const char *what, const char *xml, const char *from,
 			rc = -1;
 		}
 	} else if (!from || (rc = sync_refusal(d, &resp, *from != '\0')) == 0) {
-		rc = sync_upstream_error(d->s, SOURCE, what, &resp, NULL, err);
+		rc = dav_error(d, what, &resp, err);
 	}
 	cx_http_response_free(&resp);
 	return rc;
@@ -361,6 +501,7 @@ static int add_resource(dav *d, const char *href, const char *etag, const char *
 	int skipped;
 	cx_err perr = { 0, "" };
 
+	cx_progress_update(&sync_progress, sync_progress.done + 1, -1);
 	if (cx_ics_events(ics, strlen(ics), etag, &events, &skipped, &perr) < 0) {
 		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
 		    jv_string("invalid_ics")), "%s: %s; skipped", href, perr.msg);
@@ -389,8 +530,10 @@ static jv by_href(jv responses)
 }
 
 /* Fetches resources (an array of hrefs) with calendar-multiget, in batches
- * and in href order, into the session. */
-static int multiget(dav *d, jv hrefs, cx_err *err)
+ * and in href order, into the session: a 404 deletes the resource's events.
+ * Those the server neither sends nor says are gone stay as the mirror has
+ * them, and are appended to *unanswered when it is not NULL. */
+static int multiget(dav *d, jv hrefs, jv *unanswered, cx_err *err)
 {
 	int n = jv_array_length(jv_copy(hrefs)), rc = 0;
 
@@ -441,6 +584,8 @@ static int multiget(dav *d, jv hrefs, cx_err *err)
 		jv_object_foreach(asked, href, v) {
 			if (rc == 0)
 				rc = cx_calendar_sync_keep(d->cs, jv_string_value(href), err);
+			if (unanswered)
+				*unanswered = jv_array_append(*unanswered, jv_copy(href));
 			jv_free(href);
 			jv_free(v);
 		}
@@ -515,7 +660,7 @@ static int sync_collection(dav *d, const char *token, char **next, cx_err *err)
 			(void)i;
 		}
 		if (rc == 0)
-			rc = multiget(d, fetch, err);
+			rc = multiget(d, fetch, NULL, err);
 		else
 			jv_free(fetch);
 		if (rc == 0 && !m.sync_token)
@@ -539,8 +684,9 @@ static int sync_collection(dav *d, const char *token, char **next, cx_err *err)
 
 /* Whether the collection lists sync-collection in its
  * DAV:supported-report-set, as RFC 6578 §3 asks of servers that have it:
- * 0 when it lists its reports without it, 1 when it lists it or does not
- * say (the REPORT tells then), -1 with err when no answer came. */
+ * 0 when it lists WebDAV or CalDAV reports without it, 1 when it lists it
+ * or does not say (no such set, or none of those reports in it: the
+ * REPORT tells then), -1 with err when no answer came. */
 static int advertises_sync(dav *d, cx_err *err)
 {
 	static const char propfind[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
@@ -559,12 +705,18 @@ static int advertises_sync(dav *d, cx_err *err)
 
 			if (jv_get_kind(reports) == JV_KIND_ARRAY && is_collection(d,
 			    cx_json_str(r, "href"))) {
-				rc = 0;
+				int known = 0, sync = 0;
+
 				jv_array_foreach(reports, j, name) {
-					rc |= strcmp(jv_string_value(name), NS_DAV "sync-collection") == 0;
+					const char *n = jv_string_value(name);
+
+					known += strncmp(n, NS_DAV, strlen(NS_DAV)) == 0 ||
+					    strncmp(n, NS_CALDAV, strlen(NS_CALDAV)) == 0;
+					sync |= strcmp(n, NS_DAV "sync-collection") == 0;
 					jv_free(name);
 					(void)j;
 				}
+				rc = sync || !known;
 			}
 			jv_free(reports);
 			jv_free(r);
@@ -583,33 +735,87 @@ static int advertises_sync(dav *d, cx_err *err)
 typedef struct {
 	jv listed;           /* href -> etag, from the server */
 	jv fetch;            /* hrefs to fetch */
-	jv gone;             /* mirrored hrefs the server no longer lists */
 	int all;             /* fetch every listed resource */
 } etag_diff;
 
+/* A mirrored resource the listing lacks is fetched too: a calendar-query
+ * leaves out what the server cannot filter (its own parser's failures),
+ * so only the server's word that it is gone deletes it. */
 static void compare_mirrored(const char *href, const char *etag, void *ctx)
 {
 	etag_diff *x = ctx;
 	jv now = jv_object_get(jv_copy(x->listed), jv_string(href));
 
-	if (jv_get_kind(now) != JV_KIND_STRING)
-		x->gone = jv_array_append(x->gone, jv_string(href));
-	else if (x->all || !etag || strcmp(etag, jv_string_value(now)) != 0)
+	if (jv_get_kind(now) != JV_KIND_STRING || x->all || !etag ||
+	    strcmp(etag, jv_string_value(now)) != 0)
 		x->fetch = jv_array_append(x->fetch, jv_string(href));
 	x->listed = jv_object_delete(x->listed, jv_string(href));
 	jv_free(now);
 }
 
+/* href without the collection's origin, as a key to compare hrefs by. */
+static const char *href_path(dav *d, const char *href)
+{
+	size_t n = strlen(d->origin);
+
+	return strncmp(href, d->origin, n) == 0 ? href + n : href;
+}
+
+/* Resources (hrefs) a multiget neither sent nor called gone: the members
+ * of the collection (a Depth: 1 PROPFIND) keep their events, the others
+ * are deleted. */
+static int confirm_members(dav *d, jv hrefs, cx_err *err)
+{
+	static const char propfind[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	    "<d:propfind xmlns:d=\"DAV:\"><d:prop><d:getetag/></d:prop></d:propfind>";
+	cx_http_response resp;
+	multistatus m;
+	jv members = jv_object();
+	int rc = 0;
+
+	if (jv_array_length(jv_copy(hrefs)) == 0 ||
+	    (rc = dav_request(d, "PROPFIND", "1", propfind, &resp, err)) < 0) {
+		jv_free(hrefs);
+		jv_free(members);
+		return rc;
+	}
+	if (resp.status != 207)
+		rc = dav_error(d, "PROPFIND", &resp, err);
+	else if ((rc = multistatus_parse(resp.body, resp.len, &m, err)) == 0) {
+		jv_array_foreach(m.responses, i, r) {
+			members = jv_object_set(members, jv_string(href_path(d,
+			    cx_json_str(r, "href"))), jv_true());
+			jv_free(r);
+			(void)i;
+		}
+		multistatus_free(&m);
+	}
+	cx_http_response_free(&resp);
+	jv_array_foreach(hrefs, i, h) {
+		const char *href = jv_string_value(h);
+
+		if (rc == 0 && !jv_object_has(jv_copy(members), jv_string(href_path(d, href))))
+			rc = cx_calendar_sync_resource(d->cs, href, jv_array(), err);
+		jv_free(h);
+		(void)i;
+	}
+	jv_free(hrefs);
+	jv_free(members);
+	return rc;
+}
+
 /* The ETag listing: calendar-query for every VEVENT resource's ETag,
- * compared with the mirror; changed and new resources are fetched, missing
- * ones deleted. */
+ * compared with the mirror; changed, new and unlisted mirrored resources
+ * are fetched. A resource is deleted on the server's word only: a 404 to
+ * the multiget, or no longer a member of the collection. */
 static int etag_listing(dav *d, cx_err *err)
 {
 	static const char query[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 	    "<c:calendar-query xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\">"
 	    "<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name=\"VCALENDAR\">"
 	    "<c:comp-filter name=\"VEVENT\"/></c:comp-filter></c:filter></c:calendar-query>";
-	etag_diff x = { jv_object(), jv_array(), jv_array(), d->refetch };
+	etag_diff x = { jv_object(), jv_array(), d->refetch };
+	jv unanswered = jv_array();
 	multistatus m;
 	int rc = report(d, "calendar-query", query, NULL, &m, err);
 
@@ -633,42 +839,23 @@ static int etag_listing(dav *d, cx_err *err)
 			x.fetch = jv_array_append(x.fetch, href);
 			jv_free(etag);
 		}
-		jv_array_foreach(x.gone, i, href) {
-			if (rc == 0)
-				rc = cx_calendar_sync_resource(d->cs, jv_string_value(href), jv_array(),
-				    err);
-			jv_free(href);
-			(void)i;
-		}
-		if (rc == 0) {
-			rc = multiget(d, x.fetch, err);
-			x.fetch = jv_array();
-		}
+		rc = multiget(d, x.fetch, &unanswered, err);
+		x.fetch = jv_array();
+	}
+	if (rc == 0) {
+		rc = confirm_members(d, unanswered, err);
+		unanswered = jv_array();
 	}
 	jv_free(x.listed);
 	jv_free(x.fetch);
-	jv_free(x.gone);
+	jv_free(unanswered);
 	return rc;
-}
-
-/* scheme://host[:port] and the path of the collection URL. */
-static void split_url(dav *d)
-{
-	const char *p = strstr(d->key, "://");
-	const char *slash = p ? strchr(p + 3, '/') : NULL;
-
-	if (!slash) {
-		d->origin = cx_xstrdup(d->key);
-		d->path = cx_xstrdup("/");
-		return;
-	}
-	d->origin = cx_xstrndup(d->key, (size_t)(slash - d->key));
-	d->path = cx_xstrdup(slash);
 }
 
 static void dav_free(dav *d)
 {
 	cx_secret_free(d->password);
+	free(d->url);
 	free(d->key);
 	free(d->origin);
 	free(d->path);
@@ -724,7 +911,7 @@ static int listing_run(dav *d, const cx_sync_cursor *cur, int full, int listing,
 int caldav_sync(cx_store *s, const char *url, const char *user, int full,
     int listing, cx_err *err)
 {
-	dav d = { .s = s, .url = url, .user = user, .key = cx_http_url_for_log(url) };
+	dav d = { .s = s, .url = cx_xstrdup(url), .user = user, .key = cx_http_url_for_log(url) };
 	cx_sync_cursor cur = { 0 };
 	const char *mode = NULL;
 	char *token = NULL;

@@ -85,8 +85,9 @@ static const cx_opt caldav_opts[] = {
 	OPT_DB,
 	{ "full", 0, O_FULL, NULL, "fetch every resource again instead of the changes since the last run" },
 	{ "listing", 0, O_LISTING, NULL, "compare ETags of a calendar-query listing instead of sync-collection" },
+	OPT_NO_PROGRESS,
 	{ "url", 0, O_URL, "URL", "the calendar collection (required)" },
-	{ "user", 'u', O_USER, "U", "HTTP Basic user; the password is CX_CALDAV_PASSWORD" },
+	{ "user", 'u', O_USER, "U", "HTTP user (Basic, Digest...); the password is CX_CALDAV_PASSWORD" },
 	OPT_END,
 };
 static const cx_opt requests_opts[] = {
@@ -155,7 +156,7 @@ static const cx_cmd cmd_gcal = { "cx-sync google-calendar",
 	"Mirror a Google calendar: events.list, then only the changes since the last run.",
 	gcal_opts };
 static const cx_cmd cmd_caldav = { "cx-sync caldav",
-	"--url URL [--user U] [--full] [--listing] [--db PATH]",
+	"--url URL [--user U] [--full] [--listing] [--no-progress] [--db PATH]",
 	"Mirror a CalDAV calendar collection (sync-collection, or an ETag listing).",
 	caldav_opts };
 static const cx_cmd cmd_requests = { "cx-sync",
@@ -270,7 +271,9 @@ static int caldav_cmd(int argc, char **argv)
 		    "the password in CX_CALDAV_PASSWORD)");
 	if ((rc = open_all(&c, &s)) >= 0)
 		return rc;
+	cx_progress_start(&sync_progress, "cx-sync caldav", "resources", -1, c.no_progress);
 	rc = caldav_sync(s, c.url, c.user, c.full, c.listing, &err);
+	cx_progress_end(&sync_progress);
 	return finish(s, rc, &err);
 }
 

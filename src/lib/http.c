@@ -149,7 +149,7 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 		hdrs = curl_slist_append(hdrs, *p);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (req->basic_user) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, req->any_auth ? CURLAUTH_ANY : CURLAUTH_BASIC);
 		curl_easy_setopt(h, CURLOPT_USERNAME, req->basic_user);
 		curl_easy_setopt(h, CURLOPT_PASSWORD,
 		    req->basic_password ? req->basic_password : "");
@@ -164,6 +164,8 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	resp->len = body.len;
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+		if (req->any_auth)
+			curl_easy_getinfo(h, CURLINFO_HTTPAUTH_AVAIL, &resp->auth_offered);
 		collect_headers(h, resp);
 	} else {
 		long reqsize = 0;

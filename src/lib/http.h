@@ -29,6 +29,8 @@ typedef struct {
 	const char *content_type;     /* of the body: CX_HTTP_FORM, CX_HTTP_JSON... */
 	const char *basic_user;       /* HTTP Basic auth when set ... */
 	const char *basic_password;   /* ... with this password */
+	int any_auth;                 /* basic_user for any scheme the server asks
+	                               * (Digest...), sent only after its 401 */
 	const char *bearer;           /* Authorization: Bearer, when set */
 	long timeout_ms;              /* whole request; 0: $CX_HTTP_TIMEOUT_SECONDS, 30 */
 	size_t max_body;              /* largest response body; 0: 8 MiB */
@@ -40,6 +42,8 @@ typedef struct {
 	size_t len;
 	jv headers;                   /* lower-case name -> value (last one wins) */
 	int sent;                     /* transport failure after the request went out */
+	long auth_offered;            /* any_auth: the schemes (libcurl's CURLAUTH_
+	                               * bits) of the server's 401, 0 for none */
 	int64_t latency_ms;
 } cx_http_response;
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <libical/ical.h>
 
@@ -11,6 +12,15 @@
 #include "exit.h"
 #include "ics.h"
 #include "xalloc.h"
+
+/* What one iCalendar object may cost in time-zone expansion (libical walks
+ * every transition of a VTIMEZONE up to the year it converts), and in time. */
+#define TZ_MAX_TRANSITIONS 50000
+#define ICS_BUDGET_MS 2000
+/* libical expands a zone some years past the year it converts */
+#define TZ_EXTRA_YEARS 10
+/* VCALENDAR > VEVENT > VALARM is as deep as real iCalendar goes */
+#define ICS_MAX_DEPTH 16
 
 static jv set_text(jv obj, const char *key, const char *v)
 {
@@ -279,6 +289,140 @@ static jv event(icalcomponent *cal, icalcomponent *ev, const char *etag)
 	return o;
 }
 
+/* Calls fn on c and every component inside it, depth first; -1 with err
+ * (65) for components nested deeper than real iCalendar is. */
+static int each_component(icalcomponent *c, int depth,
+    int (*fn)(icalcomponent *c, void *ctx, cx_err *err), void *ctx, cx_err *err)
+{
+	if (depth > ICS_MAX_DEPTH)
+		return cx_err_set(err, CX_EXIT_DATAERR, "components nested more than %d deep",
+		    ICS_MAX_DEPTH);
+	if (fn(c, ctx, err) < 0)
+		return -1;
+	for (icalcomponent *k = icalcomponent_get_first_component(c, ICAL_ANY_COMPONENT); k;
+	    k = icalcomponent_get_next_component(c, ICAL_ANY_COMPONENT))
+		if (each_component(k, depth + 1, fn, ctx, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Raises *(int *)ctx to the latest year of a VEVENT's times. */
+static int event_year(icalcomponent *ev, void *ctx, cx_err *err)
+{
+	struct icaltimetype t[3] = { icaltime_null_time(), icaltime_null_time(),
+	    icaltime_null_time() };
+	int *year = ctx;
+
+	(void)err;
+	if (icalcomponent_isa(ev) != ICAL_VEVENT_COMPONENT)
+		return 0;
+	if (icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY)) {
+		t[0] = icalcomponent_get_dtstart(ev);
+		t[1] = icalcomponent_get_dtend(ev);
+	}
+	if (icalcomponent_get_first_property(ev, ICAL_RECURRENCEID_PROPERTY))
+		t[2] = icalcomponent_get_recurrenceid(ev);
+	for (int i = 0; i < 3; i++)
+		if (!icaltime_is_null_time(t[i]) && t[i].year > *year)
+			*year = t[i].year;
+	return 0;
+}
+
+/* -1 with err (65): zone is refused, for why. */
+static int zone_refused(icalcomponent *zone, cx_err *err, const char *why)
+{
+	icalproperty *p = icalcomponent_get_first_property(zone, ICAL_TZID_PROPERTY);
+	const char *tzid = p ? icalproperty_get_tzid(p) : NULL;
+
+	return cx_err_set(err, CX_EXIT_DATAERR, "VTIMEZONE %.100s: %s (accepted: yearly rules "
+	    "at one time of day, at most %d transitions listed within %d ms)",
+	    tzid ? tzid : "(no TZID)", why, TZ_MAX_TRANSITIONS, ICS_BUDGET_MS);
+}
+
+/* Counts into *n the transitions libical would expand from one RRULE of an
+ * observance starting at dtstart, up to year until. Only yearly rules at
+ * one time of day are accepted: every real time-zone rule is one. */
+static int rule_transitions(icalcomponent *zone, icalproperty *p, struct icaltimetype dtstart,
+    int until, int64_t deadline, long *n, cx_err *err)
+{
+	struct icalrecurrencetype r = icalproperty_get_rrule(p);
+	icalrecur_iterator *it;
+	struct icaltimetype t;
+
+	if (r.freq != ICAL_YEARLY_RECURRENCE)
+		return zone_refused(zone, err, "an observance that recurs more often than "
+		    "yearly is refused");
+	if (r.by_hour[0] != ICAL_RECURRENCE_ARRAY_MAX && r.by_hour[1] != ICAL_RECURRENCE_ARRAY_MAX)
+		return zone_refused(zone, err, "an observance at more than one hour is refused");
+	if (r.by_minute[0] != ICAL_RECURRENCE_ARRAY_MAX &&
+	    r.by_minute[1] != ICAL_RECURRENCE_ARRAY_MAX)
+		return zone_refused(zone, err, "an observance at more than one minute is refused");
+	if (r.by_second[0] != ICAL_RECURRENCE_ARRAY_MAX &&
+	    r.by_second[1] != ICAL_RECURRENCE_ARRAY_MAX)
+		return zone_refused(zone, err, "an observance at more than one second is refused");
+	if (icaltime_is_null_time(dtstart) || !(it = icalrecur_iterator_new(r, dtstart)))
+		return 0;
+	while (!icaltime_is_null_time(t = icalrecur_iterator_next(it)) && t.year <= until) {
+		if (++*n > TZ_MAX_TRANSITIONS || cx_clock_mono_ms() > deadline)
+			break;
+	}
+	icalrecur_iterator_free(it);
+	if (*n > TZ_MAX_TRANSITIONS)
+		return zone_refused(zone, err, "too many transitions");
+	if (cx_clock_mono_ms() > deadline)
+		return zone_refused(zone, err, "its transitions take too long to list");
+	return 0;
+}
+
+typedef struct {
+	int until;           /* the last year libical may expand a zone to */
+	long n;              /* transitions so far */
+	int64_t deadline;
+} zone_budget;
+
+/* Whether libical can expand a VTIMEZONE up to the years the events need
+ * within the budget: 0, or -1 with err (65). RDATEs and DTSTARTs count
+ * one transition each. Other components pass. */
+static int zone_bounded(icalcomponent *z, void *ctx, cx_err *err)
+{
+	zone_budget *b = ctx;
+
+	if (icalcomponent_isa(z) != ICAL_VTIMEZONE_COMPONENT)
+		return 0;
+	for (icalcomponent *o = icalcomponent_get_first_component(z, ICAL_ANY_COMPONENT);
+	    o; o = icalcomponent_get_next_component(z, ICAL_ANY_COMPONENT)) {
+		struct icaltimetype start = icalcomponent_get_first_property(o,
+		    ICAL_DTSTART_PROPERTY) ? icalcomponent_get_dtstart(o) : icaltime_null_time();
+
+		b->n += 1 + icalcomponent_count_properties(o, ICAL_RDATE_PROPERTY);
+		for (icalproperty *p = icalcomponent_get_first_property(o, ICAL_RRULE_PROPERTY);
+		    p; p = icalcomponent_get_next_property(o, ICAL_RRULE_PROPERTY))
+			if (rule_transitions(z, p, start, b->until, b->deadline, &b->n, err) < 0)
+				return -1;
+		if (b->n > TZ_MAX_TRANSITIONS)
+			return zone_refused(z, err, "too many transitions");
+	}
+	return 0;
+}
+
+/* Whether every VTIMEZONE of the object, wherever it is (libical looks a
+ * TZID up from the event outwards), can be expanded within the limits up
+ * to the latest year an event uses, or today's. */
+static int zones_bounded(icalcomponent *root, int64_t deadline, cx_err *err)
+{
+	time_t now = (time_t)cx_clock_now();
+	zone_budget b = { 0, 0, deadline };
+	struct tm tm;
+	int year;
+
+	gmtime_r(&now, &tm);
+	year = tm.tm_year + 1900;
+	if (each_component(root, 0, event_year, &year, err) < 0)
+		return -1;
+	b.until = year + TZ_EXTRA_YEARS;
+	return each_component(root, 0, zone_bounded, &b, err);
+}
+
 static jv append_event(jv out, icalcomponent *cal, icalcomponent *ev,
     const char *etag, int *skipped)
 {
@@ -296,6 +440,7 @@ int cx_ics_events(const char *text, size_t len, const char *etag, jv *events,
 {
 	char *buf;
 	icalcomponent *root, *cal;
+	int64_t deadline = cx_clock_mono_ms() + ICS_BUDGET_MS;
 	jv out;
 
 	*events = jv_invalid();
@@ -309,9 +454,13 @@ int cx_ics_events(const char *text, size_t len, const char *etag, jv *events,
 	icalerror_clear_errno();
 	if (!root)
 		return cx_err_set(err, CX_EXIT_DATAERR, "not an iCalendar object");
-	out = jv_array();
 	cal = icalcomponent_isa(root) == ICAL_VCALENDAR_COMPONENT ? root :
 	    icalcomponent_get_first_component(root, ICAL_VCALENDAR_COMPONENT);
+	if (zones_bounded(root, deadline, err) < 0) {
+		icalcomponent_free(root);
+		return -1;
+	}
+	out = jv_array();
 	if (!cal && icalcomponent_isa(root) == ICAL_VEVENT_COMPONENT)
 		out = append_event(out, NULL, root, etag, skipped);
 	for (icalcomponent *ev = cal ? icalcomponent_get_first_component(cal,

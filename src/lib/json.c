@@ -1,6 +1,7 @@
 /* json.c: jq programs compiled once and run per value, and jv helpers. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,12 +313,31 @@ static int hex4(const char *p, const char *e, unsigned *cp)
 /* p just past the opening quote; returns just past the closing one, or
  * NULL. A high surrogate escape must be followed by a low one (libjq 1.6
  * refuses a lone one). */
+/* Whether any of the 8 bytes in w is a quote, a backslash or a control
+ * character (the bytes a string scan must stop at). */
+static int stop_byte(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & highs ? 1 : 0;
+}
+
 static const char *string_end(const char *p, const char *e)
 {
 	while (p < e) {
-		unsigned char c = (unsigned char)*p++;
+		unsigned char c;
 		unsigned cp, low;
+		uint64_t w;
 
+		/* plain text a word at a time, then up to the stop byte */
+		while (e - p > 8 && (memcpy(&w, p, 8), !stop_byte(w)))
+			p += 8;
+		while (p < e && (unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		if (p >= e)
+			return NULL;
+		c = (unsigned char)*p++;
 		if (c == '"')
 			return p;
 		if (c < 0x20)
@@ -424,16 +444,15 @@ static const char *member_value(const char *p, const char *e)
 	return p < e ? p : NULL;
 }
 
-int cx_json_object_valid(const char *s, size_t len)
+/* 1 when s[0..len) is one strictly valid JSON value; UTF-8 unchecked. */
+static int value_valid(const char *s, size_t len)
 {
 	char closer[CX_JSON_MAX_DEPTH];  /* '}' or ']' of each open container */
 	const char *p, *e = s + len;
 	int depth = 0;
 
-	if (!s || !cx_utf8_valid(s, len))
-		return 0;
 	p = skip_space(s, e);
-	if (p >= e || *p != '{')
+	if (p >= e)
 		return 0;
 	for (;;) {
 		/* p: at the start of a value */
@@ -474,4 +493,87 @@ int cx_json_object_valid(const char *s, size_t len)
 		if (!p || p >= e)
 			return 0;
 	}
+}
+
+cx_json_text cx_json_check(const char *s, size_t len)
+{
+	if (!value_valid(s, len))
+		return CX_JSON_INVALID;
+	return *skip_space(s, s + len) == '{' ? CX_JSON_OBJECT : CX_JSON_NOT_OBJECT;
+}
+
+int cx_json_object_valid(const char *s, size_t len)
+{
+	return s && cx_utf8_valid(s, len) && cx_json_check(s, len) == CX_JSON_OBJECT;
+}
+
+/* Member lookup in text the strict check accepted, so the scans below need
+ * no bounds but the end of the text. */
+
+/* p just past an opening quote: just past the closing one, the first quote
+ * after an even number of backslashes. */
+static const char *quoted_end(const char *p, const char *e)
+{
+	for (;;) {
+		const char *q = memchr(p, '"', (size_t)(e - p));
+		size_t slashes = 0;
+
+		while (q - slashes > p && q[-1 - (ptrdiff_t)slashes] == '\\')
+			slashes++;
+		if (slashes % 2 == 0)
+			return q + 1;
+		p = q + 1;
+	}
+}
+
+/* p at a value: just past it. */
+static const char *value_end(const char *p, const char *e)
+{
+	int depth = 0;
+
+	do {
+		if (*p == '"') {
+			p = quoted_end(p + 1, e);
+			continue;
+		}
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+		} else if (depth == 0) {
+			/* a number or literal on its own: up to a delimiter */
+			while (p + 1 < e && p[1] != ',' && p[1] != '}' && p[1] != ']' &&
+			    p[1] != ' ' && p[1] != '\t' && p[1] != '\r' && p[1] != '\n')
+				p++;
+		}
+		p++;
+	} while (depth > 0);
+	return p;
+}
+
+int cx_json_member(const char *s, size_t len, const char *name,
+    const char **value, size_t *value_len)
+{
+	const char *e = s + len, *p = skip_space(s, e) + 1, *k, *v;
+	size_t n = strlen(name), klen;
+	int found = 0;
+
+	for (p = skip_space(p, e); *p == '"'; p = skip_space(p, e)) {
+		k = p + 1;
+		p = quoted_end(k, e);
+		klen = (size_t)(p - 1 - k);
+		if (memchr(k, '\\', klen))
+			return -1;
+		v = skip_space(skip_space(p, e) + 1, e);  /* past the colon */
+		p = value_end(v, e);
+		if (klen == n && memcmp(k, name, n) == 0) {
+			found = 1;  /* libjq keeps the last of repeated names */
+			*value = v;
+			*value_len = (size_t)(p - v);
+		}
+		p = skip_space(p, e);
+		if (*p == ',')
+			p = skip_space(p + 1, e);
+	}
+	return found;
 }

@@ -58,4 +58,16 @@ void cx_json_append(cx_buf *b, jv v);
  * before they are stored. */
 int cx_json_object_valid(const char *s, size_t len);
 
+/* What text holds, judged as strictly as cx_json_object_valid, except that
+ * UTF-8 is the caller's to check. */
+typedef enum { CX_JSON_INVALID, CX_JSON_OBJECT, CX_JSON_NOT_OBJECT } cx_json_text;
+cx_json_text cx_json_check(const char *s, size_t len);
+
+/* Finds the top-level member name in an object cx_json_check accepted,
+ * without parsing it: 1 with *value, *value_len the raw text of its value
+ * (the last one, as libjq reads repeated names), 0 when there is none, -1
+ * when a member name holds an escape (parse the text to know). */
+int cx_json_member(const char *s, size_t len, const char *name,
+    const char **value, size_t *value_len);
+
 #endif

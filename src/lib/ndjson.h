@@ -1,9 +1,10 @@
 /* ndjson.h: streaming NDJSON in and out.
- * Reader: bounded lines (max_line bytes), line numbers, UTF-8 and JSON-object
- * validation one line at a time; a rejected line is reported on stderr by
- * number (never by content), counted, and skipped. The jv in a line is the
- * caller's (it must jv_free it); the raw bytes stay valid until the next
- * call. Writer: stdout, fully buffered, flushed by the caller per batch. */
+ * Reader: bounded lines (max_line bytes), line numbers, UTF-8 and strict
+ * (RFC 8259) JSON-object validation one line at a time; a rejected line is
+ * reported on stderr by number (never by content), counted, and skipped.
+ * The jv in a line is the caller's (it must jv_free it); the raw bytes stay
+ * valid until the next call. Writer: stdout, fully buffered, flushed by the
+ * caller per batch. */
 #ifndef CX_NDJSON_H
 #define CX_NDJSON_H
 
@@ -26,6 +27,9 @@ cx_ndjson_reader *cx_ndjson_open(int fd, size_t max_line);
 void cx_ndjson_close(cx_ndjson_reader *r);
 /* 1 and *line for the next valid line, 0 at end of input, -1 on read error. */
 int cx_ndjson_next(cx_ndjson_reader *r, cx_ndjson_line *line);
+/* The same, but the line is only validated: line->value is jv_invalid(),
+ * and libjq reads line->raw as an object should the caller parse it. */
+int cx_ndjson_next_raw(cx_ndjson_reader *r, cx_ndjson_line *line);
 /* Whether another line can be read without blocking (buffered or ready). */
 int cx_ndjson_ready(cx_ndjson_reader *r);
 /* How many lines were rejected so far. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A proxy in front of a real CalDAV server (tests only), to play the
 servers Radicale is not: one without the sync-collection REPORT (RFC 6578),
-one that truncates its sync-collection answers.
+one that truncates its sync-collection answers, one that asks for HTTP
+Digest authentication (RFC 7616), one that redirects.
 
     caldav_proxy.py PORT --upstream URL [--record FILE] [--lifetime SECONDS]
 
@@ -31,26 +32,45 @@ upstream answered, except as programmed:
     status;
   * stall: truncated answers give back the token they were asked with;
   * corrupt: the calendar-data of resource PATH in REPORT answers is
-    replaced by text that is not iCalendar, as a server that stores
-    whatever it is given sends it back;
-  * garble: REPORT answers (207) are cut in the middle.
+    replaced by text that is not iCalendar (or by "with": TEXT), as a
+    server that stores whatever it is given sends it back;
+  * garble: REPORT answers (207) are cut in the middle;
+  * hide: REPORT answers leave out the response for resource PATH, and
+    drop_missing their 404 responses, as servers that answer a
+    calendar-multiget only with what they found;
+  * advertise "empty": the DAV:supported-report-set of PROPFIND answers
+    is sent empty;
+  * digest: every request must carry Digest credentials (SHA-256, qop
+    auth) of {"user", "password"}, else it gets 401 with a challenge; it
+    goes upstream with those as Basic credentials;
+  * redirect: a request whose path starts with FROM gets STATUS (default
+    301) with Location TO and the rest of the path (TO is a path or a
+    URL); after the digest check, as servers authenticate first.
 
 POST /_control (JSON): {"reset": true}, {"record": FILE},
 {"refuse": {"status": N, "error": NAME, "advertise": BOOL}}, {"truncate": N},
 {"delete_after_truncated": PATH}, {"fail_continuation": N}, {"stall": true},
-{"corrupt": PATH}, {"garble": true}.
+{"corrupt": PATH, "with": TEXT}, {"garble": true}, {"hide": PATH},
+{"drop_missing": true}, {"advertise": "empty"},
+{"digest": {"user": U, "password": P}}, {"redirect": {"from": FROM, "to": TO,
+"status": N}}.
 
 Every request except /_control is appended as one JSON line to the record
 file: method, path, depth, report (the REPORT's root element, e.g.
-sync-collection), sync_token (the one asked with), status.
+sync-collection), sync_token (the one asked with), status, auth (the scheme
+of the Authorization header the request came with, or null).
 """
+import base64
 import copy
+import hashlib
 import http.client
 import json
 import os
+import secrets
 import sys
 import time
 import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 
 # Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
@@ -80,7 +100,14 @@ class State(mocklib.State):
         self.fail_continuation = None
         self.stall = False
         self.corrupt = None
+        self.corrupt_with = "this is not iCalendar"
         self.garble = False
+        self.hide = None
+        self.drop_missing = False
+        self.advertise = None
+        self.digest = None
+        self.nonces = set()
+        self.redirect = None
         self.parts = {}          # proxy token -> {"base", "delivered"}
 
 
@@ -113,6 +140,15 @@ class Handler(mocklib.Handler):
         if self.path == "/_control":
             self.control(json.loads(raw or b"{}"))
             return self.send_body(200, {"Content-Type": "application/json"}, b'{"ok":true}\n')
+        auth = self.headers.get("Authorization")
+        entry = {"ts": time.time(), "method": self.command, "path": self.path,
+                 "depth": self.headers.get("Depth"), "report": None, "sync_token": None,
+                 "auth": auth.split()[0] if auth else None}
+        if st.digest and not self.digest_ok(auth):
+            return self.answer(entry, 401, {"WWW-Authenticate": self.challenge()}, b"")
+        if st.redirect and self.path.startswith(st.redirect["from"]):
+            to = st.redirect["to"] + self.path[len(st.redirect["from"]):]
+            return self.answer(entry, st.redirect.get("status", 301), {"Location": to}, b"")
         report, token = None, None
         if self.command == "REPORT" and raw:
             root = ET.fromstring(raw)
@@ -127,12 +163,41 @@ class Handler(mocklib.Handler):
                 body = self.unadvertise(body)
             if report and status == 207 and st.corrupt:
                 body = self.corrupt(body, st.corrupt)
+            if report and status == 207 and (st.hide or st.drop_missing):
+                body = self.leave_out(body)
             if report and status == 207 and st.garble:
                 body = body[:len(body) // 2]
-        st.log({"ts": time.time(), "method": self.command, "path": self.path,
-                "depth": self.headers.get("Depth"), "report": report, "sync_token": token,
-                "status": status})
+        entry.update(report=report, sync_token=token)
+        self.answer(entry, status, headers, body)
+
+    def answer(self, entry, status, headers, body):
+        self.server.state.log(dict(entry, status=status))
         self.send_body(status, headers, body)
+
+    def challenge(self):
+        st = self.server.state
+        nonce = secrets.token_hex(16)
+        with st.lock:
+            st.nonces.add(nonce)
+        return 'Digest realm="cx-tests", qop="auth", algorithm=SHA-256, nonce="%s"' % nonce
+
+    def digest_ok(self, auth):
+        """Whether AUTH is a valid RFC 7616 Digest answer to one of our
+        challenges for this request."""
+        st = self.server.state
+        if not auth or not auth.startswith("Digest "):
+            return False
+        fields = dict(urllib.request.parse_keqv_list(urllib.request.parse_http_list(auth[7:])))
+        h = lambda s: hashlib.sha256(s.encode()).hexdigest()
+        user, password = st.digest["user"], st.digest["password"]
+        if fields.get("username") != user or fields.get("nonce") not in st.nonces or \
+                fields.get("uri") != self.path or fields.get("qop") != "auth":
+            return False
+        ha1 = h("%s:%s:%s" % (user, fields.get("realm"), password))
+        ha2 = h("%s:%s" % (self.command, fields["uri"]))
+        want = h(":".join([ha1, fields["nonce"], fields.get("nc", ""), fields.get("cnonce", ""),
+                           "auth", ha2]))
+        return secrets.compare_digest(want, fields.get("response", ""))
 
     do_GET = do_PUT = do_DELETE = do_POST = do_OPTIONS = do_PROPFIND = do_REPORT = \
         do_MKCALENDAR = do_HEAD = handle_any
@@ -141,6 +206,10 @@ class Handler(mocklib.Handler):
         up = urllib.parse.urlsplit(self.server.state.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        if self.server.state.digest:
+            d = self.server.state.digest
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                ("%s:%s" % (d["user"], d["password"])).encode()).decode()
         conn.request(method, path or self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
@@ -150,12 +219,13 @@ class Handler(mocklib.Handler):
 
     def unadvertise(self, body):
         st = self.server.state
-        if not st.refuse or st.refuse.get("advertise", True):
+        empty = st.advertise == "empty"
+        if not empty and (not st.refuse or st.refuse.get("advertise", True)):
             return body
         root = ET.fromstring(body)
         for srs in root.iter(DAV + "supported-report-set"):
             for sr in list(srs):
-                if sr.find(DAV + "report/" + DAV + "sync-collection") is not None:
+                if empty or sr.find(DAV + "report/" + DAV + "sync-collection") is not None:
                     srs.remove(sr)
         return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
@@ -164,7 +234,16 @@ class Handler(mocklib.Handler):
         for r in root.findall(DAV + "response"):
             if r.findtext(DAV + "href") == path:
                 for data in r.iter("{urn:ietf:params:xml:ns:caldav}calendar-data"):
-                    data.text = "this is not iCalendar"
+                    data.text = self.server.state.corrupt_with
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+    def leave_out(self, body):
+        st = self.server.state
+        root = ET.fromstring(body)
+        for r in root.findall(DAV + "response"):
+            if r.findtext(DAV + "href") == st.hide or \
+                    (st.drop_missing and member_state(r)[0] == 404):
+                root.remove(r)
         return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
     def sync_collection(self, raw, token):
@@ -220,7 +299,10 @@ class Handler(mocklib.Handler):
     def control(self, c):
         st = self.server.state
         with st.lock:
-            st.apply(c, "refuse", "truncate", "fail_continuation", "corrupt")
+            st.apply(c, "refuse", "truncate", "fail_continuation", "corrupt", "advertise",
+                     "digest", "redirect", "hide", "drop_missing")
+            if "with" in c:
+                st.corrupt_with = c["with"]
             if "delete_after_truncated" in c:
                 st.delete_after = c["delete_after_truncated"]
             if "stall" in c:

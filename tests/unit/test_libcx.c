@@ -134,6 +134,27 @@ static int jq_reads_object(const char *s, size_t len)
 	return ok;
 }
 
+/* {"a":"xx...x"} with a raw control byte, an escaped quote or a closing
+ * quote at each offset: strings are scanned a word at a time. */
+static int words_scanned(void)
+{
+	char buf[64];
+	int ok = 1;
+
+	for (int at = 0; at < 24; at++) {
+		memset(buf, 0, sizeof buf);
+		snprintf(buf, sizeof buf, "{\"a\":\"%.*s\"}", 30, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		buf[6 + at] = '\x01';
+		ok = ok && !json_ok(buf);
+		buf[6 + at] = '"';
+		ok = ok && !json_ok(buf);
+		snprintf(buf, sizeof buf, "{\"a\":\"%.*s\\\"%.*s\"}", at, "xxxxxxxxxxxxxxxxxxxxxxxx",
+		    24 - at, "xxxxxxxxxxxxxxxxxxxxxxxx");
+		ok = ok && json_ok(buf);
+	}
+	return ok;
+}
+
 static void test_json_valid(void)
 {
 	static const char *const good[] = {
@@ -161,6 +182,7 @@ static void test_json_valid(void)
 		bad_ok = bad_ok && !json_ok(bad[i]);
 	check(bad_ok, "non-objects, jq-only numbers, raw controls and broken escapes are refused");
 	check(!cx_json_object_valid("{}\0", 3), "a NUL byte is refused");
+	check(words_scanned(), "a control byte, quote or escape is found at every offset of a long string");
 	deep = nested(CX_JSON_MAX_DEPTH);
 	check(json_ok(deep) && jq_reads_object(deep, strlen(deep)),
 	    "the deepest nesting libjq reads passes");
@@ -190,6 +212,73 @@ static void test_json_valid(void)
 		}
 	}
 	check(agree && accepted > 1000, "200000 mutated bodies: every one accepted is an object to libjq");
+}
+
+static int json_kind(const char *s)
+{
+	return cx_json_check(s, strlen(s));
+}
+
+static int member(const char *s, const char *name, const char **v, size_t *n)
+{
+	return cx_json_member(s, strlen(s), name, v, n);
+}
+
+/* cx_json_member agrees with libjq on name in s: 1 when it does or cannot
+ * tell (-1). */
+static int member_as_jq(const char *s, size_t len, const char *name)
+{
+	jv obj = jv_parse_sized(s, (int)len), want = jv_object_get(obj, jv_string(name));
+	const char *v;
+	size_t n;
+	int rc = cx_json_member(s, len, name, &v, &n), ok;
+
+	if (rc < 0)
+		ok = 1;
+	else if (rc == 0)
+		ok = jv_get_kind(want) == JV_KIND_INVALID;
+	else
+		ok = jv_equal(jv_copy(want), jv_parse_sized(v, (int)n));
+	jv_free(want);
+	return ok;
+}
+
+static void test_json_member(void)
+{
+	static const char seed[] = "{\"a\":[1,{\"k\":2}],\"k\":\"x\\\"y\",\"n\":-1.5e2,"
+	    "\"o\":{\"k\":null},\"t\":true,\"s\":\"caf\xc3\xa9\"}";
+	static const char alphabet[] = "{}[]\",:\\ 0123456789-.etrufalsnko";
+	static const char *const names[] = { "a", "k", "n", "o", "t", "s", "x" };
+	const char *v;
+	size_t n;
+	char buf[sizeof seed + 8];
+	int agree = 1, tried = 0;
+
+	check(json_kind("{}") == CX_JSON_OBJECT && json_kind(" [1] ") == CX_JSON_NOT_OBJECT &&
+	    json_kind("\"x\"") == CX_JSON_NOT_OBJECT && json_kind("1") == CX_JSON_NOT_OBJECT &&
+	    json_kind("[1 \"a\"]") == CX_JSON_INVALID && json_kind("{\"a\":1 \"b\":2}") == CX_JSON_INVALID &&
+	    json_kind("1 2") == CX_JSON_INVALID && json_kind("") == CX_JSON_INVALID,
+	    "cx_json_check tells objects, other JSON values and invalid text apart");
+	check(member("{\"k\":1,\"k\" : \"two\" }", "k", &v, &n) == 1 &&
+	    n == 5 && memcmp(v, "\"two\"", 5) == 0, "a repeated member name: the last one counts, as in libjq");
+	check(member("{\"o\":{\"k\":1}}", "k", &v, &n) == 0,
+	    "a name inside a nested object is not a member");
+	check(member("{\"\\u006b\":1}", "k", &v, &n) == -1,
+	    "a member name with an escape is left to the parser");
+	srand(11);
+	for (int i = 0; i < 100000; i++) {
+		size_t len = sizeof seed - 1;
+
+		memcpy(buf, seed, len);
+		for (int k = 1 + rand() % 3; k > 0; k--)
+			buf[(size_t)rand() % len] = alphabet[rand() % (int)(sizeof alphabet - 1)];
+		if (!cx_json_object_valid(buf, len))
+			continue;
+		tried++;
+		for (size_t j = 0; j < sizeof names / sizeof *names; j++)
+			agree = agree && member_as_jq(buf, len, names[j]);
+	}
+	check(agree && tried > 1000, "100000 mutated objects: every member found is the value libjq finds");
 }
 
 static int same_as_jq(jv v)
@@ -352,6 +441,7 @@ int main(void)
 	test_signature();
 	test_utf8();
 	test_json_valid();
+	test_json_member();
 	test_json_append();
 	test_clock();
 	test_mask();

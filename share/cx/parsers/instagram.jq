@@ -23,9 +23,11 @@ def guarded(f; $path):
   try f catch (if type == "object" and has("cx") then err(.cx; $path) else err("malformed item"; $path) end);
 def item($type; $acct; $key; $ts; $data):
   {type: $type, channel: "instagram", account: $acct, dedupe_key: $key, ts: $ts, data: $data};
-# epoch seconds or ms (number or numeric string) -> RFC 3339, same rule as the C envelope
+# epoch seconds or ms (number or numeric string) -> RFC 3339, same rule as the C envelope;
+# a string with a quote is no number, and libjq 1.6's tonumber leaks on some such strings
 def rfc3339:
-  (if type == "string" then (tonumber? // null) elif type == "number" then . else null end)
+  (if type == "string" then (if contains("\"") then null else (tonumber? // null) end)
+   elif type == "number" then . else null end)
   | if . == null then null else (if . > 100000000000 then . / 1000 else . end) | floor | todate end;
 
 # image/video/audio/file/share/story_mention/ig_reel...: the payload carries a url

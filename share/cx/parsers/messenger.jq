@@ -21,9 +21,11 @@ def guarded(f; $path):
   try f catch (if type == "object" and has("cx") then err(.cx; $path) else err("malformed item"; $path) end);
 def item($type; $acct; $key; $ts; $data):
   {type: $type, channel: "messenger", account: $acct, dedupe_key: $key, ts: $ts, data: $data};
-# epoch seconds or ms (number or numeric string) -> RFC 3339, same rule as the C envelope
+# epoch seconds or ms (number or numeric string) -> RFC 3339, same rule as the C envelope;
+# a string with a quote is no number, and libjq 1.6's tonumber leaks on some such strings
 def rfc3339:
-  (if type == "string" then (tonumber? // null) elif type == "number" then . else null end)
+  (if type == "string" then (if contains("\"") then null else (tonumber? // null) end)
+   elif type == "number" then . else null end)
   | if . == null then null else (if . > 100000000000 then . / 1000 else . end) | floor | todate end;
 
 def attachment:
@@ -90,7 +92,8 @@ def messaging($acct):
         end
     elif .sender_action == "typing_on" or .sender_action == "typing_off" then
       # not a documented webhook: mapped only if Meta ever sends it in the Send API's shape
-      (($ts | need("timestamp") | tonumber) / 10000 | floor) as $bucket
+      (($ts | need("timestamp") | if type == "string" and contains("\"") then error("not a number")
+          else tonumber end) / 10000 | floor) as $bucket
       | (.sender_action | ltrimstr("typing_")) as $state
       | item("typing"; $acct; "dm:messenger:\($acct):typing:\($from):\($from):\($state):\($bucket)"; $ts;
           {conversation_id: $from, actor_id: $from, state: $state})
