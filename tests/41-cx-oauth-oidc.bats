@@ -277,3 +277,25 @@ connects_and_refreshes() {
 	assert_failure 78
 	[ "$(sql 'SELECT count(*) FROM oauth_states')" = 0 ]
 }
+
+@test "RFC 8414: an issuer without OpenID discovery is read from /.well-known/oauth-authorization-server/PATH" {
+	mkdir -p www/.well-known/oauth-authorization-server
+	"$PY" -u -m http.server --bind 127.0.0.1 --directory www 0 > www.out 2> www.log 3>&- &
+	pid=$!
+	for _ in $(seq 200); do grep -q 'port [0-9]' www.out && break; sleep 0.05; done
+	port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' www.out | head -n 1)
+	alt=http://127.0.0.1:$port/tenant
+	curl -s "$ISSUER/.well-known/openid-configuration" | jq --arg i "$alt" \
+		'{issuer: $i, authorization_endpoint, token_endpoint, revocation_endpoint}' \
+		> www/.well-known/oauth-authorization-server/tenant
+	export CX_OAUTH_ALT_ISSUER=$alt CX_OAUTH_ALT_CLIENT_ID=cx-basic \
+		CX_OAUTH_ALT_CLIENT_SECRET=cx-test-secret CX_OAUTH_ALT_REDIRECT_URI=$REDIRECT \
+		CX_OAUTH_ALT_SCOPES=openid
+	run --separate-stderr cx-oauth authorize --provider alt --workspace w
+	kill "$pid"
+	assert_success
+	[[ $output == "$ISSUER/auth?"* ]]
+	[[ $output == *"code_challenge_method=S256"* && $output == *"client_id=cx-basic"* ]]
+	grep -q '"GET /tenant/.well-known/openid-configuration HTTP/1.1" 404' www.log
+	grep -q '"GET /.well-known/oauth-authorization-server/tenant HTTP/1.1" 200' www.log
+}
