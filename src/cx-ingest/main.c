@@ -39,6 +39,18 @@ const ingest_provider *ingest_provider_find(const char *name)
 	return NULL;
 }
 
+/* An unknown name of a --routes list, and the names there are. */
+static int unknown_route(const char *name, size_t n, cx_err *err)
+{
+	char known[128] = "";
+
+	for (size_t i = 0; providers[i].name; i++)
+		snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
+		    i ? ", " : "", providers[i].name);
+	return cx_err_set(err, CX_EXIT_USAGE, "unknown route '%.*s' (routes: %s)",
+	    (int)(n > 64 ? 64 : n), name, known);
+}
+
 int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
 {
 	const char *p = list;
@@ -57,8 +69,7 @@ int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
 		    strncmp(providers[i].name, p, n) != 0))
 			i++;
 		if (!providers[i].name)
-			return cx_err_set(err, CX_EXIT_USAGE, "unknown route '%.*s' "
-			    "(routes: whatsapp, instagram, messenger, google-calendar)", (int)(n > 64 ? 64 : n), p);
+			return unknown_route(p, n, err);
 		*set |= 1u << i;
 		if (!p[n])
 			return 0;
@@ -246,7 +257,7 @@ static int print_counted(const char *line, void *ctx)
 	cx_progress *p = ctx;
 
 	print_line(line, NULL);
-	cx_progress_update(p, p->done + 1, -1);
+	cx_progress_step(p);
 	return 0;
 }
 

@@ -501,7 +501,7 @@ static int add_resource(dav *d, const char *href, const char *etag, const char *
 	int skipped;
 	cx_err perr = { 0, "" };
 
-	cx_progress_update(&sync_progress, sync_progress.done + 1, -1);
+	cx_progress_step(&sync_progress);
 	if (cx_ics_events(ics, strlen(ics), etag, &events, &skipped, &perr) < 0) {
 		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
 		    jv_string("invalid_ics")), "%s: %s; skipped", href, perr.msg);

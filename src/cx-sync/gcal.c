@@ -126,7 +126,7 @@ static int stage_page(cx_calendar_sync *cs, jv page, int64_t *skipped, cx_err *e
 				jv_free(item);
 				continue;
 			}
-			cx_progress_update(&sync_progress, sync_progress.done + 1, -1);
+			cx_progress_step(&sync_progress);
 			ev = cx_calendar_from_google(item);
 			if (jv_is_valid(ev)) {
 				rc = cx_calendar_sync_add(cs, ev, NULL, err);

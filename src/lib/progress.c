@@ -40,6 +40,11 @@ void cx_progress_update(cx_progress *p, int64_t done, int64_t total)
 		draw(p);
 }
 
+void cx_progress_step(cx_progress *p)
+{
+	cx_progress_update(p, p->done + 1, -1);
+}
+
 void cx_progress_end(cx_progress *p)
 {
 	if (!p->on || p->drawn_ms < 0)

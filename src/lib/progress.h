@@ -22,6 +22,8 @@ void cx_progress_start(cx_progress *p, const char *tool, const char *unit,
     int64_t total, int no_progress);
 /* Sets the count done so far (and the total, when now known: >= 0). */
 void cx_progress_update(cx_progress *p, int64_t done, int64_t total);
+/* Counts one more done. */
+void cx_progress_step(cx_progress *p);
 /* Draws the final count and ends the line (when it drew anything). */
 void cx_progress_end(cx_progress *p);
 
