@@ -9,7 +9,7 @@ SAN      ?=
 
 CFLAGS_BASE = -std=c17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-DCX_VERSION='"$(VERSION)"' -DCX_SHARE_DEFAULT='"$(PREFIX)/share/cx"' \
-	-Isrc/lib
+	$(addprefix -I,$(SRC_DIRS))
 ifeq ($(SAN),1)
 CFLAGS_MODE = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -39,7 +39,11 @@ O = build/rel
 B = bin
 endif
 
-LIB_SRC  = $(wildcard src/lib/*.c)
+# The layers (docs/ARCHITECTURE.md): src/lib/{core,store,net,oauth}, then
+# src/providers (the interfaces, one folder per platform, the registries);
+# all of them make libcx.a. Headers are included by their bare names.
+SRC_DIRS = $(patsubst %/,%,$(sort $(dir $(wildcard src/lib/*/*.h src/providers/*.h src/providers/*/*.h))))
+LIB_SRC  = $(wildcard src/lib/*/*.c src/providers/*.c src/providers/*/*.c)
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(O)/%.o)
 # A tool is src/cx-NAME.c, or a folder src/cx-NAME/ when it grows.
 FILE_TOOLS = $(patsubst src/%.c,%,$(wildcard src/cx*.c))
@@ -56,7 +60,7 @@ $(O)/flags: FORCE
 	@mkdir -p $(O)
 	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
 
-$(O)/%.o: src/%.c $(O)/flags $(wildcard src/*/*.h)
+$(O)/%.o: src/%.c $(O)/flags $(wildcard src/*/*.h src/*/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
