@@ -19,6 +19,7 @@
 #include "accounts.h"
 #include "clock.h"
 #include "config.h"
+#include "configfile.h"
 #include "exit.h"
 #include "inbox.h"
 #include "json.h"
@@ -28,6 +29,7 @@
 #include "opts.h"
 #include "paths.h"
 #include "store.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define BATCH_LINES 8192

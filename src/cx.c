@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "config.h"
+#include "configfile.h"
 #include "exit.h"
 #include "json.h"
 #include "log.h"
