@@ -819,7 +819,11 @@ int ingest_serve(int argc, char **argv)
 	const union MHD_DaemonInfo *info;
 	pthread_t writer, checkpointer;
 	sigset_t sigs;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	/* poll(2), not epoll: libmicrohttpd 0.9.75's MHD_quiesce_daemon()
+	 * races a pool thread that takes the listening socket out of its
+	 * epoll set itself, and aborts ("Failed to remove listen FD from
+	 * epoll set") when the thread wins; with poll it only flags them. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	int sig, rc;
 

@@ -127,41 +127,30 @@ static int next_line(cx_ndjson_reader *r, cx_ndjson_line *line, int parse)
 	for (;;) {
 		char *s = r->buf + r->start;
 		char *nl = memchr(s, '\n', r->end - r->start);
+		size_t len;
 
 		if (nl) {
-			size_t len = (size_t)(nl - s);
-
+			len = (size_t)(nl - s);
 			r->start += len + 1;
-			r->lineno++;
-			if (r->skipping) {
-				r->skipping = 0;
-				reject(r, r->lineno, "line_too_long",
-				    "line longer than --max-line");
-				continue;
-			}
-			if (check_line(r, s, len, line, parse))
-				return 1;
-			continue;
-		}
-		if (r->eof) {
-			size_t len = r->end - r->start;
-
+		} else if (r->eof) {
+			len = r->end - r->start;
 			if (len == 0 && !r->skipping)
 				return 0;
 			r->start = r->end;
-			r->lineno++;
-			if (r->skipping) {
-				r->skipping = 0;
-				reject(r, r->lineno, "line_too_long",
-				    "line longer than --max-line");
-				continue;
-			}
-			if (check_line(r, s, len, line, parse))
-				return 1;
+		} else {
+			if (fill(r) < 0)
+				return -1;
 			continue;
 		}
-		if (fill(r) < 0)
-			return -1;
+		r->lineno++;
+		if (r->skipping) {
+			r->skipping = 0;
+			reject(r, r->lineno, "line_too_long",
+			    "line longer than --max-line");
+			continue;
+		}
+		if (check_line(r, s, len, line, parse))
+			return 1;
 	}
 }
 

@@ -80,7 +80,7 @@ char *cx_http_url_for_log(const char *url)
 	return out;
 }
 
-static void collect_headers(CURL *h, cx_http_response *resp)
+void cx_http_collect_headers(CURL *h, cx_http_response *resp)
 {
 	struct curl_header *prev = NULL, *hd;
 
@@ -213,7 +213,7 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 		if (req->any_auth)
 			curl_easy_getinfo(h, CURLINFO_HTTPAUTH_AVAIL, &resp->auth_offered);
-		collect_headers(h, resp);
+		cx_http_collect_headers(h, resp);
 	} else {
 		transport_failure(h, rc, method, req, &body, errbuf, resp, err);
 	}

@@ -66,11 +66,13 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err);
  * timeout of req (its own, else $CX_HTTP_TIMEOUT_SECONDS, 30), the options
  * every transfer has (URL, http/https only, no redirects, timeouts, user
  * agent, the body sink with req's size limit, the method), and the header
- * list (Content-Type, the caller's lines; free with curl_slist_free_all). */
+ * list (Content-Type, the caller's lines; free with curl_slist_free_all);
+ * once it is done, the response headers into resp->headers. */
 int cx_http_timeout_ms(const cx_http_request *req, long *ms, cx_err *err);
 void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *method,
     long timeout, cx_http_sink *body, char *errbuf);
 struct curl_slist *cx_http_header_list(const cx_http_request *req);
+void cx_http_collect_headers(CURL *h, cx_http_response *resp);
 void cx_http_response_free(cx_http_response *resp);
 /* A response header by name (any case), or NULL; lives as long as resp. */
 const char *cx_http_header(const cx_http_response *resp, const char *name);

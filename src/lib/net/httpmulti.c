@@ -4,7 +4,6 @@
  * copied into the transfer. A finished transfer's handle is reset and kept
  * for the next one: a new handle costs some 150 KiB of buffers, allocated
  * and given back to the system on every request otherwise. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,22 +156,6 @@ int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
 	return 0;
 }
 
-static void collect_headers(CURL *h, cx_http_response *resp)
-{
-	struct curl_header *prev = NULL, *hd;
-
-	while ((hd = curl_easy_nextheader(h, CURLH_HEADER, -1, prev))) {
-		char *name = cx_xstrdup(hd->name);
-
-		for (char *p = name; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-		resp->headers = jv_object_set(resp->headers, jv_string(name),
-		    jv_string(hd->value ? hd->value : ""));
-		free(name);
-		prev = hd;
-	}
-}
-
 /* Hands a finished transfer to done() and frees it. */
 static void finish(cx_httpmulti *m, transfer *t, CURLcode rc, cx_httpmulti_done done,
     void *ctx)
@@ -189,7 +172,7 @@ static void finish(cx_httpmulti *m, transfer *t, CURLcode rc, cx_httpmulti_done 
 	t->body.buf = NULL;
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &resp.status);
-		collect_headers(t->h, &resp);
+		cx_http_collect_headers(t->h, &resp);
 	} else {
 		long reqsize = 0;
 
