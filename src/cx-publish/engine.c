@@ -38,7 +38,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "progress.h"
-#include "publish.h"
+#include "channels.h"
 #include "publish_tool.h"
 #include "queue.h"
 #include "ratelimit.h"
@@ -48,8 +48,9 @@ typedef struct job {
 	int command;                /* from publish_commands, else from the queue */
 	int64_t id, attempts;
 	jv item;
+	const cx_channel *channel;  /* the item's, once its call is built */
 	struct lane *lane;
-	cx_publish_call call;
+	cx_channel_call call;
 	int64_t claimed_ms;         /* monotonic */
 	cx_queue_outcome o;         /* settling: where it goes */
 	char *ref, *code, *detail;  /* o's strings, owned */
@@ -70,9 +71,16 @@ typedef struct lane {
 	int64_t open_until;         /* epoch: the breaker is open until */
 	int64_t failures;           /* as the breaker last said */
 	int64_t read_ms;            /* monotonic: breaker state read then */
-	cx_publish_latency latency; /* of its requests since the last commit */
+	publish_latency latency; /* of its requests since the last commit */
 	struct lane *next;
 } lane;
+
+/* Tokens that settings give (a channel's token_setting), read once. */
+typedef struct fixed_token {
+	const char *setting;
+	char *value;                /* NULL when the setting is not set */
+	struct fixed_token *next;
+} fixed_token;
 
 /* Tokens by provider and workspace, for the length of a run. */
 typedef struct token {
@@ -99,7 +107,7 @@ typedef struct {
  * rate-limit tokens the waiting jobs need, with what became of them. */
 typedef struct {
 	job *batch;                 /* outcomes: the writer fills their events */
-	cx_publish_latency *latency;  /* one per lane with requests */
+	publish_latency *latency;  /* one per lane with requests */
 	char **latency_channel;
 	size_t nlatency;
 	int64_t room, only_id;      /* claims: up to room (0: none) */
@@ -131,7 +139,7 @@ struct engine {
 	cx_breaker breaker;
 	char owner[96];
 	int dry_run;
-	char *meta_token;           /* CX_META_ACCESS_TOKEN, when set */
+	fixed_token *fixed;
 	cx_httpmulti *m;
 	job *head, *tail;           /* claimed, waiting to be sent */
 	job *settling, *settling_tail;  /* outcomes for the next commit */
@@ -173,7 +181,7 @@ static void job_free(job *j)
 {
 	jv_free(j->item);
 	jv_free(j->event);
-	cx_publish_call_free(&j->call);
+	cx_channel_call_free(&j->call);
 	free(j->ref);
 	free(j->code);
 	free(j->detail);
@@ -193,13 +201,35 @@ static int setting(const char *name, int64_t def, int64_t min, int64_t *out, cx_
 	return 0;
 }
 
+/* The token settings of every channel, each read once. */
+static int read_fixed_tokens(engine *e, cx_err *err)
+{
+	const cx_channel *ch;
+
+	for (size_t i = 0; (ch = cx_channels_at(i)); i++) {
+		fixed_token *t;
+
+		for (t = e->fixed; t && ch->token_setting; t = t->next)
+			if (strcmp(t->setting, ch->token_setting) == 0)
+				break;
+		if (!ch->token_setting || t)
+			continue;
+		t = cx_xcalloc(1, sizeof *t);
+		t->setting = ch->token_setting;
+		t->next = e->fixed;
+		e->fixed = t;
+		if (cx_secret_get(t->setting, &t->value, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 {
 	engine *e = cx_xcalloc(1, sizeof *e);
 	int64_t timeout, wait;
 	char host[64] = "";
 	uint32_t r = 0;
-	int rc;
 
 	e->s = s;
 	e->channel = c->channel;
@@ -217,7 +247,7 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 	    setting("CX_PUBLISH_BREAKER_COOLDOWN_SECONDS", 60, 1, &e->breaker.cooldown,
 	    err) < 0)
 		goto fail;
-	if (cx_publish_check_settings(err) < 0)
+	if (cx_channels_check_settings(err) < 0)
 		goto fail;
 	if (e->concurrency > 256)
 		e->concurrency = 256;
@@ -229,7 +259,7 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 		goto fail;
 	}
 	e->max_wait_ms = wait * 1000;
-	if ((rc = cx_secret_get("CX_META_ACCESS_TOKEN", &e->meta_token, err)) < 0)
+	if (read_fixed_tokens(e, err) < 0)
 		goto fail;
 	gethostname(host, sizeof host - 1);
 	cx_crypto_random(&r, sizeof r);
@@ -287,7 +317,11 @@ void engine_close(engine *e)
 		free(e->writer->w.asks);
 		free(e->writer);
 	}
-	cx_secret_free(e->meta_token);
+	for (fixed_token *t = e->fixed, *n; t; t = n) {
+		n = t->next;
+		cx_secret_free(t->value);
+		free(t);
+	}
 	free(e);
 }
 
@@ -376,8 +410,9 @@ static void retry_or_dead(engine *e, job *j, const char *code, const char *detai
 
 /* --- lanes, breakers, tokens ---------------------------------------------- */
 
-static lane *lane_for(engine *e, jv item)
+static lane *lane_for(engine *e, const job *j)
 {
+	jv item = j->item;
 	char *key = cx_xasprintf("%s:%s", str_of(item, "channel"), str_of(item, "tenant"));
 	cx_err err = { 0, "" };
 	lane *l;
@@ -391,7 +426,7 @@ static lane *lane_for(engine *e, jv item)
 	l->key = key;
 	l->channel = cx_xstrdup(str_of(item, "channel"));
 	l->read_ms = -1;
-	if (cx_publish_rate(str_of(item, "channel"), &l->limit, &err) < 0) {
+	if (cx_channel_rate(j->channel, &l->limit, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 		publish_status(&e->status, err.code);
 		l->limit.rate = 0;
@@ -445,8 +480,9 @@ static const char *token_for(engine *e, const job *j, const cx_err **err)
 	int64_t now = cx_clock_mono_ms();
 	token *t;
 
-	if (strcmp(provider, "meta") == 0 && e->meta_token)
-		return e->meta_token;
+	for (fixed_token *f = e->fixed; f && j->channel->token_setting; f = f->next)
+		if (strcmp(f->setting, j->channel->token_setting) == 0 && f->value)
+			return f->value;
 	for (t = e->tokens; t; t = t->next)
 		if (strcmp(t->provider, provider) == 0 && strcmp(t->workspace, workspace) == 0)
 			break;
@@ -487,7 +523,7 @@ static void add_job(engine *e, int command, jv item)
 	j->item = item;
 	j->claimed_ms = cx_clock_mono_ms();
 	e->claimed++;
-	if (cx_publish_call_build(item, &j->call, &code, &err) < 0) {
+	if (cx_channels_call_build(item, &j->call, &code, &err) < 0) {
 		jv f = fields(j);
 
 		f = jv_object_set(f, jv_string("error_code"), jv_string(code));
@@ -496,7 +532,8 @@ static void add_job(engine *e, int command, jv item)
 		    .error_detail = err.msg });
 		return;
 	}
-	j->lane = lane_for(e, item);
+	j->channel = cx_channels_find(str_of(item, "channel"));
+	j->lane = lane_for(e, j);
 	if (e->tail)
 		e->tail->next = j;
 	else
@@ -530,13 +567,13 @@ static void count_claimed(commit_work *w, jv claimed)
 {
 	jv_array_foreach(claimed, i, item) {
 		char *key = cx_xasprintf("%s:%s", str_of(item, "channel"), str_of(item, "tenant"));
+		const cx_channel *ch = cx_channels_find(str_of(item, "channel"));
 		int fresh;
 		token_ask *a = ask_for(w, key, &fresh);
 
 		free(key);
 		/* a setting that does not parse: lane_for reports it and sends unpaced */
-		if (fresh && cx_publish_rate(str_of(item, "channel"), &a->limit,
-		    &(cx_err){ 0, "" }) < 0)
+		if (fresh && (!ch || cx_channel_rate(ch, &a->limit, &(cx_err){ 0, "" }) < 0))
 			a->limit.rate = 0;
 		a->want++;
 		jv_free(item);
@@ -606,7 +643,7 @@ static void commit_run(cx_store *s, const engine *e, commit_work *w)
 		}
 	}
 	for (size_t i = 0; i < w->nlatency; i++)
-		if (cx_publish_latency_add(s, w->latency_channel[i], &w->latency[i], err) < 0)
+		if (publish_latency_add(s, w->latency_channel[i], &w->latency[i], err) < 0)
 			goto fail;
 	if (claim(s, e, w, err) < 0 || take_tokens(s, w, err) < 0 ||
 	    cx_store_commit(s, err) < 0)
@@ -785,12 +822,12 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 	lane *l = j->lane;
 	int64_t now = cx_clock_now();
 	const char *prior = cx_json_str(j->item, "error_code");
-	cx_publish_result r;
+	cx_channel_result r;
 	jv f = fields(j);
 
 	e->inflight--;
-	cx_publish_latency_observe(&l->latency, resp->latency_ms);
-	cx_publish_judge(str_of(j->item, "channel"), rc, resp, terr, now, &r);
+	publish_latency_observe(&l->latency, resp->latency_ms);
+	cx_channel_judge(j->channel, rc, resp, terr, now, &r);
 	f = jv_object_set(f, jv_string("latency_ms"), jv_number((double)resp->latency_ms));
 	if (resp->status)
 		f = jv_object_set(f, jv_string("upstream_status"), jv_number((double)resp->status));
@@ -798,13 +835,13 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 		f = jv_object_set(f, jv_string("error_code"), jv_string(r.code));
 	cx_http_response_free(resp);
 	switch (r.verdict) {
-	case CX_PUBLISH_PUBLISHED:
+	case CX_CHANNEL_PUBLISHED:
 		cx_log(CX_LOG_INFO, f, "published");
 		breaker_record(e, l, 1);
 		settle(e, j, (cx_queue_outcome){ .state = "published",
 		    .provider_ref = r.provider_ref });
 		break;
-	case CX_PUBLISH_FAILED:
+	case CX_CHANNEL_FAILED:
 		breaker_record(e, l, 1);
 		/* a resend refused as a duplicate, after the first try was not found:
 		 * the first one did go out, so look again rather than fail it */
@@ -819,21 +856,21 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 		settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = r.code,
 		    .error_detail = r.detail });
 		break;
-	case CX_PUBLISH_RETRY:
+	case CX_CHANNEL_RETRY:
 		cx_log(CX_LOG_WARN, f, "not sent: %s", r.detail);
 		breaker_record(e, l, !r.upstream_failure);
 		if (r.hint > l->hold_until)
 			l->hold_until = r.hint;
 		retry_or_dead(e, j, r.code, r.detail, r.hint);
 		break;
-	case CX_PUBLISH_UNKNOWN:
+	case CX_CHANNEL_UNKNOWN:
 		cx_log(CX_LOG_ERROR, f, "%s; to be reconciled, never resent blindly", r.detail);
 		breaker_record(e, l, 0);
 		settle(e, j, (cx_queue_outcome){ .state = "unknown", .error_code = r.code,
 		    .error_detail = r.detail });
 		break;
 	}
-	cx_publish_result_free(&r);
+	cx_channel_result_free(&r);
 }
 
 /* Tries to start job j; returns 1 when it left the waiting list (sent or
@@ -1020,7 +1057,7 @@ void engine_run(engine *e, int64_t only_id)
 void engine_plan_item(engine *e, jv item, const char *source)
 {
 	const char *code = NULL;
-	cx_publish_call call;
+	cx_channel_call call;
 	cx_err err = { 0, "" };
 	jv plan = jv_object_set(jv_object(), jv_string("dry_run"), jv_true());
 
@@ -1030,7 +1067,7 @@ void engine_plan_item(engine *e, jv item, const char *source)
 	plan = jv_object_set(plan, jv_string("channel"), jv_string(str_of(item, "channel")));
 	plan = jv_object_set(plan, jv_string("kind"), jv_string(str_of(item, "kind")));
 	plan = jv_object_set(plan, jv_string("tenant"), jv_string(str_of(item, "tenant")));
-	if (cx_publish_call_build(item, &call, &code, &err) < 0) {
+	if (cx_channels_call_build(item, &call, &code, &err) < 0) {
 		plan = jv_object_set(plan, jv_string("error_code"), jv_string(code));
 		plan = jv_object_set(plan, jv_string("error"), jv_string(err.msg));
 		publish_status(&e->status, CX_EXIT_SOME_FAILED);
@@ -1044,7 +1081,7 @@ void engine_plan_item(engine *e, jv item, const char *source)
 		    jv_string(call.idempotency_key));
 		plan = jv_object_set(plan, jv_string("body"), jv_parse(call.body));
 		free(where);
-		cx_publish_call_free(&call);
+		cx_channel_call_free(&call);
 	}
 	jv_free(item);
 	cx_ndjson_write(plan);
