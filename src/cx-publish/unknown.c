@@ -168,3 +168,21 @@ void publish_reconcile(cx_store *s, const char *channel, int explicit, int *stat
 	jv_free(r.items);
 	free(r.runs);
 }
+
+int publish_expire_leases(cx_store *s, int *status)
+{
+	int64_t q = 0, c = 0;
+	cx_err err = { 0, "" };
+
+	if (cx_queue_expire_leases(s, &q, &err) < 0 ||
+	    cx_commands_expire_leases(s, &c, &err) < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+		publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+		return -1;
+	}
+	if (q + c > 0)
+		cx_log(CX_LOG_WARN, jv_null(), "%lld item%s left publishing by a process that "
+		    "stopped: now unknown, to be reconciled", (long long)(q + c),
+		    q + c == 1 ? "" : "s");
+	return 0;
+}
