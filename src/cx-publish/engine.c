@@ -33,7 +33,7 @@
 #include "commands.h"
 #include "config.h"
 #include "crypto.h"
-#include "engine.h"
+#include "state.h"
 #include "exit.h"
 #include "httpmulti.h"
 #include "identity.h"

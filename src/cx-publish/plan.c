@@ -6,7 +6,7 @@
 #include "channels.h"
 #include "clock.h"
 #include "commands.h"
-#include "engine.h"
+#include "state.h"
 #include "exit.h"
 #include "log.h"
 

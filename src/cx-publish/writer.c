@@ -2,14 +2,14 @@
  * transaction on a connection of its own: the outcomes that were ready
  * (settled, their events filled), the latency of those requests, the
  * claims the window has room for and the rate-limit tokens the waiting
- * jobs need. It touches only the commit_work handed to it (engine.h). */
+ * jobs need. It touches only the commit_work handed to it (state.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "channels.h"
 #include "clock.h"
 #include "commands.h"
-#include "engine.h"
+#include "state.h"
 #include "exit.h"
 #include "xalloc.h"
 

@@ -1,9 +1,9 @@
-/* engine.h: what the send loop (engine.c), its writer thread (writer.c)
+/* state.h: what the send loop (engine.c), its writer thread (writer.c)
  * and the dry run (plan.c) of cx-publish share: the engine, its jobs and
  * lanes, and the work of one commit. The send loop owns the engine; the
  * writer touches only the work handed to it (engine.c says how). */
-#ifndef CX_PUBLISH_ENGINE_H
-#define CX_PUBLISH_ENGINE_H
+#ifndef CX_PUBLISH_STATE_H
+#define CX_PUBLISH_STATE_H
 
 #include <pthread.h>
 #include <stdint.h>
