@@ -1,14 +1,14 @@
-/* reconcile.c: whether an x item whose fate is unknown (a timeout after the
- * request went out, a lease that ran out) went out: the account's recent
- * posts (GET /2/users/{id}/tweets, up to CX_PUBLISH_RECONCILE_PAGES pages
- * of 100) are matched by text (and reply target), each post at most once a
- * run. cx-publish settles a match as published with the post's id, and
- * what is not there, once it has been unknown long enough, as approved to
- * be published again. */
+/* reconcile.c: items whose fate is unknown (a timeout after the request
+ * went out, a lease that ran out) are never resent blindly. For X, the
+ * account's recent posts (GET /2/users/{id}/tweets, up to
+ * CX_PUBLISH_RECONCILE_PAGES pages of 100) are matched by text (and reply
+ * target), each post at most once a run: cx-publish (unknown.c) settles a
+ * match as published with the post's id and sends what is not there, once
+ * it has been unknown long enough (X may take a moment to list a new
+ * post), back to approved to be published again. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <ctype.h>
 #include <strings.h>
 
 #include "clock.h"
