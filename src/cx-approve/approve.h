@@ -12,7 +12,7 @@
 #include "store.h"
 
 /* A string field of item, or def. */
-const char *approve_str_or(jv item, const char *key, const char *def);
+const char *approve_str(jv item, const char *key, const char *def);
 /* A number field of item, or 0. */
 long approve_num(jv item, const char *key);
 

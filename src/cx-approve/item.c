@@ -10,7 +10,7 @@
 #include "json.h"
 #include "log.h"
 
-const char *approve_str_or(jv item, const char *key, const char *def)
+const char *approve_str(jv item, const char *key, const char *def)
 {
 	const char *v = cx_json_str(item, key);
 
@@ -52,11 +52,13 @@ void approve_print_item(FILE *out, jv item)
 	const char *v;
 
 	fprintf(out, "#%ld  %s %s  workspace %s  account %s  tenant %s  [%s]\n",
-	    approve_num(item, "id"), approve_str_or(item, "channel", "-"), approve_str_or(item, "kind", "-"),
-	    approve_str_or(item, "workspace", "-"), approve_str_or(item, "account", "-"),
-	    approve_str_or(item, "tenant", "-"), approve_str_or(item, "state", "-"));
-	fprintf(out, "proposed by %s at %s  (%s)\n", approve_str_or(item, "proposed_by", "-"),
-	    approve_str_or(item, "proposed_at", "-"), approve_str_or(item, "correlation_id", "-"));
+	    approve_num(item, "id"), approve_str(item, "channel", "-"),
+	    approve_str(item, "kind", "-"), approve_str(item, "workspace", "-"),
+	    approve_str(item, "account", "-"), approve_str(item, "tenant", "-"),
+	    approve_str(item, "state", "-"));
+	fprintf(out, "proposed by %s at %s  (%s)\n", approve_str(item, "proposed_by", "-"),
+	    approve_str(item, "proposed_at", "-"),
+	    approve_str(item, "correlation_id", "-"));
 	if ((v = cx_json_str(item, "in_reply_to")))
 		fprintf(out, "in reply to %s\n", v);
 	{
@@ -78,7 +80,7 @@ void approve_print_item(FILE *out, jv item)
 		jv_free(meta);
 	}
 	fputc('\n', out);
-	for (const char *p = approve_str_or(item, "text", ""); *p;) {
+	for (const char *p = approve_str(item, "text", ""); *p;) {
 		size_t n = strcspn(p, "\n");
 
 		fprintf(out, "    %.*s\n", (int)n, p);

@@ -276,12 +276,14 @@ static void print_row(jv item, void *ctx)
 		cx_ndjson_write(item);
 		return;
 	}
-	snprintf(len, sizeof len, "%ld/%ld", approve_num(item, "length"), approve_num(item, "limit"));
+	snprintf(len, sizeof len, "%ld/%ld", approve_num(item, "length"),
+	    approve_num(item, "limit"));
 	printf("%-6ld %-10s %-9s %-13s %-12s %-9s %-12s %-20s ", approve_num(item, "id"),
-	    approve_str_or(item, "state", "-"), approve_str_or(item, "channel", "-"),
-	    approve_str_or(item, "kind", "-"), approve_str_or(item, "workspace", "-"), len,
-	    approve_str_or(item, "proposed_by", "-"), approve_str_or(item, "proposed_at", "-"));
-	print_excerpt(stdout, approve_str_or(item, "text", ""), 40);
+	    approve_str(item, "state", "-"), approve_str(item, "channel", "-"),
+	    approve_str(item, "kind", "-"), approve_str(item, "workspace", "-"), len,
+	    approve_str(item, "proposed_by", "-"),
+	    approve_str(item, "proposed_at", "-"));
+	print_excerpt(stdout, approve_str(item, "text", ""), 40);
 	putchar('\n');
 	jv_free(item);
 }
@@ -321,9 +323,9 @@ static void print_history_row(jv row, void *ctx)
 {
 	FILE *out = ctx;
 
-	fprintf(out, "  %s  %-8s by %-12s sha256 %s\n", approve_str_or(row, "at", "-"),
-	    approve_str_or(row, "action", "-"), approve_str_or(row, "actor", "-"),
-	    approve_str_or(row, "sha256", "-"));
+	fprintf(out, "  %s  %-8s by %-12s sha256 %s\n", approve_str(row, "at", "-"),
+	    approve_str(row, "action", "-"), approve_str(row, "actor", "-"),
+	    approve_str(row, "sha256", "-"));
 	jv_free(row);
 }
 
@@ -487,8 +489,9 @@ static void print_operator(jv row, void *ctx)
 		cx_ndjson_write(row);
 		return;
 	}
-	printf("%-16s %-8s %-16s %s\n", approve_str_or(row, "name", "-"), approve_str_or(row, "role", "-"),
-	    approve_str_or(row, "added_by", "-"), approve_str_or(row, "added_at", "-"));
+	printf("%-16s %-8s %-16s %s\n", approve_str(row, "name", "-"),
+	    approve_str(row, "role", "-"), approve_str(row, "added_by", "-"),
+	    approve_str(row, "added_at", "-"));
 	jv_free(row);
 }
 
