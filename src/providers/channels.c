@@ -5,8 +5,8 @@
 #include "channels.h"
 #include "exit.h"
 #include "json.h"
-#include "meta.h"
-#include "x.h"
+#include "metachannel.h"
+#include "xchannel.h"
 
 static const cx_channel *const channels[] = {
 	&cx_x_channel,

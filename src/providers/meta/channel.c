@@ -1,6 +1,6 @@
-/* channel.c: the channels of Meta's Graph API (meta.h): their kinds, the
- * requests they send and the verdicts on Graph errors. The Graph error
- * codes are Meta's (Graph API error handling guide, WhatsApp Cloud API and
+/* channel.c: the channels of Meta's Graph API (metachannel.h): their
+ * kinds, the requests they send and the verdicts on Graph errors. The
+ * Graph error codes are Meta's (Graph API error handling guide, WhatsApp Cloud API and
  * Messenger error code lists). */
 #include <ctype.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include "config.h"
 #include "exit.h"
 #include "json.h"
-#include "meta.h"
+#include "metachannel.h"
 #include "xalloc.h"
 
 /* Limits are code points: WhatsApp text 4096, Instagram DM 1000 and

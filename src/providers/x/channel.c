@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "json.h"
-#include "x.h"
+#include "xchannel.h"
 #include "xalloc.h"
 #include "xtext.h"
 

@@ -18,7 +18,7 @@
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
-#include "x.h"
+#include "xchannel.h"
 #include "xalloc.h"
 
 /* The recent posts of one workspace's X account, fetched once a run. */

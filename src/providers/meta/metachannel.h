@@ -1,4 +1,4 @@
-/* meta.h: the channels Meta's Graph API sends to, named in the channel
+/* metachannel.h: the channels Meta's Graph API sends to, named in the channel
  * registry (channels.c):
  *
  *   whatsapp   POST {CX_GRAPH_API_BASE}/{v}/{phone_number_id}/messages
@@ -8,8 +8,8 @@
  *
  * The Graph API cannot be asked whether a message went out: none of them
  * reconciles. */
-#ifndef CX_META_H
-#define CX_META_H
+#ifndef CX_METACHANNEL_H
+#define CX_METACHANNEL_H
 
 #include "channel.h"
 

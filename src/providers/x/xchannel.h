@@ -1,8 +1,8 @@
-/* x.h: the x channel (X API v2: POST /2/tweets), named in the channel
+/* xchannel.h: the x channel (X API v2: POST /2/tweets), named in the channel
  * registry (channels.c), and its timeline reconcile (reconcile.c). What
  * the functions take and give is as channel.h says of its hooks. */
-#ifndef CX_X_H
-#define CX_X_H
+#ifndef CX_XCHANNEL_H
+#define CX_XCHANNEL_H
 
 #include <jv.h>
 
