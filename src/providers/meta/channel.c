@@ -1,7 +1,7 @@
 /* channel.c: the channels of Meta's Graph API (metachannel.h): their
  * kinds, the requests they send and the verdicts on Graph errors. The
- * Graph error codes are Meta's (Graph API error handling guide, WhatsApp Cloud API and
- * Messenger error code lists). */
+ * Graph error codes are Meta's (Graph API error handling guide, WhatsApp
+ * Cloud API and Messenger error code lists). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
