@@ -102,10 +102,12 @@ struct cx_channel {
 	int (*build)(jv item, cx_channel_call *call, const char **code, cx_err *err);
 	/* Judges an answer with status (not 2xx) and body (an object). */
 	void (*judge)(cx_channel_result *r, long status, jv body);
-	/* Whether item went out: 1 with *ref (a new string) the platform's id,
-	 * 0 when it is not there, -1 when the platform cannot be asked now
-	 * (logged here; err->code says how bad). NULL: cannot be asked. */
+	/* Whether item (not consumed), whose fate is unknown, went out: 1 with
+	 * *ref (a new string) the platform's id, 0 when it is not there, -1
+	 * when the platform cannot be asked now (logged here; err->code says
+	 * how bad). NULL: the platform cannot be asked. */
 	int (*reconcile)(cx_channel_recon *run, jv item, char **ref, cx_err *err);
+	/* Frees what reconcile kept in run->own, once the run is over. */
 	void (*reconcile_end)(cx_channel_recon *run);
 };
 
