@@ -1,6 +1,7 @@
 /* queue.c: the queue table: proposals (checked by the check the tools
- * hand in), decisions and edits, each with its audit row and counter in one transaction. Reading
- * items, claims and outcomes run in outbound.c, on queue_table. */
+ * hand in), decisions and edits, each with its audit row and counter in
+ * one transaction. Reading items, claims and outcomes run in outbound.c,
+ * on queue_table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
