@@ -11,24 +11,7 @@
 #include "json.h"
 #include "unicode.h"
 
-static int n_tests, n_failed;
-
-static void check(int ok, const char *what)
-{
-	n_tests++;
-	if (!ok)
-		n_failed++;
-	printf("%sok %d - %s\n", ok ? "" : "not ", n_tests, what);
-}
-
-static void check_str(const char *got, const char *want, const char *what)
-{
-	int ok = got && strcmp(got, want) == 0;
-
-	check(ok, what);
-	if (!ok)
-		printf("#   got  '%s'\n#   want '%s'\n", got ? got : "(null)", want);
-}
+#include "tap.h"
 
 static void test_registry(void)
 {
