@@ -1,6 +1,7 @@
-/* approve.h: what the parts of cx-approve share: how an item is shown to a
- * person, and the interactive review (review.c). Items are the caller's:
- * nothing here frees them. */
+/* approve.h: what the parts of cx-approve share: how an item is shown
+ * (item.c), and the interactive review (review.c). Items are the caller's:
+ * nothing here frees them, except approve_item_measured, which consumes its
+ * item. */
 #ifndef CX_APPROVE_H
 #define CX_APPROVE_H
 
@@ -9,6 +10,15 @@
 #include <jv.h>
 
 #include "store.h"
+
+/* A string field of item, or def. */
+const char *approve_str(jv item, const char *key, const char *def);
+/* A number field of item, or 0. */
+long approve_num(jv item, const char *key);
+
+/* The item as list and show print it: with its length and limit, as its
+ * channel counts them. */
+jv approve_item_measured(jv item);
 
 /* Writes an item for people: its header lines, its text indented, its
  * length against the limit. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "approve.h"
+#include "channels.h"
 #include "config.h"
 #include "configfile.h"
 #include "exit.h"
@@ -220,7 +221,8 @@ static int enqueue(int argc, char **argv)
 		if (is_event(line.value)) {
 			cx_ndjson_write_raw(line.raw, line.len);
 			jv_free(line.value);
-		} else if (cx_queue_enqueue(s, line.value, actor, &event, &problem, &err) == 0) {
+		} else if (cx_queue_enqueue(s, line.value, actor, cx_channels_check, &event,
+		    &problem, &err) == 0) {
 			cx_ndjson_write(event);
 		} else if (err.code == CX_EXIT_DATAERR) {
 			jv f = jv_object_set(jv_object(), jv_string("line"),
@@ -265,37 +267,24 @@ static void print_excerpt(FILE *out, const char *s, size_t max)
 	}
 }
 
-static const char *str_or(jv item, const char *key, const char *def)
-{
-	const char *v = cx_json_str(item, key);
-
-	return v ? v : def;
-}
-
-static long num(jv item, const char *key)
-{
-	jv v = jv_object_get(jv_copy(item), jv_string(key));
-	long n = jv_get_kind(v) == JV_KIND_NUMBER ? (long)jv_number_value(v) : 0;
-
-	jv_free(v);
-	return n;
-}
-
 static void print_row(jv item, void *ctx)
 {
 	const conf *c = ctx;
 	char len[32];
 
+	item = approve_item_measured(item);
 	if (!c->table) {
 		cx_ndjson_write(item);
 		return;
 	}
-	snprintf(len, sizeof len, "%ld/%ld", num(item, "length"), num(item, "limit"));
-	printf("%-6ld %-10s %-9s %-13s %-12s %-9s %-12s %-20s ", num(item, "id"),
-	    str_or(item, "state", "-"), str_or(item, "channel", "-"),
-	    str_or(item, "kind", "-"), str_or(item, "workspace", "-"), len,
-	    str_or(item, "proposed_by", "-"), str_or(item, "proposed_at", "-"));
-	print_excerpt(stdout, str_or(item, "text", ""), 40);
+	snprintf(len, sizeof len, "%ld/%ld", approve_num(item, "length"),
+	    approve_num(item, "limit"));
+	printf("%-6ld %-10s %-9s %-13s %-12s %-9s %-12s %-20s ", approve_num(item, "id"),
+	    approve_str(item, "state", "-"), approve_str(item, "channel", "-"),
+	    approve_str(item, "kind", "-"), approve_str(item, "workspace", "-"), len,
+	    approve_str(item, "proposed_by", "-"),
+	    approve_str(item, "proposed_at", "-"));
+	print_excerpt(stdout, approve_str(item, "text", ""), 40);
 	putchar('\n');
 	jv_free(item);
 }
@@ -331,57 +320,13 @@ static void add_history(jv row, void *ctx)
 	*history = jv_array_append(*history, row);
 }
 
-void approve_print_item(FILE *out, jv item)
-{
-	const char *v;
-
-	fprintf(out, "#%ld  %s %s  workspace %s  account %s  tenant %s  [%s]\n",
-	    num(item, "id"), str_or(item, "channel", "-"), str_or(item, "kind", "-"),
-	    str_or(item, "workspace", "-"), str_or(item, "account", "-"),
-	    str_or(item, "tenant", "-"), str_or(item, "state", "-"));
-	fprintf(out, "proposed by %s at %s  (%s)\n", str_or(item, "proposed_by", "-"),
-	    str_or(item, "proposed_at", "-"), str_or(item, "correlation_id", "-"));
-	if ((v = cx_json_str(item, "in_reply_to")))
-		fprintf(out, "in reply to %s\n", v);
-	{
-		jv meta = jv_object_get(jv_copy(item), jv_string("meta"));
-		const char *to = cx_json_str(meta, "to"), *comment = cx_json_str(meta, "comment_id");
-		jv tpl = jv_object_get(jv_copy(meta), jv_string("template"));
-
-		if (to) {
-			char *masked = cx_log_mask_phone(to);
-
-			fprintf(out, "to %s\n", masked);
-			free(masked);
-		}
-		if (comment)
-			fprintf(out, "replying to comment %s\n", comment);
-		if (jv_get_kind(tpl) == JV_KIND_OBJECT && cx_json_str(tpl, "name"))
-			fprintf(out, "template %s\n", cx_json_str(tpl, "name"));
-		jv_free(tpl);
-		jv_free(meta);
-	}
-	fputc('\n', out);
-	for (const char *p = str_or(item, "text", ""); *p;) {
-		size_t n = strcspn(p, "\n");
-
-		fprintf(out, "    %.*s\n", (int)n, p);
-		p += n;
-		if (*p == '\n')
-			p++;
-	}
-	fprintf(out, "\nlength %ld/%ld%s\n", num(item, "length"), num(item, "limit"),
-	    strcmp(str_or(item, "channel", ""), "x") == 0 ?
-	    " (as X counts: URLs 23, emoji and CJK 2)" : "");
-}
-
 static void print_history_row(jv row, void *ctx)
 {
 	FILE *out = ctx;
 
-	fprintf(out, "  %s  %-8s by %-12s sha256 %s\n", str_or(row, "at", "-"),
-	    str_or(row, "action", "-"), str_or(row, "actor", "-"),
-	    str_or(row, "sha256", "-"));
+	fprintf(out, "  %s  %-8s by %-12s sha256 %s\n", approve_str(row, "at", "-"),
+	    approve_str(row, "action", "-"), approve_str(row, "actor", "-"),
+	    approve_str(row, "sha256", "-"));
 	jv_free(row);
 }
 
@@ -434,6 +379,7 @@ static int show_one(cx_store *s, int64_t id, void *ctx, cx_err *err)
 		jv_free(history);
 		return -1;
 	}
+	item = approve_item_measured(item);
 	if (!c->table) {
 		cx_ndjson_write(jv_object_set(item, jv_string("history"), history));
 		return 0;
@@ -445,8 +391,8 @@ static int show_one(cx_store *s, int64_t id, void *ctx, cx_err *err)
 	print_field(item, "decided at", "decided_at");
 	print_field(item, "note", "note");
 	print_field(item, "reason", "reason");
-	if (num(item, "attempts") > 0)
-		printf("%-16s %ld\n", "attempts", num(item, "attempts"));
+	if (approve_num(item, "attempts") > 0)
+		printf("%-16s %ld\n", "attempts", approve_num(item, "attempts"));
 	print_field(item, "next attempt", "next_attempt_at");
 	print_field(item, "lease owner", "lease_owner");
 	print_field(item, "lease expires", "lease_expires_at");
@@ -544,8 +490,9 @@ static void print_operator(jv row, void *ctx)
 		cx_ndjson_write(row);
 		return;
 	}
-	printf("%-16s %-8s %-16s %s\n", str_or(row, "name", "-"), str_or(row, "role", "-"),
-	    str_or(row, "added_by", "-"), str_or(row, "added_at", "-"));
+	printf("%-16s %-8s %-16s %s\n", approve_str(row, "name", "-"),
+	    approve_str(row, "role", "-"), approve_str(row, "added_by", "-"),
+	    approve_str(row, "added_at", "-"));
 	jv_free(row);
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "approve.h"
+#include "channels.h"
 #include "config.h"
 #include "exit.h"
 #include "identity.h"
@@ -31,7 +32,7 @@
 #define MAX_EDITED (1024 * 1024)
 #define MAX_REASON 1000
 
-static int tty = -1;
+static int tty_fd = -1;
 static struct termios saved;
 static volatile sig_atomic_t raw_on;
 
@@ -42,7 +43,7 @@ static void set_raw(void)
 	t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
 	t.c_cc[VMIN] = 1;
 	t.c_cc[VTIME] = 0;
-	if (tcsetattr(tty, TCSANOW, &t) == 0)
+	if (tcsetattr(tty_fd, TCSANOW, &t) == 0)
 		raw_on = 1;
 }
 
@@ -50,7 +51,7 @@ static void set_raw(void)
 static void restore(void)
 {
 	if (raw_on) {
-		tcsetattr(tty, TCSANOW, &saved);
+		tcsetattr(tty_fd, TCSANOW, &saved);
 		raw_on = 0;
 	}
 }
@@ -96,15 +97,15 @@ static int read_key(void)
 	unsigned char c;
 	ssize_t n;
 
-	while ((n = read(tty, &c, 1)) < 0 && errno == EINTR)
+	while ((n = read(tty_fd, &c, 1)) < 0 && errno == EINTR)
 		;
 	if (n <= 0)
 		return 0;
 	if (c == 0x1B) {
-		struct pollfd p = { .fd = tty, .events = POLLIN };
+		struct pollfd p = { .fd = tty_fd, .events = POLLIN };
 		unsigned char junk[16];
 
-		while (poll(&p, 1, 20) > 0 && read(tty, junk, sizeof junk) > 0)
+		while (poll(&p, 1, 20) > 0 && read(tty_fd, junk, sizeof junk) > 0)
 			;
 	}
 	return c;
@@ -201,9 +202,9 @@ static int run_editor(const char *path)
 		sigaction(SIGQUIT, &old_quit, NULL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGQUIT, SIG_DFL);
-		dup2(tty, 0);
-		dup2(tty, 1);
-		dup2(tty, 2);
+		dup2(tty_fd, 0);
+		dup2(tty_fd, 1);
+		dup2(tty_fd, 2);
 		execl("/bin/sh", "sh", "-c", cmd, "sh", path, (char *)NULL);
 		_exit(127);
 	}
@@ -266,7 +267,7 @@ static int edit(review *r, jv item, cx_err *err)
 		goto out;
 	}
 	if (cx_queue_edit(r->s, (int64_t)jv_number_value(jv_object_get(jv_copy(item),
-	    jv_string("id"))), r->actor, edited, NULL, &problem, err) == 0) {
+	    jv_string("id"))), r->actor, edited, cx_channels_check, NULL, &problem, err) == 0) {
 		fprintf(r->ui, "edited\n");
 		r->edited++;
 		rc = 1;
@@ -391,22 +392,22 @@ int approve_review(cx_store *s, int fd)
 
 	/* Only those who may decide may review; a refusal is audited. */
 	if (cx_store_begin(s, &err) < 0)
-		goto fail;
+		goto failed;
 	if (cx_operators_check(s, r.actor, CX_ROLE_ADMIN, "approval_denied", "review",
 	    NULL, &err) < 0) {
 		cx_operators_end_refused(s, &err);
-		goto fail;
+		goto failed;
 	}
 	if (cx_store_commit(s, &err) < 0 ||
 	    cx_queue_list(s, "pending", NULL, collect_id, &ids, &err) < 0)
-		goto fail;
-	tty = fd;
+		goto failed;
+	tty_fd = fd;
 	r.ui = fdopen(dup(fd), "w");
-	if (!r.ui || tcgetattr(tty, &saved) < 0) {
+	if (!r.ui || tcgetattr(tty_fd, &saved) < 0) {
 		cx_err_set(&err, CX_EXIT_USAGE, "cannot use the terminal: %s", strerror(errno));
 		if (r.ui)
 			fclose(r.ui);
-		goto fail;
+		goto failed;
 	}
 	setvbuf(r.ui, NULL, _IONBF, 0);
 	total = jv_array_length(jv_copy(ids));
@@ -432,7 +433,7 @@ int approve_review(cx_store *s, int fd)
 	fclose(r.ui);
 	jv_free(ids);
 	return status;
-fail:
+failed:
 	jv_free(ids);
 	cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 	return err.code ? err.code : CX_EXIT_TEMPFAIL;

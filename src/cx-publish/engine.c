@@ -2,9 +2,10 @@
  * commands) are claimed, each goes through its lane ("<channel>:<tenant>":
  * circuit breaker, rate limit, provider hold), gets a token, and is sent on
  * one curl multi handle with up to CX_PUBLISH_CONCURRENCY requests in
- * flight; every answer is judged (publish.h). Outcomes and claims share
- * transactions (a group commit, as cx-ingest serve's), run by a writer
- * thread on a connection of its own while the send loop goes on: each
+ * flight; every answer is judged by its channel (channel.h). Outcomes and
+ * claims share transactions (a group commit, as cx-ingest serve's), run by
+ * a writer thread (writer.c) on a connection of its own while the send
+ * loop goes on: each
  * commit settles every outcome that was ready when it began, with its
  * audit row and counters (the latency histogram's too), claims what the
  * window has room for and takes the rate-limit tokens the waiting jobs
@@ -27,10 +28,12 @@
 
 #include "backoff.h"
 #include "breaker.h"
+#include "channels.h"
 #include "clock.h"
 #include "commands.h"
 #include "config.h"
 #include "crypto.h"
+#include "state.h"
 #include "exit.h"
 #include "httpmulti.h"
 #include "identity.h"
@@ -38,112 +41,10 @@
 #include "log.h"
 #include "oauth.h"
 #include "progress.h"
-#include "publish.h"
 #include "publish_tool.h"
 #include "queue.h"
 #include "ratelimit.h"
 #include "xalloc.h"
-
-typedef struct job {
-	int command;                /* from publish_commands, else from the queue */
-	int64_t id, attempts;
-	jv item;
-	struct lane *lane;
-	cx_publish_call call;
-	int64_t claimed_ms;         /* monotonic */
-	cx_queue_outcome o;         /* settling: where it goes */
-	char *ref, *code, *detail;  /* o's strings, owned */
-	jv event;                   /* settled: its post.* line, or null */
-	char *refused;              /* settled: why the state file refused it */
-	struct job *next;
-} job;
-
-/* What the engine knows of one channel and tenant. */
-typedef struct lane {
-	char *key;
-	char *channel;
-	cx_ratelimit limit;
-	int tokens;                 /* taken from the shared bucket, not yet used */
-	int want;                   /* jobs waiting for it, while a commit counts */
-	int64_t retry_ms;           /* monotonic: ask the bucket again then */
-	int64_t hold_until;         /* epoch: the provider asked to wait until */
-	int64_t open_until;         /* epoch: the breaker is open until */
-	int64_t failures;           /* as the breaker last said */
-	int64_t read_ms;            /* monotonic: breaker state read then */
-	cx_publish_latency latency; /* of its requests since the last commit */
-	struct lane *next;
-} lane;
-
-/* Tokens by provider and workspace, for the length of a run. */
-typedef struct token {
-	char *provider, *workspace;
-	char *value;                /* NULL when it could not be had: err */
-	cx_err err;
-	int64_t got_ms;
-	struct token *next;
-} token;
-
-/* What the engine asks of the bucket of a lane, in a commit. */
-typedef struct {
-	char *key;
-	cx_ratelimit limit;
-	int want, have;             /* jobs waiting for it, tokens it holds */
-	int64_t retry_ms;           /* monotonic: not before */
-	int asked;                  /* out: the bucket was asked */
-	int granted;                /* out */
-	int64_t wait_ms;            /* out: with nothing granted, when to ask again */
-} token_ask;
-
-/* One commit, handed to the writer: every outcome that is ready, the
- * latency of those requests, the claims the window has room for and the
- * rate-limit tokens the waiting jobs need, with what became of them. */
-typedef struct {
-	job *batch;                 /* outcomes: the writer fills their events */
-	cx_publish_latency *latency;  /* one per lane with requests */
-	char **latency_channel;
-	size_t nlatency;
-	int64_t room, only_id;      /* claims: up to room (0: none) */
-	token_ask *asks;
-	size_t nasks, capasks;
-	jv commands, items;         /* out: claimed */
-	int drained;                /* out: fewer were due than there was room for */
-	int rc;                     /* out */
-	cx_err err;                 /* out */
-} commit_work;
-
-/* The writer thread: commits on a connection of its own while the send loop
- * goes on, so a slow fsync holds up no request. It touches only the work
- * handed to it (under mu: busy while it commits, ready when it is done). */
-typedef struct writer {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	cx_store *s;
-	int busy, ready, quit, running;
-	commit_work w;
-} writer;
-
-struct engine {
-	cx_store *s;
-	const char *channel;
-	int64_t max, claimed, max_attempts, concurrency, lease;
-	int64_t backoff_base, backoff_max, max_wait_ms;
-	cx_breaker breaker;
-	char owner[96];
-	int dry_run;
-	char *meta_token;           /* CX_META_ACCESS_TOKEN, when set */
-	cx_httpmulti *m;
-	job *head, *tail;           /* claimed, waiting to be sent */
-	job *settling, *settling_tail;  /* outcomes for the next commit */
-	writer *writer;
-	size_t waiting, inflight;
-	lane *lanes;
-	token *tokens;
-	int status;
-	int stopped;                /* a store failure: claim nothing more */
-	cx_progress progress;       /* items settled of those claimed */
-	int64_t settled;
-};
 
 static volatile sig_atomic_t stop_requested;
 
@@ -173,7 +74,7 @@ static void job_free(job *j)
 {
 	jv_free(j->item);
 	jv_free(j->event);
-	cx_publish_call_free(&j->call);
+	cx_channel_call_free(&j->call);
 	free(j->ref);
 	free(j->code);
 	free(j->detail);
@@ -193,13 +94,35 @@ static int setting(const char *name, int64_t def, int64_t min, int64_t *out, cx_
 	return 0;
 }
 
+/* The token settings of every channel, each read once. */
+static int read_fixed_tokens(engine *e, cx_err *err)
+{
+	const cx_channel *ch;
+
+	for (size_t i = 0; (ch = cx_channels_at(i)); i++) {
+		fixed_token *t;
+
+		for (t = e->fixed; t && ch->token_setting; t = t->next)
+			if (strcmp(t->setting, ch->token_setting) == 0)
+				break;
+		if (!ch->token_setting || t)
+			continue;
+		t = cx_xcalloc(1, sizeof *t);
+		t->setting = ch->token_setting;
+		t->next = e->fixed;
+		e->fixed = t;
+		if (cx_secret_get(t->setting, &t->value, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 {
 	engine *e = cx_xcalloc(1, sizeof *e);
 	int64_t timeout, wait;
 	char host[64] = "";
 	uint32_t r = 0;
-	int rc;
 
 	e->s = s;
 	e->channel = c->channel;
@@ -217,7 +140,7 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 	    setting("CX_PUBLISH_BREAKER_COOLDOWN_SECONDS", 60, 1, &e->breaker.cooldown,
 	    err) < 0)
 		goto fail;
-	if (cx_publish_check_settings(err) < 0)
+	if (cx_channels_check_settings(err) < 0)
 		goto fail;
 	if (e->concurrency > 256)
 		e->concurrency = 256;
@@ -229,7 +152,7 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 		goto fail;
 	}
 	e->max_wait_ms = wait * 1000;
-	if ((rc = cx_secret_get("CX_META_ACCESS_TOKEN", &e->meta_token, err)) < 0)
+	if (read_fixed_tokens(e, err) < 0)
 		goto fail;
 	gethostname(host, sizeof host - 1);
 	cx_crypto_random(&r, sizeof r);
@@ -287,7 +210,11 @@ void engine_close(engine *e)
 		free(e->writer->w.asks);
 		free(e->writer);
 	}
-	cx_secret_free(e->meta_token);
+	for (fixed_token *t = e->fixed, *n; t; t = n) {
+		n = t->next;
+		cx_secret_free(t->value);
+		free(t);
+	}
 	free(e);
 }
 
@@ -297,22 +224,6 @@ int engine_status(const engine *e)
 }
 
 /* --- items ---------------------------------------------------------------- */
-
-static int64_t num_of(jv item, const char *key)
-{
-	jv v = jv_object_get(jv_copy(item), jv_string(key));
-	int64_t n = jv_get_kind(v) == JV_KIND_NUMBER ? (int64_t)jv_number_value(v) : 0;
-
-	jv_free(v);
-	return n;
-}
-
-static const char *str_of(jv item, const char *key)
-{
-	const char *v = cx_json_str(item, key);
-
-	return v ? v : "";
-}
 
 /* Log fields naming an item. */
 static jv fields(const job *j)
@@ -376,8 +287,9 @@ static void retry_or_dead(engine *e, job *j, const char *code, const char *detai
 
 /* --- lanes, breakers, tokens ---------------------------------------------- */
 
-static lane *lane_for(engine *e, jv item)
+static lane *lane_for(engine *e, const job *j)
 {
+	jv item = j->item;
 	char *key = cx_xasprintf("%s:%s", str_of(item, "channel"), str_of(item, "tenant"));
 	cx_err err = { 0, "" };
 	lane *l;
@@ -391,7 +303,7 @@ static lane *lane_for(engine *e, jv item)
 	l->key = key;
 	l->channel = cx_xstrdup(str_of(item, "channel"));
 	l->read_ms = -1;
-	if (cx_publish_rate(str_of(item, "channel"), &l->limit, &err) < 0) {
+	if (cx_channel_rate(j->channel, &l->limit, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 		publish_status(&e->status, err.code);
 		l->limit.rate = 0;
@@ -445,8 +357,9 @@ static const char *token_for(engine *e, const job *j, const cx_err **err)
 	int64_t now = cx_clock_mono_ms();
 	token *t;
 
-	if (strcmp(provider, "meta") == 0 && e->meta_token)
-		return e->meta_token;
+	for (fixed_token *f = e->fixed; f && j->channel->token_setting; f = f->next)
+		if (strcmp(f->setting, j->channel->token_setting) == 0 && f->value)
+			return f->value;
 	for (t = e->tokens; t; t = t->next)
 		if (strcmp(t->provider, provider) == 0 && strcmp(t->workspace, workspace) == 0)
 			break;
@@ -487,7 +400,7 @@ static void add_job(engine *e, int command, jv item)
 	j->item = item;
 	j->claimed_ms = cx_clock_mono_ms();
 	e->claimed++;
-	if (cx_publish_call_build(item, &j->call, &code, &err) < 0) {
+	if (cx_channels_call_build(item, &j->call, &code, &err) < 0) {
 		jv f = fields(j);
 
 		f = jv_object_set(f, jv_string("error_code"), jv_string(code));
@@ -496,148 +409,14 @@ static void add_job(engine *e, int command, jv item)
 		    .error_detail = err.msg });
 		return;
 	}
-	j->lane = lane_for(e, item);
+	j->channel = cx_channels_find(str_of(item, "channel"));
+	j->lane = lane_for(e, j);
 	if (e->tail)
 		e->tail->next = j;
 	else
 		e->head = j;
 	e->tail = j;
 	e->waiting++;
-}
-
-/* The ask of lane key; *fresh (may be NULL) gets 1 when it is new. */
-static token_ask *ask_for(commit_work *w, const char *key, int *fresh)
-{
-	if (fresh)
-		*fresh = 0;
-	for (size_t i = 0; i < w->nasks; i++)
-		if (strcmp(w->asks[i].key, key) == 0)
-			return &w->asks[i];
-	if (fresh)
-		*fresh = 1;
-	if (w->nasks == w->capasks) {
-		w->capasks = w->capasks ? 2 * w->capasks : 8;
-		w->asks = cx_xrealloc(w->asks, w->capasks * sizeof *w->asks);
-	}
-	memset(&w->asks[w->nasks], 0, sizeof *w->asks);
-	w->asks[w->nasks].key = cx_xstrdup(key);
-	return &w->asks[w->nasks++];
-}
-
-/* The writer's side: counts claimed items (read, not consumed) in the
- * asks of their lanes. */
-static void count_claimed(commit_work *w, jv claimed)
-{
-	jv_array_foreach(claimed, i, item) {
-		char *key = cx_xasprintf("%s:%s", str_of(item, "channel"), str_of(item, "tenant"));
-		int fresh;
-		token_ask *a = ask_for(w, key, &fresh);
-
-		free(key);
-		/* a setting that does not parse: lane_for reports it and sends unpaced */
-		if (fresh && cx_publish_rate(str_of(item, "channel"), &a->limit,
-		    &(cx_err){ 0, "" }) < 0)
-			a->limit.rate = 0;
-		a->want++;
-		jv_free(item);
-	}
-}
-
-/* Then takes tokens for every lane whose waiting jobs outnumber the tokens
- * it holds, unless its bucket was found empty and has not refilled yet. */
-static int take_tokens(cx_store *s, commit_work *w, cx_err *err)
-{
-	int64_t mono = cx_clock_mono_ms();
-
-	count_claimed(w, w->commands);
-	count_claimed(w, w->items);
-	for (size_t i = 0; i < w->nasks; i++) {
-		token_ask *a = &w->asks[i];
-
-		if (a->want <= a->have || a->retry_ms > mono)
-			continue;
-		if (cx_ratelimit_take_in(s, a->key, &a->limit, a->want - a->have, &a->granted,
-		    &a->wait_ms, err) < 0)
-			return -1;
-		a->asked = 1;
-	}
-	return 0;
-}
-
-/* The claims of one commit, up to w->room: commands first (whoever piped
- * them in is waiting), then queue items. */
-static int claim(cx_store *s, const engine *e, commit_work *w, cx_err *err)
-{
-	int64_t room = w->room;
-
-	if (room <= 0)
-		return 0;
-	if (cx_commands_claim_in(s, e->channel, room, w->only_id, e->owner, e->lease,
-	    &w->commands, err) < 0)
-		return -1;
-	room -= jv_array_length(jv_copy(w->commands));
-	if (w->only_id <= 0 && room > 0 && cx_queue_claim_in(s, e->channel, room, e->owner,
-	    e->lease, &w->items, err) < 0)
-		return -1;
-	w->drained = jv_array_length(jv_copy(w->commands)) +
-	    jv_array_length(jv_copy(w->items)) < w->room;
-	return 0;
-}
-
-/* The writer's side of a commit: one transaction, all or nothing. */
-static void commit_run(cx_store *s, const engine *e, commit_work *w)
-{
-	cx_err *err = &w->err;
-
-	w->rc = -1;
-	if (cx_store_begin(s, err) < 0)
-		return;
-	for (job *j = w->batch; j; j = j->next) {
-		int rc = j->command ? cx_commands_settle_in(s, j->id, &j->o, &j->event, err) :
-		    cx_queue_settle_in(s, j->id, &j->o, &j->event, err);
-
-		if (rc < 0 && err->code != CX_EXIT_SOME_FAILED)
-			goto fail;
-		if (rc < 0) {
-			/* a lease lost to another process is its business now */
-			j->refused = cx_xstrdup(err->msg);
-			*err = (cx_err){ 0, "" };
-			j->o.state = NULL;
-		}
-	}
-	for (size_t i = 0; i < w->nlatency; i++)
-		if (cx_publish_latency_add(s, w->latency_channel[i], &w->latency[i], err) < 0)
-			goto fail;
-	if (claim(s, e, w, err) < 0 || take_tokens(s, w, err) < 0 ||
-	    cx_store_commit(s, err) < 0)
-		goto fail;
-	w->rc = 0;
-	return;
-fail:
-	cx_store_rollback(s);
-}
-
-static void *writer_main(void *arg)
-{
-	engine *e = arg;
-	writer *wr = e->writer;
-
-	pthread_mutex_lock(&wr->mu);
-	for (;;) {
-		while (!wr->busy && !wr->quit)
-			pthread_cond_wait(&wr->cv, &wr->mu);
-		if (!wr->busy)
-			break;
-		pthread_mutex_unlock(&wr->mu);
-		commit_run(wr->s, e, &wr->w);
-		pthread_mutex_lock(&wr->mu);
-		wr->busy = 0;
-		wr->ready = 1;
-		pthread_cond_broadcast(&wr->cv);
-		cx_httpmulti_wakeup(e->m);
-	}
-	pthread_mutex_unlock(&wr->mu);
-	return NULL;
 }
 
 static lane *lane_by_key(engine *e, const char *key)
@@ -675,7 +454,7 @@ static void commit_hand(engine *e, int want_claims, int64_t only_id)
 		j->lane->want++;
 	w->nasks = 0;
 	for (lane *l = e->lanes; l; l = l->next) {
-		token_ask *a = ask_for(w, l->key, NULL);
+		token_ask *a = writer_ask(w, l->key, NULL);
 
 		a->limit = l->limit;
 		a->want = l->want;
@@ -785,12 +564,12 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 	lane *l = j->lane;
 	int64_t now = cx_clock_now();
 	const char *prior = cx_json_str(j->item, "error_code");
-	cx_publish_result r;
+	cx_channel_result r;
 	jv f = fields(j);
 
 	e->inflight--;
-	cx_publish_latency_observe(&l->latency, resp->latency_ms);
-	cx_publish_judge(str_of(j->item, "channel"), rc, resp, terr, now, &r);
+	publish_latency_observe(&l->latency, resp->latency_ms);
+	cx_channel_judge(j->channel, rc, resp, terr, now, &r);
 	f = jv_object_set(f, jv_string("latency_ms"), jv_number((double)resp->latency_ms));
 	if (resp->status)
 		f = jv_object_set(f, jv_string("upstream_status"), jv_number((double)resp->status));
@@ -798,13 +577,13 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 		f = jv_object_set(f, jv_string("error_code"), jv_string(r.code));
 	cx_http_response_free(resp);
 	switch (r.verdict) {
-	case CX_PUBLISH_PUBLISHED:
+	case CX_CHANNEL_PUBLISHED:
 		cx_log(CX_LOG_INFO, f, "published");
 		breaker_record(e, l, 1);
 		settle(e, j, (cx_queue_outcome){ .state = "published",
 		    .provider_ref = r.provider_ref });
 		break;
-	case CX_PUBLISH_FAILED:
+	case CX_CHANNEL_FAILED:
 		breaker_record(e, l, 1);
 		/* a resend refused as a duplicate, after the first try was not found:
 		 * the first one did go out, so look again rather than fail it */
@@ -819,21 +598,21 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 		settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = r.code,
 		    .error_detail = r.detail });
 		break;
-	case CX_PUBLISH_RETRY:
+	case CX_CHANNEL_RETRY:
 		cx_log(CX_LOG_WARN, f, "not sent: %s", r.detail);
 		breaker_record(e, l, !r.upstream_failure);
 		if (r.hint > l->hold_until)
 			l->hold_until = r.hint;
 		retry_or_dead(e, j, r.code, r.detail, r.hint);
 		break;
-	case CX_PUBLISH_UNKNOWN:
+	case CX_CHANNEL_UNKNOWN:
 		cx_log(CX_LOG_ERROR, f, "%s; to be reconciled, never resent blindly", r.detail);
 		breaker_record(e, l, 0);
 		settle(e, j, (cx_queue_outcome){ .state = "unknown", .error_code = r.code,
 		    .error_detail = r.detail });
 		break;
 	}
-	cx_publish_result_free(&r);
+	cx_channel_result_free(&r);
 }
 
 /* Tries to start job j; returns 1 when it left the waiting list (sent or
@@ -938,15 +717,6 @@ static int64_t start_waiting(engine *e)
 	return next;
 }
 
-/* Waits until the writer is idle. */
-static void writer_wait(writer *wr)
-{
-	pthread_mutex_lock(&wr->mu);
-	while (wr->busy)
-		pthread_cond_wait(&wr->cv, &wr->mu);
-	pthread_mutex_unlock(&wr->mu);
-}
-
 void engine_run(engine *e, int64_t only_id)
 {
 	writer *wr = e->writer;
@@ -1013,97 +783,4 @@ void engine_run(engine *e, int64_t only_id)
 	pthread_cond_broadcast(&wr->cv);
 	pthread_mutex_unlock(&wr->mu);
 	pthread_join(wr->thread, NULL);
-}
-
-/* --- dry run -------------------------------------------------------------- */
-
-void engine_plan_item(engine *e, jv item, const char *source)
-{
-	const char *code = NULL;
-	cx_publish_call call;
-	cx_err err = { 0, "" };
-	jv plan = jv_object_set(jv_object(), jv_string("dry_run"), jv_true());
-
-	plan = jv_object_set(plan, jv_string("source"), jv_string(source));
-	plan = jv_object_set(plan, jv_string(strcmp(source, "queue") ? "command_id" : "queue_id"),
-	    jv_object_get(jv_copy(item), jv_string("id")));
-	plan = jv_object_set(plan, jv_string("channel"), jv_string(str_of(item, "channel")));
-	plan = jv_object_set(plan, jv_string("kind"), jv_string(str_of(item, "kind")));
-	plan = jv_object_set(plan, jv_string("tenant"), jv_string(str_of(item, "tenant")));
-	if (cx_publish_call_build(item, &call, &code, &err) < 0) {
-		plan = jv_object_set(plan, jv_string("error_code"), jv_string(code));
-		plan = jv_object_set(plan, jv_string("error"), jv_string(err.msg));
-		publish_status(&e->status, CX_EXIT_SOME_FAILED);
-	} else {
-		char *where = cx_http_url_for_log(call.url);
-
-		plan = jv_object_set(plan, jv_string("method"), jv_string("POST"));
-		plan = jv_object_set(plan, jv_string("url"), jv_string(where));
-		plan = jv_object_set(plan, jv_string("token"), jv_string(call.provider));
-		plan = jv_object_set(plan, jv_string("idempotency_key"),
-		    jv_string(call.idempotency_key));
-		plan = jv_object_set(plan, jv_string("body"), jv_parse(call.body));
-		free(where);
-		cx_publish_call_free(&call);
-	}
-	jv_free(item);
-	cx_ndjson_write(plan);
-}
-
-typedef struct {
-	engine *e;
-	const char *source;
-	int64_t now, listed;
-} plan_ctx;
-
-static void plan_one(jv item, void *ctx)
-{
-	plan_ctx *p = ctx;
-	int64_t due = 0;
-	const char *at = cx_json_str(item, "next_attempt_at");
-
-	if ((at && cx_clock_parse_rfc3339(at, &due) == 0 && due > p->now) ||
-	    (p->e->max > 0 && p->listed >= p->e->max)) {
-		jv_free(item);
-		return;
-	}
-	p->listed++;
-	engine_plan_item(p->e, item, p->source);
-}
-
-void engine_plan(engine *e)
-{
-	plan_ctx p = { e, "command", cx_clock_now(), 0 };
-	cx_err err = { 0, "" };
-
-	if (cx_commands_list(e->s, "approved", e->channel, plan_one, &p, &err) < 0)
-		goto fail;
-	p.source = "queue";
-	if (cx_queue_list(e->s, "approved", e->channel, plan_one, &p, &err) < 0)
-		goto fail;
-	cx_ndjson_flush();
-	return;
-fail:
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-	publish_status(&e->status, err.code ? err.code : CX_EXIT_TEMPFAIL);
-}
-
-/* --- leases --------------------------------------------------------------- */
-
-int publish_expire_leases(cx_store *s, int *status)
-{
-	int64_t q = 0, c = 0;
-	cx_err err = { 0, "" };
-
-	if (cx_queue_expire_leases(s, &q, &err) < 0 ||
-	    cx_commands_expire_leases(s, &c, &err) < 0) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-		publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
-		return -1;
-	}
-	if (q + c > 0)
-		cx_log(CX_LOG_WARN, jv_null(), "%lld item%s left publishing by a process that "
-		    "stopped: now unknown, to be reconciled", (long long)(q + c),
-		    q + c == 1 ? "" : "s");
-	return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "channels.h"
 #include "commands.h"
 #include "config.h"
 #include "crypto.h"
@@ -19,7 +20,6 @@
 #include "json.h"
 #include "log.h"
 #include "operators.h"
-#include "publish.h"
 #include "publish_tool.h"
 #include "xalloc.h"
 
@@ -84,23 +84,103 @@ static void line_error(long lineno, const char *code, const char *msg)
 	cx_log(CX_LOG_ERROR, f, "line %ld: %s", lineno, msg);
 }
 
+/* A line for a channel whose policy requires approval: refused, audited
+ * as bypass_blocked. */
+static void refuse_unapproved(cx_store *s, const cx_channel *ch, cx_ndjson_line *line,
+    int *status)
+{
+	char *subject = cx_xasprintf("channel:%s", ch->name);
+	jv d = line_detail(line->value, line->lineno);
+	cx_err err = { 0, "" };
+	char msg[256];
+
+	d = jv_object_set(d, jv_string("reason"), jv_string("approval_required"));
+	if (audit(s, "bypass_blocked", subject, d, &err) < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+		publish_status(status, CX_EXIT_TEMPFAIL);
+	}
+	free(subject);
+	if (ch->approval_always)
+		snprintf(msg, sizeof msg, "refused: posts to %s are published only from the "
+		    "queue, once a person approved them (cx-approve); nothing was sent", ch->name);
+	else
+		snprintf(msg, sizeof msg, "refused: this channel's policy requires approval "
+		    "(CX_APPROVAL_<CHANNEL>); queue it with cx-approve enqueue; nothing was sent");
+	line_error(line->lineno, "approval_required", msg);
+	publish_status(status, CX_EXIT_NOPERM);
+	jv_free(line->value);
+}
+
+/* --dry-run: the plan line of a command line (consumed) that checks out. */
+static void plan_line(engine *e, jv v, long lineno, int *status)
+{
+	const char *problem = NULL;
+	cx_queue_checked checked;
+	cx_err err = { 0, "" };
+
+	if (cx_channels_check(v, &checked, &problem, &err) < 0) {
+		line_error(lineno, problem ? problem : "invalid", err.msg);
+		publish_status(status, CX_EXIT_DATAERR);
+		jv_free(v);
+		return;
+	}
+	v = jv_object_set(v, jv_string("meta"), jv_copy(v));
+	engine_plan_item(e, v, "stdin");
+}
+
+/* Stores a command line (consumed) under key: 1 when it was stored (or
+ * seen before), 0 when it was refused. */
+static int accept_line(cx_store *s, jv v, long lineno, const char *key, int *status)
+{
+	const char *problem = NULL;
+	cx_err err = { 0, "" };
+	int fresh;
+	jv item;
+
+	if (cx_commands_accept(s, v, "stdin", key, cx_identity_user(), "command_accepted",
+	    cx_channels_check, &item, &fresh, &problem, &err) < 0) {
+		if (err.code == CX_EXIT_DATAERR) {
+			line_error(lineno, problem ? problem : "invalid", err.msg);
+			publish_status(status, CX_EXIT_DATAERR);
+		} else {
+			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+			publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+		}
+		return 0;
+	}
+	if (!fresh) {
+		jv f = jv_object_set(jv_object(), jv_string("line"), jv_number((double)lineno));
+
+		f = jv_object_set(f, jv_string("command_id"), jv_object_get(jv_copy(item),
+		    jv_string("id")));
+		cx_log(CX_LOG_INFO, f, "line %ld: idempotency key seen before (command %lld, %s): "
+		    "not sent again", lineno,
+		    (long long)jv_number_value(jv_object_get(jv_copy(item), jv_string("id"))),
+		    cx_json_str(item, "state"));
+	}
+	jv_free(item);
+	return 1;
+}
+
 /* One command line: 1 when it was stored (or seen before), 0 when it was
  * refused or passed through. */
 static int take_line(cx_store *s, const publish_conf *c, engine *e,
     cx_ndjson_line *line, int *status)
 {
-	const char *channel = cx_json_str(line->value, "channel"), *problem = NULL;
+	const char *channel = cx_json_str(line->value, "channel");
 	const char *key = cx_json_str(line->value, "idempotency_key");
+	const cx_channel *ch = NULL;
 	cx_err err = { 0, "" };
-	int required, fresh;
-	jv item;
+	char *k;
+	int required, rc;
 
 	if (is_event(line->value) || (c->channel && channel && strcmp(channel, c->channel))) {
 		cx_ndjson_write_raw(line->raw, line->len);
 		jv_free(line->value);
 		return 0;
 	}
-	if (!channel || cx_publish_approval_required(channel, &required, &err) < 0) {
+	if (!channel || !(ch = cx_channels_get(channel, &err)) ||
+	    cx_channel_approval_required(ch, &required, &err) < 0) {
 		line_error(line->lineno, "unknown_channel", channel ? err.msg :
 		    "a command names its channel");
 		publish_status(status, err.code == CX_EXIT_CONFIG ? CX_EXIT_CONFIG : CX_EXIT_DATAERR);
@@ -108,22 +188,7 @@ static int take_line(cx_store *s, const publish_conf *c, engine *e,
 		return 0;
 	}
 	if (required) {
-		char *subject = cx_xasprintf("channel:%s", channel);
-		jv d = line_detail(line->value, line->lineno);
-
-		d = jv_object_set(d, jv_string("reason"), jv_string("approval_required"));
-		if (audit(s, "bypass_blocked", subject, d, &err) < 0) {
-			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-			publish_status(status, CX_EXIT_TEMPFAIL);
-		}
-		free(subject);
-		line_error(line->lineno, "approval_required", strcmp(channel, "x") == 0 ?
-		    "refused: posts to x are published only from the queue, once a person "
-		    "approved them (cx-approve); nothing was sent" :
-		    "refused: this channel's policy requires approval (CX_APPROVAL_<CHANNEL>); "
-		    "queue it with cx-approve enqueue; nothing was sent");
-		publish_status(status, CX_EXIT_NOPERM);
-		jv_free(line->value);
+		refuse_unapproved(s, ch, line, status);
 		return 0;
 	}
 	if (!key) {
@@ -134,44 +199,13 @@ static int take_line(cx_store *s, const publish_conf *c, engine *e,
 		return 0;
 	}
 	if (c->dry_run) {
-		jv v = line->value;
-
-		if (cx_queue_validate(jv_copy(v), &problem, &err) < 0) {
-			line_error(line->lineno, problem ? problem : "invalid", err.msg);
-			publish_status(status, CX_EXIT_DATAERR);
-			jv_free(v);
-			return 0;
-		}
-		v = jv_object_set(v, jv_string("meta"), jv_copy(v));
-		engine_plan_item(e, v, "stdin");
+		plan_line(e, line->value, line->lineno, status);
 		return 0;
 	}
-	key = cx_xstrdup(key);
-	if (cx_commands_accept(s, line->value, "stdin", key, cx_identity_user(),
-	    "command_accepted", &item, &fresh, &problem, &err) < 0) {
-		if (err.code == CX_EXIT_DATAERR) {
-			line_error(line->lineno, problem ? problem : "invalid", err.msg);
-			publish_status(status, CX_EXIT_DATAERR);
-		} else {
-			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-			publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
-		}
-		free((char *)key);
-		return 0;
-	}
-	if (!fresh) {
-		jv f = jv_object_set(jv_object(), jv_string("line"), jv_number((double)line->lineno));
-
-		f = jv_object_set(f, jv_string("command_id"), jv_object_get(jv_copy(item),
-		    jv_string("id")));
-		cx_log(CX_LOG_INFO, f, "line %ld: idempotency key seen before (command %lld, %s): "
-		    "not sent again", line->lineno,
-		    (long long)jv_number_value(jv_object_get(jv_copy(item), jv_string("id"))),
-		    cx_json_str(item, "state"));
-	}
-	free((char *)key);
-	jv_free(item);
-	return 1;
+	k = cx_xstrdup(key);
+	rc = accept_line(s, line->value, line->lineno, k, status);
+	free(k);
+	return rc;
 }
 
 void input_commands(cx_store *s, const publish_conf *c, engine *e, int *status)
@@ -269,46 +303,33 @@ static void refuse(cx_store *s, jv detail, const char *reason, const char *msg,
 	publish_status(status, code);
 }
 
-void input_direct(cx_store *s, const publish_conf *c, engine *e, int *status)
+/* Whether --direct may go ahead: enabled, the key matches and the Unix
+ * user is an owner or admin; each refusal is audited. v is not consumed. */
+static int direct_allowed(cx_store *s, const publish_conf *c, jv v, int *status)
 {
-	const char *actor = cx_identity_user(), *problem = NULL, *key;
-	char gen[CX_CORRELATION_ID_LEN + 8], *secret;
-	cx_ndjson_reader *r = cx_ndjson_open(0, (size_t)c->max_line);
-	cx_ndjson_line line;
+	const char *actor = cx_identity_user();
 	cx_err err = { 0, "" };
-	int match = 0, fresh, rc;
-	int64_t id;
-	jv item;
+	int match = 0;
+	char *secret;
 
-	rc = cx_ndjson_next(r, &line);
-	if (rc <= 0) {
-		refuse(s, jv_object(), "no_command", "--direct reads one command line on stdin, "
-		    "and none came", CX_EXIT_DATAERR, status);
-		cx_ndjson_close(r);
-		return;
-	}
-	cx_ndjson_close(r);
 	if (strcmp(cx_config_get("CX_PUBLISH_DIRECT_ENABLED", "false"), "true") != 0) {
-		refuse(s, line_detail(line.value, 0), "direct_disabled",
+		refuse(s, line_detail(v, 0), "direct_disabled",
 		    "CX_PUBLISH_DIRECT_ENABLED is not true", CX_EXIT_NOPERM, status);
-		jv_free(line.value);
-		return;
+		return -1;
 	}
 	secret = given_key(c, &err);
 	if ((!secret && err.code) || key_matches(secret, &match, &err) < 0) {
-		refuse(s, line_detail(line.value, 0), err.code == CX_EXIT_CONFIG ?
+		refuse(s, line_detail(v, 0), err.code == CX_EXIT_CONFIG ?
 		    "direct_key_unset" : "bad_key", err.msg, CX_EXIT_NOPERM, status);
 		cx_secret_free(secret);
-		jv_free(line.value);
-		return;
+		return -1;
 	}
 	cx_secret_free(secret);
 	if (!match) {
-		refuse(s, line_detail(line.value, 0), c->key || c->key_file ? "bad_key" :
+		refuse(s, line_detail(v, 0), c->key || c->key_file ? "bad_key" :
 		    "missing_key", c->key || c->key_file ? "the key does not match" :
 		    "--direct needs --key", CX_EXIT_NOPERM, status);
-		jv_free(line.value);
-		return;
+		return -1;
 	}
 	/* the role check appends its own refusal row (direct_publish_denied) */
 	if (cx_store_begin(s, &err) == 0) {
@@ -322,60 +343,86 @@ void input_direct(cx_store *s, const publish_conf *c, engine *e, int *status)
 		cx_log(CX_LOG_ERROR, jv_object_set(jv_object(), jv_string("error_code"),
 		    jv_string("role")), "--direct refused: %s; nothing was sent", err.msg);
 		publish_status(status, err.code);
-		jv_free(line.value);
-		return;
+		return -1;
 	}
-	if (!(key = cx_json_str(line.value, "idempotency_key"))) {
+	return 0;
+}
+
+/* A command sent with --direct that was seen before: audited, not sent. */
+static void direct_seen(cx_store *s, jv item)
+{
+	int64_t id = (int64_t)jv_number_value(jv_object_get(jv_copy(item), jv_string("id")));
+	char *subject = cx_xasprintf("command:%lld", (long long)id);
+	jv d = jv_object_set(jv_object(), jv_string("command_id"), jv_number((double)id));
+	cx_err err = { 0, "" };
+
+	d = jv_object_set(d, jv_string("result"), jv_string("idempotency_key_seen"));
+	if (audit(s, "direct_publish", subject, d, &err) < 0)
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+	free(subject);
+	cx_log(CX_LOG_INFO, jv_null(), "idempotency key seen before (command %lld, %s): "
+	    "not sent again", (long long)id, cx_json_str(item, "state"));
+}
+
+/* Checks, stores and sends the --direct command v (not consumed). */
+static void direct_send(cx_store *s, const publish_conf *c, engine *e, jv v, int *status)
+{
+	const char *problem = NULL, *key = cx_json_str(v, "idempotency_key");
+	char gen[CX_CORRELATION_ID_LEN + 8];
+	cx_queue_checked checked;
+	cx_err err = { 0, "" };
+	int fresh, rc;
+	jv item;
+
+	if (!key) {
 		char cid[CX_CORRELATION_ID_LEN];
 
 		cx_inbox_new_correlation_id(cid);
 		snprintf(gen, sizeof gen, "direct:%s", cid + 2);
 		key = gen;
 	}
-	key = cx_xstrdup(key);
 	if (c->dry_run) {
-		jv v = line.value;
-
-		free((char *)key);
-		if (cx_queue_validate(jv_copy(v), &problem, &err) < 0) {
+		if (cx_channels_check(v, &checked, &problem, &err) < 0) {
 			refuse(s, line_detail(v, 0), "invalid_command", err.msg, CX_EXIT_DATAERR, status);
-			jv_free(v);
 			return;
 		}
-		v = jv_object_set(v, jv_string("meta"), jv_copy(v));
-		engine_plan_item(e, v, "direct");
+		engine_plan_item(e, jv_object_set(jv_copy(v), jv_string("meta"), jv_copy(v)), "direct");
 		cx_ndjson_flush();
 		return;
 	}
-	if (cx_commands_accept(s, jv_copy(line.value), "direct", key, actor, "direct_publish",
-	    &item, &fresh, &problem, &err) < 0) {
-		if (err.code == CX_EXIT_DATAERR)
-			refuse(s, line_detail(line.value, 0), "invalid_command", err.msg,
-			    CX_EXIT_DATAERR, status);
-		else {
-			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-			publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
-		}
-		free((char *)key);
-		jv_free(line.value);
-		return;
-	}
+	key = cx_xstrdup(key);
+	rc = cx_commands_accept(s, jv_copy(v), "direct", key, cx_identity_user(),
+	    "direct_publish", cx_channels_check, &item, &fresh, &problem, &err);
 	free((char *)key);
-	jv_free(line.value);
-	id = (int64_t)jv_number_value(jv_object_get(jv_copy(item), jv_string("id")));
-	if (!fresh) {
-		char *subject = cx_xasprintf("command:%lld", (long long)id);
-		jv d = jv_object_set(jv_object(), jv_string("command_id"), jv_number((double)id));
-
-		d = jv_object_set(d, jv_string("result"), jv_string("idempotency_key_seen"));
-		if (audit(s, "direct_publish", subject, d, &err) < 0)
-			cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-		free(subject);
-		cx_log(CX_LOG_INFO, jv_null(), "idempotency key seen before (command %lld, %s): "
-		    "not sent again", (long long)id, cx_json_str(item, "state"));
+	if (rc < 0 && err.code == CX_EXIT_DATAERR) {
+		refuse(s, line_detail(v, 0), "invalid_command", err.msg, CX_EXIT_DATAERR, status);
+	} else if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+		publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+	} else if (!fresh) {
+		direct_seen(s, item);
 		jv_free(item);
+	} else {
+		int64_t id = (int64_t)jv_number_value(jv_object_get(jv_copy(item), jv_string("id")));
+
+		jv_free(item);
+		engine_run(e, id);
+	}
+}
+
+void input_direct(cx_store *s, const publish_conf *c, engine *e, int *status)
+{
+	cx_ndjson_reader *r = cx_ndjson_open(0, (size_t)c->max_line);
+	cx_ndjson_line line;
+
+	if (cx_ndjson_next(r, &line) <= 0) {
+		refuse(s, jv_object(), "no_command", "--direct reads one command line on stdin, "
+		    "and none came", CX_EXIT_DATAERR, status);
+		cx_ndjson_close(r);
 		return;
 	}
-	jv_free(item);
-	engine_run(e, id);
+	cx_ndjson_close(r);
+	if (direct_allowed(s, c, line.value, status) == 0)
+		direct_send(s, c, e, line.value, status);
+	jv_free(line.value);
 }

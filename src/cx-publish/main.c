@@ -1,7 +1,7 @@
 /* cx-publish: the only way anything leaves (SPEC §6). With no command it
  * publishes the approved queue items that are due (engine.c), after moving
  * items whose lease ran out to unknown and reconciling the unknown ones
- * (reconcile.c), then takes command lines from stdin when stdin is not a
+ * (unknown.c), then takes command lines from stdin when stdin is not a
  * terminal (input.c). `retry` brings dead or unknown items back;
  * `resolve --published` settles unknown items a person found published;
  * `reconcile` only reconciles. */

@@ -1,7 +1,8 @@
 /* publish_tool.h: what the parts of cx-publish share: the settings of a
  * run, the engine that claims and sends (engine.c), stdin commands and
- * --direct (input.c), and reconciliation (reconcile.c). Items handed to
- * these functions are consumed; the store stays the caller's. */
+ * --direct (input.c), reconciliation (unknown.c) and the latency histogram
+ * (latency.c). Items handed to these functions are consumed; the store
+ * stays the caller's. */
 #ifndef CX_PUBLISH_TOOL_H
 #define CX_PUBLISH_TOOL_H
 
@@ -45,10 +46,31 @@ void engine_stop(void);
 /* Moves publishing items whose lease ran out to unknown. */
 int publish_expire_leases(cx_store *s, int *status);
 
-/* Reconciles unknown items (channel NULL: all): X posts are looked up on
- * the account's timeline; explicit is 1 for `cx-publish reconcile`, where
+/* Reconciles unknown items (channel NULL: all) through their channels'
+ * reconcile (unknown.c); explicit is 1 for `cx-publish reconcile`, where
  * items that cannot be checked make the status 1. */
 void publish_reconcile(cx_store *s, const char *channel, int explicit, int *status);
+
+/* Latencies of one channel's send requests (answered or not), gathered in
+ * memory between commits. Bucket i holds those above bound i - 1 and up
+ * to bound i (5 ms to 60 s, then +Inf). */
+#define PUBLISH_LATENCY_BUCKETS 14
+typedef struct {
+	int64_t bucket[PUBLISH_LATENCY_BUCKETS];
+	int64_t count, sum_ms;
+} publish_latency;
+
+void publish_latency_observe(publish_latency *h, int64_t ms);
+/* Adds h to the counters of the histogram cx_publish_latency_seconds of
+ * channel (SPEC §4: kept in the state file, so `cx metrics` shows what
+ * every run measured): _bucket{channel,le} (cumulative, as Prometheus reads
+ * them), _count{channel}, and the sum as
+ * cx_publish_latency_milliseconds_total{channel} (counters are integers).
+ * Inside the caller's transaction, so the histogram counts exactly the
+ * requests whose outcomes it settles; h is cleared (also after an error,
+ * when the caller rolls back what it measured with the outcomes). */
+int publish_latency_add(cx_store *s, const char *channel, publish_latency *h,
+    cx_err *err);
 
 /* Reads command lines from stdin and sends those their channel's policy
  * lets through. */

@@ -20,24 +20,7 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-static int n_tests, n_failed;
-
-static void check(int ok, const char *what)
-{
-	n_tests++;
-	if (!ok)
-		n_failed++;
-	printf("%sok %d - %s\n", ok ? "" : "not ", n_tests, what);
-}
-
-static void check_str(const char *got, const char *want, const char *what)
-{
-	int ok = got && strcmp(got, want) == 0;
-
-	check(ok, what);
-	if (!ok)
-		printf("#   got  '%s'\n#   want '%s'\n", got ? got : "(null)", want);
-}
+#include "tap.h"
 
 static void test_crypto(void)
 {

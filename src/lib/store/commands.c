@@ -14,7 +14,7 @@
 #include "inbox.h"
 #include "json.h"
 #include "outbound.h"
-#include "xtext.h"
+#include "unicode.h"
 
 #define COLUMNS \
 	"id, state, channel, kind, workspace, account, tenant, text, text_sha256," \
@@ -83,10 +83,10 @@ static jv item_from_row(cx_stmt *st)
 	return item;
 }
 
-static const char *const audit_fields[] = {
+static const char *const command_audit_fields[] = {
 	"channel", "kind", "idempotency_key", NULL,
 };
-static const char *const event_fields[] = {
+static const char *const command_event_fields[] = {
 	"idempotency_key", "channel", "kind", "workspace", "text", "in_reply_to",
 	"origin", NULL,
 };
@@ -96,8 +96,8 @@ static const cx_outbound_table commands_table = {
 	.subject = "command",
 	.id_key = "command_id",
 	.not_a_state = "not a state",
-	.audit_fields = audit_fields,
-	.event_fields = event_fields,
+	.audit_fields = command_audit_fields,
+	.event_fields = command_event_fields,
 	.from_row = item_from_row,
 	.sql = CX_OUTBOUND_SQL("publish_commands", COLUMNS),
 };
@@ -163,76 +163,73 @@ static int key_ok(const char *key)
 	return 1;
 }
 
-int cx_commands_accept(cx_store *s, jv c, const char *origin, const char *key,
-    const char *actor, const char *audit_action, jv *item, int *fresh,
-    const char **problem, cx_err *err)
+/* Inserts command c (not consumed, checked as ck) with its text nfc, in
+ * the caller's transaction; *id gets its id. */
+static int insert(cx_store *s, jv c, const cx_queue_checked *ck, const char *nfc,
+    size_t len, const char *sha, const char *key, const char *origin,
+    const char *actor, int64_t *id, cx_err *err)
 {
-	char sha[2 * CX_SHA256_LEN + 1], cid[CX_CORRELATION_ID_LEN];
-	const char *channel, *workspace, *account, *text, *given;
-	char *nfc = NULL, *meta_json = NULL, *tenant = NULL;
-	int64_t id, now = cx_clock_now();
-	size_t len = 0;
+	const char *channel = cx_json_str(c, "channel"), *workspace = cx_json_str(c, "workspace");
+	const char *given = cx_json_str(c, "correlation_id");
+	char cid[CX_CORRELATION_ID_LEN], *meta_json, *tenant;
+	int64_t now = cx_clock_now();
+	jv meta = jv_copy(c);
 	cx_stmt *st;
-	jv meta, detail;
+	int rc = -1;
 
-	*fresh = 0;
-	if (!key_ok(key)) {
-		jv_free(c);
-		if (problem)
-			*problem = "invalid_idempotency_key";
-		return cx_err_set(err, CX_EXIT_DATAERR, "idempotency_key must be 1 to 256 "
-		    "visible ASCII characters (it is sent as a header)");
-	}
-	text = cx_json_str(c, "text");
-	if (text) {
-		nfc = cx_xtext_nfc(text, strlen(text), &len);
-		c = jv_object_set(c, jv_string("text"), jv_string_sized(nfc, (int)len));
-	}
-	if (cx_queue_validate(jv_copy(c), problem, err) < 0) {
-		free(nfc);
-		jv_free(c);
-		return -1;
-	}
-	channel = cx_json_str(c, "channel");
-	workspace = cx_json_str(c, "workspace");
-	account = cx_outbound_account(c, channel);
-	cx_crypto_sha256_hex(nfc ? nfc : "", len, sha);
-	if (!(given = cx_json_str(c, "correlation_id")))
+	if (!given)
 		cx_inbox_new_correlation_id(cid);
-	meta = jv_copy(c);
 	for (const char *const *f = column_fields; *f; f++)
 		meta = jv_object_delete(meta, jv_string(*f));
 	meta_json = cx_json_dump(meta);
+	tenant = cx_accounts_tenant(s, channel, ck->account ? ck->account : workspace, err);
+	if (tenant && (st = cx_store_prepare(s, sql_insert, err))) {
+		cx_stmt_text(st, 1, channel);
+		cx_stmt_text(st, 2, cx_json_str(c, "kind"));
+		cx_stmt_text(st, 3, workspace);
+		cx_stmt_text(st, 4, ck->account);
+		cx_stmt_text(st, 5, tenant);
+		cx_stmt_textn(st, 6, nfc ? nfc : "", len);
+		cx_stmt_text(st, 7, sha);
+		cx_stmt_text(st, 8, cx_json_str(c, "in_reply_to"));
+		cx_stmt_text(st, 9, meta_json);
+		cx_stmt_text(st, 10, key);
+		cx_stmt_text(st, 11, origin);
+		cx_stmt_text(st, 12, given ? given : cid);
+		cx_stmt_text(st, 13, actor);
+		cx_stmt_int(st, 14, now);
+		if ((rc = cx_stmt_run(st, err)) == 0)
+			*id = cx_store_last_id(s);
+	}
+	free(tenant);
+	free(meta_json);
+	return rc;
+}
+
+/* Stores command c (checked as ck) in one transaction with its audit row
+ * and counter, unless its key was seen before: *item gets the command, new
+ * (*fresh 1) or earlier. */
+static int store(cx_store *s, jv c, const cx_queue_checked *ck, const char *nfc,
+    size_t len, const char *origin, const char *key, const char *actor,
+    const char *audit_action, jv *item, int *fresh, cx_err *err)
+{
+	const char *channel = cx_json_str(c, "channel");
+	char sha[2 * CX_SHA256_LEN + 1];
+	int64_t id;
+	jv detail;
+
+	cx_crypto_sha256_hex(nfc ? nfc : "", len, sha);
 	if (cx_store_begin(s, err) < 0)
-		goto out;
-	if (find_key(s, channel, workspace, key, &id, err) < 0)
+		return -1;
+	if (find_key(s, channel, cx_json_str(c, "workspace"), key, &id, err) < 0)
 		goto fail;
 	if (id > 0) {
 		if (cx_commands_get(s, id, item, err) < 0 || cx_store_commit(s, err) < 0)
 			goto fail;
-		goto done;
+		return 0;
 	}
-	tenant = cx_accounts_tenant(s, channel, account ? account : workspace, err);
-	if (!tenant || !(st = cx_store_prepare(s, sql_insert, err)))
-		goto fail;
-	cx_stmt_text(st, 1, channel);
-	cx_stmt_text(st, 2, cx_json_str(c, "kind"));
-	cx_stmt_text(st, 3, workspace);
-	cx_stmt_text(st, 4, account);
-	cx_stmt_text(st, 5, tenant);
-	cx_stmt_textn(st, 6, nfc ? nfc : "", len);
-	cx_stmt_text(st, 7, sha);
-	cx_stmt_text(st, 8, cx_json_str(c, "in_reply_to"));
-	cx_stmt_text(st, 9, meta_json);
-	cx_stmt_text(st, 10, key);
-	cx_stmt_text(st, 11, origin);
-	cx_stmt_text(st, 12, given ? given : cid);
-	cx_stmt_text(st, 13, actor);
-	cx_stmt_int(st, 14, now);
-	if (cx_stmt_run(st, err) < 0)
-		goto fail;
-	id = cx_store_last_id(s);
-	if (cx_commands_get(s, id, item, err) < 0)
+	if (insert(s, c, ck, nfc, len, sha, key, origin, actor, &id, err) < 0 ||
+	    cx_commands_get(s, id, item, err) < 0)
 		goto fail;
 	detail = jv_object_set(jv_object(), jv_string("origin"), jv_string(origin));
 	detail = jv_object_set(detail, jv_string("text_sha256"), jv_string(sha));
@@ -243,20 +240,39 @@ int cx_commands_accept(cx_store *s, jv c, const char *origin, const char *key,
 		goto fail;
 	}
 	*fresh = 1;
-done:
-	free(tenant);
-	free(meta_json);
-	free(nfc);
-	jv_free(c);
 	return 0;
 fail:
 	cx_store_rollback(s);
-out:
-	free(tenant);
-	free(meta_json);
+	return -1;
+}
+
+int cx_commands_accept(cx_store *s, jv c, const char *origin, const char *key,
+    const char *actor, const char *audit_action, cx_queue_check *check, jv *item,
+    int *fresh, const char **problem, cx_err *err)
+{
+	const char *text = cx_json_str(c, "text");
+	cx_queue_checked ck;
+	char *nfc = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	*fresh = 0;
+	if (!key_ok(key)) {
+		jv_free(c);
+		if (problem)
+			*problem = "invalid_idempotency_key";
+		return cx_err_set(err, CX_EXIT_DATAERR, "idempotency_key must be 1 to 256 "
+		    "visible ASCII characters (it is sent as a header)");
+	}
+	if (text) {
+		nfc = cx_unicode_nfc(text, strlen(text), &len);
+		c = jv_object_set(c, jv_string("text"), jv_string_sized(nfc, (int)len));
+	}
+	if (check(c, &ck, problem, err) == 0)
+		rc = store(s, c, &ck, nfc, len, origin, key, actor, audit_action, item, fresh, err);
 	free(nfc);
 	jv_free(c);
-	return -1;
+	return rc;
 }
 
 /* --- claims and outcomes -------------------------------------------------- */

@@ -39,14 +39,14 @@
 #include "queue.h"
 #include "store.h"
 
-/* Validates a command like a proposal (cx_queue_validate) and stores it as
- * approved, due now, requested by actor, under key; origin is "stdin" or
+/* Checks a command like a proposal (check, as queue.h says) and stores it
+ * as approved, due now, requested by actor, under key; origin is "stdin" or
  * "direct" and audit_action names its audit row (command_accepted,
  * direct_publish). When the key was seen before, nothing is stored, *fresh
  * is 0 and *item is the earlier command. */
 int cx_commands_accept(cx_store *s, jv command, const char *origin,
-    const char *key, const char *actor, const char *audit_action, jv *item,
-    int *fresh, const char **problem, cx_err *err);
+    const char *key, const char *actor, const char *audit_action,
+    cx_queue_check *check, jv *item, int *fresh, const char **problem, cx_err *err);
 
 int cx_commands_get(cx_store *s, int64_t id, jv *item, cx_err *err);
 /* Commands by id, filtered by state and channel (NULL: any). */

@@ -12,6 +12,19 @@
 #include "outbound.h"
 #include "xalloc.h"
 
+static const char *const states[] = {
+	"pending", "approved", "rejected", "publishing", "published", "failed",
+	"dead", "unknown", NULL,
+};
+
+int cx_outbound_state_ok(const char *s)
+{
+	for (int i = 0; states[i]; i++)
+		if (strcmp(s, states[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* --- reading -------------------------------------------------------------- */
 
 int cx_outbound_get(const cx_outbound_table *t, cx_store *s, int64_t id, jv *item,
@@ -139,15 +152,6 @@ int cx_outbound_count(cx_store *s, const char *name, const char *channel,
 	return rc;
 }
 
-const char *cx_outbound_account(jv p, const char *channel)
-{
-	const char *account = cx_json_str(p, "account");
-
-	if (!account && strcmp(channel, "whatsapp") == 0)
-		return cx_json_str(p, "phone_number_id");
-	return account;
-}
-
 /* --- claims and outcomes -------------------------------------------------- */
 
 typedef struct {
@@ -235,7 +239,7 @@ static const struct {
 /* One settle inside the caller's transaction; check_lease: the row must be
  * leased to o->lease_owner when it is publishing. */
 static int settle(const cx_outbound_table *t, cx_store *s, int64_t id,
-    const cx_queue_outcome *o, int check_lease, jv *event, cx_err *err)
+    const cx_outbound_outcome *o, int check_lease, jv *event, cx_err *err)
 {
 	const char *actor = o->actor ? o->actor : cx_identity_user(), *from;
 	int64_t now = cx_clock_now();
@@ -307,16 +311,16 @@ fail:
 }
 
 int cx_outbound_settle_in(const cx_outbound_table *t, cx_store *s, int64_t id,
-    const cx_queue_outcome *o, jv *event, cx_err *err)
+    const cx_outbound_outcome *o, jv *event, cx_err *err)
 {
-	if (!o->state || !cx_queue_state_ok(o->state))
+	if (!o->state || !cx_outbound_state_ok(o->state))
 		return cx_err_set(err, CX_EXIT_USAGE, "%s: %s", t->not_a_state,
 		    o->state ? o->state : "(none)");
 	return settle(t, s, id, o, 1, event, err);
 }
 
 int cx_outbound_settle(const cx_outbound_table *t, cx_store *s, int64_t id,
-    const cx_queue_outcome *o, jv *event, cx_err *err)
+    const cx_outbound_outcome *o, jv *event, cx_err *err)
 {
 	jv ev = jv_null();
 
@@ -337,7 +341,7 @@ int cx_outbound_settle(const cx_outbound_table *t, cx_store *s, int64_t id,
 int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s,
     int64_t *expired, cx_err *err)
 {
-	cx_queue_outcome o = { .state = "unknown", .error_code = "LEASE_EXPIRED",
+	cx_outbound_outcome o = { .state = "unknown", .error_code = "LEASE_EXPIRED",
 		.error_detail = "the lease ran out before an outcome was recorded" };
 	id_list l = { 0 };
 	cx_stmt *st;

@@ -15,8 +15,22 @@
 #include <jv.h>
 
 #include "err.h"
-#include "queue.h"
 #include "store.h"
+
+/* Whether s names a state of an item or a command (queue.h). */
+int cx_outbound_state_ok(const char *s);
+
+/* Where an item goes after a claim, a reconciliation or a revival. */
+typedef struct {
+	const char *state;          /* published, failed, dead, unknown or approved */
+	const char *lease_owner;    /* from publishing: the claimant, whose lease
+	                               must still be its own; NULL otherwise */
+	const char *provider_ref;   /* published: the provider's id */
+	const char *error_code;     /* failed, dead, unknown, approved: why */
+	const char *error_detail;   /* one line, never a payload or a token */
+	int64_t next_attempt_at;    /* approved: when to try again (epoch) */
+	const char *actor;          /* NULL: the Unix user running this */
+} cx_outbound_outcome;
 
 /* The statements of one table, from CX_OUTBOUND_SQL. */
 typedef struct {
@@ -77,10 +91,10 @@ int cx_outbound_claim_in(const cx_outbound_table *t, cx_store *s, const char *ch
     cx_err *err);
 /* As cx_queue_settle. */
 int cx_outbound_settle(const cx_outbound_table *t, cx_store *s, int64_t id,
-    const cx_queue_outcome *o, jv *event, cx_err *err);
+    const cx_outbound_outcome *o, jv *event, cx_err *err);
 /* As cx_queue_settle_in. */
 int cx_outbound_settle_in(const cx_outbound_table *t, cx_store *s, int64_t id,
-    const cx_queue_outcome *o, jv *event, cx_err *err);
+    const cx_outbound_outcome *o, jv *event, cx_err *err);
 /* As cx_queue_expire_leases. */
 int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s,
     int64_t *expired, cx_err *err);
@@ -99,10 +113,6 @@ int cx_outbound_audit(const cx_outbound_table *t, cx_store *s, const char *actio
 int cx_outbound_count(cx_store *s, const char *name, const char *channel,
     const char *key, const char *value, cx_err *err);
 
-/* The account a proposal or command p (not consumed) sends from, when it
- * names one: its account, or a WhatsApp phone_number_id; the string lives
- * as long as p. */
-const char *cx_outbound_account(jv p, const char *channel);
 /* Sets *dst's member as (NULL: key) to src's member key, unless that is
  * absent or null. */
 void cx_outbound_copy(jv *dst, jv src, const char *key, const char *as);

@@ -1,7 +1,7 @@
-/* queue.c: the queue table: its validation rules, proposals, decisions and
- * edits, each with its audit row and counter in one transaction. Reading
- * items, claims and outcomes run in outbound.c, on queue_table. */
-#include <stdarg.h>
+/* queue.c: the queue table: proposals (checked by the check the tools
+ * hand in), decisions and edits, each with its audit row and counter in
+ * one transaction. Reading items, claims and outcomes run in outbound.c,
+ * on queue_table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,124 +13,22 @@
 #include "inbox.h"
 #include "json.h"
 #include "operators.h"
-#include "outbound.h"
 #include "queue.h"
+#include "unicode.h"
 #include "xalloc.h"
-#include "xtext.h"
-
-static const char *const states[] = {
-	"pending", "approved", "rejected", "publishing", "published", "failed",
-	"dead", "unknown", NULL,
-};
 
 int cx_queue_state_ok(const char *s)
 {
-	for (int i = 0; states[i]; i++)
-		if (strcmp(s, states[i]) == 0)
-			return 1;
-	return 0;
+	return cx_outbound_state_ok(s);
 }
 
-/* --- validation ----------------------------------------------------------- */
-
-/* What a kind of item needs. limit 0 is X's weighted limit; other limits
- * are code points (WhatsApp text 4096, Instagram DM 1000 and comment 2200,
- * Messenger 2000). */
-typedef struct {
-	const char *channel, *kind;
-	int text_required, reply;
-	long limit;
-	const char *fields[3];      /* required non-empty strings */
-	const char *object;         /* a required object with a "name" */
-} kind_rule;
-
-static const kind_rule rules[] = {
-	{ "x", "post", 1, 0, 0, { NULL }, NULL },
-	{ "x", "reply", 1, 1, 0, { NULL }, NULL },
-	{ "whatsapp", "text", 1, 0, 4096, { "to", "phone_number_id", NULL }, NULL },
-	{ "whatsapp", "template", 0, 0, 4096, { "to", "phone_number_id", NULL }, "template" },
-	{ "instagram", "dm", 1, 0, 1000, { "to", NULL }, NULL },
-	{ "instagram", "comment_reply", 1, 0, 2200, { "comment_id", NULL }, NULL },
-	{ "messenger", "message", 1, 0, 2000, { "to", NULL }, NULL },
-	{ NULL, NULL, 0, 0, 0, { NULL }, NULL },
-};
+/* --- checks --------------------------------------------------------------- */
 
 /* The proposal fields that are columns; everything else is meta. */
 static const char *const column_fields[] = {
 	"channel", "kind", "workspace", "text", "in_reply_to", "correlation_id",
 	"account", NULL,
 };
-
-static int invalid(const char **problem, const char *code, cx_err *err,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int invalid(const char **problem, const char *code, cx_err *err,
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	if (problem)
-		*problem = code;
-	if (err) {
-		err->code = CX_EXIT_DATAERR;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static const kind_rule *find_rule(const char *channel, const char *kind)
-{
-	for (const kind_rule *r = rules; r->channel; r++)
-		if (strcmp(r->channel, channel) == 0 && (!kind || strcmp(r->kind, kind) == 0))
-			return r;
-	return NULL;
-}
-
-/* "post, reply" for x: the kinds of a channel, or the channels. */
-static void names(const char *channel, char *out, size_t cap)
-{
-	const char *last = NULL;
-
-	out[0] = '\0';
-	for (const kind_rule *r = rules; r->channel; r++) {
-		const char *n = channel ? r->kind : r->channel;
-
-		if ((channel && strcmp(r->channel, channel) != 0) || (last && strcmp(last, n) == 0))
-			continue;
-		snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? ", " : "", n);
-		last = n;
-	}
-}
-
-static int blank(const char *s)
-{
-	return s[strspn(s, " \t\r\n\v\f")] == '\0';
-}
-
-static int digits(const char *s)
-{
-	return *s && s[strspn(s, "0123456789")] == '\0';
-}
-
-/* The length of text as the channel counts it, and the channel's limit. */
-static void text_length(const kind_rule *r, const char *text, long *length,
-    long *limit, int *bad_chars)
-{
-	cx_xtext_info info;
-
-	*bad_chars = 0;
-	if (r->limit == 0) {
-		cx_xtext_parse(text, strlen(text), &info);
-		*length = info.weighted;
-		*limit = CX_XTEXT_MAX;
-		*bad_chars = info.invalid_chars;
-	} else {
-		*length = (long)cx_xtext_codepoints(text, strlen(text));
-		*limit = r->limit;
-	}
-}
 
 /* A member that is absent or null. */
 static int absent(jv obj, const char *key)
@@ -151,100 +49,22 @@ static int is_kind(jv obj, const char *key, jv_kind kind)
 	return ok;
 }
 
-/* Validates p (not consumed); *rule gets its kind's rule. */
-static int check(jv p, const kind_rule **rule, const char **problem, cx_err *err)
+int cx_queue_check_shape(jv p, const char **problem, cx_err *err)
 {
-	const char *channel, *kind, *workspace, *text, *reply, *cid;
-	const kind_rule *r;
-	char list[256];
-	long length, limit;
-	int bad_chars;
+	const char *code = NULL;
 
-	if (jv_get_kind(p) != JV_KIND_OBJECT)
-		return invalid(problem, "not_object", err, "a proposal is a JSON object");
-	for (const char *const *f = column_fields; *f; f++)
-		if (!absent(p, *f) && !is_kind(p, *f, JV_KIND_STRING))
-			return invalid(problem, "invalid_field", err, "%s must be a string", *f);
-	channel = cx_json_str(p, "channel");
-	kind = cx_json_str(p, "kind");
-	workspace = cx_json_str(p, "workspace");
-	text = cx_json_str(p, "text");
-	reply = cx_json_str(p, "in_reply_to");
-	cid = cx_json_str(p, "correlation_id");
-	names(NULL, list, sizeof list);
-	if (!channel || !*channel)
-		return invalid(problem, "missing_channel", err, "channel is missing (one of %s)", list);
-	if (!find_rule(channel, NULL))
-		return invalid(problem, "unknown_channel", err,
-		    "unknown channel (one of %s)", list);
-	names(channel, list, sizeof list);
-	if (!kind || !*kind)
-		return invalid(problem, "unknown_kind", err,
-		    "kind is missing (for %s: %s)", channel, list);
-	if (!(r = find_rule(channel, kind)))
-		return invalid(problem, "unknown_kind", err,
-		    "unknown kind for %s (one of %s)", channel, list);
-	if (!workspace || blank(workspace))
-		return invalid(problem, "missing_workspace", err,
-		    "workspace is missing: it names the credentials to publish with");
-	if (text && strlen(text) != (size_t)jv_string_length_bytes(jv_object_get(jv_copy(p),
-	    jv_string("text"))))
-		return invalid(problem, "invalid_text", err, "text holds a NUL character");
-	if (r->text_required && (!text || blank(text)))
-		return invalid(problem, "empty_text", err, "text is empty");
-	if (text) {
-		text_length(r, text, &length, &limit, &bad_chars);
-		if (bad_chars)
-			return invalid(problem, "invalid_text", err, "text holds %d character%s X "
-			    "refuses (U+FEFF, U+FFFE or U+FFFF)", bad_chars, bad_chars == 1 ? "" : "s");
-		if (length > limit && r->limit == 0)
-			return invalid(problem, "too_long", err, "text is %ld/%ld weighted "
-			    "characters as X counts them (URLs count %d, emoji and most CJK "
-			    "characters 2)", length, limit, CX_XTEXT_URL_LENGTH);
-		if (length > limit)
-			return invalid(problem, "too_long", err,
-			    "text is %ld characters; %s %s allows %ld", length, channel, kind, limit);
+	if (jv_get_kind(p) != JV_KIND_OBJECT) {
+		code = "not_object";
+		cx_err_set(err, CX_EXIT_DATAERR, "a proposal is a JSON object");
 	}
-	if (r->reply && (!reply || blank(reply)))
-		return invalid(problem, "missing_in_reply_to", err,
-		    "a reply needs in_reply_to, the id of the post it answers");
-	if (!r->reply && reply)
-		return invalid(problem, "invalid_field", err,
-		    "in_reply_to is only for kind reply");
-	if (reply && strcmp(channel, "x") == 0 && !digits(reply))
-		return invalid(problem, "invalid_field", err,
-		    "in_reply_to must be an X post id (digits)");
-	for (int i = 0; i < 3 && r->fields[i]; i++) {
-		const char *v = cx_json_str(p, r->fields[i]);
-
-		if (!v || blank(v))
-			return invalid(problem, "missing_field", err,
-			    "%s is required for %s %s (a string)", r->fields[i], channel, kind);
-	}
-	if (r->object) {
-		jv o = jv_object_get(jv_copy(p), jv_string(r->object));
-		int ok = jv_get_kind(o) == JV_KIND_OBJECT && cx_json_str(o, "name");
-
-		jv_free(o);
-		if (!ok)
-			return invalid(problem, "missing_field", err,
-			    "%s is required for %s %s (an object with a name)", r->object,
-			    channel, kind);
-	}
-	if (cid && (!*cid || strlen(cid) > 128 || blank(cid)))
-		return invalid(problem, "invalid_field", err,
-		    "correlation_id must be 1 to 128 characters");
-	if (rule)
-		*rule = r;
-	return 0;
-}
-
-int cx_queue_validate(jv proposal, const char **problem, cx_err *err)
-{
-	int rc = check(proposal, NULL, problem, err);
-
-	jv_free(proposal);
-	return rc;
+	for (const char *const *f = column_fields; !code && *f; f++)
+		if (!absent(p, *f) && !is_kind(p, *f, JV_KIND_STRING)) {
+			code = "invalid_field";
+			cx_err_set(err, CX_EXIT_DATAERR, "%s must be a string", *f);
+		}
+	if (code && problem)
+		*problem = code;
+	return code ? -1 : 0;
 }
 
 /* --- reading items -------------------------------------------------------- */
@@ -298,21 +118,13 @@ static jv item_from_row(cx_stmt *st)
 		{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
 		{ "updated_at", C_UPDATED_AT, 1 },
 	};
-	const kind_rule *r = find_rule(cx_stmt_col_text(st, C_CHANNEL),
-	    cx_stmt_col_text(st, C_KIND));
 	jv item = jv_object_set(jv_object(), jv_string("id"),
 	    jv_number((double)cx_stmt_col_int(st, C_ID)));
 	jv meta = jv_parse(cx_stmt_col_text(st, C_META));
-	long length = 0, limit = 0;
-	int bad;
 
 	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
 		item = jv_object_set(item, jv_string(cols[i].key), cols[i].time ?
 		    col_time(st, cols[i].col) : col_str(st, cols[i].col));
-	if (r)
-		text_length(r, cx_stmt_col_text(st, C_TEXT), &length, &limit, &bad);
-	item = jv_object_set(item, jv_string("length"), jv_number((double)length));
-	item = jv_object_set(item, jv_string("limit"), jv_number((double)limit));
 	item = jv_object_set(item, jv_string("attempts"),
 	    jv_number((double)cx_stmt_col_int(st, C_ATTEMPTS)));
 	item = jv_object_set(item, jv_string("meta"),
@@ -320,8 +132,8 @@ static jv item_from_row(cx_stmt *st)
 	return item;
 }
 
-static const char *const audit_fields[] = { "channel", "kind", NULL };
-static const char *const event_fields[] = {
+static const char *const queue_audit_fields[] = { "channel", "kind", NULL };
+static const char *const queue_event_fields[] = {
 	"channel", "kind", "workspace", "text", "in_reply_to", NULL,
 };
 
@@ -331,8 +143,8 @@ static const cx_outbound_table queue_table = {
 	.id_key = "queue_id",
 	.not_a_state = "not a queue state",
 	.decided = 1,
-	.audit_fields = audit_fields,
-	.event_fields = event_fields,
+	.audit_fields = queue_audit_fields,
+	.event_fields = queue_event_fields,
 	.from_row = item_from_row,
 	.sql = CX_OUTBOUND_SQL("queue", ITEM_COLUMNS),
 };
@@ -383,6 +195,11 @@ jv cx_queue_event(jv item, const char *state, const char *actor)
 
 /* --- changes -------------------------------------------------------------- */
 
+static int blank(const char *s)
+{
+	return s[strspn(s, " \t\r\n\v\f")] == '\0';
+}
+
 static char *subject_of(int64_t id)
 {
 	return cx_xasprintf("%s:%lld", queue_table.subject, (long long)id);
@@ -411,81 +228,92 @@ static int add_history(cx_store *s, int64_t id, const char *sha, const char *act
 	return cx_stmt_run(st, err);
 }
 
-int cx_queue_enqueue(cx_store *s, jv p, const char *actor, jv *event,
-    const char **problem, cx_err *err)
+/* The text of p in NFC (a new string; *len its length), put in *p when it
+ * is whole: what is checked is what is stored. */
+static char *nfc_text(jv *p, size_t *len)
 {
-	char sha[2 * CX_SHA256_LEN + 1], cid[CX_CORRELATION_ID_LEN];
-	const char *channel, *account, *text, *given;
-	char *nfc = NULL, *meta_json = NULL, *tenant = NULL;
-	int64_t id, now = cx_clock_now();
-	jv meta, item;
-	cx_stmt *st;
-	size_t len;
+	const char *text = cx_json_str(*p, "text");
+	char *nfc = cx_unicode_nfc(text ? text : "", text ? strlen(text) : 0, len);
 
-	/* What is validated is what is stored: the text in NFC. */
-	text = cx_json_str(p, "text");
-	nfc = cx_xtext_nfc(text ? text : "", text ? strlen(text) : 0, &len);
-	if (text && strlen(text) == (size_t)jv_string_length_bytes(jv_object_get(jv_copy(p),
+	if (text && strlen(text) == (size_t)jv_string_length_bytes(jv_object_get(jv_copy(*p),
 	    jv_string("text"))))
-		p = jv_object_set(p, jv_string("text"), jv_string_sized(nfc, (int)len));
-	if (check(p, NULL, problem, err) < 0) {
-		free(nfc);
-		jv_free(p);
-		return -1;
-	}
-	channel = cx_json_str(p, "channel");
-	account = cx_outbound_account(p, channel);
-	cx_crypto_sha256_hex(nfc, len, sha);
-	if (!(given = cx_json_str(p, "correlation_id")))
+		*p = jv_object_set(*p, jv_string("text"), jv_string_sized(nfc, (int)*len));
+	return nfc;
+}
+
+/* Inserts proposal p (not consumed, checked as c) as pending with its text
+ * nfc, in the caller's transaction; *id gets its id. */
+static int insert(cx_store *s, jv p, const cx_queue_checked *c, const char *nfc,
+    size_t len, const char *sha, const char *actor, int64_t *id, cx_err *err)
+{
+	const char *given = cx_json_str(p, "correlation_id"), *channel = cx_json_str(p, "channel");
+	char cid[CX_CORRELATION_ID_LEN], *meta_json, *tenant;
+	jv meta = jv_copy(p);
+	cx_stmt *st;
+	int rc = -1;
+
+	if (!given)
 		cx_inbox_new_correlation_id(cid);
-	meta = jv_copy(p);
 	for (const char *const *f = column_fields; *f; f++)
 		meta = jv_object_delete(meta, jv_string(*f));
 	meta_json = cx_json_dump(meta);
-	if (cx_store_begin(s, err) < 0)
+	tenant = cx_accounts_tenant(s, channel, c->account ? c->account :
+	    cx_json_str(p, "workspace"), err);
+	if (tenant && (st = cx_store_prepare(s, sql_insert, err))) {
+		cx_stmt_text(st, 1, channel);
+		cx_stmt_text(st, 2, cx_json_str(p, "kind"));
+		cx_stmt_text(st, 3, cx_json_str(p, "workspace"));
+		cx_stmt_text(st, 4, c->account);
+		cx_stmt_text(st, 5, tenant);
+		cx_stmt_textn(st, 6, nfc, len);
+		cx_stmt_text(st, 7, sha);
+		cx_stmt_text(st, 8, cx_json_str(p, "in_reply_to"));
+		cx_stmt_text(st, 9, meta_json);
+		cx_stmt_text(st, 10, given ? given : cid);
+		cx_stmt_text(st, 11, actor);
+		cx_stmt_int(st, 12, cx_clock_now());
+		if ((rc = cx_stmt_run(st, err)) == 0)
+			*id = cx_store_last_id(s);
+	}
+	free(tenant);
+	free(meta_json);
+	return rc;
+}
+
+int cx_queue_enqueue(cx_store *s, jv p, const char *actor, cx_queue_check *check,
+    jv *event, const char **problem, cx_err *err)
+{
+	char sha[2 * CX_SHA256_LEN + 1];
+	cx_queue_checked c;
+	size_t len;
+	char *nfc = nfc_text(&p, &len);
+	int64_t id = 0;
+	jv item;
+	int rc = -1;
+
+	if (check(p, &c, problem, err) < 0 || cx_store_begin(s, err) < 0)
 		goto out;
-	tenant = cx_accounts_tenant(s, channel, account ? account : cx_json_str(p, "workspace"), err);
-	if (!tenant || !(st = cx_store_prepare(s, sql_insert, err)))
-		goto fail;
-	cx_stmt_text(st, 1, channel);
-	cx_stmt_text(st, 2, cx_json_str(p, "kind"));
-	cx_stmt_text(st, 3, cx_json_str(p, "workspace"));
-	cx_stmt_text(st, 4, account);
-	cx_stmt_text(st, 5, tenant);
-	cx_stmt_textn(st, 6, nfc, len);
-	cx_stmt_text(st, 7, sha);
-	cx_stmt_text(st, 8, cx_json_str(p, "in_reply_to"));
-	cx_stmt_text(st, 9, meta_json);
-	cx_stmt_text(st, 10, given ? given : cid);
-	cx_stmt_text(st, 11, actor);
-	cx_stmt_int(st, 12, now);
-	if (cx_stmt_run(st, err) < 0)
-		goto fail;
-	id = cx_store_last_id(s);
-	if (add_history(s, id, sha, "proposed", actor, err) < 0 ||
-	    cx_queue_get(s, id, &item, err) < 0)
-		goto fail;
-	if (cx_outbound_audit(&queue_table, s, "post_proposed", actor, item, jv_object_set(jv_object(),
-	    jv_string("text_sha256"), jv_string(sha)), err) < 0 ||
-	    cx_outbound_count(s, "cx_queue_items_total", channel, "state", "proposed", err) < 0 ||
-	    cx_store_commit(s, err) < 0) {
+	cx_crypto_sha256_hex(nfc, len, sha);
+	if (insert(s, p, &c, nfc, len, sha, actor, &id, err) < 0 ||
+	    add_history(s, id, sha, "proposed", actor, err) < 0 ||
+	    cx_queue_get(s, id, &item, err) < 0) {
+		cx_store_rollback(s);
+		goto out;
+	}
+	if (cx_outbound_audit(&queue_table, s, "post_proposed", actor, item,
+	    jv_object_set(jv_object(), jv_string("text_sha256"), jv_string(sha)), err) < 0 ||
+	    cx_outbound_count(s, "cx_queue_items_total", cx_json_str(p, "channel"), "state",
+	    "proposed", err) < 0 || cx_store_commit(s, err) < 0) {
 		jv_free(item);
-		goto fail;
+		cx_store_rollback(s);
+		goto out;
 	}
 	*event = cx_queue_event(item, "proposed", actor);
-	free(tenant);
-	free(meta_json);
-	free(nfc);
-	jv_free(p);
-	return 0;
-fail:
-	cx_store_rollback(s);
+	rc = 0;
 out:
-	free(tenant);
-	free(meta_json);
 	free(nfc);
 	jv_free(p);
-	return -1;
+	return rc;
 }
 
 static int require_pending(jv item, const char *verb, cx_err *err)
@@ -561,15 +389,28 @@ fail:
 	return -1;
 }
 
+/* The proposal an edit of item to text amounts to (a new value). */
+static jv edited_proposal(jv item, const char *text)
+{
+	jv p = jv_object_get(jv_copy(item), jv_string("meta"));
+
+	cx_outbound_copy(&p, item, "channel", NULL);
+	cx_outbound_copy(&p, item, "kind", NULL);
+	cx_outbound_copy(&p, item, "workspace", NULL);
+	cx_outbound_copy(&p, item, "in_reply_to", NULL);
+	return jv_object_set(p, jv_string("text"), jv_string(text));
+}
+
 static const char sql_edit[] =
     "UPDATE queue SET text = ?2, text_sha256 = ?3, updated_at = ?4"
     " WHERE id = ?1 AND state = 'pending'";
 
 int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
-    jv *out, const char **problem, cx_err *err)
+    cx_queue_check *check, jv *out, const char **problem, cx_err *err)
 {
 	char sha[2 * CX_SHA256_LEN + 1], *subject = subject_of(id), *nfc = NULL;
 	jv item = jv_invalid(), proposal, detail;
+	cx_queue_checked c;
 	cx_stmt *st;
 	size_t len;
 	int rc;
@@ -585,17 +426,16 @@ int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
 		return cx_operators_end_refused(s, err);
 	if (cx_queue_get(s, id, &item, err) < 0 || require_pending(item, "edit", err) < 0)
 		goto fail;
-	proposal = jv_object_get(jv_copy(item), jv_string("meta"));
-	cx_outbound_copy(&proposal, item, "channel", NULL);
-	cx_outbound_copy(&proposal, item, "kind", NULL);
-	cx_outbound_copy(&proposal, item, "workspace", NULL);
-	cx_outbound_copy(&proposal, item, "in_reply_to", NULL);
-	proposal = jv_object_set(proposal, jv_string("text"), jv_string(text));
-	rc = check(proposal, NULL, problem, err);
+	proposal = edited_proposal(item, text);
+	if ((rc = check(proposal, &c, problem, err)) == 0) {
+		nfc = cx_unicode_nfc(text, strlen(text), &len);
+		/* the audit row gives the length of the text as stored, in NFC */
+		proposal = jv_object_set(proposal, jv_string("text"), jv_string_sized(nfc, (int)len));
+		check(proposal, &c, NULL, NULL);
+	}
 	jv_free(proposal);
 	if (rc < 0)
 		goto fail;
-	nfc = cx_xtext_nfc(text, strlen(text), &len);
 	cx_crypto_sha256_hex(nfc, len, sha);
 	if (strcmp(sha, cx_json_str(item, "text_sha256")) == 0) {
 		free(nfc);
@@ -624,7 +464,7 @@ int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
 		jv_free(detail);
 		goto fail;
 	}
-	cx_outbound_copy(&detail, item, "length", NULL);
+	detail = jv_object_set(detail, jv_string("length"), jv_number((double)c.length));
 	if (cx_outbound_audit(&queue_table, s, "post_edited", actor, item, detail, err) < 0 ||
 	    cx_store_commit(s, err) < 0)
 		goto fail;

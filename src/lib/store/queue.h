@@ -17,8 +17,7 @@
  * cx_publish_total{channel,result} for outcomes).
  *
  * Items are jv objects: id, state, channel, kind, workspace, account,
- * tenant, text, text_sha256, length and limit (X: weighted, others: code
- * points), in_reply_to, meta (the proposal's other fields), correlation_id,
+ * tenant, text, text_sha256, in_reply_to, meta (the proposal's other fields), correlation_id,
  * proposed_by, proposed_at, approved_by, rejected_by, decided_at, note,
  * reason, attempts, next_attempt_at, lease_owner, lease_expires_at,
  * provider_ref, error_code, error_detail, published_at, updated_at; times
@@ -39,21 +38,36 @@
 #include <jv.h>
 
 #include "err.h"
+#include "outbound.h"
 #include "store.h"
 
 /* Whether s names a queue state. */
 int cx_queue_state_ok(const char *s);
 
-/* Checks a proposal without storing it: channel and kind known, workspace
- * given, the text present and within the channel's limit (X: 280 weighted
- * as X counts it), a reply's target, the channel's own fields. */
-int cx_queue_validate(jv proposal, const char **problem, cx_err *err);
+/* What a check makes of a proposal that passes. */
+typedef struct {
+	long length, limit;         /* the text's length as its channel counts it,
+	                               and the limit of its kind */
+	const char *account;        /* the account it sends from, when it names one
+	                               (lives as long as the proposal) */
+} cx_queue_checked;
 
-/* Validates and stores a proposal as pending, proposed by actor: its
- * correlation_id is kept, else a new one is made; the text is stored in
- * NFC. *event gets the post.proposed line. */
-int cx_queue_enqueue(cx_store *s, jv proposal, const char *actor, jv *event,
-    const char **problem, cx_err *err);
+/* How a proposal (not consumed) is checked: by the channel it names,
+ * which the store does not know; the tools hand in the channel registry's
+ * cx_channels_check. 0 with *out filled, or -1 with *problem and err. */
+typedef int cx_queue_check(jv proposal, cx_queue_checked *out, const char **problem,
+    cx_err *err);
+
+/* The first rules of every check, which are the store's: a proposal is an
+ * object whose fields that become columns (channel, kind, workspace, text,
+ * in_reply_to, correlation_id, account) are strings when given. */
+int cx_queue_check_shape(jv proposal, const char **problem, cx_err *err);
+
+/* Checks (check) and stores a proposal as pending, proposed by actor: its
+ * correlation_id is kept, else a new one is made; the text is checked and
+ * stored in NFC. *event gets the post.proposed line. */
+int cx_queue_enqueue(cx_store *s, jv proposal, const char *actor, cx_queue_check *check,
+    jv *event, const char **problem, cx_err *err);
 
 /* One item. */
 int cx_queue_get(cx_store *s, int64_t id, jv *item, cx_err *err);
@@ -73,10 +87,10 @@ int cx_queue_decide(cx_store *s, int64_t id, const char *actor, int approve,
     const char *text, jv *event, cx_err *err);
 
 /* Replaces the text of a pending item, as an owner or admin, after the same
- * validation as a proposal; the audit row post_edited and the history keep
- * the hashes of both versions. *item (may be NULL) gets the item. */
+ * check as a proposal; the audit row post_edited and the history keep the
+ * hashes of both versions. *item (may be NULL) gets the item. */
 int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
-    jv *item, const char **problem, cx_err *err);
+    cx_queue_check *check, jv *item, const char **problem, cx_err *err);
 
 /* For cx-publish, inside a transaction it began (cx_store_begin) and
  * commits, so that one commit settles and claims many items (a group
@@ -88,17 +102,9 @@ int cx_queue_edit(cx_store *s, int64_t id, const char *actor, const char *text,
 int cx_queue_claim_in(cx_store *s, const char *channel, int64_t max,
     const char *owner, int64_t lease, jv *claimed, cx_err *err);
 
-/* Where an item goes after a claim, a reconciliation or a revival. */
-typedef struct {
-	const char *state;          /* published, failed, dead, unknown or approved */
-	const char *lease_owner;    /* from publishing: the claimant, whose lease
-	                               must still be its own; NULL otherwise */
-	const char *provider_ref;   /* published: the provider's id */
-	const char *error_code;     /* failed, dead, unknown, approved: why */
-	const char *error_detail;   /* one line, never a payload or a token */
-	int64_t next_attempt_at;    /* approved: when to try again (epoch) */
-	const char *actor;          /* NULL: the Unix user running this */
-} cx_queue_outcome;
+/* Where an item goes after a claim, a reconciliation or a revival
+ * (outbound.h). */
+typedef cx_outbound_outcome cx_queue_outcome;
 
 /* Settles an item along one of the edges above (publishing, unknown or
  * dead items only); counted in cx_publish_total with result published,

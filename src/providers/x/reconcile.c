@@ -2,53 +2,38 @@
  * went out, a lease that ran out) are never resent blindly. For X, the
  * account's recent posts (GET /2/users/{id}/tweets, up to
  * CX_PUBLISH_RECONCILE_PAGES pages of 100) are matched by text (and reply
- * target): a match settles the item as published with the post's id; no
- * match, once the item has been unknown for CX_PUBLISH_RECONCILE_GRACE_SECONDS
- * (X may take a moment to list a new post), sends it back to approved to be
- * published again. The Meta APIs cannot be asked whether a message went
- * out (cx-publish(1) RECONCILIATION says why): those items stay unknown for
- * a person to decide (`cx-publish retry` or `cx-publish resolve`). */
+ * target), each post at most once a run: cx-publish (unknown.c) settles a
+ * match as published with the post's id and sends what is not there, once
+ * it has been unknown long enough (X may take a moment to list a new
+ * post), back to approved to be published again. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
-#include "commands.h"
 #include "config.h"
 #include "exit.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
-#include "publish.h"
-#include "publish_tool.h"
-#include "queue.h"
+#include "xchannel.h"
 #include "xalloc.h"
 
 /* The recent posts of one workspace's X account, fetched once a run. */
 typedef struct timeline {
 	char *workspace;
 	jv posts;                  /* array of {id, text, referenced_tweets?}, or invalid */
+	int code;                  /* invalid: the exit status it comes to */
 	struct timeline *next;
 } timeline;
 
+/* What a run keeps (cx_channel_recon.own). */
 typedef struct {
-	cx_store *s;
-	int explicit;
-	int64_t grace, pages, now;
-	jv items;                  /* [[source, item]...] */
 	jv used;                   /* post ids matched in this run */
 	timeline *timelines;
-	int *status;
 } recon;
-
-static void collect(jv item, void *ctx)
-{
-	void **args = ctx;
-	recon *r = args[0];
-
-	r->items = jv_array_append(r->items, jv_array_append(jv_array_append(jv_array(),
-	    jv_string(args[1])), item));
-}
 
 static void account_of(jv row, void *ctx)
 {
@@ -60,9 +45,91 @@ static void account_of(jv row, void *ctx)
 	jv_free(row);
 }
 
+/* The page of an X user's recent posts after next_token (NULL: the first),
+ * up to 100, with created_at and referenced_tweets. A new string. */
+static char *timeline_url(const char *user_id, const char *next_token)
+{
+	char *base = cx_channel_base_url("CX_X_API_BASE", "https://api.x.com");
+	char *path = cx_xasprintf("%s/2/users/%s/tweets", base, user_id);
+	char *url = cx_http_url_with(path, "max_results", "100", "tweet.fields",
+	    "created_at,referenced_tweets", "pagination_token", next_token, NULL);
+
+	free(base);
+	free(path);
+	return url;
+}
+
+/* text normalized for comparison (a new string): entities decoded, every
+ * URL as one \x01, white space runs as one space, trimmed; with
+ * skip_mentions, leading @mentions dropped. */
+static char *normalized(const char *s, int skip_mentions)
+{
+	static const struct {
+		const char *entity;
+		char c;
+	} entities[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+		{ "&quot;", '"' }, { "&#39;", '\'' } };
+	char *out = cx_xmalloc(strlen(s) + 1), *o = out;
+	int space = 0;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	while (skip_mentions && *s == '@') {
+		s += strcspn(s, " \t\r\n");
+		while (isspace((unsigned char)*s))
+			s++;
+	}
+	while (*s) {
+		size_t i;
+
+		if (isspace((unsigned char)*s)) {
+			space = 1;
+			s++;
+			continue;
+		}
+		if (space && o > out)
+			*o++ = ' ';
+		space = 0;
+		if (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0) {
+			*o++ = '\x01';
+			s += strcspn(s, " \t\r\n");
+			continue;
+		}
+		for (i = 0; i < sizeof entities / sizeof entities[0]; i++)
+			if (strncmp(s, entities[i].entity, strlen(entities[i].entity)) == 0)
+				break;
+		if (i < sizeof entities / sizeof entities[0]) {
+			*o++ = entities[i].c;
+			s += strlen(entities[i].entity);
+			continue;
+		}
+		*o++ = *s++;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Whether a post's text as X returns it is the text cx sent: HTML entities
+ * decoded, URLs (which X rewrites to t.co) and runs of white space compared
+ * as one, and the @mentions X puts before a reply ignored. */
+static int same_text(const char *posted, const char *sent)
+{
+	char *a = normalized(posted, 0), *b = normalized(sent, 0), *c;
+	int same = strcmp(a, b) == 0;
+
+	if (!same && sent[0] != '@') {
+		c = normalized(posted, 1);
+		same = strcmp(c, b) == 0;
+		free(c);
+	}
+	free(a);
+	free(b);
+	return same;
+}
+
 /* Fetches the posts of workspace's X account; jv_invalid() when they
- * cannot be had (logged, status set). */
-static jv fetch_posts(recon *r, const char *workspace)
+ * cannot be had (logged, *code set). */
+static jv fetch_posts(cx_channel_recon *r, const char *workspace, int *code)
 {
 	char *user = NULL, *tok = NULL, *next = NULL;
 	cx_err err = { 0, "" };
@@ -77,7 +144,7 @@ static jv fetch_posts(recon *r, const char *workspace)
 		goto fail;
 	}
 	for (int64_t page = 0; page < r->pages; page++) {
-		char *url = cx_publish_x_timeline_url(user, next);
+		char *url = timeline_url(user, next);
 		cx_http_request req = { .url = url, .bearer = tok };
 		cx_http_response resp;
 		jv body, data, meta;
@@ -121,7 +188,7 @@ static jv fetch_posts(recon *r, const char *workspace)
 fail:
 	cx_log(CX_LOG_ERROR, jv_null(), "cannot reconcile the X posts of workspace %s: %s",
 	    workspace, err.msg);
-	publish_status(r->status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+	*code = err.code ? err.code : CX_EXIT_TEMPFAIL;
 	free(next);
 	free(user);
 	cx_secret_free(tok);
@@ -129,19 +196,20 @@ fail:
 	return jv_invalid();
 }
 
-static jv posts_of(recon *r, const char *workspace)
+static timeline *timeline_of(cx_channel_recon *run, const char *workspace)
 {
+	recon *r = run->own;
 	timeline *t;
 
 	for (t = r->timelines; t; t = t->next)
 		if (strcmp(t->workspace, workspace) == 0)
-			return jv_copy(t->posts);
+			return t;
 	t = cx_xcalloc(1, sizeof *t);
 	t->workspace = cx_xstrdup(workspace);
-	t->posts = fetch_posts(r, workspace);
+	t->posts = fetch_posts(run, workspace, &t->code);
 	t->next = r->timelines;
 	r->timelines = t;
-	return jv_copy(t->posts);
+	return t;
 }
 
 /* Whether post answers in_reply_to (when X told which post it answers). */
@@ -191,7 +259,7 @@ static char *find_post(recon *r, jv posts, jv item)
 		int seen = jv_object_has(jv_copy(r->used), jv_string(id ? id : ""));
 
 		if (!found && id && ptext && text && !seen && !too_old(post, item) &&
-		    cx_publish_x_same_text(ptext, text) && same_target(post, reply)) {
+		    same_text(ptext, text) && same_target(post, reply)) {
 			found = cx_xstrdup(id);
 			r->used = jv_object_set(r->used, jv_string(id), jv_true());
 		}
@@ -201,103 +269,37 @@ static char *find_post(recon *r, jv posts, jv item)
 	return found;
 }
 
-static void reconcile_one(recon *r, const char *source, jv item)
+int cx_x_reconcile(cx_channel_recon *run, jv item, char **ref, cx_err *err)
 {
-	int command = strcmp(source, "command") == 0;
-	int64_t id = (int64_t)jv_number_value(jv_object_get(jv_copy(item), jv_string("id")));
-	int64_t since = 0;
-	const char *channel = cx_json_str(item, "channel"), *at = cx_json_str(item, "updated_at");
-	jv f = jv_object_set(jv_object(), jv_string(command ? "command_id" : "queue_id"),
-	    jv_number((double)id)), posts, ev = jv_null();
-	cx_queue_outcome o = { 0 };
-	cx_err err = { 0, "" };
-	char *ref = NULL;
-	int rc;
+	timeline *t;
 
-	f = jv_object_set(f, jv_string("channel"), jv_string(channel));
-	f = jv_object_set(f, jv_string("correlation_id"),
-	    jv_string(cx_json_str(item, "correlation_id")));
-	if (strcmp(channel, "x") != 0) {
-		cx_log(r->explicit ? CX_LOG_ERROR : CX_LOG_WARN, f, "%s %lld on %s may or may "
-		    "not have gone out, and %s cannot be asked: check, then `cx-publish retry "
-		    "%s%lld` to send it again, or `cx-publish resolve --published %s%lld` if it "
-		    "went out", source, (long long)id, channel, channel,
-		    command ? "command:" : "", (long long)id, command ? "command:" : "",
-		    (long long)id);
-		if (r->explicit)
-			publish_status(r->status, CX_EXIT_SOME_FAILED);
-		jv_free(item);
-		return;
+	if (!run->own) {
+		recon *r = cx_xcalloc(1, sizeof *r);
+
+		r->used = jv_object();
+		run->own = r;
 	}
-	posts = posts_of(r, cx_json_str(item, "workspace"));
-	if (!jv_is_valid(posts)) {
-		jv_free(f);
-		jv_free(item);
-		return;
-	}
-	ref = find_post(r, posts, item);
-	if (ref) {
-		o = (cx_queue_outcome){ .state = "published", .provider_ref = ref };
-	} else if (at && cx_clock_parse_rfc3339(at, &since) == 0 && r->now - since < r->grace) {
-		cx_log(CX_LOG_INFO, f, "not on the account's timeline yet; looking again after "
-		    "%lld s", (long long)r->grace);
-		jv_free(item);
-		return;
-	} else {
-		o = (cx_queue_outcome){ .state = "approved", .error_code = "RECONCILED_NOT_FOUND",
-		    .error_detail = "not among the account's recent posts: to be published again",
-		    .next_attempt_at = r->now };
-	}
-	jv_free(item);
-	rc = command ? cx_commands_settle(r->s, id, &o, &ev, &err) :
-	    cx_queue_settle(r->s, id, &o, &ev, &err);
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, f, "%s", err.msg);
-		publish_status(r->status, err.code == CX_EXIT_SOME_FAILED ? CX_EXIT_SOME_FAILED :
-		    CX_EXIT_TEMPFAIL);
-	} else {
-		cx_log(CX_LOG_INFO, f, "reconciled: %s", ref ? "published" : "not found, to be "
-		    "sent again");
-		if (jv_get_kind(ev) == JV_KIND_OBJECT) {
-			cx_ndjson_write(ev);
-			ev = jv_null();
-		}
-	}
-	jv_free(ev);
-	free(ref);
+	t = timeline_of(run, cx_json_str(item, "workspace"));
+	if (!jv_is_valid(t->posts))
+		return cx_err_set(err, t->code, "the posts of workspace %s cannot be had",
+		    t->workspace);
+	*ref = find_post(run->own, jv_copy(t->posts), item);
+	return *ref ? 1 : 0;
 }
 
-void publish_reconcile(cx_store *s, const char *channel, int explicit, int *status)
+void cx_x_reconcile_end(cx_channel_recon *run)
 {
-	recon r = { .s = s, .explicit = explicit, .now = cx_clock_now(),
-		.items = jv_array(), .used = jv_object(), .status = status };
-	cx_err err = { 0, "" };
-	void *args[2] = { &r, "queue" };
+	recon *r = run->own;
 
-	if (cx_config_int("CX_PUBLISH_RECONCILE_GRACE_SECONDS", 60, &r.grace, &err) < 0 ||
-	    cx_config_int("CX_PUBLISH_RECONCILE_PAGES", 5, &r.pages, &err) < 0 ||
-	    cx_queue_list(s, "unknown", channel, collect, args, &err) < 0 ||
-	    (args[1] = "command", cx_commands_list(s, "unknown", channel, collect, args,
-	    &err)) < 0) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
-		publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
-		jv_free(r.items);
-		jv_free(r.used);
+	if (!r)
 		return;
-	}
-	jv_array_foreach(r.items, i, pair) {
-		jv src = jv_array_get(jv_copy(pair), 0);
-
-		reconcile_one(&r, jv_string_value(src), jv_array_get(pair, 1));
-		jv_free(src);
-	}
-	cx_ndjson_flush();
-	for (timeline *t = r.timelines, *n; t; t = n) {
+	for (timeline *t = r->timelines, *n; t; t = n) {
 		n = t->next;
 		free(t->workspace);
 		jv_free(t->posts);
 		free(t);
 	}
-	jv_free(r.items);
-	jv_free(r.used);
+	jv_free(r->used);
+	free(r);
+	run->own = NULL;
 }
