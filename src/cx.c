@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "oauth.h"
+#include "presets.h"
 #include "opts.h"
 #include "paths.h"
 #include "store.h"
@@ -214,7 +215,8 @@ static int doctor(int argc, char **argv)
 	if (s)
 		version = cx_store_schema_version(s);
 	problem = state_problem(s, version, latest);
-	if (!problem && cx_oauth_status(s, NULL, NULL, collect, &creds, &err) < 0) {
+	if (!problem && cx_oauth_status(s, cx_presets_open, NULL, NULL, collect, &creds,
+	    &err) < 0) {
 		jv_free(sec);
 		jv_free(creds);
 		cx_store_close(s);
