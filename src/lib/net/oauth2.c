@@ -380,8 +380,8 @@ int cx_oauth2_introspect(const cx_oauth_provider *p, const cx_oauth_client *c,
 	if (cx_http_do(&req, &r, err) < 0) {
 		rc = cx_oauth2_transport_error(err);
 	} else if (r.status < 200 || r.status > 299) {
-		rc = cx_oauth2_upstream_error(&r, "the introspection endpoint", "introspection_refused",
-		    err);
+		rc = cx_oauth2_upstream_error(&r, "the introspection endpoint",
+		    "introspection_refused", err);
 	} else if (jv_get_kind(body = cx_http_json(&r)) != JV_KIND_OBJECT) {
 		rc = not_oauth(&r, "the introspection endpoint", err);
 	} else {

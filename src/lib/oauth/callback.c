@@ -27,7 +27,8 @@ static void safe_word(const char *in, char out[64])
 /* The grant of a code: the exchange, then the preset's exchange for a
  * long-lived token (Meta) when it has one. */
 static int exchange_code(cx_oauth_provider *p, const cx_oauth_client *c,
-    const cx_authstate *st, const char *code, const char *verifier, cx_oauth_grant *g, cx_err *err)
+    const cx_authstate *st, const char *code, const char *verifier, cx_oauth_grant *g,
+    cx_err *err)
 {
 	char *url = cx_oauth2_token_url(p, err), *form;
 	int rc;

@@ -77,7 +77,8 @@ static jv cred_status(const cx_oauth_provider *p, const cx_cred *c, int64_t now)
 	o = jv_object_set(o, jv_string("connected_reason"), jv_string(reason));
 	if (*missing)
 		o = jv_object_set(o, jv_string("missing_scopes"), cx_oauth_scopes_array(missing));
-	o = jv_object_set(o, jv_string("expires_at"), oauth_time_or_null(c->has_expiry, c->expires_at));
+	o = jv_object_set(o, jv_string("expires_at"),
+	    oauth_time_or_null(c->has_expiry, c->expires_at));
 	o = jv_object_set(o, jv_string("refreshed_at"),
 	    oauth_time_or_null(c->has_refreshed, c->refreshed_at));
 	o = jv_object_set(o, jv_string("last_error"), oauth_str_or_null(c->last_error));
@@ -100,7 +101,8 @@ static jv cred_listing(const cx_cred *c)
 	o = jv_object_set(o, jv_string("key_id"), jv_string(c->key_id));
 	o = jv_object_set(o, jv_string("created_at"), oauth_time_or_null(1, c->created_at));
 	o = jv_object_set(o, jv_string("updated_at"), oauth_time_or_null(1, c->updated_at));
-	o = jv_object_set(o, jv_string("expires_at"), oauth_time_or_null(c->has_expiry, c->expires_at));
+	o = jv_object_set(o, jv_string("expires_at"),
+	    oauth_time_or_null(c->has_expiry, c->expires_at));
 	return o;
 }
 
