@@ -21,8 +21,6 @@
 #ifndef CX_OAUTHPROVIDER_H
 #define CX_OAUTHPROVIDER_H
 
-#include <stdint.h>
-
 #include <jv.h>
 
 #include "err.h"

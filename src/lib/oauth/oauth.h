@@ -33,8 +33,8 @@
 #include "store.h"
 #include "tokencrypt.h"
 
-/* Opens the provider called name into *p (the caller of the flow frees
- * nothing: the flow frees what it opened); 64 for an unknown name. */
+/* Opens the provider called name into *p (64 for an unknown name); the
+ * flow that calls it frees what it opened. */
 typedef int (*cx_oauth_open_fn)(const char *name, cx_oauth_provider **p,
     cx_err *err);
 
