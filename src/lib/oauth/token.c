@@ -89,20 +89,25 @@ static jv refresh_detail(const cx_cred *c)
 	return jv_object_set(d, jv_string("account_id"), oauth_str_or_null(c->account_id));
 }
 
-/* The end of a refresh's record: the lock released, the audit row (e,
- * detail consumed) and the counter, then commit; rollback on failure. */
-static int refresh_finish(cx_store *s, const cx_cred *c, const char *me,
-    cx_audit_entry *e, const char *result, cx_err *err)
+/* Ends a refresh's record in the transaction the caller began: the
+ * statement's outcome (ran < 0: it failed), the lock released, the audit
+ * row (detail: consumed) and the counter, then commit; rollback on any
+ * failure. */
+static int refresh_finish(cx_store *s, const cx_cred *c, const char *me, int ran,
+    const char *action, jv detail, const char *result, cx_err *err)
 {
+	char *subject = oauth_subject(c->provider, c->workspace);
+	cx_audit_entry e = { .action = action, .subject = subject, .detail = detail };
 	int rc = -1;
 
-	if (cx_cred_lock_release(s, c, me, err) == 0 &&
-	    cx_audit_append(s, e, err) == 0 &&
+	if (ran == 0 && cx_cred_lock_release(s, c, me, err) == 0 &&
+	    cx_audit_append(s, &e, err) == 0 &&
 	    oauth_count(s, "cx_oauth_refresh_total", c->provider, result, err) == 0)
 		rc = cx_store_commit(s, err);
 	if (rc < 0)
 		cx_store_rollback(s);
-	jv_free(e->detail);
+	jv_free(e.detail);
+	free(subject);
 	return rc;
 }
 
@@ -111,41 +116,31 @@ static int refresh_ok(cx_store *s, const cx_tokenkeys *k, const cx_cred *c,
     const char *me, const cx_oauth_grant *g, cx_err *err)
 {
 	int64_t now = cx_clock_now();
-	char *subject = oauth_subject(c->provider, c->workspace);
-	cx_audit_entry e = { .action = "token_refreshed", .subject = subject };
 	unsigned char *ab = NULL, *rb = NULL;
 	size_t al = 0, rl = 0;
 	char *norm = g->scope ? cx_oauth_scopes_normalize(g->scope) : NULL;
 	cx_cred_row row = { .key_id = cx_tokenkeys_id(k), .scopes = norm,
 		.has_expiry = g->expires_in >= 0, .expires_at = now + g->expires_in };
+	jv d;
 	int rc = -1;
 
-	e.detail = refresh_detail(c);
 	if (cx_cred_seal(k, c->provider, c->workspace, "access", g->access, &ab, &al,
 	    err) < 0 || (g->refresh && cx_cred_seal(k, c->provider, c->workspace,
-	    "refresh", g->refresh, &rb, &rl, err) < 0) || cx_store_begin(s, err) < 0) {
-		jv_free(e.detail);
+	    "refresh", g->refresh, &rb, &rl, err) < 0) || cx_store_begin(s, err) < 0)
 		goto out;
-	}
 	row.access = ab;
 	row.access_len = al;
 	row.refresh = rb;
 	row.refresh_len = rl;
-	e.detail = jv_object_set(e.detail, jv_string("expires_at"),
+	d = jv_object_set(refresh_detail(c), jv_string("expires_at"),
 	    oauth_time_or_null(g->expires_in >= 0, now + g->expires_in));
-	e.detail = jv_object_set(e.detail, jv_string("refresh_token_rotated"),
-	    jv_bool(g->rotated));
-	if (cx_cred_refreshed(s, c, &row, now, err) < 0) {
-		cx_store_rollback(s);
-		jv_free(e.detail);
-		goto out;
-	}
-	rc = refresh_finish(s, c, me, &e, "ok", err);
+	d = jv_object_set(d, jv_string("refresh_token_rotated"), jv_bool(g->rotated));
+	rc = refresh_finish(s, c, me, cx_cred_refreshed(s, c, &row, now, err),
+	    "token_refreshed", d, "ok", err);
 out:
 	free(ab);
 	free(rb);
 	free(norm);
-	free(subject);
 	return rc;
 }
 
@@ -154,31 +149,17 @@ out:
 static int refresh_failed(cx_store *s, const cx_cred *c, const char *me,
     const cx_err *failure, cx_err *err)
 {
-	int64_t now = cx_clock_now();
-	char *subject = oauth_subject(c->provider, c->workspace);
-	cx_audit_entry e = { .action = "token_refresh_failed", .subject = subject };
 	int refused = failure->code == CX_EXIT_NOPERM;
 	char buf[48];
-	int rc = -1;
+	jv d;
 
-	e.detail = refresh_detail(c);
-	if (cx_store_begin(s, err) < 0) {
-		jv_free(e.detail);
-		goto out;
-	}
-	e.detail = jv_object_set(e.detail, jv_string("reason"),
+	if (cx_store_begin(s, err) < 0)
+		return -1;
+	d = jv_object_set(refresh_detail(c), jv_string("reason"),
 	    jv_string(cx_oauth_reason(failure, buf)));
-	e.detail = jv_object_set(e.detail, jv_string("marked_refresh_failed"),
-	    jv_bool(refused));
-	if (cx_cred_refresh_failed(s, c, failure->msg, refused, now, err) < 0) {
-		cx_store_rollback(s);
-		jv_free(e.detail);
-		goto out;
-	}
-	rc = refresh_finish(s, c, me, &e, "failed", err);
-out:
-	free(subject);
-	return rc;
+	d = jv_object_set(d, jv_string("marked_refresh_failed"), jv_bool(refused));
+	return refresh_finish(s, c, me, cx_cred_refresh_failed(s, c, failure->msg, refused,
+	    cx_clock_now(), err), "token_refresh_failed", d, "failed", err);
 }
 
 /* Where one look at the credential leaves cx_oauth_token. */
