@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "configfile.h"
 #include "crypto.h"
 #include "err.h"
 #include "exit.h"
@@ -16,6 +17,7 @@
 #include "ndjson.h"
 #include "opts.h"
 #include "signature.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 static int n_tests, n_failed;
