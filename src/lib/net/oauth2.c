@@ -69,28 +69,34 @@ void cx_oauth_client_free(cx_oauth_client *c)
 	memset(c, 0, sizeof *c);
 }
 
-/* Scopes given with spaces or commas, as one space-separated string. */
-char *cx_oauth_scopes_normalize(const char *in)
+/* The words of in (separated by any of seps) joined by spaces; with
+ * granted, only those that granted lacks. */
+static char *scope_words(const char *in, const char *seps, const char *granted)
 {
 	jv out = jv_string("");
-	const char *p = in;
 	char *s;
 
-	while (*p) {
+	while (*in) {
 		size_t n;
 
-		p += strspn(p, " ,\t\n");
-		n = strcspn(p, " ,\t\n");
-		if (n == 0)
-			break;
-		if (jv_string_length_bytes(jv_copy(out)) > 0)
-			out = jv_string_append_str(out, " ");
-		out = jv_string_append_buf(out, p, (int)n);
-		p += n;
+		in += strspn(in, seps);
+		n = strcspn(in, seps);
+		if (n && !(granted && cx_oauth_scope_has(granted, in, n))) {
+			if (jv_string_length_bytes(jv_copy(out)) > 0)
+				out = jv_string_append_str(out, " ");
+			out = jv_string_append_buf(out, in, (int)n);
+		}
+		in += n;
 	}
 	s = cx_xstrdup(jv_string_value(out));
 	jv_free(out);
 	return s;
+}
+
+/* Scopes given with spaces or commas, as one space-separated string. */
+char *cx_oauth_scopes_normalize(const char *in)
+{
+	return scope_words(in, " ,\t\n", NULL);
 }
 
 char *cx_oauth_scopes_join(const char *scopes, char sep)
@@ -122,25 +128,7 @@ int cx_oauth_scope_has(const char *scopes, const char *one, size_t n)
 /* The scopes of required that granted lacks, space-separated ("" if none). */
 char *cx_oauth_scopes_missing(const char *granted, const char *required)
 {
-	jv out = jv_string("");
-	const char *p = required;
-	char *s;
-
-	while (*p) {
-		size_t n;
-
-		p += strspn(p, " ");
-		n = strcspn(p, " ");
-		if (n && !cx_oauth_scope_has(granted, p, n)) {
-			if (jv_string_length_bytes(jv_copy(out)) > 0)
-				out = jv_string_append_str(out, " ");
-			out = jv_string_append_buf(out, p, (int)n);
-		}
-		p += n;
-	}
-	s = cx_xstrdup(jv_string_value(out));
-	jv_free(out);
-	return s;
+	return scope_words(required, " ", granted);
 }
 
 jv cx_oauth_scopes_array(const char *scopes)

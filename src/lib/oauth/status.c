@@ -37,6 +37,18 @@ int oauth_can_refresh(const cx_oauth_provider *p, const cx_cred *c,
 	return c->refresh != NULL;
 }
 
+/* What the status line and the listing both start with. */
+static jv cred_fields(const cx_cred *c)
+{
+	jv o = jv_object();
+
+	o = jv_object_set(o, jv_string("provider"), jv_string(c->provider));
+	o = jv_object_set(o, jv_string("workspace"), jv_string(c->workspace));
+	o = jv_object_set(o, jv_string("kind"), jv_string(c->kind));
+	o = jv_object_set(o, jv_string("account_id"), oauth_str_or_null(c->account_id));
+	return jv_object_set(o, jv_string("username"), oauth_str_or_null(c->username));
+}
+
 /* The status line of a credential (SPEC §6): connected is true only when
  * it is not revoked and the token is valid or can be renewed, and the
  * scopes the provider requires are granted. */
@@ -49,7 +61,7 @@ static jv cred_status(const cx_oauth_provider *p, const cx_cred *c, int64_t now)
 	char *missing = cx_oauth_scopes_missing(c->scopes ? c->scopes : "", req);
 	const char *reason;
 	int connected;
-	jv o = jv_object();
+	jv o;
 
 	if (revoked)
 		reason = "revoked";
@@ -64,11 +76,7 @@ static jv cred_status(const cx_oauth_provider *p, const cx_cred *c, int64_t now)
 	else
 		reason = "expired_no_refresh";
 	connected = !revoked && !*missing && (valid || refreshable);
-	o = jv_object_set(o, jv_string("provider"), jv_string(c->provider));
-	o = jv_object_set(o, jv_string("workspace"), jv_string(c->workspace));
-	o = jv_object_set(o, jv_string("kind"), jv_string(c->kind));
-	o = jv_object_set(o, jv_string("account_id"), oauth_str_or_null(c->account_id));
-	o = jv_object_set(o, jv_string("username"), oauth_str_or_null(c->username));
+	o = cred_fields(c);
 	o = jv_object_set(o, jv_string("scopes"), cx_oauth_scopes_array(c->scopes));
 	o = jv_object_set(o, jv_string("connected"), jv_bool(connected));
 	o = jv_object_set(o, jv_string("access_token_valid"), jv_bool(valid));
@@ -89,13 +97,8 @@ static jv cred_status(const cx_oauth_provider *p, const cx_cred *c, int64_t now)
 
 static jv cred_listing(const cx_cred *c)
 {
-	jv o = jv_object();
+	jv o = cred_fields(c);
 
-	o = jv_object_set(o, jv_string("provider"), jv_string(c->provider));
-	o = jv_object_set(o, jv_string("workspace"), jv_string(c->workspace));
-	o = jv_object_set(o, jv_string("kind"), jv_string(c->kind));
-	o = jv_object_set(o, jv_string("account_id"), oauth_str_or_null(c->account_id));
-	o = jv_object_set(o, jv_string("username"), oauth_str_or_null(c->username));
 	o = jv_object_set(o, jv_string("status"), jv_string(c->status));
 	o = jv_object_set(o, jv_string("has_refresh_token"), jv_bool(c->refresh != NULL));
 	o = jv_object_set(o, jv_string("key_id"), jv_string(c->key_id));
