@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "oauth.h"
+#include "presets.h"
 #include "opts.h"
 #include "paths.h"
 #include "store.h"
@@ -270,7 +271,8 @@ static int doctor(int argc, char **argv)
 	if (s)
 		r.version = cx_store_schema_version(s);
 	r.problem = state_problem(s, r.version, r.latest);
-	if (!r.problem && cx_oauth_status(s, NULL, NULL, collect, &r.creds, &err) < 0) {
+	if (!r.problem && cx_oauth_status(s, cx_presets_open, NULL, NULL, collect,
+	    &r.creds, &err) < 0) {
 		jv_free(r.creds);
 		cx_store_close(s);
 		free(path);

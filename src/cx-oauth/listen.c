@@ -18,6 +18,7 @@
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
+#include "presets.h"
 #include "oauth_tool.h"
 #include "xalloc.h"
 
@@ -129,7 +130,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	if (l->handled)
 		return answer(conn, MHD_HTTP_GONE, "<p>This listener has already handled "
 		    "its redirect.</p>\n");
-	l->rc = cx_oauth_callback(l->store, &r, &l->status, &l->err);
+	l->rc = cx_oauth_callback(l->store, cx_presets_open, &r, &l->status, &l->err);
 	page = result_page(l);
 	res = answer(conn, l->rc == 0 ? MHD_HTTP_OK : MHD_HTTP_FORBIDDEN, page);
 	free(page);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "ndjson.h"
 #include "oauth.h"
+#include "presets.h"
 #include "oauth_tool.h"
 #include "opts.h"
 #include "store.h"
@@ -208,7 +209,7 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s
 	if (cx_config_load(c->config, &err) < 0)
 		return fail(&err);
 	/* after the config: a generic provider is known by its settings */
-	if (c->provider && !cx_oauth_provider_known(c->provider))
+	if (c->provider && !cx_presets_known(c->provider))
 		return cx_opts_usage_error(cmd, "usage", "--provider wants x, google, meta "
 		    "or a name configured by CX_OAUTH_<NAME>_ISSUER (or _AUTHORIZE_URL, "
 		    "_TOKEN_URL), not '%s'", c->provider);
@@ -262,17 +263,20 @@ static int authorize(int argc, char **argv)
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
 	char *url = NULL;
+	cx_oauth_provider *p = NULL;
 	int rc = setup(&cmd_authorize, argc, argv, &c, &s);
 
 	if (rc >= 0)
 		return rc;
 	if (!c.provider || !c.workspace || !*c.workspace)
 		return usage_error(s, &cmd_authorize, "--provider P and --workspace W");
-	rc = cx_oauth_authorize(s, c.provider, c.workspace, c.scopes, &url, &err);
+	if ((rc = cx_presets_open(c.provider, &p, &err)) == 0)
+		rc = cx_oauth_authorize(s, p, c.workspace, c.scopes, &url, &err);
 	if (rc == 0) {
 		printf("%s\n", url);
 		free(url);
 	}
+	cx_oauth_provider_free(p);
 	return finish(s, rc, &err);
 }
 
@@ -327,7 +331,7 @@ static int callback(int argc, char **argv)
 		r.iss = c.iss;
 	}
 	r.provider = c.provider;
-	rc = cx_oauth_callback(s, &r, &status, &err);
+	rc = cx_oauth_callback(s, cx_presets_open, &r, &status, &err);
 	if (rc == 0)
 		print_row(status, &c);
 	if (code)
@@ -373,7 +377,8 @@ static int status_cmd(int argc, char **argv)
 	if (c.table)
 		printf("%-8s %-16s %-24s %-10s %-20s %s\n", "PROVIDER", "WORKSPACE",
 		    "ACCOUNT", "CONNECTED", "REASON", "EXPIRES");
-	rc = cx_oauth_status(s, c.provider, c.workspace, print_row, &c, &err);
+	rc = cx_oauth_status(s, cx_presets_open, c.provider, c.workspace, print_row, &c,
+	    &err);
 	return finish(s, rc, &err);
 }
 
@@ -399,13 +404,16 @@ static int token_cmd(int argc, char **argv)
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
 	char *token = NULL;
+	cx_oauth_provider *p = NULL;
 	int rc = setup(&cmd_token, argc, argv, &c, &s);
 
 	if (rc >= 0)
 		return rc;
 	if (!c.provider || !c.workspace)
 		return usage_error(s, &cmd_token, "--provider P and --workspace W");
-	rc = cx_oauth_token(s, c.provider, c.workspace, &token, &err);
+	if ((rc = cx_presets_open(c.provider, &p, &err)) == 0)
+		rc = cx_oauth_token(s, p, c.workspace, &token, &err);
+	cx_oauth_provider_free(p);
 	if (rc == 0) {
 		fputs(token, stdout);
 		fputc('\n', stdout);
@@ -421,13 +429,16 @@ static int revoke_cmd(int argc, char **argv)
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
 	jv result = jv_null();
+	cx_oauth_provider *p = NULL;
 	int rc = setup(&cmd_revoke, argc, argv, &c, &s);
 
 	if (rc >= 0)
 		return rc;
 	if (!c.provider || !c.workspace)
 		return usage_error(s, &cmd_revoke, "--provider P and --workspace W");
-	rc = cx_oauth_revoke(s, c.provider, c.workspace, c.local_only, &result, &err);
+	if ((rc = cx_presets_open(c.provider, &p, &err)) == 0)
+		rc = cx_oauth_revoke(s, p, c.workspace, c.local_only, &result, &err);
+	cx_oauth_provider_free(p);
 	if (rc == 0) {
 		const char *up = cx_json_str(result, "upstream");
 
@@ -498,14 +509,17 @@ static int service_cmd(int argc, char **argv)
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
 	jv status = jv_null();
+	cx_oauth_provider *p = NULL;
 	int rc = setup(&cmd_service, argc, argv, &c, &s);
 
 	if (rc >= 0)
 		return rc;
 	if (!c.provider || !c.workspace || !c.scopes)
 		return usage_error(s, &cmd_service, "--provider google, --workspace W and --scopes");
-	rc = cx_oauth_service_account(s, c.provider, c.workspace, c.scopes, c.subject,
-	    &status, &err);
+	if ((rc = cx_presets_open(c.provider, &p, &err)) == 0)
+		rc = cx_oauth_service_account(s, p, c.workspace, c.scopes, c.subject, &status,
+		    &err);
+	cx_oauth_provider_free(p);
 	if (rc == 0)
 		print_row(status, &c);
 	return finish(s, rc, &err);

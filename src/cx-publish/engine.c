@@ -40,6 +40,7 @@
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
+#include "presets.h"
 #include "progress.h"
 #include "publish_tool.h"
 #include "queue.h"
@@ -376,9 +377,13 @@ static const char *token_for(engine *e, const job *j, const cx_err **err)
 		e->tokens = t;
 	}
 	if (t->got_ms == 0) {
+		cx_oauth_provider *op = NULL;
+
 		t->err = (cx_err){ 0, "" };
-		if (cx_oauth_token(e->s, provider, workspace, &t->value, &t->err) < 0)
+		if (cx_presets_open(provider, &op, &t->err) < 0 ||
+		    cx_oauth_token(e->s, op, workspace, &t->value, &t->err) < 0)
 			t->value = NULL;
+		cx_oauth_provider_free(op);
 		t->got_ms = now;
 	}
 	*err = &t->err;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "ndjson.h"
 #include "oauth.h"
+#include "googleoauth.h"
 #include "sync.h"
 #include "sync_tool.h"
 #include "watch.h"
@@ -74,7 +75,7 @@ static int list_page(cx_store *s, const char *workspace, const char *calendar_id
 	url = cx_http_url_with(base, "maxResults", size, "showDeleted", "true",
 	    "syncToken", sync_token, "pageToken", page_token, NULL);
 	free(base);
-	if (cx_oauth_token(s, "google", workspace, &token, err) < 0) {
+	if (cx_oauth_preset_token(s, &cx_google_oauth, workspace, &token, err) < 0) {
 		free(url);
 		return -1;
 	}
@@ -286,7 +287,7 @@ int gcal_watch(cx_store *s, const char *workspace, const char *calendar_id,
 		    jv_object(), jv_string("ttl"), jv_string(ttl_s)));
 	}
 	body = cx_json_dump(req_body);
-	if (cx_oauth_token(s, "google", workspace, &bearer, err) < 0) {
+	if (cx_oauth_preset_token(s, &cx_google_oauth, workspace, &bearer, err) < 0) {
 		cx_secret_free(body);
 		free(url);
 		return -1;
@@ -332,7 +333,7 @@ int gcal_stop(cx_store *s, const char *workspace, const char *channel_id,
 
 	b = jv_object_set(b, jv_string("resourceId"), jv_string(resource_id));
 	body = cx_json_dump(b);
-	if (cx_oauth_token(s, "google", workspace, &bearer, err) < 0) {
+	if (cx_oauth_preset_token(s, &cx_google_oauth, workspace, &bearer, err) < 0) {
 		free(body);
 		free(url);
 		return -1;

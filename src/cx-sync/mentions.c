@@ -17,6 +17,7 @@
 #include "json.h"
 #include "log.h"
 #include "oauth.h"
+#include "xoauth.h"
 #include "sync.h"
 #include "sync_tool.h"
 #include "xalloc.h"
@@ -126,7 +127,7 @@ static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
 	free(base);
 	free(esc);
 	free(path);
-	if (cx_oauth_token(p->s, "x", p->workspace, &token, err) < 0) {
+	if (cx_oauth_preset_token(p->s, &cx_x_oauth, p->workspace, &token, err) < 0) {
 		free(url);
 		return -1;
 	}
@@ -327,7 +328,7 @@ int mentions_sync(cx_store *s, const char *workspace, long max_results, cx_err *
 	int64_t ttl, started = cx_clock_mono_ms(), lines = 0;
 	int rc, ok = 0, cut = 0;
 
-	if (cx_oauth_list(s, "x", workspace, take_account, &user_id, err) < 0)
+	if (cx_oauth_list(s, cx_x_oauth.name, workspace, take_account, &user_id, err) < 0)
 		goto done;
 	if (!user_id || !valid_id(user_id)) {
 		cx_err_set(err, CX_EXIT_CONFIG, "no X account is connected for workspace %s "

@@ -1,6 +1,7 @@
-/* oauthprovider.c: the presets (x, google, meta) as data, generic
- * providers from CX_OAUTH_<NAME>_*, endpoint resolution and the server
- * metadata (OpenID discovery, RFC 8414), fetched once per handle. */
+/* oauthprovider.c: the provider handle over a preset (the presets live
+ * in src/providers/) or a generic provider from CX_OAUTH_<NAME>_*,
+ * endpoint resolution and the server metadata (OpenID discovery, RFC
+ * 8414), fetched once per handle. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,51 +17,15 @@
 #define NAME_MAX_LEN 40
 #define METADATA_MAX_BODY (256 * 1024)
 
-static const cx_oauth_preset presets[] = {
-	{ .name = "x", .env = "CX_X",
-	  .authorize_url = "https://x.com/i/oauth2/authorize",
-	  .token_url = "https://api.x.com/2/oauth2/token",
-	  .api_base = "https://api.x.com", .identity_path = "/2/users/me",
-	  .identity_wrap = "data", .id_field = "id", .name_fields = "username",
-	  .default_scopes = "tweet.read tweet.write users.read offline.access",
-	  .required_scopes = "tweet.write", .scope_sep = ' ',
-	  .auth = CX_OAUTH_AUTH_BASIC, .flags = CX_OAUTH_PKCE },
-	{ .name = "google", .env = "CX_GOOGLE",
-	  .authorize_url = "https://accounts.google.com/o/oauth2/v2/auth",
-	  .token_url = "https://oauth2.googleapis.com/token",
-	  .api_base = "https://www.googleapis.com", .identity_path = "/oauth2/v3/userinfo",
-	  .id_field = "sub", .name_fields = "email",
-	  .default_scopes = "openid email https://www.googleapis.com/auth/calendar.readonly",
-	  .required_scopes = "", .scope_sep = ' ', .auth = CX_OAUTH_AUTH_POST,
-	  .flags = CX_OAUTH_PKCE | CX_OAUTH_OFFLINE | CX_OAUTH_SERVICE_ACCOUNTS },
-	{ .name = "meta", .env = "CX_META",
-	  .authorize_url = "https://www.facebook.com/{v}/dialog/oauth",
-	  .token_path = "/{v}/oauth/access_token", .revoke_path = "/{v}/me/permissions",
-	  .api_base = "https://graph.facebook.com", .identity_path = "/{v}/me?fields=id,name",
-	  .id_field = "id", .name_fields = "name",
-	  .default_scopes = "pages_show_list pages_messaging instagram_basic "
-	      "instagram_manage_messages",
-	  .required_scopes = "", .scope_sep = ',', .auth = CX_OAUTH_AUTH_POST,
-	  .flags = CX_OAUTH_LONG_LIVED | CX_OAUTH_PERMISSIONS | CX_OAUTH_REVOKE_DELETE },
-};
-
 /* Any RFC 6749 server: every endpoint from settings or metadata, the
  * identity from OpenID userinfo when the grant has openid. */
 static const cx_oauth_preset generic = {
 	.id_field = "sub", .name_fields = "preferred_username email name",
 	.default_scopes = "", .required_scopes = "", .scope_sep = ' ',
-	.auth = CX_OAUTH_AUTH_BASIC, .flags = CX_OAUTH_PKCE,
+	.auth = CX_OAUTH_AUTH_BASIC, .pkce = 1,
 };
 
-static const cx_oauth_preset *preset_find(const char *name)
-{
-	for (size_t i = 0; name && i < sizeof presets / sizeof presets[0]; i++)
-		if (strcmp(presets[i].name, name) == 0)
-			return &presets[i];
-	return NULL;
-}
-
-static int name_valid(const char *name)
+int cx_oauth_provider_name_valid(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
@@ -89,13 +54,11 @@ static const char *setting_in(const char *env, const char *what)
 	return cx_config_get(name, NULL);
 }
 
-int cx_oauth_provider_known(const char *name)
+int cx_oauth_provider_configured(const char *name)
 {
 	char env[64];
 
-	if (preset_find(name))
-		return 1;
-	if (!name_valid(name))
+	if (!cx_oauth_provider_name_valid(name))
 		return 0;
 	env_of(name, env);
 	return setting_in(env, "ISSUER") || setting_in(env, "AUTHORIZE_URL") ||
@@ -107,19 +70,15 @@ const char *cx_oauth_provider_setting(const cx_oauth_provider *p, const char *wh
 	return setting_in(p->env, what);
 }
 
-int cx_oauth_provider_open(const char *name, cx_oauth_provider **out, cx_err *err)
+int cx_oauth_provider_open(const cx_oauth_preset *pre, const char *name,
+    cx_oauth_provider **out, cx_err *err)
 {
-	const cx_oauth_preset *pre = preset_find(name);
 	cx_oauth_provider *p;
 	const char *m;
 
 	*out = NULL;
-	if (!pre && !name_valid(name))
-		return cx_err_set(err, CX_EXIT_USAGE, "unknown_provider: '%s' is not a "
-		    "provider name (x, google, meta, or letters, digits, '.', '_', '-' "
-		    "configured by CX_OAUTH_<NAME>_*)", name ? name : "");
 	p = cx_xcalloc(1, sizeof *p);
-	p->name = cx_xstrdup(name);
+	p->name = cx_xstrdup(pre ? pre->name : name);
 	p->preset = pre ? pre : &generic;
 	p->generic = !pre;
 	if (pre)
@@ -176,8 +135,8 @@ char *cx_oauth_provider_api_url(const cx_oauth_provider *p, const char *path)
 	char *base, *tail, *out;
 	size_t n;
 
-	if (!b && (p->preset->flags & CX_OAUTH_PERMISSIONS))
-		b = cx_config_get("CX_GRAPH_API_BASE", NULL);
+	if (!b && p->preset->api_base_setting)
+		b = cx_config_get(p->preset->api_base_setting, NULL);
 	base = cx_xstrdup(b ? b : p->preset->api_base ? p->preset->api_base : "");
 	n = strlen(base);
 	while (n > 0 && base[n - 1] == '/')

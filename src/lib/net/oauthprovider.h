@@ -1,10 +1,11 @@
-/* oauthprovider.h: who cx-oauth talks to. A provider is a preset (x,
- * google, meta: endpoints, scopes, client authentication, the identity
- * call and extra grant steps, as data) or a generic RFC 6749 server named
- * by the user and configured by CX_OAUTH_<NAME>_* (NAME upper-cased, every
- * other character than a letter or digit as "_"). Both are the same
- * struct, read by the same flow in oauth.c. Settings are CX_<P>_<WHAT> for
- * a preset (CX_X_TOKEN_URL) and CX_OAUTH_<NAME>_<WHAT> otherwise.
+/* oauthprovider.h: who cx-oauth talks to, and the OAuth preset interface.
+ * A provider is a preset (a cx_oauth_preset object exported by a provider
+ * module under src/providers/, found by name in src/providers/presets.h)
+ * or a generic RFC 6749 server named by the user and configured by
+ * CX_OAUTH_<NAME>_* (NAME upper-cased, every other character than a letter
+ * or digit as "_"). Both open into the same handle, read by the same flows
+ * in src/lib/oauth. Settings are CX_<P>_<WHAT> for a preset (CX_X_TOKEN_URL)
+ * and CX_OAUTH_<NAME>_<WHAT> otherwise.
  *
  * Endpoints resolve in one order: the setting (<...>_TOKEN_URL), then the
  * preset's default, then the server's metadata when <...>_ISSUER is set
@@ -15,7 +16,8 @@
  * runs, so a server's new metadata is seen on the next run.
  *
  * cx_oauth_provider_open returns a handle the caller frees with
- * cx_oauth_provider_free; URLs handed out are new (free them). */
+ * cx_oauth_provider_free; URLs handed out are new (free them). Presets are
+ * static data: nobody frees them. */
 #ifndef CX_OAUTHPROVIDER_H
 #define CX_OAUTHPROVIDER_H
 
@@ -23,20 +25,20 @@
 
 #include "err.h"
 
-enum {
-	CX_OAUTH_PKCE = 1,          /* S256 code challenge */
-	CX_OAUTH_OFFLINE = 2,       /* Google: access_type=offline&prompt=consent */
-	CX_OAUTH_LONG_LIVED = 4,    /* Meta: fb_exchange_token, no refresh token */
-	CX_OAUTH_PERMISSIONS = 8,   /* Meta: granted scopes from /me/permissions */
-	CX_OAUTH_SERVICE_ACCOUNTS = 16, /* Google: JWT bearer grant */
-	CX_OAUTH_REVOKE_DELETE = 32, /* Meta: revoke is DELETE with the token as bearer */
-};
+typedef struct cx_oauth_provider cx_oauth_provider;
+typedef struct cx_oauth_client cx_oauth_client;     /* oauth2.h */
+typedef struct cx_oauth_grant cx_oauth_grant;       /* oauth2.h */
 
 typedef enum {
 	CX_OAUTH_AUTH_BASIC,        /* client_secret_basic */
 	CX_OAUTH_AUTH_POST,         /* client_secret_post */
 	CX_OAUTH_AUTH_NONE,         /* a public client: client_id only */
 } cx_oauth_auth;
+
+typedef enum {
+	CX_OAUTH_REVOKE_FORM,       /* RFC 7009: POST token + hint, client auth */
+	CX_OAUTH_REVOKE_DELETE,     /* DELETE with the token as bearer */
+} cx_oauth_revoke_style;
 
 typedef enum {
 	CX_OAUTH_EP_AUTHORIZE,
@@ -46,23 +48,69 @@ typedef enum {
 	CX_OAUTH_EP_IDENTITY,       /* the preset's identity call, or OpenID userinfo */
 } cx_oauth_endpoint;
 
-/* The data of a preset; a generic provider uses the all-NULL one. */
+/* A service account's key file, as the flows keep it (strings are new:
+ * free with cx_oauth_sa_key_free; sealed is a secret). */
 typedef struct {
-	const char *name, *env;         /* env: the settings' prefix, "CX_X" */
-	const char *authorize_url;      /* "{v}": the Graph API version */
-	const char *token_url;          /* NULL: API base + token_path */
+	char *account;              /* who the grant is for (client_email) */
+	char *sealed;               /* what is stored sealed: the key alone */
+	char *token_uri;            /* where its grant goes, or NULL */
+} cx_oauth_sa_key;
+
+/* Server-to-server grants without a user (Google's JWT bearer). */
+typedef struct {
+	const char *key_setting;    /* the secret holding the key file */
+	/* Reads a key file (config errors: 78). */
+	int (*key_parse)(const char *json, cx_oauth_sa_key *k, cx_err *err);
+	/* One grant at url with a key as key_parse's sealed; subject may be
+	 * NULL; a refusal is 77 with reason refused. */
+	int (*grant)(const cx_oauth_provider *p, const char *sealed, const char *scopes,
+	    const char *subject, const char *url, const char *refused, long timeout_ms,
+	    cx_oauth_grant *g, cx_err *err);
+} cx_oauth_service_accounts;
+
+/* An OAuth preset: what a provider module must give so the flows can run
+ * against its platform. Data where it can be data:
+ *   name, env        the --provider name and the settings' prefix ("CX_X");
+ *   endpoints        authorize_url ("{v}": CX_GRAPH_API_VERSION), token_url
+ *                    or api_base + token_path, revoke_path (NULL: beside the
+ *                    token URL), api_base (api_base_setting, when set, is a
+ *                    second setting that overrides it);
+ *   identity call    api_base + identity_path, the object under
+ *                    identity_wrap, id_field, name_fields (first one wins);
+ *   scopes           default_scopes, required_scopes, scope_sep (between
+ *                    scopes in the authorize URL);
+ *   client auth      auth; pkce; authorize_extra (name, value pairs added
+ *                    to the authorize URL); revoke (the request's style).
+ * Optional hooks, NULL when the platform has no such step:
+ *   exchange         a grant's token for a long-lived one; a preset with it
+ *                    has no refresh tokens: its access token is renewed by
+ *                    exchange before it expires (Meta's fb_exchange_token);
+ *   granted_scopes   the scopes really granted, asked of the API with the
+ *                    new token (Meta's /me/permissions), space-separated;
+ *   service_account  server-to-server grants (Google's JWT bearer). */
+typedef struct cx_oauth_preset {
+	const char *name, *env;
+	const char *authorize_url;
+	const char *token_url;
 	const char *token_path;
-	const char *revoke_path;        /* at the API base; NULL: beside the token URL */
-	const char *api_base, *identity_path;
-	const char *identity_wrap;      /* the identity object is under this key */
-	const char *id_field, *name_fields;   /* name_fields: first one present wins */
+	const char *revoke_path;
+	const char *api_base, *api_base_setting, *identity_path;
+	const char *identity_wrap;
+	const char *id_field, *name_fields;
 	const char *default_scopes, *required_scopes;
-	char scope_sep;                 /* between scopes in the authorize URL */
+	char scope_sep;
 	cx_oauth_auth auth;
-	int flags;
+	int pkce;
+	const char *authorize_extra[4];
+	cx_oauth_revoke_style revoke;
+	int (*exchange)(cx_oauth_provider *p, const cx_oauth_client *c, const char *token,
+	    const char *refused, long timeout_ms, cx_oauth_grant *g, cx_err *err);
+	int (*granted_scopes)(const cx_oauth_provider *p, const char *token, char **out,
+	    cx_err *err);
+	const cx_oauth_service_accounts *service_account;
 } cx_oauth_preset;
 
-typedef struct {
+struct cx_oauth_provider {
 	char *name;
 	char env[64];                   /* "CX_X", "CX_OAUTH_ACME" */
 	const cx_oauth_preset *preset;
@@ -70,16 +118,19 @@ typedef struct {
 	cx_oauth_auth auth;
 	jv metadata;                    /* the server's; jv_null() until fetched */
 	int fetched;
-} cx_oauth_provider;
+};
 
-/* Whether name is a preset, or a generic name with settings (_ISSUER,
- * _AUTHORIZE_URL or _TOKEN_URL). */
-int cx_oauth_provider_known(const char *name);
+/* Whether name is a valid generic provider name (letters, digits, ".",
+ * "_", "-") with settings (_ISSUER, _AUTHORIZE_URL or _TOKEN_URL). */
+int cx_oauth_provider_configured(const char *name);
+/* Whether name may name a generic provider. */
+int cx_oauth_provider_name_valid(const char *name);
 
-/* The handle for name: a preset, or a generic provider when name is a
- * valid one (letters, digits, ".", "_", "-"; 64 usage otherwise). Reads
- * _AUTH_METHOD (78 when it is not one of the three). No network. */
-int cx_oauth_provider_open(const char *name, cx_oauth_provider **p, cx_err *err);
+/* The handle for preset, or, when preset is NULL, the generic provider
+ * name (the caller has checked it with cx_oauth_provider_name_valid).
+ * Reads _AUTH_METHOD (78 when it is not one of the three). No network. */
+int cx_oauth_provider_open(const cx_oauth_preset *preset, const char *name,
+    cx_oauth_provider **p, cx_err *err);
 void cx_oauth_provider_free(cx_oauth_provider *p);
 
 /* The setting <env>_<what>, or NULL. */

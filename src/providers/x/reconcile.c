@@ -19,6 +19,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "xchannel.h"
+#include "xoauth.h"
 #include "xalloc.h"
 
 /* The recent posts of one workspace's X account, fetched once a run. */
@@ -135,8 +136,8 @@ static jv fetch_posts(cx_channel_recon *r, const char *workspace, int *code)
 	cx_err err = { 0, "" };
 	jv posts = jv_array();
 
-	if (cx_oauth_status(r->s, "x", workspace, account_of, &user, &err) < 0 ||
-	    cx_oauth_token(r->s, "x", workspace, &tok, &err) < 0)
+	if (cx_oauth_list(r->s, cx_x_oauth.name, workspace, account_of, &user, &err) < 0 ||
+	    cx_oauth_preset_token(r->s, &cx_x_oauth, workspace, &tok, &err) < 0)
 		goto fail;
 	if (!user) {
 		cx_err_set(&err, CX_EXIT_CONFIG, "the X credential of workspace %s names no "
