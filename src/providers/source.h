@@ -1,11 +1,24 @@
-/* sync_tool.h: what the parts of cx-sync share: the event envelope on
- * stdout and the end of a calendar run (emit.c), upstream errors, and the
- * entry points of the subcommands (gcal.c: google-calendar and --requests;
- * channels.c: watch; caldav.c: caldav and ics; mentions.c: x-mentions).
+/* source.h: the sync source interface of cx-sync, and what sources share.
+ *
+ * A sync source pulls one platform's changes with a cursor (SPEC §6) and
+ * writes them as event lines on stdout. An implementation is a cx_source:
+ *   - name: its cx-sync subcommand; cmd: its usage, summary and option
+ *     table, whose ids are the CX_SOURCE_O_* below (cx-sync parses them
+ *     into a cx_source_conf and hands that to the source);
+ *   - check: what the command line lacks, before anything is opened;
+ *   - credential: whose cx-oauth credential it asks for (or NULL);
+ *   - progress: what its progress line counts (sync_progress), or NULL;
+ *   - run: one run, over an open store: a lease on what it syncs, the
+ *     cursor read, pages fetched (sync_upstream_error and
+ *     sync_transport_error for failures), events through sync_out, and the
+ *     cursor, counts and mirror committed in one transaction.
+ * Sources are listed in sources.c; they never call the registry or a tool.
+ * Below: the helpers of emit.c's successor source.c (the envelope, the end
+ * of a calendar run, leases, upstream errors, endpoints).
  * Strings passed in stay the caller's; jv items are consumed; rows handed
  * to each() and *row are the receiver's. */
-#ifndef CX_SYNC_TOOL_H
-#define CX_SYNC_TOOL_H
+#ifndef CX_SOURCE_H
+#define CX_SOURCE_H
 
 #include <stdint.h>
 
@@ -14,11 +27,42 @@
 #include "calendar.h"
 #include "err.h"
 #include "http.h"
+#include "opts.h"
 #include "progress.h"
 #include "store.h"
 #include "sync.h"
 
 #define SYNC_LEASE_DEFAULT 300   /* seconds; CX_SYNC_LEASE_SECONDS */
+
+/* What cx-sync read from its command line for a source. */
+typedef struct {
+	const char *workspace, *calendar, *url, *user;
+	long page_size, max_results;   /* 0: the source's default */
+	int full, listing, no_progress;
+} cx_source_conf;
+
+/* The ids of the options a source's table may hold; cx-sync's own options
+ * take ids from CX_SOURCE_O_END on. */
+enum { CX_SOURCE_O_DB = 1, CX_SOURCE_O_CONFIG, CX_SOURCE_O_WORKSPACE,
+	CX_SOURCE_O_CALENDAR, CX_SOURCE_O_FULL, CX_SOURCE_O_PAGE_SIZE,
+	CX_SOURCE_O_URL, CX_SOURCE_O_USER, CX_SOURCE_O_LISTING,
+	CX_SOURCE_O_MAX_RESULTS, CX_SOURCE_O_NO_PROGRESS, CX_SOURCE_O_END };
+
+#define CX_SOURCE_OPT_CONFIG { "config", 0, CX_SOURCE_O_CONFIG, "FILE", "load KEY=value settings from FILE" }
+#define CX_SOURCE_OPT_DB { "db", 0, CX_SOURCE_O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" }
+#define CX_SOURCE_OPT_NO_PROGRESS { "no-progress", 0, CX_SOURCE_O_NO_PROGRESS, NULL, "no progress line on a terminal's stderr" }
+#define CX_SOURCE_OPT_END { NULL, 0, 0, NULL, NULL }
+
+typedef struct {
+	const char *name;          /* cx-sync subcommand, e.g. "caldav" (static) */
+	const cx_cmd *cmd;         /* its usage, summary and options */
+	const char *credential;    /* cx-oauth provider of its token, or NULL */
+	const char *progress;      /* unit of its progress line, or NULL: none */
+	/* What c lacks, as "--url URL" for "... needs --url URL", or NULL. */
+	const char *(*check)(const cx_source_conf *c);
+	/* One run: 0, or -1 with err (CX_EXIT_SOME_FAILED: done, with skips). */
+	int (*run)(cx_store *s, const cx_source_conf *c, cx_err *err);
+} cx_source;
 
 /* Where the event lines of a run come from. */
 typedef struct {
@@ -54,7 +98,7 @@ int sync_calendar_finish(cx_store *s, const char *source, cx_sync_lease *lease,
     int64_t started, int64_t requests, cx_err *err);
 
 /* The terminal's progress line of the running command (counts what a
- * source has fetched; off unless started). */
+ * source has fetched; off unless cx-sync started it). */
 extern cx_progress sync_progress;
 
 /* The lease TTL for runs (CX_SYNC_LEASE_SECONDS). */
@@ -70,46 +114,5 @@ int sync_transport_error(cx_store *s, const char *source, cx_err *err);
 char *sync_api_base(const char *env, const char *def);
 /* A path segment, percent-encoded. */
 char *sync_escape(const char *segment);
-
-/* google-calendar. page_size 0: the default. */
-int gcal_sync(cx_store *s, const char *workspace, const char *calendar_id,
-    int full, long page_size, const sync_origin *origin, cx_err *err);
-/* --requests: runs the sync of every calendar that calendar.sync.requested
- * lines on stdin name (once per batch of lines at hand); other lines pass
- * through in order. *failed counts syncs that failed, *rejected input lines
- * that were not JSON objects. */
-int gcal_requests(cx_store *s, long page_size, size_t max_line, int64_t *failed,
-    int64_t *rejected, cx_err *err);
-/* Google's Calendar API calls for the push channels. */
-int gcal_watch(cx_store *s, const char *workspace, const char *calendar_id,
-    const char *channel_id, const char *address, const char *token, int64_t ttl,
-    jv *channel, cx_err *err);
-/* 1 stopped, 0 Google did not know it (404), -1 with err. */
-int gcal_stop(cx_store *s, const char *workspace, const char *channel_id,
-    const char *resource_id, cx_err *err);
-
-/* watch start: a new channel at Google, stored; *row is its row. ttl 0:
- * Google's default. replaces: the channel a renewal takes over from. */
-int watch_start(cx_store *s, const char *workspace, const char *calendar_id,
-    const char *address, int64_t ttl, const char *replaces, jv *row, cx_err *err);
-/* watch renew: every active channel (of workspace, NULL: all) expiring
- * within before seconds gets a successor and is stopped; each() gets the
- * successor's row. *failed counts channels that could not be renewed. */
-int watch_renew(cx_store *s, const char *workspace, int64_t before,
-    void (*each)(jv row, void *ctx), void *ctx, int64_t *failed, cx_err *err);
-/* watch stop: stops the channel at Google and here; *row is its row. */
-int watch_stop(cx_store *s, const char *channel_id, jv *row, cx_err *err);
-
-/* caldav. user NULL: no authentication. */
-int caldav_sync(cx_store *s, const char *url, const char *user, int full,
-    int listing, cx_err *err);
-
-/* ics: the VEVENTs of one iCalendar file ("-": stdin) as CalendarEvent
- * lines; *events counts them. */
-int caldav_ics(const char *path, int64_t *events, cx_err *err);
-
-/* x-mentions. */
-int mentions_sync(cx_store *s, const char *workspace, long max_results,
-    cx_err *err);
 
 #endif

@@ -12,10 +12,10 @@
 #include "exit.h"
 #include "json.h"
 #include "log.h"
+#include "metawebhook.h"
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
-#include "signature.h"
 #include "xalloc.h"
 
 static int n_tests, n_failed;
@@ -84,15 +84,15 @@ static void test_signature(void)
 	cx_crypto_hmac_sha256("old", 3, body, strlen(body), mac);
 	cx_crypto_hex(mac, sizeof mac, hex);
 	snprintf(header, sizeof header, "sha256=%s", hex);
-	check(!cx_signature_meta(header, body, strlen(body), "new", NULL),
+	check(!meta_signature_valid(header, body, strlen(body), "new", NULL),
 	    "a signature made with another secret is refused");
-	check(cx_signature_meta(header, body, strlen(body), "new", "old"),
+	check(meta_signature_valid(header, body, strlen(body), "new", "old"),
 	    "a signature made with the previous secret is accepted during rotation");
-	check(!cx_signature_meta(header, "{\"a\":2}", 7, "new", "old"),
+	check(!meta_signature_valid(header, "{\"a\":2}", 7, "new", "old"),
 	    "a changed body is refused");
-	check(!cx_signature_meta(hex, body, strlen(body), "old", NULL),
+	check(!meta_signature_valid(hex, body, strlen(body), "old", NULL),
 	    "a signature without the sha256= prefix is refused");
-	check(!cx_signature_meta(NULL, body, strlen(body), "old", NULL),
+	check(!meta_signature_valid(NULL, body, strlen(body), "old", NULL),
 	    "a missing signature is refused");
 }
 

@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "exit.h"
 #include "http.h"
+#include "url.h"
 #include "xalloc.h"
 
 #ifndef CX_VERSION
@@ -55,29 +56,6 @@ size_t cx_http_sink_write(char *data, size_t size, size_t n, void *ctx)
 	s->len += add;
 	s->buf[s->len] = '\0';
 	return add;
-}
-
-char *cx_http_url_for_log(const char *url)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *out;
-
-	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-		curl_url_cleanup(u);
-		return cx_xstrdup("(malformed URL)");
-	}
-	curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-	curl_url_get(u, CURLUPART_HOST, &host, 0);
-	curl_url_get(u, CURLUPART_PORT, &port, 0);
-	curl_url_get(u, CURLUPART_PATH, &path, 0);
-	out = cx_xasprintf("%s://%s%s%s%s", scheme ? scheme : "?", host ? host : "?",
-	    port ? ":" : "", port ? port : "", path ? path : "/");
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_url_cleanup(u);
-	return out;
 }
 
 static void collect_headers(CURL *h, cx_http_response *resp)
@@ -173,7 +151,7 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 		curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
 		resp->sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&
 		    rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
-		where = cx_http_url_for_log(req->url);
+		where = cx_url_for_log(req->url);
 		if (body.too_big)
 			cx_err_set(err, CX_EXIT_TEMPFAIL, "%s %s: response body over %zu bytes",
 			    method, where, body.max);

@@ -16,6 +16,7 @@
 #include <jv.h>
 
 #include "err.h"
+#include "url.h"
 
 #define CX_HTTP_FORM "application/x-www-form-urlencoded"
 #define CX_HTTP_JSON "application/json"
@@ -77,7 +78,8 @@ char *cx_http_url_with(const char *url, const char *key, ...) __attribute__((sen
 /* The decoded value of query parameter name in a URL or a bare query
  * string, or NULL when absent. */
 char *cx_http_query_param(const char *url, const char *name);
-/* scheme://host[:port]/path of url, without user info or query: safe to log. */
-char *cx_http_url_for_log(const char *url);
+/* scheme://host[:port]/path of url, safe to log: core's cx_url_for_log
+ * (url.h), under the name net's callers know. */
+#define cx_http_url_for_log cx_url_for_log
 
 #endif
