@@ -1,9 +1,12 @@
 /* ingest.h: what the parts of cx-ingest share: the routes it serves (the
- * webhook sources of webhooks.h) and the entry points of its subcommands. */
+ * webhook sources of webhooks.h), serve's histograms (histogram.c), and
+ * the entry points of its subcommands. */
 #ifndef CX_INGEST_H
 #define CX_INGEST_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "opts.h"
@@ -15,6 +18,18 @@ int ingest_routes_parse(const char *list, unsigned *set, cx_err *err);
 int ingest_route_served(unsigned set, int i);
 /* Whether a route in set belongs to the source_index-th source. */
 int ingest_routes_use(unsigned set, size_t source_index);
+
+/* A histogram kept in memory (at most 16 bounds). */
+typedef struct {
+	double sum;
+	uint64_t count, buckets[16];
+} histogram;
+
+/* Counts v in h, whose n bucket bounds are bounds. */
+void observe(histogram *h, const double *bounds, size_t n, double v);
+/* Writes h as Prometheus text (HELP, TYPE, buckets, sum, count). */
+void write_histogram(FILE *out, const char *name, const char *help,
+    const histogram *h, const double *bounds, size_t n);
 
 int ingest_serve(int argc, char **argv);
 extern const cx_cmd ingest_serve_cmd;

@@ -118,11 +118,6 @@ static const double size_bounds[] = { 256, 1024, 4096, 16384, 65536, 262144,
 #define NLAT (sizeof latency_bounds / sizeof *latency_bounds)
 #define NSIZE (sizeof size_bounds / sizeof *size_bounds)
 
-typedef struct {
-	double sum;
-	uint64_t count, buckets[16];
-} histogram;
-
 /* A pending counter delta: name{labels} += n. */
 typedef struct delta {
 	char *name, *labels;
@@ -169,15 +164,6 @@ static void count_locked(const char *name, const char *labels, int64_t n)
 	d->n = n;
 	d->next = srv.deltas;
 	srv.deltas = d;
-}
-
-static void observe(histogram *h, const double *bounds, size_t n, double v)
-{
-	h->sum += v;
-	h->count++;
-	for (size_t i = 0; i < n; i++)
-		if (v <= bounds[i])
-			h->buckets[i]++;
 }
 
 /* Writes pending counter deltas inside the writer's open transaction. */
@@ -521,18 +507,6 @@ static enum MHD_Result probe_store(struct MHD_Connection *conn, request *r)
 	MHD_suspend_connection(conn);
 	enqueue(j);
 	return MHD_YES;
-}
-
-static void write_histogram(FILE *out, const char *name, const char *help,
-    const histogram *h, const double *bounds, size_t n)
-{
-	fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "%s_bucket{le=\"%.10g\"} %llu\n", name, bounds[i],
-		    (unsigned long long)h->buckets[i]);
-	fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
-	    (unsigned long long)h->count, name, h->sum, name,
-	    (unsigned long long)h->count);
 }
 
 static enum MHD_Result serve_metrics(struct MHD_Connection *conn, request *r)

@@ -46,7 +46,6 @@ typedef struct cx_webhook_request {
 } cx_webhook_request;
 
 typedef struct {
-	const char *name;                   /* the platform, e.g. "meta" */
 	const char *const *routes;          /* ends with NULL */
 	const char *const *secrets;         /* env names, ends with NULL */
 	const char *signature_header;

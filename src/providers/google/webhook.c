@@ -57,7 +57,6 @@ static const char *const routes[] = { GCAL_SOURCE, NULL };
 static const char *const no_secrets[] = { NULL };
 
 const cx_webhook_source gcal_webhook = {
-	.name = "google",
 	.routes = routes,
 	.secrets = no_secrets,
 	.refused = "unknown_channel",

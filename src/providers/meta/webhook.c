@@ -14,10 +14,14 @@
 
 #define SIGNATURE_HEADER "X-Hub-Signature-256"
 
-/* The app secrets (current and previous) and the verify token, read once. */
+/* The app secrets (current and previous) and the verify token, read once,
+ * from these. */
 typedef struct {
 	char *secret, *previous, *verify_token;
 } meta_keys;
+
+static const char *const secrets[] = { "CX_META_APP_SECRET",
+	"CX_META_APP_SECRET_PREVIOUS", "CX_META_VERIFY_TOKEN", NULL };
 
 int meta_signature_valid(const char *header, const void *body, size_t len,
     const char *secret, const char *previous)
@@ -48,9 +52,9 @@ static int meta_load(void **keys, cx_err *err)
 	meta_keys *k = cx_xcalloc(1, sizeof *k);
 
 	*keys = NULL;
-	if (cx_secret_get("CX_META_APP_SECRET", &k->secret, err) < 0 ||
-	    cx_secret_get("CX_META_APP_SECRET_PREVIOUS", &k->previous, err) < 0 ||
-	    cx_secret_get("CX_META_VERIFY_TOKEN", &k->verify_token, err) < 0) {
+	if (cx_secret_get(secrets[0], &k->secret, err) < 0 ||
+	    cx_secret_get(secrets[1], &k->previous, err) < 0 ||
+	    cx_secret_get(secrets[2], &k->verify_token, err) < 0) {
 		meta_unload(k);
 		return -1;
 	}
@@ -90,11 +94,8 @@ static int meta_verify(cx_webhook_request *r, const void *keys, cx_store *store,
 }
 
 static const char *const routes[] = { "whatsapp", "instagram", "messenger", NULL };
-static const char *const secrets[] = { "CX_META_APP_SECRET",
-	"CX_META_APP_SECRET_PREVIOUS", "CX_META_VERIFY_TOKEN", NULL };
 
 const cx_webhook_source meta_webhook = {
-	.name = "meta",
 	.routes = routes,
 	.secrets = secrets,
 	.signature_header = SIGNATURE_HEADER,
