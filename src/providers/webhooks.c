@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "gcal.h"
-#include "metawebhook.h"
+#include "metahub.h"
 #include "webhooks.h"
 
 static const cx_webhook_source *const sources[] = {

@@ -12,7 +12,7 @@
 #include "exit.h"
 #include "json.h"
 #include "log.h"
-#include "metawebhook.h"
+#include "metahub.h"
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"

@@ -8,7 +8,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "exit.h"
-#include "metawebhook.h"
+#include "metahub.h"
 #include "signature.h"
 #include "xalloc.h"
 

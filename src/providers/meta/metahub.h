@@ -1,8 +1,8 @@
-/* metawebhook.h: Meta's webhook source (webhook.c): the whatsapp,
+/* metahub.h: Meta's webhook source (webhook.c): the whatsapp,
  * instagram and messenger routes, the hub.challenge handshake and the
  * X-Hub-Signature-256 check. Secrets passed in stay the caller's. */
-#ifndef CX_METAWEBHOOK_H
-#define CX_METAWEBHOOK_H
+#ifndef CX_METAHUB_H
+#define CX_METAHUB_H
 
 #include <stddef.h>
 
