@@ -37,7 +37,6 @@
 
 #define GROUP_MAX 512
 #define CHECKPOINT_EVERY_MS 1000
-#define MAX_SOURCES 16
 
 enum { O_LISTEN = 1, O_DB, O_CONFIG, O_MAX_BODY, O_STDOUT, O_THREADS, O_ROUTES };
 
@@ -127,7 +126,7 @@ typedef struct delta {
 
 static struct {
 	conf c;
-	void *keys[MAX_SOURCES];    /* each served source's secrets */
+	void **keys;            /* each webhook source's secrets, by index */
 	cx_store *store;        /* the writer's */
 	cx_store *reader;       /* for /metrics, under reader_lock */
 	pthread_mutex_t reader_lock;
@@ -793,6 +792,7 @@ static int open_all(void)
 {
 	cx_err err = { 0, "" };
 	const cx_webhook_source *src;
+	size_t n = 0;
 
 	if (cx_config_load(srv.c.config, &err) < 0)
 		return fail(&err);
@@ -802,7 +802,10 @@ static int open_all(void)
 		    srv.c.routes ? "--routes" : "CX_INGEST_ROUTES", err.msg);
 		return srv.c.routes ? CX_EXIT_USAGE : CX_EXIT_CONFIG;
 	}
-	for (size_t k = 0; k < MAX_SOURCES && (src = cx_webhooks_source(k)); k++)
+	while (cx_webhooks_source(n))
+		n++;
+	srv.keys = cx_xcalloc(n, sizeof *srv.keys);
+	for (size_t k = 0; (src = cx_webhooks_source(k)); k++)
 		if (src->load && ingest_routes_use(srv.c.served, k) &&
 		    src->load(&srv.keys[k], &err) < 0)
 			return fail(&err);
@@ -863,9 +866,10 @@ static void close_all(pthread_t writer, pthread_t checkpointer)
 	pthread_join(checkpointer, NULL);
 	cx_store_close(srv.reader);
 	cx_store_close(srv.store);
-	for (size_t k = 0; k < MAX_SOURCES && (src = cx_webhooks_source(k)); k++)
+	for (size_t k = 0; (src = cx_webhooks_source(k)); k++)
 		if (src->unload)
 			src->unload(srv.keys[k]);
+	free(srv.keys);
 }
 
 int ingest_serve(int argc, char **argv)

@@ -22,7 +22,6 @@
 #include "xalloc.h"
 
 #define RENEW_BEFORE_DEFAULT 86400
-#define MAX_COMMANDS 16
 
 enum { O_ADDRESS = CX_SOURCE_O_END, O_TTL, O_BEFORE, O_ALL, O_JSON, O_TABLE,
 	O_MAX_LINE, O_REQUESTS };
@@ -396,21 +395,25 @@ static const cx_subcmd own_commands[] = {
 
 int main(int argc, char **argv)
 {
-	cx_subcmd commands[MAX_COMMANDS];
+	size_t n = 0, own = sizeof own_commands / sizeof *own_commands;
 	const cx_source *src;
-	size_t n = 0;
+	cx_subcmd *commands;
+	int rc;
 
 	cx_log_init("cx-sync");
 	/* --requests is an option that names a mode: it may follow others */
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
 		if (strcmp(argv[i], "--requests") == 0)
 			return requests_cmd(argc, argv);
-	for (size_t i = 0; (src = cx_sources_get(i)) && n < MAX_COMMANDS - 4; i++)
-		commands[n++] = (cx_subcmd){ src->name, source_cmd, src->cmd };
-	for (const cx_subcmd *own = own_commands; own->name; own++)
-		commands[n++] = *own;
-	commands[n] = (cx_subcmd){ NULL, NULL, NULL };
-	return cx_subcmd_main("cx-sync",
+	while (cx_sources_get(n))
+		n++;
+	commands = cx_xcalloc(n + own, sizeof *commands);
+	for (size_t i = 0; (src = cx_sources_get(i)); i++)
+		commands[i] = (cx_subcmd){ src->name, source_cmd, src->cmd };
+	memcpy(commands + n, own_commands, sizeof own_commands);  /* with its end */
+	rc = cx_subcmd_main("cx-sync",
 	    "Pull sources with a cursor: calendars into a mirror, X mentions since the "
 	    "last one.", commands, argc, argv);
+	free(commands);
+	return rc;
 }
