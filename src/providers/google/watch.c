@@ -20,16 +20,43 @@
 
 /* ---- Google's calls ---------------------------------------------------- */
 
+/* POSTs body (a JSON text; wiped and freed) to url (freed) with the
+ * workspace's Google token: 0 and *resp, or -1 with err. */
+static int post_json(cx_store *s, const char *workspace, char *url, char *body,
+    cx_http_response *resp, cx_err *err)
+{
+	char *bearer = NULL;
+	cx_http_request req = { 0 };
+	int rc;
+
+	if (cx_oauth_token(s, "google", workspace, &bearer, err) < 0) {
+		cx_secret_free(body);
+		free(url);
+		return -1;
+	}
+	req.url = url;
+	req.body = body;
+	req.body_len = strlen(body);
+	req.content_type = CX_HTTP_JSON;
+	req.bearer = bearer;
+	rc = cx_http_do(&req, resp, err);
+	cx_secret_free(bearer);
+	cx_secret_free(body);   /* a watch's holds the channel token */
+	free(url);
+	if (rc < 0) {
+		cx_http_response_free(resp);
+		return sync_transport_error(s, GCAL_SOURCE, err);
+	}
+	return 0;
+}
+
 int gcal_watch(cx_store *s, const char *workspace, const char *calendar_id,
     const char *channel_id, const char *address, const char *token, int64_t ttl,
     jv *channel, cx_err *err)
 {
-	char *url = gcal_api_url("/calendar/v3/calendars/%s/events/watch", calendar_id);
-	char *bearer = NULL, *body, ttl_s[24];
+	char ttl_s[24];
 	jv req_body = jv_object();
-	cx_http_request req = { 0 };
 	cx_http_response resp;
-	int rc;
 
 	*channel = jv_invalid();
 	req_body = jv_object_set(req_body, jv_string("id"), jv_string(channel_id));
@@ -41,25 +68,9 @@ int gcal_watch(cx_store *s, const char *workspace, const char *calendar_id,
 		req_body = jv_object_set(req_body, jv_string("params"), jv_object_set(
 		    jv_object(), jv_string("ttl"), jv_string(ttl_s)));
 	}
-	body = cx_json_dump(req_body);
-	if (cx_oauth_token(s, "google", workspace, &bearer, err) < 0) {
-		cx_secret_free(body);
-		free(url);
+	if (post_json(s, workspace, gcal_api_url("/calendar/v3/calendars/%s/events/watch",
+	    calendar_id), cx_json_dump(req_body), &resp, err) < 0)
 		return -1;
-	}
-	req.url = url;
-	req.body = body;
-	req.body_len = strlen(body);
-	req.content_type = CX_HTTP_JSON;
-	req.bearer = bearer;
-	rc = cx_http_do(&req, &resp, err);
-	cx_secret_free(bearer);
-	cx_secret_free(body);   /* it holds the channel token */
-	free(url);
-	if (rc < 0) {
-		cx_http_response_free(&resp);
-		return sync_transport_error(s, GCAL_SOURCE, err);
-	}
 	if (resp.status != 200) {
 		gcal_error(s, "events.watch", &resp, err);
 		cx_http_response_free(&resp);
@@ -79,33 +90,14 @@ int gcal_watch(cx_store *s, const char *workspace, const char *calendar_id,
 int gcal_stop(cx_store *s, const char *workspace, const char *channel_id,
     const char *resource_id, cx_err *err)
 {
-	char *url = gcal_api_url("/calendar/v3/channels/stop%s", NULL);
-	char *bearer = NULL, *body;
 	jv b = jv_object_set(jv_object(), jv_string("id"), jv_string(channel_id));
-	cx_http_request req = { 0 };
 	cx_http_response resp;
 	int rc;
 
 	b = jv_object_set(b, jv_string("resourceId"), jv_string(resource_id));
-	body = cx_json_dump(b);
-	if (cx_oauth_token(s, "google", workspace, &bearer, err) < 0) {
-		free(body);
-		free(url);
+	if (post_json(s, workspace, gcal_api_url("/calendar/v3/channels/stop%s", NULL),
+	    cx_json_dump(b), &resp, err) < 0)
 		return -1;
-	}
-	req.url = url;
-	req.body = body;
-	req.body_len = strlen(body);
-	req.content_type = CX_HTTP_JSON;
-	req.bearer = bearer;
-	rc = cx_http_do(&req, &resp, err);
-	cx_secret_free(bearer);
-	free(body);
-	free(url);
-	if (rc < 0) {
-		cx_http_response_free(&resp);
-		return sync_transport_error(s, GCAL_SOURCE, err);
-	}
 	rc = resp.status == 200 || resp.status == 204 ? 1 : resp.status == 404 ? 0 :
 	    gcal_error(s, "channels.stop", &resp, err);
 	cx_http_response_free(&resp);
