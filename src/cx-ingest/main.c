@@ -409,26 +409,32 @@ static const char *no_query(const cx_webhook_request *r, const char *name)
 }
 
 /* The check of a signature header that cx-ingest store was given: the
- * exit status (CX_EXIT_OK when there is none, or it is valid). */
-static int check_signature(const conf *c, const cx_webhook_source *src, char *body,
-    size_t len)
+ * exit status (CX_EXIT_OK when there is none, or it is valid; *body is
+ * then what to store). */
+static int check_signature(const conf *c, const cx_webhook_source *src, cx_store *s,
+    char **body, size_t *len)
 {
-	cx_webhook_request req = { given_header, no_query, (void *)c, body, len };
+	cx_webhook_request req = { given_header, no_query, (void *)c, *body, *len };
 	cx_err err = { 0, "" };
 	void *keys = NULL;
-	int rc = CX_EXIT_OK;
+	int ok;
 
 	if (!src->signature_header || !given_header(&req, src->signature_header))
 		return CX_EXIT_OK;
 	if (src->load && src->load(&keys, &err) < 0)
 		return fail(&err);
-	if (src->verify(&req, keys, NULL, &err) <= 0) {
-		cx_log_error("the signature does not match the body; nothing stored");
-		rc = CX_EXIT_NOPERM;
-	}
+	ok = src->verify(&req, keys, src->needs_store ? s : NULL, &err);
+	*body = req.body;
+	*len = req.len;
 	if (src->unload)
 		src->unload(keys);
-	return rc;
+	if (ok < 0)
+		return fail(&err);
+	if (ok == 0) {
+		cx_log_error("the signature does not match the body; nothing stored");
+		return CX_EXIT_NOPERM;
+	}
+	return CX_EXIT_OK;
 }
 
 /* The routes whose deliveries carry a signature, as "a|b|c". */
@@ -483,7 +489,7 @@ static int store(int argc, char **argv)
 	}
 	h = cx_json_dump(headers);
 	body = read_all(0, 64 * 1024 * 1024, &len);
-	rc = check_signature(&c, src, body, len);
+	rc = check_signature(&c, src, s, &body, &len);
 	if (rc == CX_EXIT_OK && !cx_json_object_valid(body, len)) {
 		cx_log_error("the body is not a UTF-8 JSON object; nothing stored");
 		rc = CX_EXIT_DATAERR;
