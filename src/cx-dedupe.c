@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "configfile.h"
 #include "dedupe.h"
 #include "exit.h"
 #include "json.h"

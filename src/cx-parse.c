@@ -19,6 +19,7 @@
 #include "accounts.h"
 #include "clock.h"
 #include "config.h"
+#include "configfile.h"
 #include "exit.h"
 #include "inbox.h"
 #include "json.h"
@@ -28,6 +29,7 @@
 #include "opts.h"
 #include "paths.h"
 #include "store.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define BATCH_LINES 8192
@@ -877,66 +879,24 @@ static int fail(const cx_err *err)
 	return err->code ? err->code : CX_EXIT_TEMPFAIL;
 }
 
-int main(int argc, char **argv)
+/* Reads batches until the input ends or a fatal error, committing each
+ * batch before its lines go out. */
+static int pump(run *R, const conf *c, cx_ndjson_reader *r, body_reader *br)
 {
-	conf c = { .max_line = CX_NDJSON_MAX_LINE_DEFAULT };
-	cx_err err = { 0, "" };
-	run R = { 0 };
-	cx_ndjson_reader *r = NULL;
-	body_reader br = { 0 };
-	batch *b;
+	batch *b = cx_xcalloc(1, sizeof *b);
+	cx_err err;
 	int rc, status = CX_EXIT_OK;
 
-	cx_log_init("cx-parse");
-	rc = cx_opts_parse(&command, argc, argv, on_option, &c, &err);
-	if (rc == CX_OPTS_DONE)
-		return CX_EXIT_OK;
-	if (rc >= 0 && rc < argc)
-		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
-	if (rc >= 0 && c.provider && !provider_name_ok(c.provider))
-		rc = cx_err_set(&err, CX_EXIT_USAGE, "no parser for provider '%s'", c.provider);
-	if (rc < 0) {
-		cx_log(CX_LOG_ERROR, jv_null(), "%s (see cx-parse --help)", err.msg);
-		return CX_EXIT_USAGE;
-	}
-	if (cx_config_load(c.config, &err) < 0)
-		return fail(&err);
-	for (int k = 0; k < K_COUNT; k++)
-		keys[k] = jv_string(key_names[k]);
-	if (c.provider) {
-		br.p = parser_for(&R, c.provider);
-		if (!br.p)
-			status = fail(&R.err);
-		else if (!br.p->jq) {
-			cx_err_set(&err, CX_EXIT_USAGE, "no parser for provider '%s'", c.provider);
-			status = fail(&err);
-		}
-	}
-	if (status == CX_EXIT_OK && cx_store_open(c.db, &R.store, &err) < 0)
-		status = fail(&err);
-	if (status != CX_EXIT_OK)
-		goto out;
-	if (c.provider) {
-		br.fd = 0;
-		br.max_line = (size_t)c.max_line;
-		br.cap = (br.max_line < 65536 ? 65536 : br.max_line) + 2;
-		br.buf = cx_xmalloc(br.cap);
-		br.jp = jv_parser_new(0);
-		br.provider = jv_string(c.provider);
-	} else {
-		r = cx_ndjson_open(0, (size_t)c.max_line);
-	}
-	b = cx_xcalloc(1, sizeof *b);
 	cx_ndjson_out_init();
 	for (;;) {
-		rc = c.provider ? read_bodies(&R, &br, b) : read_lines(&R, r, b);
+		rc = c->provider ? read_bodies(R, br, b) : read_lines(R, r, b);
 		if (rc < 0) {
 			status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
 			break;
 		}
-		if (rc == 0 || (R.fatal && R.discard))
+		if (rc == 0 || (R->fatal && R->discard))
 			break;
-		if (batch_commit(&R, b, &err) < 0) {
+		if (batch_commit(R, b, &err) < 0) {
 			status = fail(&err);
 			break;
 		}
@@ -945,23 +905,103 @@ int main(int argc, char **argv)
 		batch_clear(b);
 		if (cx_ndjson_flush() < 0)
 			break;  /* the reader is gone: stop quietly */
-		if (R.fatal)
+		if (R->fatal)
 			break;  /* what came before the failure is out; stop there */
 	}
-	if (R.fatal && status == CX_EXIT_OK)
-		status = fail(&R.err);
-	if (status == CX_EXIT_OK && (R.errors > 0 || (r && cx_ndjson_rejected(r) > 0)))
+	if (R->fatal && status == CX_EXIT_OK)
+		status = fail(&R->err);
+	if (status == CX_EXIT_OK && (R->errors > 0 || (r && cx_ndjson_rejected(r) > 0)))
 		status = CX_EXIT_DATAERR;
 	batch_clear(b);
 	free(b->out.s);
 	free(b->counters);
 	free(b);
-	cx_ndjson_close(r);
-	if (br.jp)
-		jv_parser_free(br.jp);
-	free(br.buf);
-	jv_free(br.provider);
-out:
+	return status;
+}
+
+static void body_reader_open(body_reader *br, const conf *c)
+{
+	br->fd = 0;
+	br->max_line = (size_t)c->max_line;
+	br->cap = (br->max_line < 65536 ? 65536 : br->max_line) + 2;
+	br->buf = cx_xmalloc(br->cap);
+	br->jp = jv_parser_new(0);
+	br->provider = jv_string(c->provider);
+}
+
+static void body_reader_close(body_reader *br)
+{
+	if (br->jp)
+		jv_parser_free(br->jp);
+	free(br->buf);
+	jv_free(br->provider);
+}
+
+/* The options and the config file: -1 to go on, else the exit status
+ * (0 after --help or --version). */
+static int parse_args(conf *c, int argc, char **argv)
+{
+	cx_err err = { 0, "" };
+	int rc = cx_opts_parse(&command, argc, argv, on_option, c, &err);
+
+	if (rc == CX_OPTS_DONE)
+		return CX_EXIT_OK;
+	if (rc >= 0 && rc < argc)
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "unexpected argument '%s'", argv[rc]);
+	if (rc >= 0 && c->provider && !provider_name_ok(c->provider))
+		rc = cx_err_set(&err, CX_EXIT_USAGE, "no parser for provider '%s'", c->provider);
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s (see cx-parse --help)", err.msg);
+		return CX_EXIT_USAGE;
+	}
+	if (cx_config_load(c->config, &err) < 0)
+		return fail(&err);
+	return -1;
+}
+
+/* The parser of --provider, checked before anything is read. */
+static int provider_parser(run *R, const conf *c, body_reader *br)
+{
+	cx_err err;
+
+	br->p = parser_for(R, c->provider);
+	if (!br->p)
+		return fail(&R->err);
+	if (!br->p->jq) {
+		cx_err_set(&err, CX_EXIT_USAGE, "no parser for provider '%s'", c->provider);
+		return fail(&err);
+	}
+	return CX_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	conf c = { .max_line = CX_NDJSON_MAX_LINE_DEFAULT };
+	cx_err err = { 0, "" };
+	run R = { 0 };
+	cx_ndjson_reader *r = NULL;
+	body_reader br = { 0 };
+	int status;
+
+	cx_log_init("cx-parse");
+	if ((status = parse_args(&c, argc, argv)) >= 0)
+		return status;
+	status = CX_EXIT_OK;
+	for (int k = 0; k < K_COUNT; k++)
+		keys[k] = jv_string(key_names[k]);
+	if (c.provider)
+		status = provider_parser(&R, &c, &br);
+	if (status == CX_EXIT_OK && cx_store_open(c.db, &R.store, &err) < 0)
+		status = fail(&err);
+	if (status == CX_EXIT_OK) {
+		if (c.provider)
+			body_reader_open(&br, &c);
+		else
+			r = cx_ndjson_open(0, (size_t)c.max_line);
+		status = pump(&R, &c, r, &br);
+		cx_ndjson_close(r);
+		body_reader_close(&br);
+	}
 	for (int i = 0; i < R.nparsers; i++) {
 		free(R.parsers[i]->name);
 		cx_jq_free(R.parsers[i]->jq);

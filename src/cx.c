@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "config.h"
+#include "configfile.h"
 #include "exit.h"
 #include "json.h"
 #include "log.h"
@@ -185,6 +186,61 @@ static const char *state_problem(cx_store *s, int version, int latest)
 	return NULL;
 }
 
+/* What doctor found; secrets and credentials are consumed by the printers. */
+typedef struct {
+	const char *path, *problem, *config;
+	int has_state, version, latest;
+	jv secrets, creds;
+} report;
+
+static void print_table(report *r)
+{
+	printf("state file      %s%s%s\n", r->path, r->problem ? ": " : "",
+	    r->problem ? r->problem : "");
+	if (r->has_state)
+		printf("schema version  %d (this cx knows %d)\n", r->version, r->latest);
+	printf("config file     %s\n", r->config ? r->config : "(none)");
+	jv_object_foreach(r->secrets, k, v) {
+		printf("%-28s %s\n", jv_string_value(k),
+		    jv_get_kind(v) == JV_KIND_TRUE ? "set" : "not set");
+		jv_free(k);
+		jv_free(v);
+	}
+	jv_free(r->secrets);
+	jv_array_foreach(r->creds, i, cred) {
+		const char *provider = cx_json_str(cred, "provider");
+		const char *workspace = cx_json_str(cred, "workspace");
+		const char *reason = cx_json_str(cred, "connected_reason");
+		jv connected = jv_object_get(jv_copy(cred), jv_string("connected"));
+
+		printf("credential %s:%s  %s (%s)\n", provider ? provider : "?",
+		    workspace ? workspace : "?",
+		    jv_get_kind(connected) == JV_KIND_TRUE ? "connected" : "not connected",
+		    reason ? reason : "?");
+		jv_free(connected);
+		jv_free(cred);
+		(void)i;
+	}
+	jv_free(r->creds);
+}
+
+static void print_json(report *r)
+{
+	jv out = jv_object();
+
+	out = jv_object_set(out, jv_string("db"), jv_string(r->path));
+	out = jv_object_set(out, jv_string("db_problem"),
+	    r->problem ? jv_string(r->problem) : jv_null());
+	out = jv_object_set(out, jv_string("schema_version"),
+	    r->has_state ? jv_number(r->version) : jv_null());
+	out = jv_object_set(out, jv_string("schema_latest"), jv_number(r->latest));
+	out = jv_object_set(out, jv_string("config"),
+	    r->config ? jv_string(r->config) : jv_null());
+	out = jv_object_set(out, jv_string("secrets"), r->secrets);
+	out = jv_object_set(out, jv_string("credentials"), r->creds);
+	cx_ndjson_write(out);
+}
+
 /* Reports without changing anything: a missing file is not created and an
  * old schema is not migrated; either makes the exit status 78. */
 static int doctor(int argc, char **argv)
@@ -192,9 +248,8 @@ static int doctor(int argc, char **argv)
 	conf c = { 0 };
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
-	jv out, sec, creds;
-	int rc, version = -1, latest;
-	const char *problem;
+	report r = { .version = -1 };
+	int rc;
 	char *path;
 
 	c.table = isatty(1);
@@ -208,71 +263,33 @@ static int doctor(int argc, char **argv)
 		free(path);
 		return fail(&err);
 	}
-	sec = jv_object();
-	creds = jv_array();
-	latest = cx_store_schema_latest();
+	r.path = path;
+	r.creds = jv_array();
+	r.latest = cx_store_schema_latest();
+	r.has_state = s != NULL;
 	if (s)
-		version = cx_store_schema_version(s);
-	problem = state_problem(s, version, latest);
-	if (!problem && cx_oauth_status(s, NULL, NULL, collect, &creds, &err) < 0) {
-		jv_free(sec);
-		jv_free(creds);
+		r.version = cx_store_schema_version(s);
+	r.problem = state_problem(s, r.version, r.latest);
+	if (!r.problem && cx_oauth_status(s, NULL, NULL, collect, &r.creds, &err) < 0) {
+		jv_free(r.creds);
 		cx_store_close(s);
 		free(path);
 		return fail(&err);
 	}
+	r.secrets = jv_object();
 	for (const char *const *n = secrets; *n; n++)
-		sec = jv_object_set(sec, jv_string(*n), jv_bool(cx_secret_is_set(*n)));
-	if (c.table) {
-		printf("state file      %s%s%s\n", path, problem ? ": " : "",
-		    problem ? problem : "");
-		if (s)
-			printf("schema version  %d (this cx knows %d)\n", version, latest);
-		printf("config file     %s\n", c.config ? c.config :
-		    cx_config_get("CX_CONFIG", "(none)"));
-		jv_object_foreach(sec, k, v) {
-			printf("%-28s %s\n", jv_string_value(k),
-			    jv_get_kind(v) == JV_KIND_TRUE ? "set" : "not set");
-			jv_free(k);
-			jv_free(v);
-		}
-		jv_free(sec);
-		jv_array_foreach(creds, i, cred) {
-			const char *provider = cx_json_str(cred, "provider");
-			const char *workspace = cx_json_str(cred, "workspace");
-			const char *reason = cx_json_str(cred, "connected_reason");
-			jv connected = jv_object_get(jv_copy(cred), jv_string("connected"));
-
-			printf("credential %s:%s  %s (%s)\n", provider ? provider : "?",
-			    workspace ? workspace : "?",
-			    jv_get_kind(connected) == JV_KIND_TRUE ? "connected" : "not connected",
-			    reason ? reason : "?");
-			jv_free(connected);
-			jv_free(cred);
-			(void)i;
-		}
-		jv_free(creds);
-	} else {
-		const char *cfg = c.config ? c.config : cx_config_get("CX_CONFIG", NULL);
-
-		out = jv_object();
-		out = jv_object_set(out, jv_string("db"), jv_string(path));
-		out = jv_object_set(out, jv_string("db_problem"),
-		    problem ? jv_string(problem) : jv_null());
-		out = jv_object_set(out, jv_string("schema_version"),
-		    s ? jv_number(version) : jv_null());
-		out = jv_object_set(out, jv_string("schema_latest"), jv_number(latest));
-		out = jv_object_set(out, jv_string("config"), cfg ? jv_string(cfg) : jv_null());
-		out = jv_object_set(out, jv_string("secrets"), sec);
-		out = jv_object_set(out, jv_string("credentials"), creds);
-		cx_ndjson_write(out);
-	}
+		r.secrets = jv_object_set(r.secrets, jv_string(*n), jv_bool(cx_secret_is_set(*n)));
+	r.config = c.config ? c.config : cx_config_get("CX_CONFIG", NULL);
+	if (c.table)
+		print_table(&r);
+	else
+		print_json(&r);
 	cx_store_close(s);
 	free(path);
 	cx_ndjson_flush();
-	if (problem)
-		cx_log(CX_LOG_ERROR, jv_null(), "state file %s", problem);
-	return problem ? CX_EXIT_CONFIG : CX_EXIT_OK;
+	if (r.problem)
+		cx_log(CX_LOG_ERROR, jv_null(), "state file %s", r.problem);
+	return r.problem ? CX_EXIT_CONFIG : CX_EXIT_OK;
 }
 
 static int metrics(int argc, char **argv)

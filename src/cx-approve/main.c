@@ -11,6 +11,7 @@
 
 #include "approve.h"
 #include "config.h"
+#include "configfile.h"
 #include "exit.h"
 #include "identity.h"
 #include "json.h"

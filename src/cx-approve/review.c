@@ -25,6 +25,7 @@
 #include "ndjson.h"
 #include "operators.h"
 #include "queue.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define MAX_EDITED (1024 * 1024)

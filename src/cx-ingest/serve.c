@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "configfile.h"
 #include "exit.h"
 #include "inbox.h"
 #include "ingest.h"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "configfile.h"
 #include "crypto.h"
 #include "exit.h"
 #include "http.h"

@@ -16,6 +16,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "configfile.h"
 #include "exit.h"
 #include "identity.h"
 #include "json.h"

@@ -10,6 +10,7 @@
 
 #include "caldav.h"
 #include "config.h"
+#include "configfile.h"
 #include "exit.h"
 #include "gcal.h"
 #include "json.h"

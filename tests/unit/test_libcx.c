@@ -5,9 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "caldav.h"
 #include "clock.h"
 #include "config.h"
-#include "caldav.h"
+#include "configfile.h"
 #include "crypto.h"
 #include "err.h"
 #include "exit.h"
@@ -19,6 +20,7 @@
 #include "opts.h"
 #include "sources.h"
 #include "url.h"
+#include "utf8.h"
 #include "webhooks.h"
 #include "xalloc.h"
 

@@ -1,5 +1,5 @@
-/* config.h: configuration from the environment, optionally loaded from a
- * KEY=value file, and secrets that may come from NAME or NAME_FILE.
+/* config.h: configuration from the environment (configfile.h loads a
+ * KEY=value file into it), and secrets that may come from NAME or NAME_FILE.
  * Strings returned by cx_secret_get are the caller's: release them with
  * cx_secret_free, which wipes them. */
 #ifndef CX_CONFIG_H
@@ -8,13 +8,6 @@
 #include <stdint.h>
 
 #include "err.h"
-
-/* Loads shell-style KEY=value lines (blank lines, # comments, `export`,
- * single or double quotes) into the environment, then re-reads the logging
- * settings (CX_LOG, CX_LOG_LEVEL). A variable that is already
- * set in the environment wins over the file. path NULL means $CX_CONFIG, and
- * nothing to do when that is unset too. */
-int cx_config_load(const char *path, cx_err *err);
 
 /* getenv, but "" counts as unset; returns def then. */
 const char *cx_config_get(const char *name, const char *def);

@@ -10,7 +10,7 @@
 
 #include "exit.h"
 #include "json.h"
-#include "ndjson.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 struct cx_jq {

@@ -35,9 +35,6 @@ int cx_ndjson_ready(cx_ndjson_reader *r);
 /* How many lines were rejected so far. */
 long cx_ndjson_rejected(const cx_ndjson_reader *r);
 
-/* Validates UTF-8 (no overlongs, no surrogates); 1 when valid. */
-int cx_utf8_valid(const char *s, size_t len);
-
 /* The writer. cx_ndjson_out_init sets up stdout and ignores SIGPIPE. */
 void cx_ndjson_out_init(void);
 /* Writes one line (a newline is added). */

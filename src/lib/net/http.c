@@ -74,30 +74,23 @@ static void collect_headers(CURL *h, cx_http_response *resp)
 	}
 }
 
-int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
+int cx_http_timeout_ms(const cx_http_request *req, long *ms, cx_err *err)
 {
-	CURL *h;
-	struct curl_slist *hdrs = NULL;
-	cx_http_sink body = { 0 };
-	char errbuf[CURL_ERROR_SIZE] = "";
-	char *ctype = NULL, *where;
-	const char *method = req->method ? req->method : req->body ? "POST" : "GET";
-	long timeout = req->timeout_ms;
-	int64_t start = cx_clock_mono_ms(), secs;
-	CURLcode rc;
+	int64_t secs;
 
-	memset(resp, 0, sizeof *resp);
-	resp->headers = jv_object();
-	resp->body = cx_xstrdup("");
-	pthread_once(&init_once, global_init);
-	if (timeout <= 0) {
-		if (cx_config_int("CX_HTTP_TIMEOUT_SECONDS", 30, &secs, err) < 0)
-			return -1;
-		timeout = (long)(secs > 0 ? secs * 1000 : 30000);
-	}
-	if (!(h = curl_easy_init()))
-		return cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start an HTTP request");
-	body.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+	*ms = req->timeout_ms;
+	if (*ms > 0)
+		return 0;
+	if (cx_config_int("CX_HTTP_TIMEOUT_SECONDS", 30, &secs, err) < 0)
+		return -1;
+	*ms = (long)(secs > 0 ? secs * 1000 : 30000);
+	return 0;
+}
+
+void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *method,
+    long timeout, cx_http_sink *body, char *errbuf)
+{
+	body->max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -108,23 +101,77 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cx/" CX_VERSION);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cx_http_sink_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	if (strcmp(method, "GET") != 0)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+}
+
+struct curl_slist *cx_http_header_list(const cx_http_request *req)
+{
+	struct curl_slist *hdrs = NULL;
+	char *ctype;
+
+	if (req->content_type) {
+		ctype = cx_xasprintf("Content-Type: %s", req->content_type);
+		hdrs = curl_slist_append(hdrs, ctype);
+		free(ctype);
+	}
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	for (const char *const *p = req->headers; p && *p; p++)
+		hdrs = curl_slist_append(hdrs, *p);
+	return hdrs;
+}
+
+/* What a transfer that got no response tells: err, and whether the
+ * request may have reached the server. */
+static int transport_failure(CURL *h, CURLcode rc, const char *method,
+    const cx_http_request *req, const cx_http_sink *body, const char *errbuf,
+    cx_http_response *resp, cx_err *err)
+{
+	long reqsize = 0;
+	char *where = cx_url_for_log(req->url);
+
+	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
+	resp->sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&
+	    rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
+	if (body->too_big)
+		cx_err_set(err, CX_EXIT_TEMPFAIL, "%s %s: response body over %zu bytes",
+		    method, where, body->max);
+	else
+		cx_err_set(err, CX_EXIT_TEMPFAIL, "%s %s: %s", method, where,
+		    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	free(where);
+	return -1;
+}
+
+int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
+{
+	CURL *h;
+	struct curl_slist *hdrs;
+	cx_http_sink body = { 0 };
+	char errbuf[CURL_ERROR_SIZE] = "";
+	const char *method = req->method ? req->method : req->body ? "POST" : "GET";
+	long timeout;
+	int64_t start = cx_clock_mono_ms();
+	CURLcode rc;
+
+	memset(resp, 0, sizeof *resp);
+	resp->headers = jv_object();
+	resp->body = cx_xstrdup("");
+	pthread_once(&init_once, global_init);
+	if (cx_http_timeout_ms(req, &timeout, err) < 0)
+		return -1;
+	if (!(h = curl_easy_init()))
+		return cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start an HTTP request");
+	cx_http_easy_prepare(h, req, method, timeout, &body, errbuf);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	if (req->body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 	}
-	if (req->content_type) {
-		ctype = cx_xasprintf("Content-Type: %s", req->content_type);
-		hdrs = curl_slist_append(hdrs, ctype);
-	}
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	for (const char *const *p = req->headers; p && *p; p++)
-		hdrs = curl_slist_append(hdrs, *p);
+	hdrs = cx_http_header_list(req);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (req->basic_user) {
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, req->any_auth ? CURLAUTH_ANY : CURLAUTH_BASIC);
@@ -146,22 +193,9 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 			curl_easy_getinfo(h, CURLINFO_HTTPAUTH_AVAIL, &resp->auth_offered);
 		collect_headers(h, resp);
 	} else {
-		long reqsize = 0;
-
-		curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
-		resp->sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&
-		    rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
-		where = cx_url_for_log(req->url);
-		if (body.too_big)
-			cx_err_set(err, CX_EXIT_TEMPFAIL, "%s %s: response body over %zu bytes",
-			    method, where, body.max);
-		else
-			cx_err_set(err, CX_EXIT_TEMPFAIL, "%s %s: %s", method, where,
-			    errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		free(where);
+		transport_failure(h, rc, method, req, &body, errbuf, resp, err);
 	}
 	curl_slist_free_all(hdrs);
-	free(ctype);
 	curl_easy_cleanup(h);
 	return rc == CURLE_OK ? 0 : -1;
 }

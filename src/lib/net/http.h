@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <jv.h>
 
 #include "err.h"
@@ -61,6 +62,16 @@ typedef struct {
 size_t cx_http_sink_write(char *data, size_t size, size_t n, void *sink);
 
 int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err);
+
+/* What cx_http_do and httpmulti.c share in setting up one transfer: the
+ * timeout of req (its own, else $CX_HTTP_TIMEOUT_SECONDS, 30), the options
+ * every transfer has (URL, http/https only, no redirects, timeouts, user
+ * agent, the body sink with req's size limit, the method), and the header
+ * list (Content-Type, the caller's lines; free with curl_slist_free_all). */
+int cx_http_timeout_ms(const cx_http_request *req, long *ms, cx_err *err);
+void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *method,
+    long timeout, cx_http_sink *body, char *errbuf);
+struct curl_slist *cx_http_header_list(const cx_http_request *req);
 void cx_http_response_free(cx_http_response *resp);
 /* A response header by name (any case), or NULL; lives as long as resp. */
 const char *cx_http_header(const cx_http_response *resp, const char *name);

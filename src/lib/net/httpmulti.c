@@ -11,18 +11,11 @@
 #include <curl/curl.h>
 
 #include "clock.h"
-#include "config.h"
 #include "crypto.h"
 #include "exit.h"
 #include "httpmulti.h"
 #include "xalloc.h"
 
-#ifndef CX_VERSION
-#define CX_VERSION "0.0.0"
-#endif
-
-#define DEFAULT_MAX_BODY (8 * 1024 * 1024)
-#define CONNECT_TIMEOUT_MS 10000
 #define IDLE_MAX 64
 
 typedef struct transfer {
@@ -114,16 +107,11 @@ int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
     cx_err *err)
 {
 	const char *method = req->method ? req->method : req->body ? "POST" : "GET";
-	long timeout = req->timeout_ms;
-	int64_t secs;
+	long timeout;
 	transfer *t;
-	char *ctype;
 
-	if (timeout <= 0) {
-		if (cx_config_int("CX_HTTP_TIMEOUT_SECONDS", 30, &secs, err) < 0)
-			return -1;
-		timeout = (long)(secs > 0 ? secs * 1000 : 30000);
-	}
+	if (cx_http_timeout_ms(req, &timeout, err) < 0)
+		return -1;
 	t = cx_xcalloc(1, sizeof *t);
 	if (!(t->h = m->nidle > 0 ? m->idle[--m->nidle] : curl_easy_init())) {
 		free(t);
@@ -132,35 +120,14 @@ int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
 	t->tag = tag;
 	t->method = cx_xstrdup(method);
 	t->url_for_log = cx_http_url_for_log(req->url);
-	t->body.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
 	t->start = cx_clock_mono_ms();
-	curl_easy_setopt(t->h, CURLOPT_URL, req->url);
-	curl_easy_setopt(t->h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(t->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(t->h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(t->h, CURLOPT_TIMEOUT_MS, timeout);
-	curl_easy_setopt(t->h, CURLOPT_CONNECTTIMEOUT_MS,
-	    timeout < CONNECT_TIMEOUT_MS ? timeout : (long)CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(t->h, CURLOPT_USERAGENT, "cx/" CX_VERSION);
-	curl_easy_setopt(t->h, CURLOPT_ERRORBUFFER, t->errbuf);
-	curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, cx_http_sink_write);
-	curl_easy_setopt(t->h, CURLOPT_WRITEDATA, &t->body);
-	curl_easy_setopt(t->h, CURLOPT_ACCEPT_ENCODING, "");
+	cx_http_easy_prepare(t->h, req, method, timeout, &t->body, t->errbuf);
 	curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);
-	if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(t->h, CURLOPT_CUSTOMREQUEST, method);
 	if (req->body) {
 		curl_easy_setopt(t->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		curl_easy_setopt(t->h, CURLOPT_COPYPOSTFIELDS, req->body);
 	}
-	if (req->content_type) {
-		ctype = cx_xasprintf("Content-Type: %s", req->content_type);
-		t->headers = curl_slist_append(t->headers, ctype);
-		free(ctype);
-	}
-	t->headers = curl_slist_append(t->headers, "Expect:");
-	for (const char *const *p = req->headers; p && *p; p++)
-		t->headers = curl_slist_append(t->headers, *p);
+	t->headers = cx_http_header_list(req);
 	if (req->bearer) {
 		/* a header of our own, so the token is in one buffer we wipe */
 		t->auth = cx_xasprintf("Authorization: Bearer %s", req->bearer);

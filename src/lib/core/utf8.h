@@ -1,0 +1,10 @@
+/* utf8.h: UTF-8 text. */
+#ifndef CX_UTF8_H
+#define CX_UTF8_H
+
+#include <stddef.h>
+
+/* Validates UTF-8 (no overlongs, no surrogates); 1 when valid. */
+int cx_utf8_valid(const char *s, size_t len);
+
+#endif
