@@ -12,9 +12,10 @@
  *     cursor read, pages fetched (sync_upstream_error and
  *     sync_transport_error for failures), events through sync_out, and the
  *     cursor, counts and mirror committed in one transaction.
- * Sources are listed in sources.c; they never call the registry or a tool.
- * Below: the helpers of emit.c's successor source.c (the envelope, the end
- * of a calendar run, leases, upstream errors, endpoints).
+ * Sources are listed in src/providers/sources.c; they never call the
+ * registry or a tool. Below: the helpers every source shares (source.c):
+ * the envelope, the end of a calendar run, leases, upstream errors,
+ * endpoints.
  * Strings passed in stay the caller's; jv items are consumed; rows handed
  * to each() and *row are the receiver's. */
 #ifndef CX_SOURCE_H

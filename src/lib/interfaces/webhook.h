@@ -25,7 +25,8 @@
  * platform's ids (a source whose platform posts no body, like Google's
  * channel notifications, stores one verify builds from the headers, with
  * what the key needs), and cx-dedupe keys on that.
- * Sources are listed in webhooks.c; they never call the registry or a tool.
+ * Sources are listed in src/providers/webhooks.c; they never call the
+ * registry or a tool.
  * Everything a request hands over is borrowed. */
 #ifndef CX_WEBHOOK_H
 #define CX_WEBHOOK_H
