@@ -17,48 +17,33 @@
 #include "ndjson.h"
 #include "opts.h"
 #include "progress.h"
-#include "signature.h"
 #include "store.h"
+#include "webhooks.h"
 #include "xalloc.h"
 
 #define FOLLOW_POLL_MS 200
 #define MAX_HEADERS 32
 
-static const ingest_provider providers[] = {
-	{ "whatsapp", INGEST_AUTH_META },
-	{ "instagram", INGEST_AUTH_META },
-	{ "messenger", INGEST_AUTH_META },
-	{ "google-calendar", INGEST_AUTH_GOOGLE_CHANNEL },
-	{ NULL, 0 },
-};
-
-const ingest_provider *ingest_provider_find(const char *name)
-{
-	for (const ingest_provider *p = providers; p->name; p++)
-		if (strcmp(p->name, name) == 0)
-			return p;
-	return NULL;
-}
-
 /* An unknown name of a --routes list, and the names there are. */
 static int unknown_route(const char *name, size_t n, cx_err *err)
 {
 	char known[128] = "";
+	const char *route;
 
-	for (size_t i = 0; providers[i].name; i++)
+	for (size_t i = 0; (route = cx_webhooks_route(i, NULL, NULL)); i++)
 		snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
-		    i ? ", " : "", providers[i].name);
+		    i ? ", " : "", route);
 	return cx_err_set(err, CX_EXIT_USAGE, "unknown route '%.*s' (routes: %s)",
 	    (int)(n > 64 ? 64 : n), name, known);
 }
 
 int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
 {
-	const char *p = list;
+	const char *p = list, *route;
 
 	*set = 0;
 	if (!list) {
-		for (size_t i = 0; providers[i].name; i++)
+		for (size_t i = 0; cx_webhooks_route(i, NULL, NULL); i++)
 			*set |= 1u << i;
 		return 0;
 	}
@@ -66,10 +51,10 @@ int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
 		size_t n = strcspn(p, ",");
 		size_t i = 0;
 
-		while (providers[i].name && (strlen(providers[i].name) != n ||
-		    strncmp(providers[i].name, p, n) != 0))
+		while ((route = cx_webhooks_route(i, NULL, NULL)) && (strlen(route) != n ||
+		    strncmp(route, p, n) != 0))
 			i++;
-		if (!providers[i].name)
+		if (!route)
 			return unknown_route(p, n, err);
 		*set |= 1u << i;
 		if (!p[n])
@@ -78,42 +63,19 @@ int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
 	}
 }
 
-int ingest_route_served(unsigned set, const ingest_provider *p)
+int ingest_route_served(unsigned set, int i)
 {
-	return (set >> (p - providers)) & 1;
+	return i >= 0 && ((set >> i) & 1);
 }
 
-int ingest_routes_need(unsigned set, ingest_auth auth)
+int ingest_routes_use(unsigned set, size_t source_index)
 {
-	for (size_t i = 0; providers[i].name; i++)
-		if (((set >> i) & 1) && providers[i].auth == auth)
+	size_t k;
+
+	for (size_t i = 0; cx_webhooks_route(i, NULL, &k); i++)
+		if (((set >> i) & 1) && k == source_index)
 			return 1;
 	return 0;
-}
-
-int ingest_secrets_load(ingest_secrets *s, cx_err *err)
-{
-	memset(s, 0, sizeof *s);
-	if (cx_secret_get("CX_META_APP_SECRET", &s->secret, err) < 0 ||
-	    cx_secret_get("CX_META_APP_SECRET_PREVIOUS", &s->previous, err) < 0 ||
-	    cx_secret_get("CX_META_VERIFY_TOKEN", &s->verify_token, err) < 0) {
-		ingest_secrets_free(s);
-		return -1;
-	}
-	if (!s->secret) {
-		ingest_secrets_free(s);
-		return cx_err_set(err, CX_EXIT_CONFIG,
-		    "CX_META_APP_SECRET (or CX_META_APP_SECRET_FILE) is not set");
-	}
-	return 0;
-}
-
-void ingest_secrets_free(ingest_secrets *s)
-{
-	cx_secret_free(s->secret);
-	cx_secret_free(s->previous);
-	cx_secret_free(s->verify_token);
-	memset(s, 0, sizeof *s);
 }
 
 enum { O_DB = 1, O_CONFIG, O_CONSUMER, O_LIMIT, O_FOLLOW, O_FROM, O_TO,
@@ -188,7 +150,7 @@ static const cx_opt store_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
 	{ "header", 'H', O_HEADER, "'NAME: VALUE'", "a request header (repeatable); a signature header is verified" },
-	{ "provider", 'p', O_PROVIDER, "P", "whatsapp, instagram or messenger (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", "the provider: a route of cx-ingest serve (required)" },
 	OPT_END,
 };
 static const cx_opt prune_opts[] = {
@@ -423,13 +385,83 @@ static char *read_all(int fd, size_t max, size_t *len)
 	return buf;
 }
 
+/* A --header of cx-ingest store by name (the last one given), or NULL. */
+static const char *given_header(const cx_webhook_request *r, const char *name)
+{
+	const conf *c = r->ctx;
+	const char *v = NULL;
+	size_t n = strlen(name);
+
+	for (int i = 0; i < c->nheaders; i++) {
+		if (strncasecmp(c->headers[i], name, n) != 0 || c->headers[i][n] != ':')
+			continue;
+		v = c->headers[i] + n + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+	}
+	return v;
+}
+
+static const char *no_query(const cx_webhook_request *r, const char *name)
+{
+	(void)r;
+	(void)name;
+	return NULL;
+}
+
+/* The check of a signature header that cx-ingest store was given: the
+ * exit status (CX_EXIT_OK when there is none, or it is valid; *body is
+ * then what to store). */
+static int check_signature(const conf *c, const cx_webhook_source *src, cx_store *s,
+    char **body, size_t *len)
+{
+	cx_webhook_request req = { given_header, no_query, (void *)c, *body, *len };
+	cx_err err = { 0, "" };
+	void *keys = NULL;
+	int ok;
+
+	if (!src->signature_header || !given_header(&req, src->signature_header))
+		return CX_EXIT_OK;
+	if (src->load && src->load(&keys, &err) < 0)
+		return fail(&err);
+	ok = src->verify(&req, keys, src->needs_store ? s : NULL, &err);
+	*body = req.body;
+	*len = req.len;
+	if (src->unload)
+		src->unload(keys);
+	if (ok < 0)
+		return fail(&err);
+	if (ok == 0) {
+		cx_log_error("the signature does not match the body; nothing stored");
+		return CX_EXIT_NOPERM;
+	}
+	return CX_EXIT_OK;
+}
+
+/* The routes whose deliveries carry a signature, as "a|b|c". */
+static char *signed_routes(void)
+{
+	char *out = cx_xstrdup("--provider "), *more;
+	const cx_webhook_source *src;
+	const char *route;
+	int n = 0;
+
+	for (size_t i = 0; (route = cx_webhooks_route(i, &src, NULL)); i++) {
+		if (!src->signature_header)
+			continue;
+		more = cx_xasprintf("%s%s%s", out, n++ ? "|" : "", route);
+		free(out);
+		out = more;
+	}
+	return out;
+}
+
 static int store(int argc, char **argv)
 {
 	conf c = { 0 };
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
-	ingest_secrets secrets;
-	const char *sig = NULL;
+	const cx_webhook_source *src = NULL;
 	char cid[CX_CORRELATION_ID_LEN], ts[CX_RFC3339_LEN];
 	int64_t id, now = cx_clock_now();
 	size_t len;
@@ -439,8 +471,13 @@ static int store(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	if (!c.provider || !ingest_provider_find(c.provider))
-		return usage_error(s, &cmd_store, "--provider whatsapp|instagram|messenger");
+	if (!c.provider || cx_webhooks_find(c.provider, &src, NULL) < 0) {
+		char *want = signed_routes();
+
+		rc = usage_error(s, &cmd_store, want);
+		free(want);
+		return rc;
+	}
 	headers = jv_object();
 	for (int i = 0; i < c.nheaders; i++) {
 		const char *colon = strchr(c.headers[i], ':');
@@ -450,23 +487,10 @@ static int store(int argc, char **argv)
 			v++;
 		headers = jv_object_set(headers, jv_string_sized(c.headers[i],
 		    (int)(colon - c.headers[i])), jv_string(v));
-		if (strncasecmp(c.headers[i], "X-Hub-Signature-256:", 20) == 0)
-			sig = v;
 	}
 	h = cx_json_dump(headers);
 	body = read_all(0, 64 * 1024 * 1024, &len);
-	rc = CX_EXIT_OK;
-	if (sig) {
-		if (ingest_secrets_load(&secrets, &err) < 0) {
-			rc = fail(&err);
-		} else {
-			if (!cx_signature_meta(sig, body, len, secrets.secret, secrets.previous)) {
-				cx_log_error("the signature does not match the body; nothing stored");
-				rc = CX_EXIT_NOPERM;
-			}
-			ingest_secrets_free(&secrets);
-		}
-	}
+	rc = check_signature(&c, src, s, &body, &len);
 	if (rc == CX_EXIT_OK && !cx_json_object_valid(body, len)) {
 		cx_log_error("the body is not a UTF-8 JSON object; nothing stored");
 		rc = CX_EXIT_DATAERR;

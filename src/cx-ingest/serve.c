@@ -24,7 +24,6 @@
 #include "clock.h"
 #include "config.h"
 #include "configfile.h"
-#include "crypto.h"
 #include "exit.h"
 #include "inbox.h"
 #include "ingest.h"
@@ -33,9 +32,8 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
-#include "signature.h"
 #include "store.h"
-#include "watch.h"
+#include "webhooks.h"
 #include "xalloc.h"
 
 #define GROUP_MAX 512
@@ -99,7 +97,9 @@ typedef struct job {
 
 /* One request, kept by MHD between calls of the handler. */
 typedef struct {
-	const ingest_provider *provider;
+	const char *route;                  /* a webhook route, or NULL */
+	const cx_webhook_source *source;    /* the route's */
+	size_t source_index;
 	char *body;
 	size_t len, cap;
 	int too_big;
@@ -118,11 +118,6 @@ static const double size_bounds[] = { 256, 1024, 4096, 16384, 65536, 262144,
 #define NLAT (sizeof latency_bounds / sizeof *latency_bounds)
 #define NSIZE (sizeof size_bounds / sizeof *size_bounds)
 
-typedef struct {
-	double sum;
-	uint64_t count, buckets[16];
-} histogram;
-
 /* A pending counter delta: name{labels} += n. */
 typedef struct delta {
 	char *name, *labels;
@@ -132,7 +127,7 @@ typedef struct delta {
 
 static struct {
 	conf c;
-	ingest_secrets secrets;
+	void **keys;            /* each webhook source's secrets, by index */
 	cx_store *store;        /* the writer's */
 	cx_store *reader;       /* for /metrics, under reader_lock */
 	pthread_mutex_t reader_lock;
@@ -169,15 +164,6 @@ static void count_locked(const char *name, const char *labels, int64_t n)
 	d->n = n;
 	d->next = srv.deltas;
 	srv.deltas = d;
-}
-
-static void observe(histogram *h, const double *bounds, size_t n, double v)
-{
-	h->sum += v;
-	h->count++;
-	for (size_t i = 0; i < n; i++)
-		if (v <= bounds[i])
-			h->buckets[i]++;
 }
 
 /* Writes pending counter deltas inside the writer's open transaction. */
@@ -372,7 +358,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, request *r,
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		    r->provider ? "GET, POST" : "GET");
+		    r->route ? "GET, POST" : "GET");
 	rc = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	r->status = status;
@@ -405,36 +391,48 @@ static enum MHD_Result reply_closing(struct MHD_Connection *conn, request *r)
 	return rc;
 }
 
-/* Meta's subscription handshake. */
+static const char *mhd_header(const cx_webhook_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->ctx, MHD_HEADER_KIND, name);
+}
+
+static const char *mhd_query(const cx_webhook_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* A GET on a route: the source's subscription handshake. */
 static enum MHD_Result verify_handshake(struct MHD_Connection *conn, request *r)
 {
-	const char *mode = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "hub.mode");
-	const char *token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-	    "hub.verify_token");
-	const char *challenge = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-	    "hub.challenge");
-	const char *want = srv.secrets.verify_token;
+	cx_webhook_request req = { mhd_header, mhd_query, conn, NULL, 0 };
+	const char *challenge = r->source->handshake ?
+	    r->source->handshake(&req, srv.keys[r->source_index]) : NULL;
 
-	if (!mode || strcmp(mode, "subscribe") != 0 || !token || !challenge || !want ||
-	    !cx_crypto_equal(token, strlen(token), want, strlen(want)))
+	if (!challenge)
 		return reply_error(conn, r, MHD_HTTP_FORBIDDEN, "verification_failed");
 	return reply(conn, r, MHD_HTTP_OK, "text/plain", challenge);
 }
 
+/* The headers kept with a delivery: these, then its source's signature. */
 static const char *const kept_headers[] = {
-	"Content-Type", "User-Agent", "X-Hub-Signature-256", NULL,
+	"Content-Type", "User-Agent", NULL,
 };
 
-static char *selected_headers(struct MHD_Connection *conn)
+static jv keep_header(jv h, struct MHD_Connection *conn, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+
+	return v ? jv_object_set(h, jv_string(name), jv_string(v)) : h;
+}
+
+static char *selected_headers(struct MHD_Connection *conn, const cx_webhook_source *src)
 {
 	jv h = jv_object();
 
-	for (const char *const *name = kept_headers; *name; name++) {
-		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, *name);
-
-		if (v)
-			h = jv_object_set(h, jv_string(*name), jv_string(v));
-	}
+	for (const char *const *name = kept_headers; *name; name++)
+		h = keep_header(h, conn, *name);
+	if (src->signature_header)
+		h = keep_header(h, conn, src->signature_header);
 	return cx_json_dump(h);
 }
 
@@ -448,84 +446,48 @@ static void count_signature_failure(const char *provider)
 	free(labels);
 }
 
-/* Google Calendar push: no body and no signature; the channel id, resource
- * id and channel token must name a live channel of the watch table. The
- * stored body is built from the X-Goog-* headers and the channel's calendar
- * (share/cx/parsers/google-calendar.jq reads it). 1 accepted (r->body set),
- * 0 refused, -1 store failure. */
-static int google_channel(struct MHD_Connection *conn, request *r)
+/* The source's check of a POST: 1 accepted (r->body may be replaced), 0
+ * refused, -1 store failure (logged). */
+static int verify_delivery(struct MHD_Connection *conn, request *r)
 {
-	static const struct { const char *header, *key; } fields[] = {
-		{ "X-Goog-Channel-ID", "channel_id" },
-		{ "X-Goog-Resource-ID", "resource_id" },
-		{ "X-Goog-Resource-State", "resource_state" },
-		{ "X-Goog-Message-Number", "message_number" },
-		{ "X-Goog-Resource-URI", "resource_uri" },
-		{ "X-Goog-Channel-Expiration", "channel_expiration" },
-	};
-	char *calendar = NULL;
+	cx_webhook_request req = { mhd_header, mhd_query, conn, r->body, r->len };
 	cx_err err = { 0, "" };
-	jv body = jv_object();
 	int ok;
 
-	pthread_mutex_lock(&srv.reader_lock);
-	ok = cx_watch_verify(srv.reader,
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Goog-Channel-ID"),
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Goog-Resource-ID"),
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Goog-Channel-Token"),
-	    &calendar, &err);
-	pthread_mutex_unlock(&srv.reader_lock);
-	if (ok <= 0) {
-		if (ok < 0)
-			cx_log(CX_LOG_ERROR, jv_null(), "watch: %s", err.msg);
-		jv_free(body);
-		return ok;
-	}
-	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
-		const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		    fields[i].header);
-
-		if (v)
-			body = jv_object_set(body, jv_string(fields[i].key), jv_string(v));
-	}
-	body = jv_object_set(body, jv_string("calendar_id"), jv_string(calendar));
-	free(calendar);
-	free(r->body);
-	r->body = cx_json_dump(body);
-	r->len = strlen(r->body);
-	return 1;
+	if (r->source->needs_store)
+		pthread_mutex_lock(&srv.reader_lock);
+	ok = r->source->verify(&req, srv.keys[r->source_index],
+	    r->source->needs_store ? srv.reader : NULL, &err);
+	if (r->source->needs_store)
+		pthread_mutex_unlock(&srv.reader_lock);
+	r->body = req.body;
+	r->len = req.len;
+	if (ok < 0)
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+	return ok;
 }
 
 static enum MHD_Result accept_delivery(struct MHD_Connection *conn, request *r)
 {
-	const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    "X-Hub-Signature-256");
 	job *j;
 	int ok;
 
 	if (r->too_big)
 		return reply_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large");
-	if (r->provider->auth == INGEST_AUTH_GOOGLE_CHANNEL) {
-		if ((ok = google_channel(conn, r)) < 0)
-			return reply_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
-			    "store_unavailable");
-		if (ok == 0) {
-			count_signature_failure(r->provider->name);
-			return reply_error(conn, r, MHD_HTTP_UNAUTHORIZED, "unknown_channel");
-		}
-	} else if (!cx_signature_meta(sig, r->body ? r->body : "", r->len,
-	    srv.secrets.secret, srv.secrets.previous)) {
-		count_signature_failure(r->provider->name);
-		return reply_error(conn, r, MHD_HTTP_UNAUTHORIZED, "bad_signature");
+	if ((ok = verify_delivery(conn, r)) < 0)
+		return reply_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable");
+	if (ok == 0) {
+		count_signature_failure(r->route);
+		return reply_error(conn, r, MHD_HTTP_UNAUTHORIZED, r->source->refused);
 	}
 	if (!cx_json_object_valid(r->body, r->len))
 		return reply_error(conn, r, MHD_HTTP_BAD_REQUEST, "invalid_json");
 	j = cx_xcalloc(1, sizeof *j);
-	j->provider = r->provider->name;
+	j->provider = r->route;
 	j->body = r->body;
 	j->len = r->len;
 	r->body = NULL;
-	j->headers = selected_headers(conn);
+	j->headers = selected_headers(conn, r->source);
 	j->received = cx_clock_now();
 	cx_inbox_new_correlation_id(j->correlation_id);
 	j->conn = conn;
@@ -545,18 +507,6 @@ static enum MHD_Result probe_store(struct MHD_Connection *conn, request *r)
 	MHD_suspend_connection(conn);
 	enqueue(j);
 	return MHD_YES;
-}
-
-static void write_histogram(FILE *out, const char *name, const char *help,
-    const histogram *h, const double *bounds, size_t n)
-{
-	fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "%s_bucket{le=\"%.10g\"} %llu\n", name, bounds[i],
-		    (unsigned long long)h->buckets[i]);
-	fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
-	    (unsigned long long)h->count, name, h->sum, name,
-	    (unsigned long long)h->count);
 }
 
 static enum MHD_Result serve_metrics(struct MHD_Connection *conn, request *r)
@@ -621,10 +571,11 @@ static enum MHD_Result begin_request(struct MHD_Connection *conn, request *r,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 	if (strncmp(url, "/webhooks/", 10) == 0) {
-		r->provider = ingest_provider_find(url + 10);
-		if (r->provider && !ingest_route_served(srv.c.served, r->provider))
-			r->provider = NULL;
-		if (!r->provider)
+		int i = cx_webhooks_find(url + 10, &r->source, &r->source_index);
+
+		r->route = ingest_route_served(srv.c.served, i) ?
+		    cx_webhooks_route((size_t)i, NULL, NULL) : NULL;
+		if (!r->route)
 			return reply_error(conn, r, MHD_HTTP_NOT_FOUND, "not_found");
 		if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
 			return reply_error(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -696,7 +647,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	}
 	if (r->job)
 		return finish_job(conn, r);
-	if (!r->provider) {
+	if (!r->route) {
 		r->metrics = strcmp(url, "/metrics") == 0;
 		return probe_store(conn, r);
 	}
@@ -719,11 +670,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	secs = (double)(cx_clock_mono_ms() - r->start_ms) / 1000.0;
 	pthread_mutex_lock(&srv.lock);
 	srv.active -= r->counted;
-	if (r->provider && r->status) {
+	if (r->route && r->status) {
 		char code[16], *labels;
 
 		snprintf(code, sizeof code, "%u", r->status);
-		labels = cx_metrics_labels("provider", r->provider->name, "status", code, NULL);
+		labels = cx_metrics_labels("provider", r->route, "status", code, NULL);
 		count_locked("cx_webhook_requests_total", labels, 1);
 		free(labels);
 		observe(&srv.latency, latency_bounds, NLAT, secs);
@@ -810,22 +761,13 @@ static int fail(cx_err *err)
 	return err->code ? err->code : CX_EXIT_TEMPFAIL;
 }
 
-int ingest_serve(int argc, char **argv)
+/* The command line: 0 with *addr, or the exit status (after --help, or
+ * a usage error). */
+static int read_command_line(int argc, char **argv, struct sockaddr_storage *addr,
+    socklen_t *addrlen)
 {
 	cx_err err = { 0, "" };
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	struct MHD_Daemon *d;
-	const union MHD_DaemonInfo *info;
-	pthread_t writer, checkpointer;
-	sigset_t sigs;
-	/* poll(2), not epoll: libmicrohttpd 0.9.75's MHD_quiesce_daemon()
-	 * races a pool thread that takes the listening socket out of its
-	 * epoll set itself, and aborts ("Failed to remove listen FD from
-	 * epoll set") when the thread wins; with poll it only flags them. */
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	int sig, rc;
+	int rc;
 
 	srv.c.max_body = 1024 * 1024;
 	srv.c.threads = 2;
@@ -837,11 +779,22 @@ int ingest_serve(int argc, char **argv)
 	if (rc >= 0 && !srv.c.listen)
 		rc = cx_err_set(&err, CX_EXIT_USAGE, "serve needs --listen HOST:PORT");
 	if (rc >= 0)
-		rc = resolve(srv.c.listen, &addr, &addrlen, &err);
+		rc = resolve(srv.c.listen, addr, addrlen, &err);
 	if (rc < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s (see cx-ingest serve --help)", err.msg);
 		return CX_EXIT_USAGE;
 	}
+	return -1;
+}
+
+/* Config, the routes served, their sources' secrets and the two store
+ * connections: -1 to go on, else the exit status. */
+static int open_all(void)
+{
+	cx_err err = { 0, "" };
+	const cx_webhook_source *src;
+	size_t n = 0;
+
 	if (cx_config_load(srv.c.config, &err) < 0)
 		return fail(&err);
 	if (ingest_routes_parse(srv.c.routes ? srv.c.routes :
@@ -850,25 +803,37 @@ int ingest_serve(int argc, char **argv)
 		    srv.c.routes ? "--routes" : "CX_INGEST_ROUTES", err.msg);
 		return srv.c.routes ? CX_EXIT_USAGE : CX_EXIT_CONFIG;
 	}
-	if ((ingest_routes_need(srv.c.served, INGEST_AUTH_META) &&
-	    ingest_secrets_load(&srv.secrets, &err) < 0) ||
-	    cx_store_open(srv.c.db, &srv.store, &err) < 0 ||
+	while (cx_webhooks_source(n))
+		n++;
+	srv.keys = cx_xcalloc(n, sizeof *srv.keys);
+	for (size_t k = 0; (src = cx_webhooks_source(k)); k++)
+		if (src->load && ingest_routes_use(srv.c.served, k) &&
+		    src->load(&srv.keys[k], &err) < 0)
+			return fail(&err);
+	if (cx_store_open(srv.c.db, &srv.store, &err) < 0 ||
 	    cx_store_open(srv.c.db, &srv.reader, &err) < 0)
 		return fail(&err);
-	cx_ndjson_out_init();
+	return -1;
+}
 
-	/* Signals are taken by sigwait below; threads inherit the mask. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	cx_store_autocheckpoint(srv.store, 0);
-	pthread_create(&writer, NULL, writer_main, NULL);
-	pthread_create(&checkpointer, NULL, checkpointer_main, NULL);
-	if (addr.ss_family == AF_INET6)
+/* Serves until SIGTERM or SIGINT (blocked in every thread, taken here),
+ * then lets the requests in flight finish. The exit status. */
+static int serve_until_signal(const struct sockaddr_storage *addr, sigset_t *sigs)
+{
+	/* poll(2), not epoll: libmicrohttpd 0.9.75's MHD_quiesce_daemon()
+	 * races a pool thread that takes the listening socket out of its
+	 * epoll set itself, and aborts ("Failed to remove listen FD from
+	 * epoll set") when the thread wins; with poll it only flags them. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *info;
+	struct MHD_Daemon *d;
+	int sig;
+
+	if (addr->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv.c.threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
@@ -878,18 +843,25 @@ int ingest_serve(int argc, char **argv)
 	if (!d) {
 		cx_log(CX_LOG_ERROR, jv_null(), "cannot listen on %s: %s", srv.c.listen,
 		    strerror(errno));
-		rc = CX_EXIT_UNAVAILABLE;
-	} else {
-		info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-		cx_log(CX_LOG_INFO, jv_object_set(jv_object(), jv_string("port"),
-		    jv_number(info ? info->port : 0)), "listening on %s", srv.c.listen);
-		sigwait(&sigs, &sig);
-		cx_log_info("stopping on signal %d; finishing requests in flight", sig);
-		MHD_quiesce_daemon(d);
-		drain_requests();
-		MHD_stop_daemon(d);
-		rc = CX_EXIT_OK;
+		return CX_EXIT_UNAVAILABLE;
 	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	cx_log(CX_LOG_INFO, jv_object_set(jv_object(), jv_string("port"),
+	    jv_number(info ? info->port : 0)), "listening on %s", srv.c.listen);
+	sigwait(sigs, &sig);
+	cx_log_info("stopping on signal %d; finishing requests in flight", sig);
+	MHD_quiesce_daemon(d);
+	drain_requests();
+	MHD_stop_daemon(d);
+	return CX_EXIT_OK;
+}
+
+/* Stops the writer (after its last group) and the checkpointer, and lets
+ * go of the stores and the secrets. */
+static void close_all(pthread_t writer, pthread_t checkpointer)
+{
+	const cx_webhook_source *src;
+
 	pthread_mutex_lock(&srv.lock);
 	srv.stopping = 1;
 	pthread_cond_signal(&srv.wake);
@@ -899,6 +871,34 @@ int ingest_serve(int argc, char **argv)
 	pthread_join(checkpointer, NULL);
 	cx_store_close(srv.reader);
 	cx_store_close(srv.store);
-	ingest_secrets_free(&srv.secrets);
+	for (size_t k = 0; (src = cx_webhooks_source(k)); k++)
+		if (src->unload)
+			src->unload(srv.keys[k]);
+	free(srv.keys);
+}
+
+int ingest_serve(int argc, char **argv)
+{
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	pthread_t writer, checkpointer;
+	sigset_t sigs;
+	int rc;
+
+	if ((rc = read_command_line(argc, argv, &addr, &addrlen)) >= 0 ||
+	    (rc = open_all()) >= 0)
+		return rc;
+	cx_ndjson_out_init();
+
+	/* Signals are taken by sigwait; threads inherit the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	cx_store_autocheckpoint(srv.store, 0);
+	pthread_create(&writer, NULL, writer_main, NULL);
+	pthread_create(&checkpointer, NULL, checkpointer_main, NULL);
+	rc = serve_until_signal(&addr, &sigs);
+	close_all(writer, checkpointer);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include "state.h"
 #include "exit.h"
 #include "log.h"
+#include "url.h"
 
 void engine_plan_item(engine *e, jv item, const char *source)
 {
@@ -28,7 +29,7 @@ void engine_plan_item(engine *e, jv item, const char *source)
 		plan = jv_object_set(plan, jv_string("error"), jv_string(err.msg));
 		publish_status(&e->status, CX_EXIT_SOME_FAILED);
 	} else {
-		char *where = cx_http_url_for_log(call.url);
+		char *where = cx_url_for_log(call.url);
 
 		plan = jv_object_set(plan, jv_string("method"), jv_string("POST"));
 		plan = jv_object_set(plan, jv_string("url"), jv_string(where));

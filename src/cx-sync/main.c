@@ -1,61 +1,69 @@
 /* cx-sync: pull sources with a cursor (SPEC §6). The command line lives
- * here; the sources are gcal.c (google-calendar, --requests), caldav.c
- * (caldav, ics), mentions.c (x-mentions) and channels.c (watch), over
- * libcx's calendar, ics, sync and watch modules. */
+ * here: a subcommand per sync source of the registry (sources.h), and the
+ * commands around them: --requests and watch (Google Calendar's push
+ * channels, gcal.h) and ics (caldav.h). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "caldav.h"
 #include "config.h"
 #include "configfile.h"
 #include "exit.h"
+#include "gcal.h"
 #include "json.h"
 #include "log.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "sources.h"
 #include "store.h"
-#include "sync_tool.h"
 #include "watch.h"
 #include "xalloc.h"
 
 #define RENEW_BEFORE_DEFAULT 86400
-#define MAX_RESULTS_DEFAULT 100
 
-enum { O_DB = 1, O_CONFIG, O_WORKSPACE, O_CALENDAR, O_FULL, O_PAGE_SIZE, O_URL,
-	O_USER, O_LISTING, O_ADDRESS, O_TTL, O_BEFORE, O_ALL, O_JSON, O_TABLE,
-	O_MAX_RESULTS, O_MAX_LINE, O_REQUESTS, O_NO_PROGRESS };
+enum { O_ADDRESS = CX_SOURCE_O_END, O_TTL, O_BEFORE, O_ALL, O_JSON, O_TABLE,
+	O_MAX_LINE, O_REQUESTS };
 
 typedef struct {
-	const char *db, *config, *workspace, *calendar, *url, *user, *address;
-	long long page_size, ttl, before, max_results, max_line;
-	int full, listing, all, table, no_progress;
+	cx_source_conf src;      /* what a source gets */
+	const char *db, *config, *address;
+	long long ttl, before, max_line;
+	int all, table;
 } conf;
-
-cx_progress sync_progress;
 
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
 	conf *c = ctx;
+	long long n;
 
 	switch (id) {
-	case O_DB: c->db = arg; return 0;
-	case O_CONFIG: c->config = arg; return 0;
-	case O_WORKSPACE: c->workspace = arg; return 0;
-	case O_CALENDAR: c->calendar = arg; return 0;
-	case O_URL: c->url = arg; return 0;
-	case O_USER: c->user = arg; return 0;
+	case CX_SOURCE_O_DB: c->db = arg; return 0;
+	case CX_SOURCE_O_CONFIG: c->config = arg; return 0;
+	case CX_SOURCE_O_WORKSPACE: c->src.workspace = arg; return 0;
+	case CX_SOURCE_O_CALENDAR: c->src.calendar = arg; return 0;
+	case CX_SOURCE_O_URL: c->src.url = arg; return 0;
+	case CX_SOURCE_O_USER: c->src.user = arg; return 0;
+	case CX_SOURCE_O_FULL: c->src.full = 1; return 0;
+	case CX_SOURCE_O_LISTING: c->src.listing = 1; return 0;
+	case CX_SOURCE_O_NO_PROGRESS: c->src.no_progress = 1; return 0;
+	case CX_SOURCE_O_PAGE_SIZE:
+		if (cx_opts_range("page-size", arg, 1, 2500, &n, err) < 0)
+			return -1;
+		c->src.page_size = (long)n;
+		return 0;
+	case CX_SOURCE_O_MAX_RESULTS:
+		if (cx_opts_range("max-results", arg, 5, 100, &n, err) < 0)
+			return -1;
+		c->src.max_results = (long)n;
+		return 0;
 	case O_ADDRESS: c->address = arg; return 0;
-	case O_FULL: c->full = 1; return 0;
-	case O_LISTING: c->listing = 1; return 0;
 	case O_ALL: c->all = 1; return 0;
-	case O_NO_PROGRESS: c->no_progress = 1; return 0;
 	case O_JSON: c->table = 0; return 0;
 	case O_TABLE: c->table = 1; return 0;
 	case O_REQUESTS: return 0;
-	case O_PAGE_SIZE: return cx_opts_range("page-size", arg, 1, 2500, &c->page_size, err);
-	case O_MAX_RESULTS: return cx_opts_range("max-results", arg, 5, 100, &c->max_results, err);
 	case O_TTL: return cx_opts_range("ttl", arg, 1, LLONG_MAX, &c->ttl, err);
 	case O_BEFORE: return cx_opts_uint("before", arg, &c->before, err);
 	case O_MAX_LINE: return cx_opts_range("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
@@ -63,58 +71,29 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	return 0;
 }
 
-#define OPT_CONFIG { "config", 0, O_CONFIG, "FILE", "load KEY=value settings from FILE" }
-#define OPT_DB { "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" }
+#define OPT_CONFIG CX_SOURCE_OPT_CONFIG
+#define OPT_DB CX_SOURCE_OPT_DB
 #define OPT_JSON { "json", 0, O_JSON, NULL, "NDJSON output (the default when stdout is not a terminal)" }
 #define OPT_TABLE { "table", 0, O_TABLE, NULL, "output for people (the default on a terminal)" }
-#define OPT_PAGE_SIZE { "page-size", 0, O_PAGE_SIZE, "N", "events per events.list page, 1 to 2500 (default 250)" }
-#define OPT_NO_PROGRESS { "no-progress", 0, O_NO_PROGRESS, NULL, "no progress line on a terminal's stderr" }
-#define OPT_END { NULL, 0, 0, NULL, NULL }
+#define OPT_END CX_SOURCE_OPT_END
 
-static const cx_opt gcal_opts[] = {
-	{ "calendar", 'c', O_CALENDAR, "ID", "the calendar id, e.g. primary (required)" },
-	OPT_CONFIG,
-	OPT_DB,
-	{ "full", 0, O_FULL, NULL, "list every event again instead of the changes since the last run" },
-	OPT_NO_PROGRESS,
-	OPT_PAGE_SIZE,
-	{ "workspace", 'w', O_WORKSPACE, "W", "whose Google credential to use (required)" },
-	OPT_END,
-};
-static const cx_opt caldav_opts[] = {
-	OPT_CONFIG,
-	OPT_DB,
-	{ "full", 0, O_FULL, NULL, "fetch every resource again instead of the changes since the last run" },
-	{ "listing", 0, O_LISTING, NULL, "compare ETags of a calendar-query listing instead of sync-collection" },
-	OPT_NO_PROGRESS,
-	{ "url", 0, O_URL, "URL", "the calendar collection (required)" },
-	{ "user", 'u', O_USER, "U", "HTTP user (Basic, Digest...); the password is CX_CALDAV_PASSWORD" },
-	OPT_END,
-};
 static const cx_opt requests_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
 	{ "max-line", 0, O_MAX_LINE, "BYTES", "longest accepted input line (default 1048576)" },
-	OPT_PAGE_SIZE,
+	GCAL_OPT_PAGE_SIZE,
 	{ "requests", 0, O_REQUESTS, NULL, "run the syncs that calendar.sync.requested lines on stdin ask for" },
-	OPT_END,
-};
-static const cx_opt mentions_opts[] = {
-	OPT_CONFIG,
-	OPT_DB,
-	{ "max-results", 0, O_MAX_RESULTS, "N", "posts per page, 5 to 100 (default 100)" },
-	{ "workspace", 'w', O_WORKSPACE, "W", "whose X credential to use (required)" },
 	OPT_END,
 };
 static const cx_opt start_opts[] = {
 	{ "address", 0, O_ADDRESS, "URL", "where Google posts notifications: cx-ingest's /webhooks/google-calendar (required)" },
-	{ "calendar", 'c', O_CALENDAR, "ID", "the calendar to watch (required)" },
+	{ "calendar", 'c', CX_SOURCE_O_CALENDAR, "ID", "the calendar to watch (required)" },
 	OPT_CONFIG,
 	OPT_DB,
 	OPT_JSON,
 	OPT_TABLE,
 	{ "ttl", 0, O_TTL, "SECONDS", "channel lifetime to ask Google for (default: Google's)" },
-	{ "workspace", 'w', O_WORKSPACE, "W", "whose Google credential to use (required)" },
+	{ "workspace", 'w', CX_SOURCE_O_WORKSPACE, "W", "whose Google credential to use (required)" },
 	OPT_END,
 };
 static const cx_opt renew_opts[] = {
@@ -123,7 +102,7 @@ static const cx_opt renew_opts[] = {
 	OPT_DB,
 	OPT_JSON,
 	OPT_TABLE,
-	{ "workspace", 'w', O_WORKSPACE, "W", "only channels of workspace W" },
+	{ "workspace", 'w', CX_SOURCE_O_WORKSPACE, "W", "only channels of workspace W" },
 	OPT_END,
 };
 static const cx_opt stop_opts[] = {
@@ -139,7 +118,7 @@ static const cx_opt list_opts[] = {
 	OPT_DB,
 	OPT_JSON,
 	OPT_TABLE,
-	{ "workspace", 'w', O_WORKSPACE, "W", "only channels of workspace W" },
+	{ "workspace", 'w', CX_SOURCE_O_WORKSPACE, "W", "only channels of workspace W" },
 	OPT_END,
 };
 static const cx_opt ics_opts[] = {
@@ -152,14 +131,6 @@ static const cx_opt ics_opts[] = {
 #define USAGE_STOP "CHANNEL_ID [--db PATH] [--json | --table]"
 #define USAGE_LIST "[--workspace W] [--all] [--db PATH] [--json | --table]"
 
-static const cx_cmd cmd_gcal = { "cx-sync google-calendar",
-	"--workspace W --calendar ID [--full] [--page-size N] [--no-progress] [--db PATH]",
-	"Mirror a Google calendar: events.list, then only the changes since the last run.",
-	gcal_opts };
-static const cx_cmd cmd_caldav = { "cx-sync caldav",
-	"--url URL [--user U] [--full] [--listing] [--no-progress] [--db PATH]",
-	"Mirror a CalDAV calendar collection (sync-collection, or an ETag listing).",
-	caldav_opts };
 static const cx_cmd cmd_requests = { "cx-sync",
 	"--requests [--page-size N] [--max-line BYTES] [--db PATH]",
 	"Run the Google Calendar syncs that calendar.sync.requested lines ask for.",
@@ -178,9 +149,6 @@ static const cx_cmd cmd_watch = { "cx-sync watch", "start " USAGE_START "\n"
 	"       cx-sync watch stop " USAGE_STOP "\n"
 	"       cx-sync watch list " USAGE_LIST,
 	"Manage Google Calendar push channels.", NULL };
-static const cx_cmd cmd_mentions = { "cx-sync x-mentions",
-	"--workspace W [--max-results N] [--db PATH]",
-	"Poll the X account's mentions since the last one seen.", mentions_opts };
 static const cx_cmd cmd_ics = { "cx-sync ics", "[FILE ...]",
 	"Print the events of iCalendar files as CalendarEvent lines.", ics_opts };
 
@@ -227,54 +195,28 @@ static int finish(cx_store *s, int rc, const cx_err *err)
 	return flushed < 0 ? CX_EXIT_TEMPFAIL : CX_EXIT_OK;
 }
 
-static int gcal_cmd(int argc, char **argv)
+/* A sync source's subcommand (argv[0] names it). */
+static int source_cmd(int argc, char **argv)
 {
+	const cx_source *src = cx_sources_find(argv[0]);
 	conf c = { 0 };
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
-	int rc = parse(&cmd_gcal, argc, argv, &c, 0, NULL);
+	const char *lacking;
+	int rc = parse(src->cmd, argc, argv, &c, 0, NULL);
 
 	if (rc >= 0)
 		return rc;
-	if (!c.workspace || !*c.workspace || !c.calendar || !*c.calendar)
-		return usage_error(&cmd_gcal, "--workspace W and --calendar ID");
+	if ((lacking = src->check(&c.src)))
+		return usage_error(src->cmd, lacking);
 	if ((rc = open_all(&c, &s)) >= 0)
 		return rc;
-	cx_progress_start(&sync_progress, "cx-sync google-calendar", "events", -1,
-	    c.no_progress);
-	rc = gcal_sync(s, c.workspace, c.calendar, c.full, (long)c.page_size, NULL, &err);
-	cx_progress_end(&sync_progress);
-	return finish(s, rc, &err);
-}
-
-/* Whether an http(s) URL carries user information (user:password@host): a
- * password in argv, where every process can read it. */
-static int has_userinfo(const char *url)
-{
-	const char *authority = strstr(url, "://") + 3;
-
-	return memchr(authority, '@', strcspn(authority, "/?#")) != NULL;
-}
-
-static int caldav_cmd(int argc, char **argv)
-{
-	conf c = { 0 };
-	cx_store *s = NULL;
-	cx_err err = { 0, "" };
-	int rc = parse(&cmd_caldav, argc, argv, &c, 0, NULL);
-
-	if (rc >= 0)
-		return rc;
-	if (!c.url || (strncmp(c.url, "http://", 7) != 0 && strncmp(c.url, "https://", 8) != 0))
-		return usage_error(&cmd_caldav, "--url with an http(s) URL");
-	if (has_userinfo(c.url))
-		return usage_error(&cmd_caldav, "--url without user information (--user U, and "
-		    "the password in CX_CALDAV_PASSWORD)");
-	if ((rc = open_all(&c, &s)) >= 0)
-		return rc;
-	cx_progress_start(&sync_progress, "cx-sync caldav", "resources", -1, c.no_progress);
-	rc = caldav_sync(s, c.url, c.user, c.full, c.listing, &err);
-	cx_progress_end(&sync_progress);
+	if (src->progress)
+		cx_progress_start(&sync_progress, src->cmd->prog, src->progress, -1,
+		    c.src.no_progress);
+	rc = src->run(s, &c.src, &err);
+	if (src->progress)
+		cx_progress_end(&sync_progress);
 	return finish(s, rc, &err);
 }
 
@@ -288,30 +230,13 @@ static int requests_cmd(int argc, char **argv)
 
 	if (rc >= 0 || (rc = open_all(&c, &s)) >= 0)
 		return rc;
-	rc = gcal_requests(s, (long)c.page_size, (size_t)c.max_line, &failed, &rejected, &err);
+	rc = gcal_requests(s, c.src.page_size, (size_t)c.max_line, &failed, &rejected, &err);
 	rc = finish(s, rc, &err);
 	if (rc == CX_EXIT_OK && failed > 0)
 		rc = CX_EXIT_SOME_FAILED;
 	if (rc == CX_EXIT_OK && rejected > 0)
 		rc = CX_EXIT_DATAERR;
 	return rc;
-}
-
-static int mentions_cmd(int argc, char **argv)
-{
-	conf c = { .max_results = MAX_RESULTS_DEFAULT };
-	cx_store *s = NULL;
-	cx_err err = { 0, "" };
-	int rc = parse(&cmd_mentions, argc, argv, &c, 0, NULL);
-
-	if (rc >= 0)
-		return rc;
-	if (!c.workspace || !*c.workspace)
-		return usage_error(&cmd_mentions, "--workspace W");
-	if ((rc = open_all(&c, &s)) >= 0)
-		return rc;
-	rc = mentions_sync(s, c.workspace, (long)c.max_results, &err);
-	return finish(s, rc, &err);
 }
 
 static int ics_cmd(int argc, char **argv)
@@ -377,13 +302,14 @@ static int start_cmd(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	if (!c.workspace || !c.calendar || !c.address ||
+	if (!c.src.workspace || !c.src.calendar || !c.address ||
 	    (strncmp(c.address, "https://", 8) != 0 && strncmp(c.address, "http://", 7) != 0))
 		return usage_error(&cmd_start,
 		    "--workspace W, --calendar ID and --address with an http(s) URL");
 	if ((rc = open_all(&c, &s)) >= 0)
 		return rc;
-	rc = watch_start(s, c.workspace, c.calendar, c.address, c.ttl, NULL, &row, &err);
+	rc = watch_start(s, c.src.workspace, c.src.calendar, c.address, c.ttl, NULL, &row,
+	    &err);
 	if (rc == 0) {
 		table_header(&c);
 		print_channel(row, &c);
@@ -402,7 +328,7 @@ static int renew_cmd(int argc, char **argv)
 	if (rc >= 0 || (rc = open_all(&c, &s)) >= 0)
 		return rc;
 	table_header(&c);
-	rc = watch_renew(s, c.workspace, c.before, print_channel, &c, &failed, &err);
+	rc = watch_renew(s, c.src.workspace, c.before, print_channel, &c, &failed, &err);
 	rc = finish(s, rc, &err);
 	return rc == CX_EXIT_OK && failed > 0 ? CX_EXIT_SOME_FAILED : rc;
 }
@@ -441,7 +367,7 @@ static int list_cmd(int argc, char **argv)
 	if (rc >= 0 || (rc = open_all(&c, &s)) >= 0)
 		return rc;
 	table_header(&c);
-	rc = cx_watch_list(s, c.workspace, c.all, -1, print_channel, &c, &err);
+	rc = cx_watch_list(s, c.src.workspace, c.all, -1, print_channel, &c, &err);
 	return finish(s, rc, &err);
 }
 
@@ -460,24 +386,35 @@ static int watch_cmd(int argc, char **argv)
 	    watch_commands, argc, argv);
 }
 
-static const cx_subcmd commands[] = {
-	{ "google-calendar", gcal_cmd, &cmd_gcal },
-	{ "caldav", caldav_cmd, &cmd_caldav },
+/* The sync sources' subcommands, then cx-sync's own. */
+static const cx_subcmd own_commands[] = {
 	{ "--requests", requests_cmd, &cmd_requests },
 	{ "watch", watch_cmd, &cmd_watch },
-	{ "x-mentions", mentions_cmd, &cmd_mentions },
 	{ "ics", ics_cmd, &cmd_ics },
 	{ NULL, NULL, NULL },
 };
 
 int main(int argc, char **argv)
 {
+	size_t n = 0, own = sizeof own_commands / sizeof *own_commands;
+	const cx_source *src;
+	cx_subcmd *commands;
+	int rc;
+
 	cx_log_init("cx-sync");
 	/* --requests is an option that names a mode: it may follow others */
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
 		if (strcmp(argv[i], "--requests") == 0)
 			return requests_cmd(argc, argv);
-	return cx_subcmd_main("cx-sync",
+	while (cx_sources_get(n))
+		n++;
+	commands = cx_xcalloc(n + own, sizeof *commands);
+	for (size_t i = 0; (src = cx_sources_get(i)); i++)
+		commands[i] = (cx_subcmd){ src->name, source_cmd, src->cmd };
+	memcpy(commands + n, own_commands, sizeof own_commands);  /* with its end */
+	rc = cx_subcmd_main("cx-sync",
 	    "Pull sources with a cursor: calendars into a mirror, X mentions since the "
 	    "last one.", commands, argc, argv);
+	free(commands);
+	return rc;
 }

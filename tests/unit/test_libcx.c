@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "caldav.h"
 #include "clock.h"
 #include "config.h"
 #include "configfile.h"
@@ -13,11 +14,14 @@
 #include "exit.h"
 #include "json.h"
 #include "log.h"
+#include "metahub.h"
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
-#include "signature.h"
+#include "sources.h"
+#include "url.h"
 #include "utf8.h"
+#include "webhooks.h"
 #include "xalloc.h"
 
 #include "tap.h"
@@ -69,15 +73,15 @@ static void test_signature(void)
 	cx_crypto_hmac_sha256("old", 3, body, strlen(body), mac);
 	cx_crypto_hex(mac, sizeof mac, hex);
 	snprintf(header, sizeof header, "sha256=%s", hex);
-	check(!cx_signature_meta(header, body, strlen(body), "new", NULL),
+	check(!meta_signature_valid(header, body, strlen(body), "new", NULL),
 	    "a signature made with another secret is refused");
-	check(cx_signature_meta(header, body, strlen(body), "new", "old"),
+	check(meta_signature_valid(header, body, strlen(body), "new", "old"),
 	    "a signature made with the previous secret is accepted during rotation");
-	check(!cx_signature_meta(header, "{\"a\":2}", 7, "new", "old"),
+	check(!meta_signature_valid(header, "{\"a\":2}", 7, "new", "old"),
 	    "a changed body is refused");
-	check(!cx_signature_meta(hex, body, strlen(body), "old", NULL),
+	check(!meta_signature_valid(hex, body, strlen(body), "old", NULL),
 	    "a signature without the sha256= prefix is refused");
-	check(!cx_signature_meta(NULL, body, strlen(body), "old", NULL),
+	check(!meta_signature_valid(NULL, body, strlen(body), "old", NULL),
 	    "a missing signature is refused");
 }
 
@@ -419,6 +423,90 @@ static void test_opts(void)
 	check(rc < 0 && strstr(err.msg, "needs a value"), "a missing value is a usage error");
 }
 
+static const char *test_query(const cx_webhook_request *r, const char *name)
+{
+	const char *const *kv = r->ctx;
+
+	for (; *kv; kv += 2)
+		if (strcmp(kv[0], name) == 0)
+			return kv[1];
+	return NULL;
+}
+
+static void test_webhooks(void)
+{
+	const char *good[] = { "hub.mode", "subscribe", "hub.verify_token", "vt",
+		"hub.challenge", "1158201444", NULL };
+	const char *bad[] = { "hub.mode", "subscribe", "hub.verify_token", "vx",
+		"hub.challenge", "1158201444", NULL };
+	cx_webhook_request req = { test_query, test_query, good, NULL, 0 };
+	const cx_webhook_source *src = NULL, *meta;
+	char routes[128] = "";
+	const char *route;
+	cx_err err = { 0, "" };
+	void *keys = NULL;
+	size_t k = 9;
+
+	for (size_t i = 0; (route = cx_webhooks_route(i, NULL, NULL)); i++)
+		snprintf(routes + strlen(routes), sizeof routes - strlen(routes), "%s%s",
+		    i ? "," : "", route);
+	check_str(routes, "whatsapp,instagram,messenger,google-calendar",
+	    "the webhook routes, in the order --routes lists them");
+	check(cx_webhooks_find("messenger", &meta, &k) == 2 && k == 0 &&
+	    strcmp(meta->signature_header, "X-Hub-Signature-256") == 0,
+	    "messenger is Meta's route, signed with X-Hub-Signature-256");
+	check(cx_webhooks_find("google-calendar", &src, &k) == 3 && k == 1 &&
+	    src->needs_store && !src->handshake && !src->signature_header,
+	    "google-calendar checks its channel in the store, with no handshake or signature");
+	check(cx_webhooks_find("whatsap", NULL, NULL) == -1 && !cx_webhooks_source(2),
+	    "an unknown route is not found; there are two sources");
+	setenv("CX_META_APP_SECRET", "s", 1);
+	setenv("CX_META_VERIFY_TOKEN", "vt", 1);
+	check(meta->load(&keys, &err) == 0, "Meta's secrets load");
+	check_str(meta->handshake(&req, keys), "1158201444",
+	    "Meta's handshake answers the challenge for its verify token");
+	req.ctx = bad;
+	check(meta->handshake(&req, keys) == NULL, "and refuses another token");
+	meta->unload(keys);
+	unsetenv("CX_META_APP_SECRET");
+	unsetenv("CX_META_VERIFY_TOKEN");
+	check(meta->load(&keys, &err) < 0 && err.code == CX_EXIT_CONFIG && !keys,
+	    "without CX_META_APP_SECRET Meta's source does not load (exit 78)");
+}
+
+static void test_sources(void)
+{
+	const cx_source *src;
+	cx_source_conf c = { 0 };
+	char prog[64];
+	int named = 1, n = 0;
+
+	for (size_t i = 0; (src = cx_sources_get(i)); i++, n++) {
+		snprintf(prog, sizeof prog, "cx-sync %s", src->name);
+		named &= strcmp(src->cmd->prog, prog) == 0 && cx_sources_find(src->name) == src;
+	}
+	check(n == 3 && named, "each sync source is found by the name of its subcommand");
+	check(cx_sources_find("ics") == NULL, "ics is not a sync source");
+	c.url = "ftp://example.org/cal/";
+	check_str(caldav_source.check(&c), "--url with an http(s) URL", "caldav wants http(s)");
+	c.url = "https://u:p@example.org/cal/";
+	check(strstr(caldav_source.check(&c), "without user information") != NULL,
+	    "caldav refuses a password in the URL");
+	c.url = "https://example.org/cal/?a=b@c";
+	check(caldav_source.check(&c) == NULL, "an @ in the query is no user information");
+}
+
+static void test_url(void)
+{
+	char *u = cx_url_for_log("https://user:pw@example.org:8443/cal/a?token=x#f");
+
+	check_str(u, "https://example.org:8443/cal/a", "a URL is logged without user, query or fragment");
+	free(u);
+	u = cx_url_for_log("not a url");
+	check_str(u, "(malformed URL)", "a malformed URL is not echoed");
+	free(u);
+}
+
 int main(void)
 {
 	cx_log_init("unit");
@@ -433,6 +521,9 @@ int main(void)
 	test_config();
 	test_labels();
 	test_opts();
+	test_webhooks();
+	test_sources();
+	test_url();
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
 }

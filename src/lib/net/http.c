@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "exit.h"
 #include "http.h"
+#include "url.h"
 #include "xalloc.h"
 
 #ifndef CX_VERSION
@@ -55,29 +56,6 @@ size_t cx_http_sink_write(char *data, size_t size, size_t n, void *ctx)
 	s->len += add;
 	s->buf[s->len] = '\0';
 	return add;
-}
-
-char *cx_http_url_for_log(const char *url)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *out;
-
-	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-		curl_url_cleanup(u);
-		return cx_xstrdup("(malformed URL)");
-	}
-	curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-	curl_url_get(u, CURLUPART_HOST, &host, 0);
-	curl_url_get(u, CURLUPART_PORT, &port, 0);
-	curl_url_get(u, CURLUPART_PATH, &path, 0);
-	out = cx_xasprintf("%s://%s%s%s%s", scheme ? scheme : "?", host ? host : "?",
-	    port ? ":" : "", port ? port : "", path ? path : "/");
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_url_cleanup(u);
-	return out;
 }
 
 void cx_http_collect_headers(CURL *h, cx_http_response *resp)
@@ -152,7 +130,7 @@ static int transport_failure(CURL *h, CURLcode rc, const char *method,
     cx_http_response *resp, cx_err *err)
 {
 	long reqsize = 0;
-	char *where = cx_http_url_for_log(req->url);
+	char *where = cx_url_for_log(req->url);
 
 	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
 	resp->sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&

@@ -90,7 +90,5 @@ char *cx_http_url_with(const char *url, const char *key, ...) __attribute__((sen
 /* The decoded value of query parameter name in a URL or a bare query
  * string, or NULL when absent. */
 char *cx_http_query_param(const char *url, const char *name);
-/* scheme://host[:port]/path of url, without user info or query: safe to log. */
-char *cx_http_url_for_log(const char *url);
 
 #endif

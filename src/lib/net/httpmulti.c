@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "exit.h"
 #include "httpmulti.h"
+#include "url.h"
 #include "xalloc.h"
 
 #define IDLE_MAX 64
@@ -118,7 +119,7 @@ int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
 	}
 	t->tag = tag;
 	t->method = cx_xstrdup(method);
-	t->url_for_log = cx_http_url_for_log(req->url);
+	t->url_for_log = cx_url_for_log(req->url);
 	t->start = cx_clock_mono_ms();
 	cx_http_easy_prepare(t->h, req, method, timeout, &t->body, t->errbuf);
 	curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);

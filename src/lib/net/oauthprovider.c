@@ -12,6 +12,7 @@
 #include "http.h"
 #include "json.h"
 #include "oauthprovider.h"
+#include "url.h"
 #include "xalloc.h"
 
 #define NAME_MAX_LEN 40
@@ -157,7 +158,7 @@ static int metadata_get(const char *url, jv *doc, cx_err *err)
 	cx_http_request req = { .url = url, .max_body = METADATA_MAX_BODY,
 		.headers = (const char *const[]){ "Accept: application/json", NULL } };
 	cx_http_response r;
-	char *where = cx_http_url_for_log(url);
+	char *where = cx_url_for_log(url);
 	int rc = 1;
 
 	*doc = jv_invalid();

@@ -1,14 +1,18 @@
-/* signature.h: verifying webhook signatures. Secrets are the caller's and
- * are neither copied nor logged. */
+/* signature.h: verifying webhook signatures: an HMAC-SHA256 over the raw
+ * body, whatever header carries it (each platform's webhook source reads
+ * its own header format). Secrets are the caller's and are neither copied
+ * nor logged. */
 #ifndef CX_SIGNATURE_H
 #define CX_SIGNATURE_H
 
 #include <stddef.h>
 
-/* Meta's X-Hub-Signature-256: "sha256=" + hex HMAC-SHA256 of the raw body
- * with the app secret. Accepts the current secret or, during rotation, the
- * previous one (may be NULL). Constant-time. 1 when valid, else 0. */
-int cx_signature_meta(const char *header, const void *body, size_t len,
-    const char *secret, const char *previous);
+#include "crypto.h"
+
+/* Whether want (CX_SHA256_LEN bytes) is the HMAC-SHA256 of body with the
+ * current secret or, during rotation, the previous one (may be NULL). Both
+ * are computed, in constant time. 1 when valid, else 0. */
+int cx_signature_hmac_sha256(const unsigned char *want, const void *body,
+    size_t len, const char *secret, const char *previous);
 
 #endif

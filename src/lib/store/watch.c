@@ -5,7 +5,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "crypto.h"
-#include "http.h"
+#include "url.h"
 #include "watch.h"
 #include "xalloc.h"
 
@@ -69,7 +69,7 @@ int cx_watch_add(cx_store *s, const cx_watch_channel *c, const char *replaces,
     cx_err *err)
 {
 	char hash[2 * CX_SHA256_LEN + 1], when[CX_RFC3339_LEN];
-	char *address = cx_http_url_for_log(c->address);
+	char *address = cx_url_for_log(c->address);
 	cx_stmt *st;
 	jv detail;
 

@@ -5,8 +5,8 @@
  * it; a REPORT refused with 400, 405, 501 or a 403 precondition), a
  * calendar-query listing of ETags compared with the mirror. Changed
  * resources are fetched with calendar-multiget and their iCalendar parsed
- * by ics.c. Multistatus answers are read with expat. Also `cx-sync ics`,
- * the same parsing as a filter. */
+ * by ics.c. Multistatus answers are read by multistatus.c. Also
+ * `cx-sync ics`, the same parsing as a filter. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <expat.h>
 
+#include "caldav.h"
 #include "calendar.h"
 #include "clock.h"
 #include "config.h"
@@ -26,9 +26,11 @@
 #include "ics.h"
 #include "json.h"
 #include "log.h"
+#include "multistatus.h"
 #include "ndjson.h"
+#include "source.h"
 #include "sync.h"
-#include "sync_tool.h"
+#include "url.h"
 #include "xalloc.h"
 
 #define SOURCE "caldav"
@@ -37,203 +39,6 @@
 #define LISTING_MAX_BODY (64 * 1024 * 1024)
 #define ICS_MAX (16 * 1024 * 1024)
 #define MAX_REDIRECTS 5
-
-#define NS_DAV "DAV:|"
-#define NS_CALDAV "urn:ietf:params:xml:ns:caldav|"
-
-/* ---- multistatus ------------------------------------------------------- */
-
-/* One <response>: href, its status (the response's, or its 200 propstat's),
- * etag, calendar data and the reports of DAV:supported-report-set (as
- * expat names them, "DAV:|sync-collection") when the server sent them: a
- * report is the first element inside DAV:supported-report, within
- * DAV:report as RFC 3253 §3.1.5 has it or directly (xandikos). */
-typedef struct {
-	jv responses;        /* [{href, status, etag?, data?, reports?}] */
-	jv cur;              /* the response being read */
-	char *sync_token;
-	int in_propstat;
-	int srs_depth;       /* depth inside a supported-report-set, 0 outside */
-	int name_depth;      /* srs_depth of the report name being read, or 0 */
-	long propstat_status;
-	jv props;            /* getetag / calendar-data / reports of the current propstat */
-	char *text;          /* character data of the current element */
-	size_t len, cap;
-	int collecting;
-} multistatus;
-
-static void text_reset(multistatus *m)
-{
-	m->len = 0;
-	m->collecting = 1;
-	if (m->text)
-		m->text[0] = '\0';
-}
-
-static void on_text(void *ctx, const XML_Char *s, int n)
-{
-	multistatus *m = ctx;
-
-	if (!m->collecting || n <= 0)
-		return;
-	if (m->len + (size_t)n + 1 > m->cap) {
-		m->cap = (m->len + (size_t)n + 1) * 2;
-		m->text = cx_xrealloc(m->text, m->cap);
-	}
-	memcpy(m->text + m->len, s, (size_t)n);
-	m->len += (size_t)n;
-	m->text[m->len] = '\0';
-}
-
-static int is(const char *name, const char *want)
-{
-	return strcmp(name, want) == 0;
-}
-
-static void on_start(void *ctx, const XML_Char *name, const XML_Char **attrs)
-{
-	multistatus *m = ctx;
-
-	(void)attrs;
-	if (m->srs_depth > 0) {
-		m->srs_depth++;
-		if (m->name_depth == 0 && !is(name, NS_DAV "supported-report") &&
-		    !is(name, NS_DAV "report")) {
-			jv reports = jv_object_get(jv_copy(m->props), jv_string("reports"));
-
-			m->name_depth = m->srs_depth;
-			m->props = jv_object_set(m->props, jv_string("reports"),
-			    jv_array_append(reports, jv_string(name)));
-		}
-	} else if (is(name, NS_DAV "response")) {
-		jv_free(m->cur);
-		m->cur = jv_object();
-	} else if (is(name, NS_DAV "propstat")) {
-		m->in_propstat = 1;
-		m->propstat_status = 0;
-		jv_free(m->props);
-		m->props = jv_object();
-	} else if (is(name, NS_DAV "supported-report-set") && m->in_propstat) {
-		m->props = jv_object_set(m->props, jv_string("reports"), jv_array());
-		m->srs_depth = 1;
-	} else if (is(name, NS_DAV "href") || is(name, NS_DAV "status") ||
-	    is(name, NS_DAV "getetag") || is(name, NS_CALDAV "calendar-data") ||
-	    is(name, NS_DAV "sync-token")) {
-		text_reset(m);
-	}
-}
-
-/* "HTTP/1.1 404 Not Found" -> 404. */
-static long status_code(const char *line)
-{
-	const char *sp = strchr(line, ' ');
-
-	return sp ? strtol(sp + 1, NULL, 10) : 0;
-}
-
-static char *trimmed(const char *s)
-{
-	size_t n;
-
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
-	    s[n - 1] == '\n'))
-		n--;
-	return cx_xstrndup(s, n);
-}
-
-static void on_end(void *ctx, const XML_Char *name)
-{
-	multistatus *m = ctx;
-	const char *text = m->text ? m->text : "";
-	int valid = jv_get_kind(m->cur) == JV_KIND_OBJECT;
-
-	if (m->srs_depth > 0) {
-		if (m->name_depth == m->srs_depth)
-			m->name_depth = 0;
-		m->srs_depth--;
-	} else if (is(name, NS_DAV "href") && valid && !m->in_propstat) {
-		char *t = trimmed(text);
-
-		m->cur = jv_object_set(m->cur, jv_string("href"), jv_string(t));
-		free(t);
-	} else if (is(name, NS_DAV "status") && m->in_propstat) {
-		m->propstat_status = status_code(text);
-	} else if (is(name, NS_DAV "status") && valid) {
-		m->cur = jv_object_set(m->cur, jv_string("status"),
-		    jv_number((double)status_code(text)));
-	} else if (is(name, NS_DAV "getetag") && m->in_propstat) {
-		char *t = trimmed(text);
-
-		m->props = jv_object_set(m->props, jv_string("etag"), jv_string(t));
-		free(t);
-	} else if (is(name, NS_CALDAV "calendar-data") && m->in_propstat) {
-		m->props = jv_object_set(m->props, jv_string("data"), jv_string(text));
-	} else if (is(name, NS_DAV "sync-token") && !valid) {
-		free(m->sync_token);
-		m->sync_token = trimmed(text);
-	} else if (is(name, NS_DAV "propstat")) {
-		if (m->propstat_status == 200 && valid) {
-			m->cur = jv_object_merge(m->cur, m->props);
-			if (!jv_object_has(jv_copy(m->cur), jv_string("status")))
-				m->cur = jv_object_set(m->cur, jv_string("status"), jv_number(200));
-		} else {
-			jv_free(m->props);
-		}
-		m->props = jv_null();
-		m->in_propstat = 0;
-	} else if (is(name, NS_DAV "response") && valid) {
-		if (jv_object_has(jv_copy(m->cur), jv_string("href")))
-			m->responses = jv_array_append(m->responses, m->cur);
-		else
-			jv_free(m->cur);
-		m->cur = jv_null();
-	}
-	m->collecting = 0;
-}
-
-static void multistatus_free(multistatus *m)
-{
-	jv_free(m->responses);
-	free(m->sync_token);
-	memset(m, 0, sizeof *m);
-	m->responses = jv_null();
-}
-
-/* Parses a multistatus body: 0, or -1 with err (69) when it is not XML
- * (*m is then empty). */
-static int multistatus_parse(const char *body, size_t len, multistatus *m, cx_err *err)
-{
-	XML_Parser p = XML_ParserCreateNS("UTF-8", '|');
-	int ok;
-
-	memset(m, 0, sizeof *m);
-	m->responses = jv_array();
-	m->cur = jv_null();
-	m->props = jv_null();
-	if (!p)
-		return cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start an XML parser");
-	XML_SetUserData(p, m);
-	XML_SetElementHandler(p, on_start, on_end);
-	XML_SetCharacterDataHandler(p, on_text);
-	ok = XML_Parse(p, body, (int)len, 1) == XML_STATUS_OK;
-	if (!ok)
-		cx_err_set(err, CX_EXIT_UNAVAILABLE, "the server's multistatus is not XML "
-		    "(line %lu: %s)", (unsigned long)XML_GetCurrentLineNumber(p),
-		    XML_ErrorString(XML_GetErrorCode(p)));
-	XML_ParserFree(p);
-	jv_free(m->cur);
-	jv_free(m->props);
-	m->cur = m->props = jv_null();
-	free(m->text);
-	m->text = NULL;
-	if (ok)
-		return 0;
-	multistatus_free(m);
-	return -1;
-}
 
 /* ---- requests ---------------------------------------------------------- */
 
@@ -277,7 +82,7 @@ static char *xml_escape(const char *text)
 /* scheme://host[:port] and the path of the collection URL. */
 static void split_url(dav *d)
 {
-	char *plain = cx_http_url_for_log(d->url);
+	char *plain = cx_url_for_log(d->url);
 	const char *p = strstr(plain, "://");
 	const char *slash = p ? strchr(p + 3, '/') : NULL;
 
@@ -349,7 +154,7 @@ static int redirected(dav *d, const cx_http_response *resp, cx_err *err)
 		    "is not a URL", d->key, resp->status);
 	}
 	curl_url_cleanup(u);
-	where = cx_http_url_for_log(to);
+	where = cx_url_for_log(to);
 	if (!same_origin(d->key, to)) {
 		sync_upstream_error(d->s, SOURCE, "redirect", resp, NULL, err);
 		rc = cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s redirects to %s, another host: "
@@ -911,7 +716,7 @@ static int listing_run(dav *d, const cx_sync_cursor *cur, int full, int listing,
 int caldav_sync(cx_store *s, const char *url, const char *user, int full,
     int listing, cx_err *err)
 {
-	dav d = { .s = s, .url = cx_xstrdup(url), .user = user, .key = cx_http_url_for_log(url) };
+	dav d = { .s = s, .url = cx_xstrdup(url), .user = user, .key = cx_url_for_log(url) };
 	cx_sync_cursor cur = { 0 };
 	const char *mode = NULL;
 	char *token = NULL;
@@ -1016,3 +821,50 @@ int caldav_ics(const char *path, int64_t *events, cx_err *err)
 		    path, skipped);
 	return 0;
 }
+
+/* ---- the source -------------------------------------------------------- */
+
+static const cx_opt caldav_opts[] = {
+	CX_SOURCE_OPT_CONFIG,
+	CX_SOURCE_OPT_DB,
+	{ "full", 0, CX_SOURCE_O_FULL, NULL, "fetch every resource again instead of the changes since the last run" },
+	{ "listing", 0, CX_SOURCE_O_LISTING, NULL, "compare ETags of a calendar-query listing instead of sync-collection" },
+	CX_SOURCE_OPT_NO_PROGRESS,
+	{ "url", 0, CX_SOURCE_O_URL, "URL", "the calendar collection (required)" },
+	{ "user", 'u', CX_SOURCE_O_USER, "U", "HTTP user (Basic, Digest...); the password is CX_CALDAV_PASSWORD" },
+	CX_SOURCE_OPT_END,
+};
+
+static const cx_cmd cmd_caldav = { "cx-sync caldav",
+	"--url URL [--user U] [--full] [--listing] [--no-progress] [--db PATH]",
+	"Mirror a CalDAV calendar collection (sync-collection, or an ETag listing).",
+	caldav_opts };
+
+/* Whether an http(s) URL carries user information (user:password@host): a
+ * password in argv, where every process can read it. */
+static int has_userinfo(const char *url)
+{
+	const char *authority = strstr(url, "://") + 3;
+
+	return memchr(authority, '@', strcspn(authority, "/?#")) != NULL;
+}
+
+static const char *caldav_check(const cx_source_conf *c)
+{
+	if (!c->url || (strncmp(c->url, "http://", 7) != 0 &&
+	    strncmp(c->url, "https://", 8) != 0))
+		return "--url with an http(s) URL";
+	if (has_userinfo(c->url))
+		return "--url without user information (--user U, and the password in "
+		    "CX_CALDAV_PASSWORD)";
+	return NULL;
+}
+
+static int caldav_run(cx_store *s, const cx_source_conf *c, cx_err *err)
+{
+	return caldav_sync(s, c->url, c->user, c->full, c->listing, err);
+}
+
+const cx_source caldav_source = {
+	SOURCE, &cmd_caldav, NULL, "resources", caldav_check, caldav_run,
+};

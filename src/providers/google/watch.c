@@ -1,16 +1,109 @@
-/* channels.c: `cx-sync watch`: Google push channels started, renewed and
- * stopped at Google (gcal.c) and kept in the state file (watch.h). */
+/* watch.c: Google Calendar push channels (`cx-sync watch`): events.watch
+ * and channels.stop at Google, and the channels started, renewed and
+ * stopped there and kept in the state file (store's watch.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "config.h"
 #include "crypto.h"
 #include "exit.h"
+#include "gcal.h"
+#include "googleoauth.h"
+#include "http.h"
 #include "json.h"
 #include "log.h"
-#include "sync_tool.h"
+#include "oauth.h"
+#include "source.h"
 #include "watch.h"
 #include "xalloc.h"
+
+/* ---- Google's calls ---------------------------------------------------- */
+
+/* POSTs body (a JSON text; wiped and freed) to url (freed) with the
+ * workspace's Google token: 0 and *resp, or -1 with err. */
+static int post_json(cx_store *s, const char *workspace, char *url, char *body,
+    cx_http_response *resp, cx_err *err)
+{
+	char *bearer = NULL;
+	cx_http_request req = { 0 };
+	int rc;
+
+	if (cx_oauth_preset_token(s, &cx_google_oauth, workspace, &bearer, err) < 0) {
+		cx_secret_free(body);
+		free(url);
+		return -1;
+	}
+	req.url = url;
+	req.body = body;
+	req.body_len = strlen(body);
+	req.content_type = CX_HTTP_JSON;
+	req.bearer = bearer;
+	rc = cx_http_do(&req, resp, err);
+	cx_secret_free(bearer);
+	cx_secret_free(body);   /* a watch's holds the channel token */
+	free(url);
+	if (rc < 0) {
+		cx_http_response_free(resp);
+		return sync_transport_error(s, GCAL_SOURCE, err);
+	}
+	return 0;
+}
+
+int gcal_watch(cx_store *s, const char *workspace, const char *calendar_id,
+    const char *channel_id, const char *address, const char *token, int64_t ttl,
+    jv *channel, cx_err *err)
+{
+	char ttl_s[24];
+	jv req_body = jv_object();
+	cx_http_response resp;
+
+	*channel = jv_invalid();
+	req_body = jv_object_set(req_body, jv_string("id"), jv_string(channel_id));
+	req_body = jv_object_set(req_body, jv_string("type"), jv_string("web_hook"));
+	req_body = jv_object_set(req_body, jv_string("address"), jv_string(address));
+	req_body = jv_object_set(req_body, jv_string("token"), jv_string(token));
+	if (ttl > 0) {
+		snprintf(ttl_s, sizeof ttl_s, "%lld", (long long)ttl);
+		req_body = jv_object_set(req_body, jv_string("params"), jv_object_set(
+		    jv_object(), jv_string("ttl"), jv_string(ttl_s)));
+	}
+	if (post_json(s, workspace, gcal_api_url("/calendar/v3/calendars/%s/events/watch",
+	    calendar_id), cx_json_dump(req_body), &resp, err) < 0)
+		return -1;
+	if (resp.status != 200) {
+		gcal_error(s, "events.watch", &resp, err);
+		cx_http_response_free(&resp);
+		return -1;
+	}
+	*channel = cx_http_json(&resp);
+	cx_http_response_free(&resp);
+	if (jv_get_kind(*channel) != JV_KIND_OBJECT || !cx_json_str(*channel, "resourceId")) {
+		jv_free(*channel);
+		*channel = jv_invalid();
+		return cx_err_set(err, CX_EXIT_UNAVAILABLE,
+		    "events.watch: the answer has no resourceId");
+	}
+	return 0;
+}
+
+int gcal_stop(cx_store *s, const char *workspace, const char *channel_id,
+    const char *resource_id, cx_err *err)
+{
+	jv b = jv_object_set(jv_object(), jv_string("id"), jv_string(channel_id));
+	cx_http_response resp;
+	int rc;
+
+	b = jv_object_set(b, jv_string("resourceId"), jv_string(resource_id));
+	if (post_json(s, workspace, gcal_api_url("/calendar/v3/channels/stop%s", NULL),
+	    cx_json_dump(b), &resp, err) < 0)
+		return -1;
+	rc = resp.status == 200 || resp.status == 204 ? 1 : resp.status == 404 ? 0 :
+	    gcal_error(s, "channels.stop", &resp, err);
+	cx_http_response_free(&resp);
+	return rc;
+}
 
 /* A random UUID (version 4), as Google suggests for channel ids. */
 static void new_channel_id(char out[37])

@@ -1,6 +1,6 @@
-/* emit.c: the envelope of cx-sync's event lines, the end of a calendar
- * run, and the helpers every source uses for leases, upstream errors and
- * endpoints. */
+/* source.c: what every sync source shares: the envelope of cx-sync's event
+ * lines, the end of a calendar run, the progress line, and the helpers for
+ * leases, upstream errors and endpoints. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +14,11 @@
 #include "json.h"
 #include "log.h"
 #include "ndjson.h"
+#include "source.h"
 #include "sync.h"
-#include "sync_tool.h"
 #include "xalloc.h"
+
+cx_progress sync_progress;
 
 int sync_out_init(sync_out *o, cx_store *s, const char *source, const char *channel,
     const char *account, const sync_origin *origin, const char *mode,

@@ -1,6 +1,7 @@
-/* gcal.c: Google Calendar: events.list into the mirror (a full listing, or
- * the changes since the stored sync token; 410 Gone starts over in full),
- * and the events.watch / channels.stop calls of the push channels. */
+/* calendar.c: the google-calendar sync source: events.list into the mirror
+ * (a full listing, or the changes since the stored sync token; 410 Gone
+ * starts over in full), and `cx-sync --requests`, the syncs that
+ * calendar.sync.requested lines ask for. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,22 +9,23 @@
 #include "clock.h"
 #include "config.h"
 #include "exit.h"
+#include "gcal.h"
+#include "googleoauth.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "ndjson.h"
 #include "oauth.h"
-#include "googleoauth.h"
+#include "source.h"
 #include "sync.h"
-#include "sync_tool.h"
 #include "watch.h"
 #include "xalloc.h"
 
-#define SOURCE "google-calendar"
+#define SOURCE GCAL_SOURCE
 #define PAGE_SIZE_DEFAULT 250
 #define MAX_PAGES 100000
 
-static char *api_url(const char *tail_fmt, const char *segment)
+char *gcal_api_url(const char *tail_fmt, const char *segment)
 {
 	char *base = sync_api_base("CX_GOOGLE_API_BASE", "https://www.googleapis.com");
 	char *esc = segment ? sync_escape(segment) : NULL;
@@ -48,7 +50,7 @@ static char *error_reason(const cx_http_response *resp)
 	return out;
 }
 
-static int google_error(cx_store *s, const char *what, const cx_http_response *resp,
+int gcal_error(cx_store *s, const char *what, const cx_http_response *resp,
     cx_err *err)
 {
 	char *reason = error_reason(resp);
@@ -64,7 +66,7 @@ static int list_page(cx_store *s, const char *workspace, const char *calendar_id
     const char *sync_token, const char *page_token, long page_size, jv *page,
     cx_err *err)
 {
-	char *token = NULL, *base = api_url("/calendar/v3/calendars/%s/events", calendar_id);
+	char *token = NULL, *base = gcal_api_url("/calendar/v3/calendars/%s/events", calendar_id);
 	char size[24], *url;
 	cx_http_response resp;
 	cx_http_request req = { 0 };
@@ -97,7 +99,7 @@ static int list_page(cx_store *s, const char *workspace, const char *calendar_id
 		return 1;
 	}
 	if (resp.status != 200) {
-		google_error(s, "events.list", &resp, err);
+		gcal_error(s, "events.list", &resp, err);
 		cx_http_response_free(&resp);
 		return -1;
 	}
@@ -263,100 +265,6 @@ int gcal_sync(cx_store *s, const char *workspace, const char *calendar_id,
 	return rc < 0 ? -1 : 0;
 }
 
-/* ---- push channels ----------------------------------------------------- */
-
-int gcal_watch(cx_store *s, const char *workspace, const char *calendar_id,
-    const char *channel_id, const char *address, const char *token, int64_t ttl,
-    jv *channel, cx_err *err)
-{
-	char *url = api_url("/calendar/v3/calendars/%s/events/watch", calendar_id);
-	char *bearer = NULL, *body, ttl_s[24];
-	jv req_body = jv_object();
-	cx_http_request req = { 0 };
-	cx_http_response resp;
-	int rc;
-
-	*channel = jv_invalid();
-	req_body = jv_object_set(req_body, jv_string("id"), jv_string(channel_id));
-	req_body = jv_object_set(req_body, jv_string("type"), jv_string("web_hook"));
-	req_body = jv_object_set(req_body, jv_string("address"), jv_string(address));
-	req_body = jv_object_set(req_body, jv_string("token"), jv_string(token));
-	if (ttl > 0) {
-		snprintf(ttl_s, sizeof ttl_s, "%lld", (long long)ttl);
-		req_body = jv_object_set(req_body, jv_string("params"), jv_object_set(
-		    jv_object(), jv_string("ttl"), jv_string(ttl_s)));
-	}
-	body = cx_json_dump(req_body);
-	if (cx_oauth_preset_token(s, &cx_google_oauth, workspace, &bearer, err) < 0) {
-		cx_secret_free(body);
-		free(url);
-		return -1;
-	}
-	req.url = url;
-	req.body = body;
-	req.body_len = strlen(body);
-	req.content_type = CX_HTTP_JSON;
-	req.bearer = bearer;
-	rc = cx_http_do(&req, &resp, err);
-	cx_secret_free(bearer);
-	cx_secret_free(body);   /* it holds the channel token */
-	free(url);
-	if (rc < 0) {
-		cx_http_response_free(&resp);
-		return sync_transport_error(s, SOURCE, err);
-	}
-	if (resp.status != 200) {
-		google_error(s, "events.watch", &resp, err);
-		cx_http_response_free(&resp);
-		return -1;
-	}
-	*channel = cx_http_json(&resp);
-	cx_http_response_free(&resp);
-	if (jv_get_kind(*channel) != JV_KIND_OBJECT || !cx_json_str(*channel, "resourceId")) {
-		jv_free(*channel);
-		*channel = jv_invalid();
-		return cx_err_set(err, CX_EXIT_UNAVAILABLE,
-		    "events.watch: the answer has no resourceId");
-	}
-	return 0;
-}
-
-int gcal_stop(cx_store *s, const char *workspace, const char *channel_id,
-    const char *resource_id, cx_err *err)
-{
-	char *url = api_url("/calendar/v3/channels/stop%s", NULL);
-	char *bearer = NULL, *body;
-	jv b = jv_object_set(jv_object(), jv_string("id"), jv_string(channel_id));
-	cx_http_request req = { 0 };
-	cx_http_response resp;
-	int rc;
-
-	b = jv_object_set(b, jv_string("resourceId"), jv_string(resource_id));
-	body = cx_json_dump(b);
-	if (cx_oauth_preset_token(s, &cx_google_oauth, workspace, &bearer, err) < 0) {
-		free(body);
-		free(url);
-		return -1;
-	}
-	req.url = url;
-	req.body = body;
-	req.body_len = strlen(body);
-	req.content_type = CX_HTTP_JSON;
-	req.bearer = bearer;
-	rc = cx_http_do(&req, &resp, err);
-	cx_secret_free(bearer);
-	free(body);
-	free(url);
-	if (rc < 0) {
-		cx_http_response_free(&resp);
-		return sync_transport_error(s, SOURCE, err);
-	}
-	rc = resp.status == 200 || resp.status == 204 ? 1 : resp.status == 404 ? 0 :
-	    google_error(s, "channels.stop", &resp, err);
-	cx_http_response_free(&resp);
-	return rc;
-}
-
 /* ---- --requests -------------------------------------------------------- */
 
 #define BATCH_MAX 1000
@@ -485,3 +393,37 @@ int gcal_requests(cx_store *s, long page_size, size_t max_line, int64_t *failed,
 	free(b.lens);
 	return rc < 0 ? -1 : 0;
 }
+
+/* ---- the source -------------------------------------------------------- */
+
+static const cx_opt gcal_opts[] = {
+	{ "calendar", 'c', CX_SOURCE_O_CALENDAR, "ID", "the calendar id, e.g. primary (required)" },
+	CX_SOURCE_OPT_CONFIG,
+	CX_SOURCE_OPT_DB,
+	{ "full", 0, CX_SOURCE_O_FULL, NULL, "list every event again instead of the changes since the last run" },
+	CX_SOURCE_OPT_NO_PROGRESS,
+	GCAL_OPT_PAGE_SIZE,
+	{ "workspace", 'w', CX_SOURCE_O_WORKSPACE, "W", "whose Google credential to use (required)" },
+	CX_SOURCE_OPT_END,
+};
+
+static const cx_cmd cmd_gcal = { "cx-sync google-calendar",
+	"--workspace W --calendar ID [--full] [--page-size N] [--no-progress] [--db PATH]",
+	"Mirror a Google calendar: events.list, then only the changes since the last run.",
+	gcal_opts };
+
+static const char *gcal_check(const cx_source_conf *c)
+{
+	if (!c->workspace || !*c->workspace || !c->calendar || !*c->calendar)
+		return "--workspace W and --calendar ID";
+	return NULL;
+}
+
+static int gcal_run(cx_store *s, const cx_source_conf *c, cx_err *err)
+{
+	return gcal_sync(s, c->workspace, c->calendar, c->full, c->page_size, NULL, err);
+}
+
+const cx_source gcal_source = {
+	SOURCE, &cmd_gcal, "google", "events", gcal_check, gcal_run,
+};

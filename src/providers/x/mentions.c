@@ -1,4 +1,4 @@
-/* mentions.c: `cx-sync x-mentions`: GET /2/users/:id/mentions since the last
+/* mentions.c: the x-mentions sync source (`cx-sync x-mentions`): GET /2/users/:id/mentions since the last
  * post id seen, every page, emitted oldest first as x.mention events.
  * X pages newest first, so a poll that X's rate limit cuts short (a 429, or
  * a page with x-rate-limit-remaining: 0 and pages left, which are then not
@@ -16,14 +16,16 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "mentions.h"
 #include "oauth.h"
+#include "source.h"
 #include "xoauth.h"
 #include "sync.h"
-#include "sync_tool.h"
 #include "xalloc.h"
 
 #define SOURCE "x-mentions"
 #define MAX_PAGES 100
+#define MAX_RESULTS_DEFAULT 100
 #define RETRY_AFTER_DEFAULT 900   /* X's rate limit window, when reset is missing */
 #define GAP "gap:"
 
@@ -81,8 +83,6 @@ static int64_t reset_of(const cx_http_response *resp)
 	return cx_clock_now() + RETRY_AFTER_DEFAULT;
 }
 
-/* One page into p->posts, *oldest lowered to its oldest post; *next gets
- * the next page's token or NULL. 0, 1 for a 429, or -1 with err. */
 /* The post (consumed) with "author_username" from the answer's
  * includes.users (borrowed), when X sent its author there. */
 static jv with_username(jv post, jv users)
@@ -106,18 +106,19 @@ static jv with_username(jv post, jv users)
 	return post;
 }
 
-static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
-    const char *page_token, char **oldest, char **next, cx_err *err)
+/* One request for a page: 0 and *body (a JSON object), 1 for a 429, or -1
+ * with err. */
+static int request_page(poll_run *p, const char *since_id, const char *until_id,
+    const char *page_token, jv *body, cx_err *err)
 {
 	char *base = sync_api_base("CX_X_API_BASE", "https://api.x.com");
 	char *esc = sync_escape(p->user_id), *path, *url, *token = NULL, size[24];
 	const char *remaining;
 	cx_http_request req = { 0 };
 	cx_http_response resp;
-	jv body, data, users, nt;
 	int rc;
 
-	*next = NULL;
+	*body = jv_invalid();
 	snprintf(size, sizeof size, "%ld", p->max_results);
 	path = cx_xasprintf("%s/2/users/%s/mentions", base, esc);
 	url = cx_http_url_with(path, "max_results", size, "since_id", since_id,
@@ -156,14 +157,24 @@ static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
 	remaining = cx_http_header(&resp, "x-rate-limit-remaining");
 	if (valid_id(remaining) && strtoll(remaining, NULL, 10) == 0)
 		p->hold = reset_of(&resp);
-	body = cx_http_json(&resp);
+	*body = cx_http_json(&resp);
 	cx_http_response_free(&resp);
-	if (jv_get_kind(body) != JV_KIND_OBJECT) {
-		jv_free(body);
+	if (jv_get_kind(*body) != JV_KIND_OBJECT) {
+		jv_free(*body);
+		*body = jv_invalid();
 		return cx_err_set(err, CX_EXIT_UNAVAILABLE, "mentions: the answer is not a JSON object");
 	}
-	data = jv_object_get(jv_copy(body), jv_string("data"));
-	users = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("includes"), jv_string("users")));
+	return 0;
+}
+
+/* An answer's posts (body, consumed) into p->posts, *oldest lowered to its
+ * oldest post; *next gets the next page's token or NULL. */
+static void take_posts(poll_run *p, jv body, char **oldest, char **next)
+{
+	jv data = jv_object_get(jv_copy(body), jv_string("data"));
+	jv users = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("includes"), jv_string("users")));
+	jv nt;
+
 	if (jv_get_kind(data) == JV_KIND_ARRAY) {
 		jv_array_foreach(data, i, post) {
 			const char *id = jv_get_kind(post) == JV_KIND_OBJECT ?
@@ -188,7 +199,21 @@ static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
 	if (jv_get_kind(nt) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(nt)) > 0)
 		*next = cx_xstrdup(jv_string_value(nt));
 	jv_free(nt);
-	return 0;
+}
+
+/* One page into p->posts, *oldest lowered to its oldest post; *next gets
+ * the next page's token or NULL. 0, 1 for a 429, or -1 with err. */
+static int fetch_page(poll_run *p, const char *since_id, const char *until_id,
+    const char *page_token, char **oldest, char **next, cx_err *err)
+{
+	jv body;
+	int rc;
+
+	*next = NULL;
+	rc = request_page(p, since_id, until_id, page_token, &body, err);
+	if (rc == 0)
+		take_posts(p, body, oldest, next);
+	return rc;
 }
 
 /* Every page of the posts after since_id and before until_id (either may
@@ -319,14 +344,102 @@ static int emit(poll_run *p, const char *cursor, char **newest, int64_t *lines,
 	return sync_out_flush(err);
 }
 
+/* The lease on key and its cursor, unless X's rate limit still holds: 0,
+ * or -1 with err. */
+static int start_poll(poll_run *p, const char *key, cx_sync_cursor *cur, cx_err *err)
+{
+	int64_t ttl;
+	int rc;
+
+	if (sync_lease_ttl(&ttl, err) < 0)
+		return -1;
+	rc = cx_sync_lease_take(p->s, SOURCE, key, ttl, &p->lease, err);
+	if (rc == 0)
+		cx_err_set(err, CX_EXIT_TEMPFAIL, "a poll of the mentions of %s is already "
+		    "running", p->workspace);
+	if (rc <= 0 || cx_sync_cursor_get(p->s, SOURCE, key, cur, err) < 0)
+		return -1;
+	if (cur->not_before > cx_clock_now()) {
+		char when[CX_RFC3339_LEN];
+
+		cx_clock_rfc3339(cur->not_before, -1, when);
+		return cx_err_set(err, CX_EXIT_TEMPFAIL, "rate limited by X until %s; not "
+		    "asking before then", when);
+	}
+	return 0;
+}
+
+/* The gap a poll cut short left, then the posts since the cursor: 0 with
+ * *cut set when X's rate limit cut the run short (*gap: what it left), or
+ * -1 with err. */
+static int poll_all(poll_run *p, const cx_sync_cursor *cur, int *cut, char **gap,
+    cx_err *err)
+{
+	char *since = NULL, *until = NULL, *oldest = NULL;
+	int rc = 0;
+
+	*cut = 0;
+	*gap = NULL;
+	if (gap_of(cur->mode, &since, &until)) {
+		/* the gap a poll cut short left: filled first */
+		if ((*cut = poll(p, *since ? since : NULL, until, &oldest, err)) < 0)
+			rc = -1;
+		else if (*cut)
+			*gap = cx_xasprintf(GAP "%s:%s", since, oldest ? oldest : until);
+		free(oldest);
+		oldest = NULL;
+	}
+	if (rc == 0 && !*cut && p->hold) {
+		*cut = 1;    /* the gap took the last request X allows */
+	} else if (rc == 0 && !*cut) {
+		if ((*cut = poll(p, cur->cursor, NULL, &oldest, err)) < 0)
+			rc = -1;
+		else if (*cut && oldest)
+			*gap = cx_xasprintf(GAP "%s:%s", cur->cursor ? cur->cursor : "", oldest);
+	}
+	free(since);
+	free(until);
+	free(oldest);
+	return rc;
+}
+
+/* Emits the run's posts, then records the cursor, the gap and the counts
+ * in one transaction while the lease holds: 0, or -1 with err. */
+static int record(poll_run *p, const char *key, const cx_sync_cursor *cur,
+    const char *gap, int64_t started, cx_err *err)
+{
+	char *newest = NULL;
+	int64_t lines = 0;
+	int rc = -1;
+
+	if (emit(p, cur->cursor, &newest, &lines, err) < 0 || cx_store_begin(p->s, err) < 0)
+		goto done;
+	if (cx_sync_lease_check(p->lease, err) < 0 ||
+	    cx_sync_cursor_put(p->s, SOURCE, key, newest, gap, cur->cursor == NULL, p->hold,
+	    err) < 0 ||
+	    cx_sync_count_run(p->s, SOURCE, cur->cursor == NULL, lines, 0, 0,
+	    cx_clock_mono_ms() - started, err) < 0) {
+		cx_store_rollback(p->s);
+		goto done;
+	}
+	if (cx_store_commit(p->s, err) < 0)
+		goto done;
+	cx_log(CX_LOG_INFO, jv_object_set(jv_object_set(jv_object(), jv_string("created"),
+	    jv_number((double)lines)), jv_string("pages"), jv_number(p->pages)),
+	    "polled the mentions of %s", p->workspace);
+	rc = 0;
+done:
+	free(newest);
+	return rc;
+}
+
 int mentions_sync(cx_store *s, const char *workspace, long max_results, cx_err *err)
 {
-	char *user_id = NULL, *key = NULL, *newest = NULL, *since = NULL, *until = NULL;
-	char *oldest = NULL, *gap = NULL;
+	char *user_id = NULL, *key = NULL, *gap = NULL;
 	cx_sync_cursor cur = { 0 };
 	poll_run p = { s, workspace, NULL, NULL, max_results, jv_array(), 0, 0 };
-	int64_t ttl, started = cx_clock_mono_ms(), lines = 0;
-	int rc, ok = 0, cut = 0;
+	int64_t started = cx_clock_mono_ms();
+	int ok = 0, cut = 0;
 
 	if (cx_oauth_list(s, cx_x_oauth.name, workspace, take_account, &user_id, err) < 0)
 		goto done;
@@ -337,53 +450,9 @@ int mentions_sync(cx_store *s, const char *workspace, long max_results, cx_err *
 	}
 	p.user_id = user_id;
 	key = cx_xasprintf("%s/%s", workspace, user_id);
-	if (sync_lease_ttl(&ttl, err) < 0)
+	if (start_poll(&p, key, &cur, err) < 0 || poll_all(&p, &cur, &cut, &gap, err) < 0 ||
+	    record(&p, key, &cur, gap, started, err) < 0)
 		goto done;
-	rc = cx_sync_lease_take(s, SOURCE, key, ttl, &p.lease, err);
-	if (rc == 0)
-		cx_err_set(err, CX_EXIT_TEMPFAIL, "a poll of the mentions of %s is already "
-		    "running", workspace);
-	if (rc <= 0 || cx_sync_cursor_get(s, SOURCE, key, &cur, err) < 0)
-		goto done;
-	if (cur.not_before > cx_clock_now()) {
-		char when[CX_RFC3339_LEN];
-
-		cx_clock_rfc3339(cur.not_before, -1, when);
-		cx_err_set(err, CX_EXIT_TEMPFAIL, "rate limited by X until %s; not asking "
-		    "before then", when);
-		goto done;
-	}
-	if (gap_of(cur.mode, &since, &until)) {
-		/* the gap a poll cut short left: filled first */
-		if ((cut = poll(&p, *since ? since : NULL, until, &oldest, err)) < 0)
-			goto done;
-		if (cut)
-			gap = cx_xasprintf(GAP "%s:%s", since, oldest ? oldest : until);
-		free(oldest);
-		oldest = NULL;
-	}
-	if (!cut && p.hold) {
-		cut = 1;    /* the gap took the last request X allows */
-	} else if (!cut) {
-		if ((cut = poll(&p, cur.cursor, NULL, &oldest, err)) < 0)
-			goto done;
-		if (cut && oldest)
-			gap = cx_xasprintf(GAP "%s:%s", cur.cursor ? cur.cursor : "", oldest);
-	}
-	if (emit(&p, cur.cursor, &newest, &lines, err) < 0 || cx_store_begin(s, err) < 0)
-		goto done;
-	if (cx_sync_lease_check(p.lease, err) < 0 ||
-	    cx_sync_cursor_put(s, SOURCE, key, newest, gap, cur.cursor == NULL, p.hold, err) < 0 ||
-	    cx_sync_count_run(s, SOURCE, cur.cursor == NULL, lines, 0, 0,
-	    cx_clock_mono_ms() - started, err) < 0) {
-		cx_store_rollback(s);
-		goto done;
-	}
-	if (cx_store_commit(s, err) < 0)
-		goto done;
-	cx_log(CX_LOG_INFO, jv_object_set(jv_object_set(jv_object(), jv_string("created"),
-	    jv_number((double)lines)), jv_string("pages"), jv_number(p.pages)),
-	    "polled the mentions of %s", workspace);
 	if (cut) {
 		char when[CX_RFC3339_LEN];
 
@@ -397,12 +466,37 @@ done:
 	cx_sync_lease_release(p.lease);
 	cx_sync_cursor_clear(&cur);
 	jv_free(p.posts);
-	free(newest);
-	free(since);
-	free(until);
-	free(oldest);
 	free(gap);
 	free(user_id);
 	free(key);
 	return ok ? 0 : -1;
 }
+
+/* ---- the source -------------------------------------------------------- */
+
+static const cx_opt mentions_opts[] = {
+	CX_SOURCE_OPT_CONFIG,
+	CX_SOURCE_OPT_DB,
+	{ "max-results", 0, CX_SOURCE_O_MAX_RESULTS, "N", "posts per page, 5 to 100 (default 100)" },
+	{ "workspace", 'w', CX_SOURCE_O_WORKSPACE, "W", "whose X credential to use (required)" },
+	CX_SOURCE_OPT_END,
+};
+
+static const cx_cmd cmd_mentions = { "cx-sync x-mentions",
+	"--workspace W [--max-results N] [--db PATH]",
+	"Poll the X account's mentions since the last one seen.", mentions_opts };
+
+static const char *mentions_check(const cx_source_conf *c)
+{
+	return !c->workspace || !*c->workspace ? "--workspace W" : NULL;
+}
+
+static int mentions_run(cx_store *s, const cx_source_conf *c, cx_err *err)
+{
+	return mentions_sync(s, c->workspace, c->max_results > 0 ? c->max_results :
+	    MAX_RESULTS_DEFAULT, err);
+}
+
+const cx_source x_mentions_source = {
+	SOURCE, &cmd_mentions, "x", NULL, mentions_check, mentions_run,
+};
