@@ -39,9 +39,9 @@ O = build/rel
 B = bin
 endif
 
-# The layers (docs/ARCHITECTURE.md): src/lib/{core,store,net,oauth}, then
-# src/providers (the interfaces, one folder per platform, the registries);
-# all of them make libcx.a. Headers are included by their bare names.
+# The floors (docs/ARCHITECTURE.md): src/lib/{core,store,net,oauth,interfaces},
+# then src/providers (one folder per platform, and the registries); all of
+# them make libcx.a. Headers are included by their bare names.
 SRC_DIRS = $(patsubst %/,%,$(sort $(dir $(wildcard src/lib/*/*.h src/providers/*.h src/providers/*/*.h))))
 LIB_SRC  = $(wildcard src/lib/*/*.c src/providers/*.c src/providers/*/*.c)
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(O)/%.o)
