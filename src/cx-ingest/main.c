@@ -146,11 +146,14 @@ static const cx_opt replay_opts[] = {
 	{ "to", 0, O_TO, "ID", "last inbox id to print" },
 	OPT_END,
 };
+/* "whatsapp, instagram or messenger (required)", from the registry (main). */
+static char store_provider_help[160];
+
 static const cx_opt store_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
 	{ "header", 'H', O_HEADER, "'NAME: VALUE'", "a request header (repeatable); a signature header is verified" },
-	{ "provider", 'p', O_PROVIDER, "P", "the provider: a route of cx-ingest serve (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", store_provider_help },
 	OPT_END,
 };
 static const cx_opt prune_opts[] = {
@@ -438,22 +441,19 @@ static int check_signature(const conf *c, const cx_webhook_source *src, cx_store
 	return CX_EXIT_OK;
 }
 
-/* The routes whose deliveries carry a signature, as "a|b|c". */
-static char *signed_routes(void)
+/* The routes whose deliveries carry a signature, joined by sep and the
+ * last two by last: "whatsapp|instagram|messenger". */
+static char *signed_routes(const char *sep, const char *last)
 {
-	char *out = cx_xstrdup("--provider "), *more;
+	const char *names[64];
 	const cx_webhook_source *src;
 	const char *route;
-	int n = 0;
+	size_t n = 0;
 
-	for (size_t i = 0; (route = cx_webhooks_route(i, &src, NULL)); i++) {
-		if (!src->signature_header)
-			continue;
-		more = cx_xasprintf("%s%s%s", out, n++ ? "|" : "", route);
-		free(out);
-		out = more;
-	}
-	return out;
+	for (size_t i = 0; n < 64 && (route = cx_webhooks_route(i, &src, NULL)); i++)
+		if (src->signature_header)
+			names[n++] = route;
+	return cx_opts_join(names, n, sep, last);
 }
 
 static int store(int argc, char **argv)
@@ -472,10 +472,12 @@ static int store(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (!c.provider || cx_webhooks_find(c.provider, &src, NULL) < 0) {
-		char *want = signed_routes();
+		char *routes = signed_routes("|", "|");
+		char *want = cx_xasprintf("--provider %s", routes);
 
 		rc = usage_error(s, &cmd_store, want);
 		free(want);
+		free(routes);
 		return rc;
 	}
 	headers = jv_object();
@@ -555,6 +557,10 @@ static const cx_subcmd subcommands[] = {
 
 int main(int argc, char **argv)
 {
+	char *routes = signed_routes(", ", " or ");
+
+	snprintf(store_provider_help, sizeof store_provider_help, "%s (required)", routes);
+	free(routes);
 	cx_log_init("cx-ingest");
 	return cx_subcmd_main("cx-ingest",
 	    "The front door: signed webhooks into a durable inbox, and the inbox's consumers.",

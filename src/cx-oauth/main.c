@@ -72,10 +72,15 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 #define OPT_TABLE { "table", 0, O_TABLE, NULL, "output for people (the default on a terminal)" }
 #define OPT_END { NULL, 0, 0, NULL, NULL }
 
+/* Texts that name the presets (x, google, meta; google's service
+ * accounts), filled from the registry by main. */
+static char presets_list[128], provider_help[160], about[224];
+static char sa_help[64], sa_usage[192], sa_wants[96];
+
 static const cx_opt authorize_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
-	{ "provider", 'p', O_PROVIDER, "P", "x, google, meta or a configured NAME (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", provider_help },
 	{ "scopes", 's', O_SCOPES, "SCOPES", "scopes to ask for, space- or comma-separated (default: the provider's)" },
 	{ "workspace", 'w', O_WORKSPACE, "W", "the workspace the credential is for (required)" },
 	OPT_END,
@@ -114,7 +119,7 @@ static const cx_opt status_opts[] = {
 static const cx_opt token_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
-	{ "provider", 'p', O_PROVIDER, "P", "x, google, meta or a configured NAME (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", provider_help },
 	{ "workspace", 'w', O_WORKSPACE, "W", "the credential's workspace (required)" },
 	OPT_END,
 };
@@ -122,7 +127,7 @@ static const cx_opt revoke_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
 	{ "local-only", 0, O_LOCAL_ONLY, NULL, "forget the tokens without telling the provider" },
-	{ "provider", 'p', O_PROVIDER, "P", "x, google, meta or a configured NAME (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", provider_help },
 	{ "workspace", 'w', O_WORKSPACE, "W", "the credential's workspace (required)" },
 	OPT_END,
 };
@@ -136,7 +141,7 @@ static const cx_opt service_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
 	OPT_JSON,
-	{ "provider", 'p', O_PROVIDER, "P", "google (required)" },
+	{ "provider", 'p', O_PROVIDER, "P", sa_help },
 	{ "scopes", 's', O_SCOPES, "SCOPES", "scopes the service account asks for (required)" },
 	{ "subject", 0, O_SUBJECT, "EMAIL", "user to act for (domain-wide delegation)" },
 	OPT_TABLE,
@@ -174,8 +179,7 @@ static const cx_cmd cmd_rotate = { "cx-oauth rotate-key",
 	"Seal every stored token under a new key (the old one is CX_TOKEN_KEY).",
 	rotate_opts };
 static const cx_cmd cmd_service = { "cx-oauth service-account",
-	"--provider google --workspace W --scopes SCOPES [--subject EMAIL] [--db PATH]\n"
-	"       [--json | --table]",
+	sa_usage,
 	"Connect a Google service account from CX_GOOGLE_SERVICE_ACCOUNT_KEY.",
 	service_opts };
 
@@ -210,9 +214,9 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s
 		return fail(&err);
 	/* after the config: a generic provider is known by its settings */
 	if (c->provider && !cx_presets_known(c->provider))
-		return cx_opts_usage_error(cmd, "usage", "--provider wants x, google, meta "
+		return cx_opts_usage_error(cmd, "usage", "--provider wants %s "
 		    "or a name configured by CX_OAUTH_<NAME>_ISSUER (or _AUTHORIZE_URL, "
-		    "_TOKEN_URL), not '%s'", c->provider);
+		    "_TOKEN_URL), not '%s'", presets_list, c->provider);
 	if (cx_store_open(c->db, s, &err) < 0)
 		return fail(&err);
 	cx_ndjson_out_init();
@@ -515,7 +519,7 @@ static int service_cmd(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (!c.provider || !c.workspace || !c.scopes)
-		return usage_error(s, &cmd_service, "--provider google, --workspace W and --scopes");
+		return usage_error(s, &cmd_service, sa_wants);
 	if ((rc = cx_presets_open(c.provider, &p, &err)) == 0)
 		rc = cx_oauth_service_account(s, p, c.workspace, c.scopes, c.subject, &status,
 		    &err);
@@ -538,11 +542,38 @@ static const cx_subcmd subcommands[] = {
 	{ NULL, NULL, NULL },
 };
 
+/* The texts that name the presets, from the registry. */
+static void describe_presets(void)
+{
+	const char *all[32], *sa[32];
+	const cx_oauth_preset *pre;
+	size_t n = 0, nsa = 0;
+	char *list, *sa_list;
+
+	for (; n < 32 && (pre = cx_presets_at(n)); n++) {
+		all[n] = pre->name;
+		if (pre->service_account)
+			sa[nsa++] = pre->name;
+	}
+	list = cx_opts_join(all, n, ", ", ", ");
+	sa_list = cx_opts_join(sa, nsa, "|", "|");
+	snprintf(presets_list, sizeof presets_list, "%s", list);
+	snprintf(provider_help, sizeof provider_help, "%s or a configured NAME (required)",
+	    list);
+	snprintf(about, sizeof about, "OAuth2 credentials for %s and any RFC 6749 "
+	    "server: connect, report, hand out tokens.", list);
+	snprintf(sa_help, sizeof sa_help, "%s (required)", sa_list);
+	snprintf(sa_usage, sizeof sa_usage, "--provider %s --workspace W --scopes SCOPES "
+	    "[--subject EMAIL] [--db PATH]\n       [--json | --table]", sa_list);
+	snprintf(sa_wants, sizeof sa_wants, "--provider %s, --workspace W and --scopes",
+	    sa_list);
+	free(list);
+	free(sa_list);
+}
+
 int main(int argc, char **argv)
 {
+	describe_presets();
 	cx_log_init("cx-oauth");
-	return cx_subcmd_main("cx-oauth",
-	    "OAuth2 credentials for x, google, meta and any RFC 6749 server: connect,"
-	    " report, hand out tokens.",
-	    subcommands, argc, argv);
+	return cx_subcmd_main("cx-oauth", about, subcommands, argc, argv);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "commands.h"
 #include "config.h"
 #include "configfile.h"
@@ -56,7 +57,9 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	return 0;
 }
 
-#define OPT_CHANNEL { "channel", 0, OPTION_CHANNEL, "C", "only channel C (x, whatsapp, instagram, messenger)" }
+/* "only channel C (x, whatsapp, instagram, messenger)", from the registry (main). */
+static char channel_help[160];
+#define OPT_CHANNEL { "channel", 0, OPTION_CHANNEL, "C", channel_help }
 #define OPT_CONFIG { "config", 0, OPTION_CONFIG, "FILE", "load KEY=value settings from FILE" }
 #define OPT_DB { "db", 0, OPTION_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" }
 #define OPT_END { NULL, 0, 0, NULL, NULL }
@@ -333,8 +336,24 @@ static const struct {
 	{ NULL, NULL, NULL },
 };
 
+/* The --channel help, naming the channels there are. */
+static void describe_channels(void)
+{
+	const char *names[64];
+	const cx_channel *ch;
+	size_t n = 0;
+	char *list;
+
+	while (n < 64 && (ch = cx_channels_at(n)))
+		names[n++] = ch->name;
+	list = cx_opts_join(names, n, ", ", ", ");
+	snprintf(channel_help, sizeof channel_help, "only channel C (%s)", list);
+	free(list);
+}
+
 int main(int argc, char **argv)
 {
+	describe_channels();
 	cx_log_init("cx-publish");
 	if (argc > 1 && strcmp(argv[1], "--list-commands") == 0) {
 		for (int i = 0; subs[i].name; i++)

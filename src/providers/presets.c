@@ -13,6 +13,11 @@ static const cx_oauth_preset *const presets[] = {
 	&cx_meta_oauth,
 };
 
+const cx_oauth_preset *cx_presets_at(size_t i)
+{
+	return i < sizeof presets / sizeof presets[0] ? presets[i] : NULL;
+}
+
 const cx_oauth_preset *cx_presets_find(const char *name)
 {
 	for (size_t i = 0; name && i < sizeof presets / sizeof presets[0]; i++)

@@ -6,9 +6,13 @@
 #ifndef CX_PRESETS_H
 #define CX_PRESETS_H
 
+#include <stddef.h>
+
 #include "err.h"
 #include "oauthprovider.h"
 
+/* The i-th preset, or NULL past the last. */
+const cx_oauth_preset *cx_presets_at(size_t i);
 /* The preset called name, or NULL. */
 const cx_oauth_preset *cx_presets_find(const char *name);
 

@@ -248,3 +248,17 @@ int cx_subcmd_main(const char *tool, const char *about, const cx_subcmd *cmds,
 	cx_log_error("unknown command '%s' (see %s --help)", cmd, tool);
 	return CX_EXIT_USAGE;
 }
+
+char *cx_opts_join(const char *const *words, size_t n, const char *sep,
+    const char *last)
+{
+	char *out = cx_xstrdup(""), *more;
+
+	for (size_t i = 0; i < n; i++) {
+		more = cx_xasprintf("%s%s%s", out, i == 0 ? "" : i + 1 < n ? sep : last,
+		    words[i]);
+		free(out);
+		out = more;
+	}
+	return out;
+}

@@ -67,4 +67,9 @@ typedef struct {
 int cx_subcmd_main(const char *tool, const char *about, const cx_subcmd *cmds,
     int argc, char **argv);
 
+/* For help texts that name what a registry holds: words[0..n) joined by
+ * sep, the last two by last ("x, google or meta"). A new string. */
+char *cx_opts_join(const char *const *words, size_t n, const char *sep,
+    const char *last);
+
 #endif
