@@ -10,11 +10,9 @@
  * written and flushed. */
 #include <errno.h>
 #include <math.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "accounts.h"
 #include "clock.h"
@@ -27,9 +25,9 @@
 #include "metrics.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "parse.h"
 #include "paths.h"
 #include "store.h"
-#include "utf8.h"
 #include "xalloc.h"
 
 #define BATCH_LINES 8192
@@ -38,7 +36,6 @@
 #define MAX_LINE_LIMIT (1 << 30)  /* jv_parser takes int lengths */
 #define PROVIDER_NAME_MAX 64
 #define UNKNOWN_PROVIDERS_CACHED 64
-#define TENANTS_CACHED 64
 /* RFC 3339 needs a four-digit year: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. */
 #define RFC3339_MIN_SECS (-62135596800.0)
 #define RFC3339_MAX_SECS 253402300799.0
@@ -105,54 +102,6 @@ static int is_string(jv v)
 	return jv_get_kind(v) == JV_KIND_STRING;
 }
 
-/* One provider's mapping, compiled on first use; jq NULL: no parser file. */
-typedef struct {
-	char *name;
-	cx_jq *jq;
-} parser;
-
-/* A counter increment waiting for the batch's transaction. */
-typedef struct {
-	const char *metric;
-	char *channel, *type;
-	int64_t n;
-} counter;
-
-typedef struct {
-	char *channel, *account, *tenant;
-} tenant_entry;
-
-/* One batch: its output lines (each ending in \n), counters and a cache of
- * tenant lookups (a mapping changed meanwhile is seen by the next batch). */
-typedef struct {
-	cx_buf out;
-	counter *counters;
-	int ncounters, capcounters;
-	tenant_entry tenants[TENANTS_CACHED];
-	int ntenants;
-	long lines;
-	size_t in_bytes;
-} batch;
-
-typedef struct {
-	cx_store *store;
-	parser **parsers;    /* pointers, so a parser stays put as the list grows */
-	int nparsers, unknown_cached;
-	long errors;      /* parse errors and bad input over the run */
-	int fatal;        /* exit status that stops the run, 0 while going */
-	int discard;      /* the current batch must not be written */
-	cx_err err;       /* why it stopped */
-} run;
-
-/* The delivery being mapped: what every event and error of one body shares. */
-typedef struct {
-	run *R;
-	batch *b;
-	const char *label;   /* provider for metrics labels: its name, or "unknown" */
-	jv provider, inbox_id, correlation_id, received_at, source;
-	long line;           /* --provider: input line where the body ended */
-	long events, errors;
-} delivery;
 
 static void batch_append(batch *b, const char *s, size_t len)
 {
@@ -211,7 +160,7 @@ static void batch_clear(batch *b)
 	b->in_bytes = 0;
 }
 
-static int batch_full(const batch *b)
+int parse_batch_full(const batch *b)
 {
 	return b->lines >= BATCH_LINES || b->in_bytes >= BATCH_IN_BYTES ||
 	    b->out.len >= BATCH_OUT_BYTES;
@@ -371,7 +320,7 @@ static jv occurred_at(jv ts)
 	return jv_string(buf);
 }
 
-static jv now_rfc3339(void)
+jv parse_now(void)
 {
 	char buf[CX_RFC3339_LEN];
 
@@ -380,7 +329,7 @@ static jv now_rfc3339(void)
 }
 
 /* A correlation id of the same form cx-ingest gives deliveries. */
-static jv new_correlation_id(void)
+jv parse_correlation_id(void)
 {
 	char id[CX_CORRELATION_ID_LEN];
 
@@ -413,7 +362,7 @@ static void parse_error(delivery *d, jv path, jv reason)
 	d->R->errors++;
 }
 
-static void parse_error_str(delivery *d, const char *path, const char *reason)
+void parse_error_str(delivery *d, const char *path, const char *reason)
 {
 	parse_error(d, jv_string(path), jv_string(reason));
 }
@@ -498,7 +447,7 @@ static void on_output(jv out, void *ctx)
 }
 
 /* Runs the mapping on one body (consumed). */
-static void map_body(delivery *d, const parser *p, jv body)
+void parse_map_body(delivery *d, const parser *p, jv body)
 {
 	cx_err err = { 0, "" };
 
@@ -512,7 +461,7 @@ static void map_body(delivery *d, const parser *p, jv body)
 		parse_error_str(d, ".", "mapping failed");
 }
 
-static void delivery_free(delivery *d)
+void parse_delivery_free(delivery *d)
 {
 	jv_free(d->provider);
 	jv_free(d->inbox_id);
@@ -559,11 +508,11 @@ static void handle_delivery(run *R, batch *b, jv v)
 		d.source = set(d.source, K_INBOX_ID, jv_copy(d.inbox_id));
 	if (!is_string(d.correlation_id)) {
 		jv_free(d.correlation_id);
-		d.correlation_id = new_correlation_id();
+		d.correlation_id = parse_correlation_id();
 	}
 	if (!is_string(d.received_at)) {
 		jv_free(d.received_at);
-		d.received_at = now_rfc3339();
+		d.received_at = parse_now();
 	}
 	if (!name)
 		parse_error_str(&d, ".", "missing provider");
@@ -572,10 +521,10 @@ static void handle_delivery(run *R, batch *b, jv v)
 	else if (!p->jq)
 		parse_error_str(&d, ".", "no parser for provider");
 	else
-		map_body(&d, p, get(v, K_BODY));
+		parse_map_body(&d, p, get(v, K_BODY));
 	if (!R->fatal)
 		emit_marker(&d);
-	delivery_free(&d);
+	parse_delivery_free(&d);
 	jv_free(v);
 }
 
@@ -599,7 +548,7 @@ static int read_lines(run *R, cx_ndjson_reader *r, batch *b)
 	cx_ndjson_line line;
 	int rc;
 
-	while (!batch_full(b) && !R->fatal) {
+	while (!parse_batch_full(b) && !R->fatal) {
 		rc = cx_ndjson_next(r, &line);
 		if (rc < 0)
 			return -1;
@@ -609,265 +558,6 @@ static int read_lines(run *R, cx_ndjson_reader *r, batch *b)
 		b->in_bytes += line.len;
 		handle_line(R, b, &line);
 		if (!cx_ndjson_ready(r))
-			break;
-	}
-	return b->lines > 0;
-}
-
-/* --provider: raw lines of stdin, fed to a jv_parser one at a time so that
- * after invalid JSON the reading can start again at a line boundary. */
-typedef struct {
-	int fd;
-	char *buf;
-	size_t cap, start, end, max_line;
-	long lineno;
-	int eof, overlong, finished;
-	jv_parser *jp;
-	const parser *p;
-	jv provider;
-	int skipping;        /* after bad input: drop lines up to one starting with { */
-	int pending;         /* the parser holds part of a value */
-	size_t body_bytes;   /* bytes fed since the last complete value */
-	/* What the parser was fed, read as far as separator_guard needs. */
-	int depth, in_string, escaped, in_scalar, after_value;
-} body_reader;
-
-/* libjq 1.6 leaks a string that follows a value inside a container with
- * no separator between ("[1 \"a\"]", "{\"a\":1 \"b\":2}"), so such a string
- * never reaches the parser. Tracks the nesting of s[0..len) after what came
- * before; returns the offset of such a string's quote (the parser is fed
- * only what precedes it), or len when there is none. A string there is
- * invalid JSON anyway. */
-static size_t separator_guard(body_reader *br, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (br->in_string) {
-			if (br->escaped)
-				br->escaped = 0;
-			else if (c == '\\')
-				br->escaped = 1;
-			else if (c == '"')
-				br->in_string = 0, br->after_value = 1;
-			continue;
-		}
-		if (!strchr("[]{},:\" \t\r\n", c) || c == '\0') {
-			br->in_scalar = 1;  /* a number or literal, as the parser reads them */
-			continue;
-		}
-		if (br->in_scalar)
-			br->in_scalar = 0, br->after_value = 1;
-		switch (c) {
-		case '"':
-			if (br->after_value && br->depth > 0)
-				return i;
-			br->in_string = 1;
-			break;
-		case '[': case '{':
-			br->depth++;
-			br->after_value = 0;
-			break;
-		case ']': case '}':
-			br->depth -= br->depth > 0;
-			br->after_value = 1;
-			break;
-		case ',': case ':':
-			br->after_value = 0;
-			break;
-		}
-	}
-	return len;
-}
-
-enum { RAW_END, RAW_LINE, RAW_OVERLONG };
-
-/* The next line, with its newline when it has one; RAW_OVERLONG for a line
- * longer than max_line (its bytes are dropped); -1 on a read error. */
-static int raw_next(body_reader *br, const char **s, size_t *len)
-{
-	for (;;) {
-		char *line = br->buf + br->start;
-		char *nl = memchr(line, '\n', br->end - br->start);
-		ssize_t n;
-
-		if (nl || (br->eof && br->end > br->start)) {
-			*s = line;
-			*len = nl ? (size_t)(nl - line) + 1 : br->end - br->start;
-			br->start += *len;
-			br->lineno++;
-			if (br->overlong || *len > br->max_line + 1) {
-				br->overlong = 0;
-				return RAW_OVERLONG;
-			}
-			return RAW_LINE;
-		}
-		if (br->eof) {
-			if (br->overlong) {
-				br->overlong = 0;
-				br->lineno++;
-				return RAW_OVERLONG;
-			}
-			return RAW_END;
-		}
-		if (br->start > 0) {
-			memmove(br->buf, line, br->end - br->start);
-			br->end -= br->start;
-			br->start = 0;
-		}
-		if (br->end == br->cap) {
-			br->overlong = 1;
-			br->end = 0;
-		}
-		do
-			n = read(br->fd, br->buf + br->end, br->cap - br->end);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			br->eof = 1;
-		br->end += (size_t)n;
-	}
-}
-
-static int raw_ready(body_reader *br)
-{
-	struct pollfd p = { .fd = br->fd, .events = POLLIN };
-
-	if (br->eof || memchr(br->buf + br->start, '\n', br->end - br->start))
-		return 1;
-	return poll(&p, 1, 0) > 0;
-}
-
-static int has_content(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-			return 1;
-	return 0;
-}
-
-static void parser_restart(body_reader *br)
-{
-	jv_parser_free(br->jp);
-	br->jp = jv_parser_new(0);
-	br->pending = 0;
-	br->body_bytes = 0;
-	br->depth = br->in_string = br->escaped = br->in_scalar = br->after_value = 0;
-}
-
-/* Input that never became a body: one parse.error naming the line. */
-static void bad_input(run *R, batch *b, body_reader *br, const char *reason)
-{
-	delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
-		jv_invalid(), jv_null(), jv_null(), br->lineno, 0, 0 };
-
-	parse_error_str(&d, ".", reason);
-	delivery_free(&d);
-	parser_restart(br);
-	br->skipping = 1;
-}
-
-static void handle_body(run *R, batch *b, body_reader *br, jv body)
-{
-	delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
-		new_correlation_id(), now_rfc3339(), jv_object(), br->lineno, 0, 0 };
-
-	if (R->fatal)
-		jv_free(body);
-	else
-		map_body(&d, br->p, body);
-	delivery_free(&d);
-}
-
-/* Feeds one line; every value it completes is a body. */
-static void feed_line(run *R, batch *b, body_reader *br, const char *s, size_t len)
-{
-	int pending_before = br->pending, retried = 0, got;
-	size_t tail, fed;
-	jv v;
-
-	if (br->skipping) {
-		if (s[0] != '{')
-			return;
-		br->skipping = 0;
-	}
-	if (!cx_utf8_valid(s, len)) {
-		bad_input(R, b, br, "invalid UTF-8");
-		return;
-	}
-again:
-	got = 0;
-	tail = 0;
-	fed = separator_guard(br, s, len);
-	jv_parser_set_buf(br->jp, s, (int)fed, 1);
-	while (jv_is_valid(v = jv_parser_next(br->jp))) {
-		got = 1;
-		tail = len - (size_t)jv_parser_remaining(br->jp);
-		br->body_bytes = 0;
-		handle_body(R, b, br, v);
-	}
-	if (jv_invalid_has_msg(v)) {
-		bad_input(R, b, br, "invalid JSON");
-		/* An unfinished value before this line made it fail: this line
-		 * may be a good body on its own. */
-		if (!retried && !got && pending_before && s[0] == '{') {
-			retried = 1;
-			br->skipping = 0;
-			goto again;
-		}
-		return;
-	}
-	if (fed < len) {
-		bad_input(R, b, br, "invalid JSON");
-		return;
-	}
-	if (got)
-		br->pending = has_content(s + tail, len - tail);
-	else
-		br->pending = br->pending || has_content(s, len);
-	br->body_bytes += len - tail;
-	if (br->pending && br->body_bytes > br->max_line)
-		bad_input(R, b, br, "body longer than --max-line");
-}
-
-/* End of input: whatever the parser still holds is a last body, or an error. */
-static void finish_bodies(run *R, batch *b, body_reader *br)
-{
-	jv v;
-
-	jv_parser_set_buf(br->jp, "", 0, 0);
-	while (jv_is_valid(v = jv_parser_next(br->jp)))
-		handle_body(R, b, br, v);
-	if (jv_invalid_has_msg(v))
-		bad_input(R, b, br, "invalid JSON");
-}
-
-static int read_bodies(run *R, body_reader *br, batch *b)
-{
-	const char *s = NULL;
-	size_t len = 0;
-	int rc;
-
-	while (!batch_full(b) && !R->fatal) {
-		rc = raw_next(br, &s, &len);
-		if (rc < 0)
-			return -1;
-		if (rc == RAW_END) {
-			if (!br->finished) {
-				br->finished = 1;
-				b->lines++;
-				finish_bodies(R, b, br);
-			}
-			break;
-		}
-		b->lines++;
-		b->in_bytes += len;
-		if (rc == RAW_OVERLONG)
-			bad_input(R, b, br, "line longer than --max-line");
-		else
-			feed_line(R, b, br, s, len);
-		if (!raw_ready(br))
 			break;
 	}
 	return b->lines > 0;
@@ -889,7 +579,7 @@ static int pump(run *R, const conf *c, cx_ndjson_reader *r, body_reader *br)
 
 	cx_ndjson_out_init();
 	for (;;) {
-		rc = c->provider ? read_bodies(R, br, b) : read_lines(R, r, b);
+		rc = c->provider ? parse_read_bodies(R, br, b) : read_lines(R, r, b);
 		if (rc < 0) {
 			status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
 			break;
@@ -917,24 +607,6 @@ static int pump(run *R, const conf *c, cx_ndjson_reader *r, body_reader *br)
 	free(b->counters);
 	free(b);
 	return status;
-}
-
-static void body_reader_open(body_reader *br, const conf *c)
-{
-	br->fd = 0;
-	br->max_line = (size_t)c->max_line;
-	br->cap = (br->max_line < 65536 ? 65536 : br->max_line) + 2;
-	br->buf = cx_xmalloc(br->cap);
-	br->jp = jv_parser_new(0);
-	br->provider = jv_string(c->provider);
-}
-
-static void body_reader_close(body_reader *br)
-{
-	if (br->jp)
-		jv_parser_free(br->jp);
-	free(br->buf);
-	jv_free(br->provider);
 }
 
 /* The options and the config file: -1 to go on, else the exit status
@@ -995,12 +667,12 @@ int main(int argc, char **argv)
 		status = fail(&err);
 	if (status == CX_EXIT_OK) {
 		if (c.provider)
-			body_reader_open(&br, &c);
+			parse_bodies_open(&br, (size_t)c.max_line, c.provider);
 		else
 			r = cx_ndjson_open(0, (size_t)c.max_line);
 		status = pump(&R, &c, r, &br);
 		cx_ndjson_close(r);
-		body_reader_close(&br);
+		parse_bodies_close(&br);
 	}
 	for (int i = 0; i < R.nparsers; i++) {
 		free(R.parsers[i]->name);
