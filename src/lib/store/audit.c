@@ -47,12 +47,6 @@ static const char sql_query[] =
     " WHERE (?1 IS NULL OR correlation_id = ?1) AND (?2 < 0 OR ts_epoch >= ?2)"
     " ORDER BY id";
 
-static jv text_or_null(cx_stmt *st, int col)
-{
-	return cx_stmt_col_is_null(st, col) ? jv_null() :
-	    jv_string(cx_stmt_col_text(st, col));
-}
-
 int cx_audit_query(cx_store *s, const char *correlation_id, int64_t since,
     void (*each)(jv row, void *ctx), void *ctx, cx_err *err)
 {
@@ -70,11 +64,11 @@ int cx_audit_query(cx_store *s, const char *correlation_id, int64_t since,
 
 		row = jv_object_set(row, jv_string("id"),
 		    jv_number((double)cx_stmt_col_int(st, 0)));
-		row = jv_object_set(row, jv_string("ts"), text_or_null(st, 1));
-		row = jv_object_set(row, jv_string("actor"), text_or_null(st, 2));
-		row = jv_object_set(row, jv_string("action"), text_or_null(st, 3));
-		row = jv_object_set(row, jv_string("correlation_id"), text_or_null(st, 4));
-		row = jv_object_set(row, jv_string("subject"), text_or_null(st, 5));
+		row = jv_object_set(row, jv_string("ts"), cx_stmt_col_jv(st, 1));
+		row = jv_object_set(row, jv_string("actor"), cx_stmt_col_jv(st, 2));
+		row = jv_object_set(row, jv_string("action"), cx_stmt_col_jv(st, 3));
+		row = jv_object_set(row, jv_string("correlation_id"), cx_stmt_col_jv(st, 4));
+		row = jv_object_set(row, jv_string("subject"), cx_stmt_col_jv(st, 5));
 		row = jv_object_set(row, jv_string("detail"),
 		    jv_is_valid(d) ? d : (jv_free(d), jv_object()));
 		each(row, ctx);

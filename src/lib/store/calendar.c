@@ -291,11 +291,6 @@ static void mirror_row_free(mirror_row *m)
 	jv_free(m->event);
 }
 
-static char *col_str(cx_stmt *st, int col)
-{
-	return cx_stmt_col_is_null(st, col) ? NULL : cx_xstrdup(cx_stmt_col_text(st, col));
-}
-
 static jv parse_event(const char *text)
 {
 	jv e = jv_parse(text ? text : "");
@@ -330,10 +325,10 @@ static int mirror_get(cx_calendar_sync *cs, const char *event_id, mirror_row *m,
 	if (rc == 1) {
 		m->found = 1;
 		m->live = strcmp(cx_stmt_col_text(st, 0), "cancelled") != 0;
-		m->etag = col_str(st, 1);
-		m->updated = col_str(st, 2);
-		m->hash = col_str(st, 3);
-		m->href = col_str(st, 4);
+		m->etag = cx_stmt_col_dup(st, 1);
+		m->updated = cx_stmt_col_dup(st, 2);
+		m->hash = cx_stmt_col_dup(st, 3);
+		m->href = cx_stmt_col_dup(st, 4);
 		m->incarnation = cx_stmt_col_int(st, 5);
 		jv_free(m->event);
 		m->event = parse_event(cx_stmt_col_text(st, 6));

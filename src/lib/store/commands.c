@@ -35,53 +35,24 @@ static const char *const column_fields[] = {
 	"account", "idempotency_key", NULL,
 };
 
-static jv col_str(cx_stmt *st, int col)
-{
-	return cx_stmt_col_is_null(st, col) ? jv_null() :
-	    jv_string(cx_stmt_col_text(st, col));
-}
+static const cx_outbound_col item_cols[] = {
+	{ "state", C_STATE, 0 }, { "channel", C_CHANNEL, 0 }, { "kind", C_KIND, 0 },
+	{ "workspace", C_WORKSPACE, 0 }, { "account", C_ACCOUNT, 0 },
+	{ "tenant", C_TENANT, 0 }, { "text", C_TEXT, 0 }, { "text_sha256", C_SHA, 0 },
+	{ "in_reply_to", C_REPLY, 0 }, { "idempotency_key", C_KEY, 0 },
+	{ "origin", C_ORIGIN, 0 }, { "correlation_id", C_CID, 0 },
+	{ "requested_by", C_REQUESTED_BY, 0 }, { "requested_at", C_REQUESTED_AT, 1 },
+	{ "next_attempt_at", C_NEXT_AT, 1 }, { "lease_owner", C_LEASE_OWNER, 0 },
+	{ "lease_expires_at", C_LEASE_EXPIRES, 1 },
+	{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
+	{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
+	{ "updated_at", C_UPDATED_AT, 1 },
+};
 
-static jv col_time(cx_stmt *st, int col)
-{
-	char ts[CX_RFC3339_LEN];
-
-	if (cx_stmt_col_is_null(st, col))
-		return jv_null();
-	cx_clock_rfc3339(cx_stmt_col_int(st, col), -1, ts);
-	return jv_string(ts);
-}
-
-static jv item_from_row(cx_stmt *st)
-{
-	static const struct {
-		const char *key;
-		int col, time;
-	} cols[] = {
-		{ "state", C_STATE, 0 }, { "channel", C_CHANNEL, 0 }, { "kind", C_KIND, 0 },
-		{ "workspace", C_WORKSPACE, 0 }, { "account", C_ACCOUNT, 0 },
-		{ "tenant", C_TENANT, 0 }, { "text", C_TEXT, 0 }, { "text_sha256", C_SHA, 0 },
-		{ "in_reply_to", C_REPLY, 0 }, { "idempotency_key", C_KEY, 0 },
-		{ "origin", C_ORIGIN, 0 }, { "correlation_id", C_CID, 0 },
-		{ "requested_by", C_REQUESTED_BY, 0 }, { "requested_at", C_REQUESTED_AT, 1 },
-		{ "next_attempt_at", C_NEXT_AT, 1 }, { "lease_owner", C_LEASE_OWNER, 0 },
-		{ "lease_expires_at", C_LEASE_EXPIRES, 1 },
-		{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
-		{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
-		{ "updated_at", C_UPDATED_AT, 1 },
-	};
-	jv item = jv_object_set(jv_object(), jv_string("id"),
-	    jv_number((double)cx_stmt_col_int(st, C_ID)));
-	jv meta = jv_parse(cx_stmt_col_text(st, C_META));
-
-	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
-		item = jv_object_set(item, jv_string(cols[i].key), cols[i].time ?
-		    col_time(st, cols[i].col) : col_str(st, cols[i].col));
-	item = jv_object_set(item, jv_string("attempts"),
-	    jv_number((double)cx_stmt_col_int(st, C_ATTEMPTS)));
-	item = jv_object_set(item, jv_string("meta"),
-	    jv_get_kind(meta) == JV_KIND_OBJECT ? meta : (jv_free(meta), jv_object()));
-	return item;
-}
+static const cx_outbound_row item_row = {
+	item_cols, sizeof item_cols / sizeof item_cols[0], C_ID, C_ATTEMPTS, C_META,
+	cx_stmt_col_time,
+};
 
 static const char *const command_audit_fields[] = {
 	"channel", "kind", "idempotency_key", NULL,
@@ -98,7 +69,7 @@ static const cx_outbound_table commands_table = {
 	.not_a_state = "not a state",
 	.audit_fields = command_audit_fields,
 	.event_fields = command_event_fields,
-	.from_row = item_from_row,
+	.row = &item_row,
 	.sql = CX_OUTBOUND_SQL("publish_commands", COLUMNS),
 };
 

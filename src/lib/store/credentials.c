@@ -32,11 +32,6 @@ void cx_cred_free(cx_cred *c)
     " refresh_token, key_id, expires_at, status, last_error, last_error_at, meta," \
     " generation, attempts, created_at, updated_at, refreshed_at"
 
-static char *col_str(cx_stmt *st, int col)
-{
-	return cx_stmt_col_is_null(st, col) ? NULL : cx_xstrdup(cx_stmt_col_text(st, col));
-}
-
 static unsigned char *col_blob(cx_stmt *st, int col, size_t *len)
 {
 	const void *b;
@@ -55,21 +50,21 @@ static unsigned char *col_blob(cx_stmt *st, int col, size_t *len)
 static void cred_read(cx_stmt *st, cx_cred *c)
 {
 	memset(c, 0, sizeof *c);
-	c->provider = col_str(st, 0);
-	c->workspace = col_str(st, 1);
-	c->kind = col_str(st, 2);
-	c->account_id = col_str(st, 3);
-	c->username = col_str(st, 4);
-	c->scopes = col_str(st, 5);
+	c->provider = cx_stmt_col_dup(st, 0);
+	c->workspace = cx_stmt_col_dup(st, 1);
+	c->kind = cx_stmt_col_dup(st, 2);
+	c->account_id = cx_stmt_col_dup(st, 3);
+	c->username = cx_stmt_col_dup(st, 4);
+	c->scopes = cx_stmt_col_dup(st, 5);
 	c->access = col_blob(st, 6, &c->access_len);
 	c->refresh = col_blob(st, 7, &c->refresh_len);
-	c->key_id = col_str(st, 8);
+	c->key_id = cx_stmt_col_dup(st, 8);
 	c->has_expiry = !cx_stmt_col_is_null(st, 9);
 	c->expires_at = cx_stmt_col_int(st, 9);
-	c->status = col_str(st, 10);
-	c->last_error = col_str(st, 11);
+	c->status = cx_stmt_col_dup(st, 10);
+	c->last_error = cx_stmt_col_dup(st, 11);
 	c->last_error_at = cx_stmt_col_int(st, 12);
-	c->meta = col_str(st, 13);
+	c->meta = cx_stmt_col_dup(st, 13);
 	c->generation = cx_stmt_col_int(st, 14);
 	c->attempts = cx_stmt_col_int(st, 15);
 	c->created_at = cx_stmt_col_int(st, 16);
@@ -439,10 +434,10 @@ int cx_authstate_get(cx_store *s, const char *hash, cx_authstate *st, cx_err *er
 	rc = cx_stmt_step(q, err);
 	if (rc == 1) {
 		memset(st, 0, sizeof *st);
-		st->provider = col_str(q, 0);
-		st->workspace = col_str(q, 1);
-		st->redirect_uri = col_str(q, 2);
-		st->scopes = col_str(q, 3);
+		st->provider = cx_stmt_col_dup(q, 0);
+		st->workspace = cx_stmt_col_dup(q, 1);
+		st->redirect_uri = cx_stmt_col_dup(q, 2);
+		st->scopes = cx_stmt_col_dup(q, 3);
 		st->verifier = col_blob(q, 4, &st->verifier_len);
 		st->expires_at = cx_stmt_col_int(q, 5);
 		st->used = (int)cx_stmt_col_int(q, 6);
@@ -580,7 +575,7 @@ static int rotate_states(cx_store *s, const cx_tokenkeys *old,
 			hashes = cx_xrealloc(hashes, cap * sizeof *hashes);
 		}
 		memset(&all[rows], 0, sizeof *all);
-		hashes[rows] = col_str(st, 0);
+		hashes[rows] = cx_stmt_col_dup(st, 0);
 		all[rows].verifier = col_blob(st, 1, &all[rows].verifier_len);
 		rows++;
 	}

@@ -27,6 +27,21 @@ int cx_outbound_state_ok(const char *s)
 
 /* --- reading -------------------------------------------------------------- */
 
+static jv item_of(cx_stmt *st, const cx_outbound_row *row)
+{
+	jv item = jv_object_set(jv_object(), jv_string("id"),
+	    jv_number((double)cx_stmt_col_int(st, row->id)));
+	jv meta = jv_parse(cx_stmt_col_text(st, row->meta));
+
+	for (size_t i = 0; i < row->ncols; i++)
+		item = jv_object_set(item, jv_string(row->cols[i].key), row->cols[i].time ?
+		    row->time(st, row->cols[i].col) : cx_stmt_col_jv(st, row->cols[i].col));
+	item = jv_object_set(item, jv_string("attempts"),
+	    jv_number((double)cx_stmt_col_int(st, row->attempts)));
+	return jv_object_set(item, jv_string("meta"),
+	    jv_get_kind(meta) == JV_KIND_OBJECT ? meta : (jv_free(meta), jv_object()));
+}
+
 int cx_outbound_get(const cx_outbound_table *t, cx_store *s, int64_t id, jv *item,
     cx_err *err)
 {
@@ -38,7 +53,7 @@ int cx_outbound_get(const cx_outbound_table *t, cx_store *s, int64_t id, jv *ite
 	cx_stmt_int(st, 1, id);
 	rc = cx_stmt_step(st, err);
 	if (rc == 1)
-		*item = t->from_row(st);
+		*item = item_of(st, t->row);
 	cx_stmt_reset(st);
 	if (rc == 0)
 		return cx_err_set(err, CX_EXIT_SOME_FAILED, "no %s %lld", t->noun, (long long)id);
@@ -56,7 +71,7 @@ int cx_outbound_list(const cx_outbound_table *t, cx_store *s, const char *state,
 	cx_stmt_text(st, 1, state);
 	cx_stmt_text(st, 2, channel);
 	while ((rc = cx_stmt_step(st, err)) == 1)
-		each(t->from_row(st), ctx);
+		each(item_of(st, t->row), ctx);
 	cx_stmt_reset(st);
 	return rc;
 }

@@ -60,6 +60,22 @@ typedef struct {
 	    " AND lease_expires_at < ?1 ORDER BY id", \
 }
 
+/* A column of a table's row as an item field: its key, and whether it
+ * holds a time. */
+typedef struct {
+	const char *key;
+	int col, time;
+} cx_outbound_col;
+
+/* How a row of a table reads as an item: "id", then the columns in order,
+ * then "attempts" and "meta" (JSON text; {} when it is not an object). */
+typedef struct {
+	const cx_outbound_col *cols;
+	size_t ncols;
+	int id, attempts, meta;             /* their columns */
+	jv (*time)(cx_stmt *st, int col);   /* a time column as RFC 3339 or null */
+} cx_outbound_row;
+
 typedef struct {
 	const char *noun;           /* in messages: "queue item", "command" */
 	const char *subject;        /* audit subject "<subject>:<id>", dedupe_key
@@ -72,7 +88,7 @@ typedef struct {
 	                                     NULL-terminated */
 	const char *const *event_fields;  /* item fields of event data, after the id,
 	                                     NULL-terminated */
-	jv (*from_row)(cx_stmt *st);      /* a row of sql.get or sql.list as an item */
+	const cx_outbound_row *row;       /* how a row of sql.get or sql.list reads */
 	cx_outbound_sql sql;
 } cx_outbound_table;
 

@@ -84,53 +84,31 @@ enum {
 	C_PUBLISHED_AT, C_UPDATED_AT,
 };
 
-static jv col_str(cx_stmt *st, int col)
-{
-	return cx_stmt_col_is_null(st, col) ? jv_null() : jv_string(cx_stmt_col_text(st, col));
-}
-
+/* A time column; 0 or less is no time. */
 static jv col_time(cx_stmt *st, int col)
 {
-	char ts[CX_RFC3339_LEN];
-
-	if (cx_stmt_col_is_null(st, col) || cx_stmt_col_int(st, col) <= 0)
-		return jv_null();
-	cx_clock_rfc3339(cx_stmt_col_int(st, col), -1, ts);
-	return jv_string(ts);
+	return cx_stmt_col_int(st, col) <= 0 ? jv_null() : cx_stmt_col_time(st, col);
 }
 
-static jv item_from_row(cx_stmt *st)
-{
-	static const struct {
-		const char *key;
-		int col, time;
-	} cols[] = {
-		{ "state", C_STATE, 0 }, { "channel", C_CHANNEL, 0 }, { "kind", C_KIND, 0 },
-		{ "workspace", C_WORKSPACE, 0 }, { "account", C_ACCOUNT, 0 },
-		{ "tenant", C_TENANT, 0 }, { "text", C_TEXT, 0 }, { "text_sha256", C_SHA, 0 },
-		{ "in_reply_to", C_REPLY, 0 }, { "correlation_id", C_CID, 0 },
-		{ "proposed_by", C_PROPOSED_BY, 0 }, { "proposed_at", C_PROPOSED_AT, 1 },
-		{ "approved_by", C_APPROVED_BY, 0 }, { "rejected_by", C_REJECTED_BY, 0 },
-		{ "decided_at", C_DECIDED_AT, 1 }, { "note", C_NOTE, 0 },
-		{ "reason", C_REASON, 0 }, { "next_attempt_at", C_NEXT_AT, 1 },
-		{ "lease_owner", C_LEASE_OWNER, 0 }, { "lease_expires_at", C_LEASE_EXPIRES, 1 },
-		{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
-		{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
-		{ "updated_at", C_UPDATED_AT, 1 },
-	};
-	jv item = jv_object_set(jv_object(), jv_string("id"),
-	    jv_number((double)cx_stmt_col_int(st, C_ID)));
-	jv meta = jv_parse(cx_stmt_col_text(st, C_META));
+static const cx_outbound_col item_cols[] = {
+	{ "state", C_STATE, 0 }, { "channel", C_CHANNEL, 0 }, { "kind", C_KIND, 0 },
+	{ "workspace", C_WORKSPACE, 0 }, { "account", C_ACCOUNT, 0 },
+	{ "tenant", C_TENANT, 0 }, { "text", C_TEXT, 0 }, { "text_sha256", C_SHA, 0 },
+	{ "in_reply_to", C_REPLY, 0 }, { "correlation_id", C_CID, 0 },
+	{ "proposed_by", C_PROPOSED_BY, 0 }, { "proposed_at", C_PROPOSED_AT, 1 },
+	{ "approved_by", C_APPROVED_BY, 0 }, { "rejected_by", C_REJECTED_BY, 0 },
+	{ "decided_at", C_DECIDED_AT, 1 }, { "note", C_NOTE, 0 },
+	{ "reason", C_REASON, 0 }, { "next_attempt_at", C_NEXT_AT, 1 },
+	{ "lease_owner", C_LEASE_OWNER, 0 }, { "lease_expires_at", C_LEASE_EXPIRES, 1 },
+	{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
+	{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
+	{ "updated_at", C_UPDATED_AT, 1 },
+};
 
-	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
-		item = jv_object_set(item, jv_string(cols[i].key), cols[i].time ?
-		    col_time(st, cols[i].col) : col_str(st, cols[i].col));
-	item = jv_object_set(item, jv_string("attempts"),
-	    jv_number((double)cx_stmt_col_int(st, C_ATTEMPTS)));
-	item = jv_object_set(item, jv_string("meta"),
-	    jv_get_kind(meta) == JV_KIND_OBJECT ? meta : (jv_free(meta), jv_object()));
-	return item;
-}
+static const cx_outbound_row item_row = {
+	item_cols, sizeof item_cols / sizeof item_cols[0], C_ID, C_ATTEMPTS, C_META,
+	col_time,
+};
 
 static const char *const queue_audit_fields[] = { "channel", "kind", NULL };
 static const char *const queue_event_fields[] = {
@@ -145,7 +123,7 @@ static const cx_outbound_table queue_table = {
 	.decided = 1,
 	.audit_fields = queue_audit_fields,
 	.event_fields = queue_event_fields,
-	.from_row = item_from_row,
+	.row = &item_row,
 	.sql = CX_OUTBOUND_SQL("queue", ITEM_COLUMNS),
 };
 
@@ -176,9 +154,9 @@ int cx_queue_history(cx_store *s, int64_t id, void (*each)(jv row, void *ctx),
 	while ((rc = cx_stmt_step(st, err)) == 1) {
 		jv row = jv_object();
 
-		row = jv_object_set(row, jv_string("sha256"), col_str(st, 0));
-		row = jv_object_set(row, jv_string("action"), col_str(st, 1));
-		row = jv_object_set(row, jv_string("actor"), col_str(st, 2));
+		row = jv_object_set(row, jv_string("sha256"), cx_stmt_col_jv(st, 0));
+		row = jv_object_set(row, jv_string("action"), cx_stmt_col_jv(st, 1));
+		row = jv_object_set(row, jv_string("actor"), cx_stmt_col_jv(st, 2));
 		row = jv_object_set(row, jv_string("at"), col_time(st, 3));
 		each(row, ctx);
 	}

@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "config.h"
 #include "exit.h"
 #include "paths.h"
@@ -479,6 +480,26 @@ void cx_stmt_reset(cx_stmt *st)
 const char *cx_stmt_col_text(cx_stmt *st, int col)
 {
 	return (const char *)sqlite3_column_text(st->st, col);
+}
+
+char *cx_stmt_col_dup(cx_stmt *st, int col)
+{
+	return cx_stmt_col_is_null(st, col) ? NULL : cx_xstrdup(cx_stmt_col_text(st, col));
+}
+
+jv cx_stmt_col_jv(cx_stmt *st, int col)
+{
+	return cx_stmt_col_is_null(st, col) ? jv_null() : jv_string(cx_stmt_col_text(st, col));
+}
+
+jv cx_stmt_col_time(cx_stmt *st, int col)
+{
+	char buf[CX_RFC3339_LEN];
+
+	if (cx_stmt_col_is_null(st, col))
+		return jv_null();
+	cx_clock_rfc3339(cx_stmt_col_int(st, col), -1, buf);
+	return jv_string(buf);
 }
 
 int64_t cx_stmt_col_int(cx_stmt *st, int col)

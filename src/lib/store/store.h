@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jv.h>
+
 #include "err.h"
 
 typedef struct cx_store cx_store;
@@ -65,5 +67,10 @@ const char *cx_stmt_col_text(cx_stmt *st, int col);
 int64_t cx_stmt_col_int(cx_stmt *st, int col);
 int cx_stmt_col_is_null(cx_stmt *st, int col);
 const void *cx_stmt_col_blob(cx_stmt *st, int col, size_t *len);
+/* A column as a new string (NULL when NULL), as a jv string or null, and
+ * epoch seconds as an RFC 3339 jv string or null. */
+char *cx_stmt_col_dup(cx_stmt *st, int col);
+jv cx_stmt_col_jv(cx_stmt *st, int col);
+jv cx_stmt_col_time(cx_stmt *st, int col);
 
 #endif

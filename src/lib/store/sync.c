@@ -14,11 +14,6 @@
 #include "sync.h"
 #include "xalloc.h"
 
-static char *col_str(cx_stmt *st, int col)
-{
-	return cx_stmt_col_is_null(st, col) ? NULL : cx_xstrdup(cx_stmt_col_text(st, col));
-}
-
 static const char sql_cursor_get[] =
     "SELECT cursor, mode, not_before FROM sync_cursors WHERE source = ?1 AND key = ?2";
 
@@ -35,8 +30,8 @@ int cx_sync_cursor_get(cx_store *s, const char *source, const char *key,
 	cx_stmt_text(st, 2, key);
 	rc = cx_stmt_step(st, err);
 	if (rc == 1) {
-		c->cursor = col_str(st, 0);
-		c->mode = col_str(st, 1);
+		c->cursor = cx_stmt_col_dup(st, 0);
+		c->mode = cx_stmt_col_dup(st, 1);
 		c->not_before = cx_stmt_col_int(st, 2);
 		cx_stmt_reset(st);
 	}

@@ -9,21 +9,6 @@
 #include "watch.h"
 #include "xalloc.h"
 
-static jv text_or_null(cx_stmt *st, int col)
-{
-	return cx_stmt_col_is_null(st, col) ? jv_null() : jv_string(cx_stmt_col_text(st, col));
-}
-
-static jv time_or_null(cx_stmt *st, int col)
-{
-	char buf[CX_RFC3339_LEN];
-
-	if (cx_stmt_col_is_null(st, col))
-		return jv_null();
-	cx_clock_rfc3339(cx_stmt_col_int(st, col), -1, buf);
-	return jv_string(buf);
-}
-
 #define ROW_COLUMNS "channel_id, workspace, calendar_id, resource_id, address," \
 	" expiration, ttl, status, replaced_by, created_at, stopped_at"
 
@@ -38,12 +23,12 @@ static jv row_of(cx_stmt *st)
 		jv v;
 
 		if (i == 5 || i == 9 || i == 10)
-			v = time_or_null(st, i);
+			v = cx_stmt_col_time(st, i);
 		else if (i == 6)
 			v = cx_stmt_col_is_null(st, i) ? jv_null() :
 			    jv_number((double)cx_stmt_col_int(st, i));
 		else
-			v = text_or_null(st, i);
+			v = cx_stmt_col_jv(st, i);
 		o = jv_object_set(o, jv_string(names[i]), v);
 	}
 	return o;
