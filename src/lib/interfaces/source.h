@@ -6,12 +6,13 @@
  *     table, whose ids are the CX_SOURCE_O_* below (cx-sync parses them
  *     into a cx_source_conf and hands that to the source);
  *   - check: what the command line lacks, before anything is opened;
- *   - credential: whose cx-oauth credential it asks for (or NULL);
  *   - progress: what its progress line counts (sync_progress), or NULL;
  *   - run: one run, over an open store: a lease on what it syncs, the
  *     cursor read, pages fetched (sync_upstream_error and
  *     sync_transport_error for failures), events through sync_out, and the
- *     cursor, counts and mirror committed in one transaction.
+ *     cursor, counts and mirror committed in one transaction. A source
+ *     that needs an OAuth token takes it with cx_oauth_preset_token and
+ *     its own provider's preset (oauth.h).
  * Sources are listed in src/providers/sources.c; they never call the
  * registry or a tool. Below: the helpers every source shares (source.c):
  * the envelope, the end of a calendar run, leases, upstream errors,
@@ -57,7 +58,6 @@ enum { CX_SOURCE_O_DB = 1, CX_SOURCE_O_CONFIG, CX_SOURCE_O_WORKSPACE,
 typedef struct {
 	const char *name;          /* cx-sync subcommand, e.g. "caldav" (static) */
 	const cx_cmd *cmd;         /* its usage, summary and options */
-	const char *credential;    /* cx-oauth provider of its token, or NULL */
 	const char *progress;      /* unit of its progress line, or NULL: none */
 	/* What c lacks, as "--url URL" for "... needs --url URL", or NULL. */
 	const char *(*check)(const cx_source_conf *c);

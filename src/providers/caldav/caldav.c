@@ -866,5 +866,5 @@ static int caldav_run(cx_store *s, const cx_source_conf *c, cx_err *err)
 }
 
 const cx_source caldav_source = {
-	SOURCE, &cmd_caldav, NULL, "resources", caldav_check, caldav_run,
+	SOURCE, &cmd_caldav, "resources", caldav_check, caldav_run,
 };

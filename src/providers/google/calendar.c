@@ -425,5 +425,5 @@ static int gcal_run(cx_store *s, const cx_source_conf *c, cx_err *err)
 }
 
 const cx_source gcal_source = {
-	SOURCE, &cmd_gcal, "google", "events", gcal_check, gcal_run,
+	SOURCE, &cmd_gcal, "events", gcal_check, gcal_run,
 };

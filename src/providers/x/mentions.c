@@ -498,5 +498,5 @@ static int mentions_run(cx_store *s, const cx_source_conf *c, cx_err *err)
 }
 
 const cx_source x_mentions_source = {
-	SOURCE, &cmd_mentions, "x", NULL, mentions_check, mentions_run,
+	SOURCE, &cmd_mentions, NULL, mentions_check, mentions_run,
 };
