@@ -11,7 +11,7 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-void parse_bodies_open(body_reader *br, size_t max_line, const char *provider)
+void parse_bodies_open(parse_body_reader *br, size_t max_line, const char *provider)
 {
 	br->fd = 0;
 	br->max_line = max_line;
@@ -21,7 +21,7 @@ void parse_bodies_open(body_reader *br, size_t max_line, const char *provider)
 	br->provider = jv_string(provider);
 }
 
-void parse_bodies_close(body_reader *br)
+void parse_bodies_close(parse_body_reader *br)
 {
 	if (br->jp)
 		jv_parser_free(br->jp);
@@ -35,7 +35,7 @@ void parse_bodies_close(body_reader *br)
  * before; returns the offset of such a string's quote (the parser is fed
  * only what precedes it), or len when there is none. A string there is
  * invalid JSON anyway. */
-static size_t separator_guard(body_reader *br, const char *s, size_t len)
+static size_t separator_guard(parse_body_reader *br, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
@@ -81,7 +81,7 @@ enum { RAW_END, RAW_LINE, RAW_OVERLONG };
 
 /* The next line, with its newline when it has one; RAW_OVERLONG for a line
  * longer than max_line (its bytes are dropped); -1 on a read error. */
-static int raw_next(body_reader *br, const char **s, size_t *len)
+static int raw_next(parse_body_reader *br, const char **s, size_t *len)
 {
 	for (;;) {
 		char *line = br->buf + br->start;
@@ -127,7 +127,7 @@ static int raw_next(body_reader *br, const char **s, size_t *len)
 	}
 }
 
-static int raw_ready(body_reader *br)
+static int raw_ready(parse_body_reader *br)
 {
 	struct pollfd p = { .fd = br->fd, .events = POLLIN };
 
@@ -144,7 +144,7 @@ static int has_content(const char *s, size_t len)
 	return 0;
 }
 
-static void parser_restart(body_reader *br)
+static void parser_restart(parse_body_reader *br)
 {
 	jv_parser_free(br->jp);
 	br->jp = jv_parser_new(0);
@@ -154,9 +154,9 @@ static void parser_restart(body_reader *br)
 }
 
 /* Input that never became a body: one parse.error naming the line. */
-static void bad_input(run *R, batch *b, body_reader *br, const char *reason)
+static void bad_input(parse_run *R, parse_batch *b, parse_body_reader *br, const char *reason)
 {
-	delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
+	parse_delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
 		jv_invalid(), jv_null(), jv_null(), br->lineno, 0, 0 };
 
 	parse_error_str(&d, ".", reason);
@@ -165,9 +165,9 @@ static void bad_input(run *R, batch *b, body_reader *br, const char *reason)
 	br->skipping = 1;
 }
 
-static void handle_body(run *R, batch *b, body_reader *br, jv body)
+static void handle_body(parse_run *R, parse_batch *b, parse_body_reader *br, jv body)
 {
-	delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
+	parse_delivery d = { R, b, br->p->name, jv_copy(br->provider), jv_invalid(),
 		parse_correlation_id(), parse_now(), jv_object(), br->lineno, 0, 0 };
 
 	if (R->fatal)
@@ -178,7 +178,7 @@ static void handle_body(run *R, batch *b, body_reader *br, jv body)
 }
 
 /* Feeds one line; every value it completes is a body. */
-static void feed_line(run *R, batch *b, body_reader *br, const char *s, size_t len)
+static void feed_line(parse_run *R, parse_batch *b, parse_body_reader *br, const char *s, size_t len)
 {
 	int pending_before = br->pending, retried = 0, got;
 	size_t tail, fed;
@@ -229,7 +229,7 @@ again:
 }
 
 /* End of input: whatever the parser still holds is a last body, or an error. */
-static void finish_bodies(run *R, batch *b, body_reader *br)
+static void finish_bodies(parse_run *R, parse_batch *b, parse_body_reader *br)
 {
 	jv v;
 
@@ -240,7 +240,7 @@ static void finish_bodies(run *R, batch *b, body_reader *br)
 		bad_input(R, b, br, "invalid JSON");
 }
 
-int parse_read_bodies(run *R, body_reader *br, batch *b)
+int parse_read_bodies(parse_run *R, parse_body_reader *br, parse_batch *b)
 {
 	const char *s = NULL;
 	size_t len = 0;
