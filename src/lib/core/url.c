@@ -1,4 +1,6 @@
 /* url.c: URLs reduced to what may be logged. */
+#include <string.h>
+
 #include <curl/curl.h>
 
 #include "url.h"
@@ -25,4 +27,14 @@ char *cx_url_for_log(const char *url)
 	curl_free(path);
 	curl_url_cleanup(u);
 	return out;
+}
+
+char *cx_url_base(const char *url)
+{
+	char *b = cx_xstrdup(url);
+	size_t n = strlen(b);
+
+	while (n > 0 && b[n - 1] == '/')
+		b[--n] = '\0';
+	return b;
 }

@@ -42,16 +42,6 @@ jv cx_channel_member(jv obj, const char *key)
 	return jv_object_get(obj, jv_string(key));
 }
 
-char *cx_channel_base_url(const char *name, const char *def)
-{
-	char *b = cx_xstrdup(cx_config_get(name, def));
-	size_t n = strlen(b);
-
-	while (n > 0 && b[n - 1] == '/')
-		b[--n] = '\0';
-	return b;
-}
-
 /* --- checking proposals --------------------------------------------------- */
 
 const cx_channel_kind *cx_channel_kind_find(const cx_channel *ch, const char *kind)

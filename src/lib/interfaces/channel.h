@@ -156,9 +156,6 @@ int cx_channel_invalid(const char **problem, const char *code, cx_err *err,
 /* The member key of obj (consumed), or jv_invalid() when obj is not an
  * object (jv asserts on that). */
 jv cx_channel_member(jv obj, const char *key);
-/* The setting name (default def) as a base URL without trailing slashes
- * (a new string). */
-char *cx_channel_base_url(const char *name, const char *def);
 /* Sets r's verdict, code and detail. */
 void cx_channel_set(cx_channel_result *r, cx_channel_verdict v, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

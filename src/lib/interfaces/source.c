@@ -190,16 +190,6 @@ int sync_transport_error(cx_store *s, const char *source, cx_err *err)
 	return -1;
 }
 
-char *sync_api_base(const char *env, const char *def)
-{
-	char *b = cx_xstrdup(cx_config_get(env, def));
-	size_t n = strlen(b);
-
-	while (n > 0 && b[n - 1] == '/')
-		b[--n] = '\0';
-	return b;
-}
-
 char *sync_escape(const char *segment)
 {
 	char *e = curl_easy_escape(NULL, segment, 0);

@@ -111,8 +111,6 @@ int sync_upstream_error(cx_store *s, const char *source, const char *what,
     const cx_http_response *resp, const char *reason, cx_err *err);
 /* A transport failure (no answer): counted as status "transport", 75. */
 int sync_transport_error(cx_store *s, const char *source, cx_err *err);
-/* The API base from env (CX_GOOGLE_API_BASE...), without a trailing slash. */
-char *sync_api_base(const char *env, const char *def);
 /* A path segment, percent-encoded. */
 char *sync_escape(const char *segment);
 

@@ -134,14 +134,10 @@ char *cx_oauth_provider_api_url(const cx_oauth_provider *p, const char *path)
 {
 	const char *b = cx_oauth_provider_setting(p, "API_BASE");
 	char *base, *tail, *out;
-	size_t n;
 
 	if (!b && p->preset->api_base_setting)
 		b = cx_config_get(p->preset->api_base_setting, NULL);
-	base = cx_xstrdup(b ? b : p->preset->api_base ? p->preset->api_base : "");
-	n = strlen(base);
-	while (n > 0 && base[n - 1] == '/')
-		base[--n] = '\0';
+	base = cx_url_base(b ? b : p->preset->api_base ? p->preset->api_base : "");
 	tail = expand(path);
 	out = cx_xasprintf("%s%s", base, tail);
 	free(base);
@@ -205,7 +201,6 @@ static int metadata_fetch(cx_oauth_provider *p, cx_err *err)
 	const char *issuer = cx_oauth_provider_setting(p, "ISSUER");
 	char *base, *url;
 	const char *named;
-	size_t n;
 	int rc;
 
 	if (p->fetched)
@@ -214,10 +209,7 @@ static int metadata_fetch(cx_oauth_provider *p, cx_err *err)
 		p->fetched = 1;
 		return 0;
 	}
-	base = cx_xstrdup(issuer);
-	n = strlen(base);
-	while (n > 0 && base[n - 1] == '/')
-		base[--n] = '\0';
+	base = cx_url_base(issuer);
 	url = cx_xasprintf("%s/.well-known/openid-configuration", base);
 	rc = metadata_get(url, &p->metadata, err);
 	free(url);

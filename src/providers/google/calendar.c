@@ -18,6 +18,7 @@
 #include "oauth.h"
 #include "source.h"
 #include "sync.h"
+#include "url.h"
 #include "watch.h"
 #include "xalloc.h"
 
@@ -27,7 +28,7 @@
 
 char *gcal_api_url(const char *tail_fmt, const char *segment)
 {
-	char *base = sync_api_base("CX_GOOGLE_API_BASE", "https://www.googleapis.com");
+	char *base = cx_url_base(cx_config_get("CX_GOOGLE_API_BASE", "https://www.googleapis.com"));
 	char *esc = segment ? sync_escape(segment) : NULL;
 	char *tail = cx_xasprintf(tail_fmt, esc ? esc : "");
 	char *url = cx_xasprintf("%s%s", base, tail);

@@ -11,6 +11,7 @@
 #include "exit.h"
 #include "json.h"
 #include "metachannel.h"
+#include "url.h"
 #include "xalloc.h"
 
 /* Limits are code points: WhatsApp text 4096, Instagram DM 1000 and
@@ -47,7 +48,7 @@ static int id_ok(const char *id)
 
 static char *graph_url(const char *node, const char *edge)
 {
-	char *base = cx_channel_base_url("CX_GRAPH_API_BASE", "https://graph.facebook.com");
+	char *base = cx_url_base(cx_config_get("CX_GRAPH_API_BASE", "https://graph.facebook.com"));
 	char *url = cx_xasprintf("%s/%s/%s/%s", base,
 	    cx_config_get("CX_GRAPH_API_VERSION", "v24.0"), node, edge);
 

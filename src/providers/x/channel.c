@@ -6,6 +6,7 @@
 
 #include "json.h"
 #include "xchannel.h"
+#include "xoauth.h"
 #include "xalloc.h"
 #include "xtext.h"
 
@@ -46,7 +47,7 @@ static int check_reply(const char *id, const char **problem, cx_err *err)
 static int build(jv item, cx_channel_call *call, const char **code, cx_err *err)
 {
 	const char *text = cx_json_str(item, "text"), *reply = cx_json_str(item, "in_reply_to");
-	char *base = cx_channel_base_url("CX_X_API_BASE", "https://api.x.com");
+	char *base = cx_x_api_base();
 	jv body = jv_object_set(jv_object(), jv_string("text"), jv_string(text ? text : ""));
 
 	(void)code;

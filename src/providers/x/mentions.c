@@ -111,7 +111,7 @@ static jv with_username(jv post, jv users)
 static int request_page(poll_run *p, const char *since_id, const char *until_id,
     const char *page_token, jv *body, cx_err *err)
 {
-	char *base = sync_api_base("CX_X_API_BASE", "https://api.x.com");
+	char *base = cx_x_api_base();
 	char *esc = sync_escape(p->user_id), *path, *url, *token = NULL, size[24];
 	const char *remaining;
 	cx_http_request req = { 0 };

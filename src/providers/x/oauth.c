@@ -1,4 +1,7 @@
-/* x/oauth.c: X's OAuth preset (OAuth 2.0 with PKCE, confidential client). */
+/* x/oauth.c: X's OAuth preset (OAuth 2.0 with PKCE, confidential client)
+ * and the API base every X call uses. */
+#include "config.h"
+#include "url.h"
 #include "xoauth.h"
 
 const cx_oauth_preset cx_x_oauth = {
@@ -11,3 +14,8 @@ const cx_oauth_preset cx_x_oauth = {
 	.required_scopes = "tweet.write", .scope_sep = ' ',
 	.auth = CX_OAUTH_AUTH_BASIC, .pkce = 1,
 };
+
+char *cx_x_api_base(void)
+{
+	return cx_url_base(cx_config_get("CX_X_API_BASE", cx_x_oauth.api_base));
+}

@@ -50,7 +50,7 @@ static void account_of(jv row, void *ctx)
  * up to 100, with created_at and referenced_tweets. A new string. */
 static char *timeline_url(const char *user_id, const char *next_token)
 {
-	char *base = cx_channel_base_url("CX_X_API_BASE", "https://api.x.com");
+	char *base = cx_x_api_base();
 	char *path = cx_xasprintf("%s/2/users/%s/tweets", base, user_id);
 	char *url = cx_http_url_with(path, "max_results", "100", "tweet.fields",
 	    "created_at,referenced_tweets", "pagination_token", next_token, NULL);

@@ -8,4 +8,8 @@
 
 extern const cx_oauth_preset cx_x_oauth;
 
+/* The base of every X API call: CX_X_API_BASE, else the preset's
+ * api_base, without trailing slashes (a new string). */
+char *cx_x_api_base(void);
+
 #endif
