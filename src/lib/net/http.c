@@ -87,6 +87,16 @@ int cx_http_timeout_ms(const cx_http_request *req, long *ms, cx_err *err)
 	return 0;
 }
 
+void cx_http_trust(CURL *h)
+{
+	const char *ca = cx_config_get("CX_CA_FILE", NULL);
+
+	if (ca && *ca) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
+}
+
 void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *method,
     long timeout, cx_http_sink *body, char *errbuf)
 {
@@ -103,6 +113,7 @@ void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *metho
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cx_http_sink_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	cx_http_trust(h);
 	if (strcmp(method, "GET") != 0)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 }

@@ -71,6 +71,9 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err);
 int cx_http_timeout_ms(const cx_http_request *req, long *ms, cx_err *err);
 void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *method,
     long timeout, cx_http_sink *body, char *errbuf);
+/* The certificates a TLS transfer trusts: $CX_CA_FILE (a PEM bundle) instead
+ * of the system's when it is set, as curl's --cacert; never no check. */
+void cx_http_trust(CURL *h);
 struct curl_slist *cx_http_header_list(const cx_http_request *req);
 void cx_http_collect_headers(CURL *h, cx_http_response *resp);
 void cx_http_response_free(cx_http_response *resp);
