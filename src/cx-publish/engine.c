@@ -47,6 +47,9 @@
 #include "ratelimit.h"
 #include "xalloc.h"
 
+/* The most extra header lines a channel's call may have. */
+#define HEADERS_MAX 8
+
 static volatile sig_atomic_t stop_requested;
 
 void engine_stop(void)
@@ -137,6 +140,7 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 	    setting("CX_PUBLISH_BACKOFF_BASE_SECONDS", 30, 1, &e->backoff_base, err) < 0 ||
 	    setting("CX_PUBLISH_BACKOFF_MAX_SECONDS", 3600, 1, &e->backoff_max, err) < 0 ||
 	    setting("CX_PUBLISH_MAX_WAIT_SECONDS", 10, 0, &wait, err) < 0 ||
+	    setting("CX_SMTP_CONNECTIONS", 1, 1, &e->smtp_connections, err) < 0 ||
 	    setting("CX_PUBLISH_BREAKER_THRESHOLD", 5, 1, &e->breaker.threshold, err) < 0 ||
 	    setting("CX_PUBLISH_BREAKER_COOLDOWN_SECONDS", 60, 1, &e->breaker.cooldown,
 	    err) < 0)
@@ -249,6 +253,8 @@ static void settle(engine *e, job *j, cx_queue_outcome o)
 	o.error_code = j->code;
 	o.error_detail = j->detail;
 	o.lease_owner = e->owner;
+	if (jv_get_kind(j->call.data) == JV_KIND_OBJECT)
+		o.data = j->call.data;
 	j->o = o;
 	j->next = NULL;
 	if (e->settling_tail)
@@ -574,7 +580,9 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 
 	e->inflight--;
 	publish_latency_observe(&l->latency, resp->latency_ms);
-	cx_channel_judge(j->channel, rc, resp, terr, now, &r);
+	cx_channel_judge(j->channel, &j->call, rc, resp, terr, now, &r);
+	if (j->call.mail_from)
+		e->smtp_inflight--;
 	f = jv_object_set(f, jv_string("latency_ms"), jv_number((double)resp->latency_ms));
 	if (resp->status)
 		f = jv_object_set(f, jv_string("upstream_status"), jv_number((double)resp->status));
@@ -620,16 +628,80 @@ static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *ter
 	cx_channel_result_free(&r);
 }
 
+/* The request of call, with the token (may be NULL); hdrs has room for
+ * HEADERS_MAX + 2 lines; *idem is the Idempotency-Key line to free (sent
+ * to the platforms of OAuth channels; the e-mail providers take none). */
+static void call_request(const cx_channel_call *call, const char *tok,
+    cx_http_request *req, const char **hdrs, char **idem)
+{
+	size_t n = 0;
+
+	memset(req, 0, sizeof *req);
+	*idem = NULL;
+	if (call->provider) {
+		*idem = cx_xasprintf("Idempotency-Key: %s", call->idempotency_key);
+		hdrs[n++] = *idem;
+	}
+	for (char **h = call->headers; h && *h && n < HEADERS_MAX + 1; h++)
+		hdrs[n++] = *h;
+	hdrs[n] = NULL;
+	req->method = call->mail_from ? NULL : "POST";
+	req->url = call->url;
+	req->body = call->body;
+	req->body_len = call->body_len ? call->body_len : strlen(call->body);
+	req->content_type = call->content_type ? call->content_type : CX_HTTP_JSON;
+	req->headers = hdrs;
+	req->bearer = tok;
+	req->basic_user = call->user;
+	req->basic_password = call->password;
+	req->aws_sigv4 = call->aws_sigv4;
+	req->mail_from = call->mail_from;
+	req->mail_rcpt = (const char *const *)call->mail_rcpt;
+	req->mail_starttls = call->mail_starttls;
+}
+
+/* The channel's governance and request for job j, on the sender's
+ * connection: 0 to send it, 1 when it was settled instead (not now: back to
+ * approved; never: failed). */
+static int prepare(engine *e, job *j)
+{
+	cx_channel_gate gate = { NULL, 0 };
+	cx_err err = { 0, "" };
+	int rc = j->channel->prepare(e->s, j->item, &j->call, &gate, &err);
+	jv f;
+
+	if (rc == 0) {
+		j->prepared = 1;
+		return 0;
+	}
+	if (rc > 0) {
+		defer(e, j, gate.until, gate.code ? gate.code : "DEFERRED", err.msg);
+		return 1;
+	}
+	f = fields(j);
+	f = jv_object_set(f, jv_string("error_code"), jv_string(gate.code ? gate.code :
+	    "VALIDATION_FAILED"));
+	cx_log(CX_LOG_ERROR, f, "failed: %s", err.msg);
+	if (err.code == CX_EXIT_TEMPFAIL || err.code == CX_EXIT_UNAVAILABLE) {
+		publish_status(&e->status, err.code);
+		retry_or_dead(e, j, gate.code ? gate.code : "UNAVAILABLE", err.msg, 0);
+		return 1;
+	}
+	settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = gate.code ?
+	    gate.code : "VALIDATION_FAILED", .error_detail = err.msg });
+	return 1;
+}
+
 /* Tries to start job j; returns 1 when it left the waiting list (sent or
  * settled), 0 when it has to wait. */
 static int start(engine *e, job *j)
 {
 	lane *l = j->lane;
 	int64_t now = cx_clock_now(), mono = cx_clock_mono_ms();
-	const char *hdrs[2] = { NULL, NULL };
+	const char *hdrs[HEADERS_MAX + 2];
 	const cx_err *terr = NULL;
-	const char *tok;
-	char *idem;
+	const char *tok = NULL;
+	char *idem = NULL;
 	cx_err err = { 0, "" };
 	cx_http_request req;
 
@@ -646,7 +718,15 @@ static int start(engine *e, job *j)
 	/* tokens are taken by commits (take_tokens) */
 	if (l->tokens == 0)
 		goto wait;
-	if (!(tok = token_for(e, j, &terr))) {
+	if (!j->prepared && j->channel->prepare) {
+		int rc = prepare(e, j);
+
+		if (rc != 0)
+			return 1;
+	}
+	if (j->call.mail_from && e->smtp_inflight >= e->smtp_connections)
+		return 0;
+	if (j->call.provider && !(tok = token_for(e, j, &terr))) {
 		jv f = fields(j);
 
 		f = jv_object_set(f, jv_string("error_code"), jv_string("AUTH_UNAVAILABLE"));
@@ -655,16 +735,7 @@ static int start(engine *e, job *j)
 		retry_or_dead(e, j, "AUTH_UNAVAILABLE", terr->msg, 0);
 		return 1;
 	}
-	idem = cx_xasprintf("Idempotency-Key: %s", j->call.idempotency_key);
-	hdrs[0] = idem;
-	memset(&req, 0, sizeof req);
-	req.method = "POST";
-	req.url = j->call.url;
-	req.body = j->call.body;
-	req.body_len = strlen(j->call.body);
-	req.content_type = CX_HTTP_JSON;
-	req.headers = hdrs;
-	req.bearer = tok;
+	call_request(&j->call, tok, &req, hdrs, &idem);
 	if (cx_httpmulti_add(e->m, &req, j, &err) < 0) {
 		free(idem);
 		retry_or_dead(e, j, "CONNECT_FAILED", err.msg, 0);
@@ -673,6 +744,8 @@ static int start(engine *e, job *j)
 	free(idem);
 	l->tokens--;
 	e->inflight++;
+	if (j->call.mail_from)
+		e->smtp_inflight++;
 	return 1;
 wait:
 	if (mono - j->claimed_ms + (l->retry_ms - mono) > e->max_wait_ms) {

@@ -89,6 +89,11 @@ static const cx_opt resolve_opts[] = {
 	OPT_END,
 };
 static const cx_opt reconcile_opts[] = { OPT_CHANNEL, OPT_CONFIG, OPT_DB, OPT_END };
+static const cx_opt feedback_opts[] = {
+	OPT_CONFIG, OPT_DB,
+	{ "max-line", 0, OPTION_MAX_LINE, "BYTES", "longest accepted stdin line (default 1048576)" },
+	OPT_END,
+};
 
 #define ARGS_RUN "[--channel C] [--max N] [--dry-run] [--max-attempts N] [--no-progress] [--db PATH] " \
 	"[--config FILE] [< commands.ndjson]"
@@ -96,11 +101,12 @@ static const cx_opt reconcile_opts[] = { OPT_CHANNEL, OPT_CONFIG, OPT_DB, OPT_EN
 #define ARGS_RETRY "ID | command:ID ... [--db PATH] [--config FILE]"
 #define ARGS_RESOLVE "--published [--ref ID] ID | command:ID ... [--db PATH] [--config FILE]"
 #define ARGS_RECONCILE "[--channel C] [--db PATH] [--config FILE]"
+#define ARGS_FEEDBACK "[--db PATH] [--config FILE] < events.ndjson"
 #define NEXT "\n       cx-publish "
 
 static const cx_cmd cmd_run = { "cx-publish",
 	ARGS_RUN NEXT ARGS_DIRECT NEXT "retry " ARGS_RETRY NEXT "resolve " ARGS_RESOLVE NEXT
-	"reconcile " ARGS_RECONCILE,
+	"reconcile " ARGS_RECONCILE NEXT "feedback " ARGS_FEEDBACK,
 	"Publish the approved queue items that are due, and the command lines on stdin\n"
 	"for channels whose approval policy is none (never x). post.* lines on stdout.",
 	run_opts };
@@ -114,6 +120,12 @@ static const cx_cmd cmd_resolve = { "cx-publish resolve", ARGS_RESOLVE,
 static const cx_cmd cmd_reconcile = { "cx-publish reconcile", ARGS_RECONCILE,
 	"Settle items whose fate is unknown: X posts are looked up on the account's\n"
 	"timeline and become published, or approved to be sent again.", reconcile_opts };
+
+static const cx_cmd cmd_feedback = { "cx-publish feedback", ARGS_FEEDBACK,
+	"Pass every line through and apply the e-mail lifecycle events among them:\n"
+	"suppress hard bounces, complaints and repeated soft bounces, record each\n"
+	"message's fate, and pause a tenant's e-mail when its bounce or complaint\n"
+	"rate is over the limit (cx-email(7)).", feedback_opts };
 
 static int fail(cx_err *err)
 {
@@ -325,6 +337,22 @@ static int reconcile(int argc, char **argv)
 	return status;
 }
 
+/* --- feedback ------------------------------------------------------------- */
+
+static int feedback(int argc, char **argv)
+{
+	publish_conf c = { 0 };
+	cx_store *s = NULL;
+	int first, status;
+	int rc = setup(&cmd_feedback, argc, argv, &c, 0, 0, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	status = publish_feedback(s, &c);
+	cx_store_close(s);
+	return status;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(int, char **);
@@ -333,6 +361,7 @@ static const struct {
 	{ "retry", retry, "bring dead or unknown items back to approved" },
 	{ "resolve", resolve, "settle unknown items a person found published" },
 	{ "reconcile", reconcile, "settle items whose fate is unknown" },
+	{ "feedback", feedback, "apply e-mail lifecycle events (suppressions, breaker)" },
 	{ NULL, NULL, NULL },
 };
 

@@ -28,6 +28,10 @@ void engine_plan_item(engine *e, jv item, const char *source)
 		plan = jv_object_set(plan, jv_string("error_code"), jv_string(code));
 		plan = jv_object_set(plan, jv_string("error"), jv_string(err.msg));
 		publish_status(&e->status, CX_EXIT_SOME_FAILED);
+	} else if (!call.url) {
+		plan = jv_object_set(plan, jv_string("request"), jv_string("made when it is "
+		    "sent, by the tenant's plan and the channel's rules"));
+		cx_channel_call_free(&call);
 	} else {
 		char *where = cx_url_for_log(call.url);
 

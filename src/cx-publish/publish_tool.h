@@ -51,6 +51,10 @@ int publish_expire_leases(cx_store *s, int *status);
  * items that cannot be checked make the status 1. */
 void publish_reconcile(cx_store *s, const char *channel, int explicit, int *status);
 
+/* `cx-publish feedback`: stdin to stdout unchanged, applying the e-mail
+ * lifecycle events among the lines (feedback.c); the exit status. */
+int publish_feedback(cx_store *s, const publish_conf *c);
+
 /* Latencies of one channel's send requests (answered or not), gathered in
  * memory between commits. Bucket i holds those above bound i - 1 and up
  * to bound i (5 ms to 60 s, then +Inf). */

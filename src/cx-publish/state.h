@@ -26,6 +26,7 @@ typedef struct job {
 	const cx_channel *channel;  /* the item's, once its call is built */
 	struct lane *lane;
 	cx_channel_call call;
+	int prepared;               /* its channel's prepare said go */
 	int64_t claimed_ms;         /* monotonic */
 	cx_queue_outcome o;         /* settling: where it goes */
 	char *ref, *code, *detail;  /* o's strings, owned */
@@ -120,6 +121,8 @@ struct engine {
 	job *settling, *settling_tail;  /* outcomes for the next commit */
 	writer *writer;
 	size_t waiting, inflight;
+	int64_t smtp_connections;   /* CX_SMTP_CONNECTIONS: SMTP transfers at once */
+	int64_t smtp_inflight;
 	lane *lanes;
 	token *tokens;
 	int status;

@@ -91,6 +91,18 @@ static int claim(cx_store *s, const engine *e, commit_work *w, cx_err *err)
 	return 0;
 }
 
+/* What the job's channel keeps of an outcome, in the commit's transaction
+ * (not for a retry: it stays approved and is prepared again). */
+static int settled_hook(cx_store *s, const job *j, cx_err *err)
+{
+	const cx_channel *ch = j->channel;
+
+	if (!ch || !ch->settled || !j->prepared || !j->o.state ||
+	    strcmp(j->o.state, "approved") == 0)
+		return 0;
+	return ch->settled(s, j->item, &j->call, j->o.state, j->o.provider_ref, err);
+}
+
 /* The writer's side of a commit: one transaction, all or nothing. */
 static void commit_run(cx_store *s, const engine *e, commit_work *w)
 {
@@ -100,7 +112,11 @@ static void commit_run(cx_store *s, const engine *e, commit_work *w)
 	if (cx_store_begin(s, err) < 0)
 		return;
 	for (job *j = w->batch; j; j = j->next) {
-		int rc = j->command ? cx_commands_settle_in(s, j->id, &j->o, &j->event, err) :
+		int rc = settled_hook(s, j, err);
+
+		if (rc < 0)
+			goto fail;
+		rc = j->command ? cx_commands_settle_in(s, j->id, &j->o, &j->event, err) :
 		    cx_queue_settle_in(s, j->id, &j->o, &j->event, err);
 
 		if (rc < 0 && err->code != CX_EXIT_SOME_FAILED)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "channels.h"
+#include "emailchannel.h"
 #include "exit.h"
 #include "json.h"
 #include "metachannel.h"
@@ -13,6 +14,7 @@ static const cx_channel *const channels[] = {
 	&cx_whatsapp_channel,
 	&cx_instagram_channel,
 	&cx_messenger_channel,
+	&cx_email_channel,
 	NULL,
 };
 

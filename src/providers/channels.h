@@ -1,6 +1,6 @@
 /* channels.h: the registry of cx-publish's channels (channel.h): every
  * channel there is, found by name or walked in order (x, whatsapp,
- * instagram, messenger). A new channel is one line in channels.c. The
+ * instagram, messenger, email). A new channel is one line in channels.c. The
  * channels are static: nothing here is freed. */
 #ifndef CX_CHANNELS_H
 #define CX_CHANNELS_H

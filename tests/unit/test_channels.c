@@ -116,7 +116,7 @@ static cx_channel_result judged(const char *channel, long status, const char *bo
 		.len = strlen(body), .headers = jv_object() };
 	cx_channel_result r;
 
-	cx_channel_judge(cx_channels_find(channel), 0, &resp, NULL, 0, &r);
+	cx_channel_judge(cx_channels_find(channel), NULL, 0, &resp, NULL, 0, &r);
 	jv_free(resp.headers);
 	return r;
 }

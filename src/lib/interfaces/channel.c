@@ -10,6 +10,7 @@
 #include "backoff.h"
 #include "channel.h"
 #include "config.h"
+#include "crypto.h"
 #include "exit.h"
 #include "json.h"
 #include "unicode.h"
@@ -155,6 +156,8 @@ int cx_channel_check(const cx_channel *ch, jv p, cx_queue_checked *out,
 	char list[256];
 
 	kind_names(ch, list, sizeof list);
+	if (!kind && ch->kinds[0].name && !ch->kinds[1].name)
+		kind = ch->kinds[0].name;
 	if (!kind || !*kind)
 		return cx_channel_invalid(problem, "unknown_kind", err,
 		    "kind is missing (for %s: %s)", ch->name, list);
@@ -165,12 +168,14 @@ int cx_channel_check(const cx_channel *ch, jv p, cx_queue_checked *out,
 		return cx_channel_invalid(problem, "missing_workspace", err,
 		    "workspace is missing: it names the credentials to publish with");
 	if (check_text(ch, k, p, &out->length, problem, err) < 0 ||
-	    check_fields(ch, k, p, problem, err) < 0)
+	    check_fields(ch, k, p, problem, err) < 0 ||
+	    (ch->check && ch->check(p, problem, err) < 0))
 		return -1;
 	if (cid && (!*cid || strlen(cid) > 128 || blank(cid)))
 		return cx_channel_invalid(problem, "invalid_field", err,
 		    "correlation_id must be 1 to 128 characters");
 	out->limit = k->limit;
+	out->kind = k->name;
 	out->account = cx_json_str(p, "account");
 	if (!out->account && ch->account_field)
 		out->account = cx_json_str(p, ch->account_field);
@@ -228,11 +233,31 @@ int cx_channel_call_build(const cx_channel *ch, jv item, cx_channel_call *call,
 	return -1;
 }
 
+/* Frees header lines (they may hold a key) and recipients. */
+static void free_lines(char **lines)
+{
+	for (char **l = lines; l && *l; l++) {
+		cx_crypto_wipe(*l, strlen(*l));
+		free(*l);
+	}
+	free(lines);
+}
+
 void cx_channel_call_free(cx_channel_call *call)
 {
 	free(call->url);
+	if (call->body)
+		cx_crypto_wipe(call->body, call->body_len ? call->body_len : strlen(call->body));
 	free(call->body);
+	free(call->content_type);
+	free_lines(call->headers);
+	free(call->user);
+	cx_secret_free(call->password);
+	free(call->aws_sigv4);
+	free(call->mail_from);
+	free_lines(call->mail_rcpt);
 	free(call->idempotency_key);
+	jv_free(call->data);
 	memset(call, 0, sizeof *call);
 }
 
@@ -324,8 +349,9 @@ static void judge_transport(const cx_http_response *resp, const cx_err *terr,
 	out->upstream_failure = 1;
 }
 
-void cx_channel_judge(const cx_channel *ch, int rc, const cx_http_response *resp,
-    const cx_err *terr, int64_t now, cx_channel_result *out)
+void cx_channel_judge_http(void (*judge)(cx_channel_result *r, long status, jv body),
+    int rc, const cx_http_response *resp, const cx_err *terr, int64_t now,
+    cx_channel_result *out)
 {
 	jv body;
 
@@ -344,12 +370,24 @@ void cx_channel_judge(const cx_channel *ch, int rc, const cx_http_response *resp
 	}
 	if (!jv_is_valid(body))
 		body = jv_object();
-	ch->judge(out, resp->status, body);
+	judge(out, resp->status, body);
 	jv_free(body);
 	if (out->verdict == CX_CHANNEL_RETRY)
 		out->hint = cx_backoff_hint(cx_http_header(resp, "retry-after"),
 		    resp->status == 429 || strcmp(out->code, "RATE_LIMITED") == 0 ?
 		    cx_http_header(resp, "x-rate-limit-reset") : NULL, now);
+}
+
+void cx_channel_judge(const cx_channel *ch, const cx_channel_call *call, int rc,
+    const cx_http_response *resp, const cx_err *terr, int64_t now,
+    cx_channel_result *out)
+{
+	if (ch->answer) {
+		memset(out, 0, sizeof *out);
+		ch->answer(call, rc, resp, terr, now, out);
+		return;
+	}
+	cx_channel_judge_http(ch->judge, rc, resp, terr, now, out);
 }
 
 void cx_channel_result_free(cx_channel_result *r)

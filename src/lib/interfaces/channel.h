@@ -39,13 +39,32 @@ typedef struct {
 	const char *object;         /* a required object with a "name" */
 } cx_channel_kind;
 
-/* The request for an item. */
+/* The request for an item: HTTP with a JSON body and the provider's OAuth
+ * token, unless the channel's prepare says otherwise. */
 typedef struct {
 	char *url;
-	char *body;                 /* JSON text */
-	const char *provider;       /* whose token it needs (the channel's, static) */
+	char *body;                 /* JSON text, or bytes of content_type */
+	size_t body_len;            /* 0: strlen(body) */
+	char *content_type;         /* NULL: JSON */
+	char **headers;             /* more "Name: value" lines (NULL-terminated) */
+	char *user, *password;      /* Basic auth, AWS SigV4 keys or SMTP AUTH */
+	char *aws_sigv4;            /* "aws:amz:REGION:SERVICE": sign with user
+	                               and password instead of Basic */
+	char *mail_from;            /* an smtp(s):// url: the envelope ... */
+	char **mail_rcpt;           /* ... and its recipients; body the message */
+	int mail_starttls;          /* STARTTLS required */
+	const char *provider;       /* whose OAuth token it needs (the channel's,
+	                               static); NULL: none */
 	char *idempotency_key;      /* "queue:<id>" or the command's key */
+	jv data;                    /* fields the result line and the audit row
+	                               carry (an object, or 0/invalid: none) */
 } cx_channel_call;
+
+/* What prepare decides besides the request. */
+typedef struct {
+	const char *code;           /* static: why not now, or why never */
+	int64_t until;              /* not now: try again then (epoch) */
+} cx_channel_gate;
 
 typedef enum {
 	CX_CHANNEL_PUBLISHED,       /* it went out: provider_ref */
@@ -109,6 +128,23 @@ struct cx_channel {
 	int (*reconcile)(cx_channel_recon *run, jv item, char **ref, cx_err *err);
 	/* Frees what reconcile kept in run->own, once the run is over. */
 	void (*reconcile_end)(cx_channel_recon *run);
+	/* The channel's own rules for a proposal or command p (not consumed)
+	 * beyond its kinds: -1 with *problem and err. NULL: none. */
+	int (*check)(jv p, const char **problem, cx_err *err);
+	/* Governance and the request, right before it is sent, on the sender's
+	 * connection s: 0 with call completed, 1 not now (gate->until and
+	 * gate->code; err->msg says why), -1 never (gate->code; err). NULL:
+	 * build made the whole request. */
+	int (*prepare)(cx_store *s, jv item, cx_channel_call *call, cx_channel_gate *gate,
+	    cx_err *err);
+	/* Judges a whole exchange (NULL: cx_channel_judge's HTTP rules with
+	 * judge); rc, resp and terr as cx_channel_judge takes them. */
+	void (*answer)(const cx_channel_call *call, int rc, const cx_http_response *resp,
+	    const cx_err *terr, int64_t now, cx_channel_result *out);
+	/* In the transaction that settles item as o (any state but approved
+	 * for later): what the channel keeps of it. NULL: nothing. */
+	int (*settled)(cx_store *s, jv item, const cx_channel_call *call,
+	    const char *state, const char *provider_ref, cx_err *err);
 };
 
 /* --- what every channel shares (channel.c) --------------------------------- */
@@ -142,13 +178,21 @@ int cx_channel_call_build(const cx_channel *ch, jv item, cx_channel_call *call,
     const char **code, cx_err *err);
 void cx_channel_call_free(cx_channel_call *call);
 
-/* Judges one exchange on ch: rc and resp as cx_http_do or cx_httpmulti
- * hand them over, terr the transport error when rc < 0. */
-void cx_channel_judge(const cx_channel *ch, int rc, const cx_http_response *resp,
-    const cx_err *terr, int64_t now, cx_channel_result *out);
+/* Judges one exchange of call on ch: rc and resp as cx_http_do or
+ * cx_httpmulti hand them over, terr the transport error when rc < 0. */
+void cx_channel_judge(const cx_channel *ch, const cx_channel_call *call, int rc,
+    const cx_http_response *resp, const cx_err *terr, int64_t now,
+    cx_channel_result *out);
 void cx_channel_result_free(cx_channel_result *r);
 
 /* --- helpers for implementations ------------------------------------------- */
+
+/* The HTTP rules of cx_channel_judge, for an answer hook: transport
+ * failures, 2xx (published, with the id found in the body), and judge for
+ * the rest. */
+void cx_channel_judge_http(void (*judge)(cx_channel_result *r, long status, jv body),
+    int rc, const cx_http_response *resp, const cx_err *terr, int64_t now,
+    cx_channel_result *out);
 
 /* Sets *problem and err (CX_EXIT_DATAERR; either may be NULL); returns -1. */
 int cx_channel_invalid(const char **problem, const char *code, cx_err *err,

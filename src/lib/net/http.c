@@ -102,7 +102,7 @@ void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *metho
 {
 	body->max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, req->mail_from ? "smtp,smtps" : "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
@@ -114,8 +114,64 @@ void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *metho
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	cx_http_trust(h);
-	if (strcmp(method, "GET") != 0)
+	if (strcmp(method, "GET") != 0 && !req->mail_from)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+}
+
+void cx_http_easy_auth(CURL *h, const cx_http_request *req)
+{
+	if (!req->basic_user)
+		return;
+	if (req->aws_sigv4)
+		curl_easy_setopt(h, CURLOPT_AWS_SIGV4, req->aws_sigv4);
+	else if (!req->mail_from)
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, req->any_auth ? CURLAUTH_ANY : CURLAUTH_BASIC);
+	curl_easy_setopt(h, CURLOPT_USERNAME, req->basic_user);
+	curl_easy_setopt(h, CURLOPT_PASSWORD, req->basic_password ? req->basic_password : "");
+}
+
+static size_t upload_read(char *buf, size_t size, size_t n, void *arg)
+{
+	cx_http_upload *up = arg;
+	size_t k = up->len - up->off;
+
+	if (k > size * n)
+		k = size * n;
+	memcpy(buf, up->data + up->off, k);
+	up->off += k;
+	return k;
+}
+
+void cx_http_easy_mail(CURL *h, const cx_http_request *req, cx_http_upload *up,
+    struct curl_slist **rcpt)
+{
+	*rcpt = NULL;
+	for (const char *const *r = req->mail_rcpt; r && *r; r++)
+		*rcpt = curl_slist_append(*rcpt, *r);
+	curl_easy_setopt(h, CURLOPT_MAIL_FROM, req->mail_from);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, *rcpt);
+	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, upload_read);
+	curl_easy_setopt(h, CURLOPT_READDATA, up);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
+	curl_easy_setopt(h, CURLOPT_USE_SSL, req->mail_starttls ? (long)CURLUSESSL_ALL :
+	    (long)CURLUSESSL_NONE);
+}
+
+int cx_http_was_sent(CURL *h, CURLcode rc, const cx_http_request *req)
+{
+	long reqsize = 0;
+	curl_off_t up = 0;
+
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+	    rc == CURLE_COULDNT_RESOLVE_PROXY)
+		return 0;
+	if (req->mail_from) {
+		curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up);
+		return up > 0;
+	}
+	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
+	return reqsize > 0;
 }
 
 struct curl_slist *cx_http_header_list(const cx_http_request *req)
@@ -140,12 +196,11 @@ static int transport_failure(CURL *h, CURLcode rc, const char *method,
     const cx_http_request *req, const cx_http_sink *body, const char *errbuf,
     cx_http_response *resp, cx_err *err)
 {
-	long reqsize = 0;
 	char *where = cx_url_for_log(req->url);
 
-	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
-	resp->sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&
-	    rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
+	resp->sent = cx_http_was_sent(h, rc, req);
+	if (req->mail_from)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (body->too_big)
 		cx_err_set(err, CX_EXIT_TEMPFAIL, "%s %s: response body over %zu bytes",
 		    method, where, body->max);
@@ -159,7 +214,8 @@ static int transport_failure(CURL *h, CURLcode rc, const char *method,
 int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 {
 	CURL *h;
-	struct curl_slist *hdrs;
+	struct curl_slist *hdrs, *rcpt = NULL;
+	cx_http_upload up;
 	cx_http_sink body = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	const char *method = req->method ? req->method : req->body ? "POST" : "GET";
@@ -178,17 +234,17 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	cx_http_easy_prepare(h, req, method, timeout, &body, errbuf);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	if (req->body) {
+	if (req->mail_from) {
+		up = (cx_http_upload){ req->body ? req->body : "", req->body_len, 0 };
+		cx_http_easy_mail(h, req, &up, &rcpt);
+	} else if (req->body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 	}
-	hdrs = cx_http_header_list(req);
+	hdrs = req->mail_from ? NULL : cx_http_header_list(req);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (req->basic_user) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, req->any_auth ? CURLAUTH_ANY : CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, req->basic_user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD,
-		    req->basic_password ? req->basic_password : "");
+		cx_http_easy_auth(h, req);
 	} else if (req->bearer) {
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
 		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, req->bearer);
@@ -207,6 +263,7 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 		transport_failure(h, rc, method, req, &body, errbuf, resp, err);
 	}
 	curl_slist_free_all(hdrs);
+	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(h);
 	return rc == CURLE_OK ? 0 : -1;
 }

@@ -33,16 +33,27 @@ typedef struct {
 	int any_auth;                 /* basic_user for any scheme the server asks
 	                               * (Digest...), sent only after its 401 */
 	const char *bearer;           /* Authorization: Bearer, when set */
+	const char *aws_sigv4;        /* "aws:amz:REGION:SERVICE": AWS Signature V4
+	                               * with basic_user and basic_password as the
+	                               * access key and secret, instead of Basic */
+	const char *mail_from;        /* with an smtp:// or smtps:// url: the
+	                               * envelope sender, ... */
+	const char *const *mail_rcpt; /* ... the recipients (NULL-terminated); the
+	                               * body is the message, uploaded; basic_user
+	                               * and basic_password AUTH after TLS */
+	int mail_starttls;            /* smtp://: STARTTLS required */
 	long timeout_ms;              /* whole request; 0: $CX_HTTP_TIMEOUT_SECONDS, 30 */
 	size_t max_body;              /* largest response body; 0: 8 MiB */
 } cx_http_request;
 
 typedef struct {
-	long status;                  /* the HTTP status; 0 when none arrived */
+	long status;                  /* the HTTP status (SMTP: the last reply code,
+	                               * also after a failure); 0 when none arrived */
 	char *body;                   /* NUL-terminated; "" when empty */
 	size_t len;
 	jv headers;                   /* lower-case name -> value (last one wins) */
-	int sent;                     /* transport failure after the request went out */
+	int sent;                     /* transport failure after the request went out
+	                               * (SMTP: once the message began to go) */
 	long auth_offered;            /* any_auth: the schemes (libcurl's CURLAUTH_
 	                               * bits) of the server's 401, 0 for none */
 	int64_t latency_ms;
@@ -75,6 +86,19 @@ void cx_http_easy_prepare(CURL *h, const cx_http_request *req, const char *metho
  * of the system's when it is set, as curl's --cacert; never no check. */
 void cx_http_trust(CURL *h);
 struct curl_slist *cx_http_header_list(const cx_http_request *req);
+/* Basic or AWS SigV4 authentication of req, when it has a basic_user. */
+void cx_http_easy_auth(CURL *h, const cx_http_request *req);
+/* An SMTP transfer (req->mail_from set): the envelope, the upload of
+ * up->data (up stays the caller's until the transfer ends) and TLS;
+ * *rcpt gets the recipient list to free with curl_slist_free_all. */
+typedef struct {
+	const char *data;
+	size_t len, off;
+} cx_http_upload;
+void cx_http_easy_mail(CURL *h, const cx_http_request *req, cx_http_upload *up,
+    struct curl_slist **rcpt);
+/* Whether a failed transfer may have reached the server. */
+int cx_http_was_sent(CURL *h, CURLcode rc, const cx_http_request *req);
 void cx_http_collect_headers(CURL *h, cx_http_response *resp);
 void cx_http_response_free(cx_http_response *resp);
 /* A response header by name (any case), or NULL; lives as long as resp. */

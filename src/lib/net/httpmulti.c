@@ -20,8 +20,10 @@
 
 typedef struct transfer {
 	CURL *h;
-	struct curl_slist *headers;
+	struct curl_slist *headers, *rcpt;
 	char *method, *url_for_log, *auth;
+	cx_http_request req;        /* what finish needs of it: mail_from */
+	cx_http_upload upload;      /* SMTP: the message, a copy */
 	cx_http_sink body;          /* the response body so far */
 	int64_t start;
 	char errbuf[CURL_ERROR_SIZE];
@@ -72,6 +74,8 @@ static void transfer_free(cx_httpmulti *m, transfer *t)
 	for (struct curl_slist *h = t->headers; h; h = h->next)
 		cx_crypto_wipe(h->data, strlen(h->data));
 	curl_slist_free_all(t->headers);
+	curl_slist_free_all(t->rcpt);
+	free((char *)t->upload.data);
 	if (t->auth) {
 		cx_crypto_wipe(t->auth, strlen(t->auth));
 		free(t->auth);
@@ -123,26 +127,30 @@ int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
 	t->start = cx_clock_mono_ms();
 	cx_http_easy_prepare(t->h, req, method, timeout, &t->body, t->errbuf);
 	curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);
-	if (req->body) {
+	t->req.mail_from = req->mail_from ? "" : NULL;
+	if (req->mail_from) {
+		char *copy = cx_xmalloc(req->body_len + 1);
+
+		memcpy(copy, req->body ? req->body : "", req->body_len);
+		t->upload = (cx_http_upload){ copy, req->body_len, 0 };
+		cx_http_easy_mail(t->h, req, &t->upload, &t->rcpt);
+	} else if (req->body) {
 		curl_easy_setopt(t->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		curl_easy_setopt(t->h, CURLOPT_COPYPOSTFIELDS, req->body);
 	}
-	t->headers = cx_http_header_list(req);
+	t->headers = req->mail_from ? NULL : cx_http_header_list(req);
 	if (req->bearer) {
 		/* a header of our own, so the token is in one buffer we wipe */
 		t->auth = cx_xasprintf("Authorization: Bearer %s", req->bearer);
 		t->headers = curl_slist_append(t->headers, t->auth);
 	}
 	curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, t->headers);
-	if (req->basic_user) {
-		curl_easy_setopt(t->h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(t->h, CURLOPT_USERNAME, req->basic_user);
-		curl_easy_setopt(t->h, CURLOPT_PASSWORD,
-		    req->basic_password ? req->basic_password : "");
-	}
+	cx_http_easy_auth(t->h, req);
 	if (curl_multi_add_handle(m->multi, t->h) != CURLM_OK) {
 		curl_easy_cleanup(t->h);
 		curl_slist_free_all(t->headers);
+		curl_slist_free_all(t->rcpt);
+		free((char *)t->upload.data);
 		free(t->auth);
 		free(t->method);
 		free(t->url_for_log);
@@ -175,11 +183,9 @@ static void finish(cx_httpmulti *m, transfer *t, CURLcode rc, cx_httpmulti_done 
 		curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &resp.status);
 		cx_http_collect_headers(t->h, &resp);
 	} else {
-		long reqsize = 0;
-
-		curl_easy_getinfo(t->h, CURLINFO_REQUEST_SIZE, &reqsize);
-		resp.sent = reqsize > 0 && rc != CURLE_COULDNT_CONNECT &&
-		    rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_RESOLVE_PROXY;
+		resp.sent = cx_http_was_sent(t->h, rc, &t->req);
+		if (t->req.mail_from)
+			curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &resp.status);
 		if (t->body.too_big)
 			cx_err_set(&err, CX_EXIT_TEMPFAIL, "%s %s: response body over %zu bytes",
 			    t->method, t->url_for_log, t->body.max);

@@ -156,7 +156,7 @@ static int insert(cx_store *s, jv c, const cx_queue_checked *ck, const char *nfc
 	tenant = cx_accounts_tenant(s, channel, ck->account ? ck->account : workspace, err);
 	if (tenant && (st = cx_store_prepare(s, sql_insert, err))) {
 		cx_stmt_text(st, 1, channel);
-		cx_stmt_text(st, 2, cx_json_str(c, "kind"));
+		cx_stmt_text(st, 2, ck->kind ? ck->kind : cx_json_str(c, "kind"));
 		cx_stmt_text(st, 3, workspace);
 		cx_stmt_text(st, 4, ck->account);
 		cx_stmt_text(st, 5, tenant);

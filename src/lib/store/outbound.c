@@ -308,12 +308,17 @@ static int settle(const cx_outbound_table *t, cx_store *s, int64_t id,
 	cx_outbound_copy(&detail, item, "provider_ref", NULL);
 	cx_outbound_copy(&detail, item, "error_code", NULL);
 	cx_outbound_copy(&detail, item, "next_attempt_at", NULL);
+	if (jv_get_kind(o->data) == JV_KIND_OBJECT)
+		detail = jv_object_merge(detail, jv_copy(o->data));
 	if (cx_outbound_audit(t, s, edges[e].action, actor, item, detail, err) < 0 ||
 	    (edges[e].result && cx_outbound_count(s, "cx_publish_total",
 	    cx_json_str(item, "channel"), "result", edges[e].result, err) < 0))
 		goto fail;
 	if (event && strcmp(o->state, "approved") != 0) {
 		*event = cx_outbound_event(t, item, o->state, actor);
+		if (jv_get_kind(o->data) == JV_KIND_OBJECT)
+			*event = jv_object_set(*event, jv_string("data"), jv_object_merge(
+			    jv_object_get(jv_copy(*event), jv_string("data")), jv_copy(o->data)));
 		return 0;
 	}
 	if (event)

@@ -30,6 +30,8 @@ typedef struct {
 	const char *error_detail;   /* one line, never a payload or a token */
 	int64_t next_attempt_at;    /* approved: when to try again (epoch) */
 	const char *actor;          /* NULL: the Unix user running this */
+	jv data;                    /* borrowed: more fields for the audit detail
+	                               and the event's data (an object), or 0 */
 } cx_outbound_outcome;
 
 /* The statements of one table, from CX_OUTBOUND_SQL. */

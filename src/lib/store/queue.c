@@ -239,7 +239,7 @@ static int insert(cx_store *s, jv p, const cx_queue_checked *c, const char *nfc,
 	    cx_json_str(p, "workspace"), err);
 	if (tenant && (st = cx_store_prepare(s, sql_insert, err))) {
 		cx_stmt_text(st, 1, channel);
-		cx_stmt_text(st, 2, cx_json_str(p, "kind"));
+		cx_stmt_text(st, 2, c->kind ? c->kind : cx_json_str(p, "kind"));
 		cx_stmt_text(st, 3, cx_json_str(p, "workspace"));
 		cx_stmt_text(st, 4, c->account);
 		cx_stmt_text(st, 5, tenant);

@@ -50,6 +50,8 @@ typedef struct {
 	                               and the limit of its kind */
 	const char *account;        /* the account it sends from, when it names one
 	                               (lives as long as the proposal) */
+	const char *kind;           /* its kind: the one it names, or its channel's
+	                               only kind when it names none (static) */
 } cx_queue_checked;
 
 /* How a proposal (not consumed) is checked: by the channel it names,
