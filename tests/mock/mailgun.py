@@ -116,7 +116,7 @@ def message_id(domain):
                              secrets.token_hex(8).upper(), domain)
 
 
-class State(mocklib.OpenRecordState):
+class State(mocklib.ScriptedState):
     def __init__(self, record, api_key, domain, latency_ms):
         super().__init__(record)
         self.defaults = (api_key, domain, latency_ms)
@@ -125,14 +125,6 @@ class State(mocklib.OpenRecordState):
     def reset(self):
         self.api_key, self.domain, self.latency_ms = self.defaults
         self.script = {}
-
-    def take_step(self, route):
-        with self.lock:
-            for key in (route, "*"):
-                steps = self.script.get(key)
-                if steps:
-                    return mocklib.take_step(steps)
-            return None
 
 
 class Handler(mocklib.Handler):
@@ -151,16 +143,9 @@ class Handler(mocklib.Handler):
             except ValueError:
                 self.reply(400, {"message": "not JSON"})
             return self.send()
-        latency = st.latency_ms
         self.form = parse_form(self.headers.get("Content-Type"), raw)
         creds = basic_auth(self.headers.get("Authorization"))
-        if self.authorized(creds):
-            step = st.take_step(self.command + " " + self.route)
-            if step is not None:
-                latency = step.get("latency_ms", latency)
-                self.scripted(step)
-            else:
-                self.dispatch()
+        latency = self.answer(self.dispatch) if self.authorized(creds) else st.latency_ms
         fields, files = self.form or (None, None)
         self.record(auth=self.auth_scheme(), user=creds[0] if creds else None,
                     token_sha256=hashlib.sha256(creds[1].encode()).hexdigest() if creds else None,
@@ -218,8 +203,7 @@ class Handler(mocklib.Handler):
         st = self.server.state
         with st.lock:
             st.apply(c, "latency_ms", "api_key", "domain")
-            for route, steps in c.get("script", {}).items():
-                st.script.setdefault(route, []).extend(steps)
+            st.add_script(c.get("script", {}))
         self.reply(200, {"ok": True})
 
 

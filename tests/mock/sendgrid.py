@@ -177,7 +177,7 @@ def message_id():
     return base64.urlsafe_b64encode(secrets.token_bytes(16)).decode()[:22]
 
 
-class State(mocklib.OpenRecordState):
+class State(mocklib.ScriptedState):
     def __init__(self, record, api_key, latency_ms):
         super().__init__(record)
         self.defaults = (api_key, latency_ms)
@@ -186,14 +186,6 @@ class State(mocklib.OpenRecordState):
     def reset(self):
         self.api_key, self.latency_ms = self.defaults
         self.script = {}
-
-    def take_step(self, route):
-        with self.lock:
-            for key in (route, "*"):
-                steps = self.script.get(key)
-                if steps:
-                    return mocklib.take_step(steps)
-            return None
 
 
 class Handler(mocklib.Handler):
@@ -208,14 +200,7 @@ class Handler(mocklib.Handler):
         if self.route == "/_control":
             self.control()
             return self.send()
-        latency = st.latency_ms
-        if self.authorized():
-            step = st.take_step(self.command + " " + self.route)
-            if step is not None:
-                latency = step.get("latency_ms", latency)
-                self.scripted(step)
-            else:
-                self.dispatch()
+        latency = self.answer(self.dispatch) if self.authorized() else st.latency_ms
         token = self.bearer()
         body, self.body = self.body, recorded_body(self.body)
         self.record_call(token, message_id=self.message_id)
@@ -266,8 +251,7 @@ class Handler(mocklib.Handler):
         st, c = self.server.state, self.body or {}
         with st.lock:
             st.apply(c, "latency_ms", "api_key")
-            for route, steps in c.get("script", {}).items():
-                st.script.setdefault(route, []).extend(steps)
+            st.add_script(c.get("script", {}))
         self.reply(200, {"ok": True})
 
 

@@ -124,7 +124,7 @@ def ascii_address(a):
                 and not any(c.isspace() for c in addr))
 
 
-class State(mocklib.OpenRecordState):
+class State(mocklib.ScriptedState):
     def __init__(self, record, access_key, secret_key, region, latency_ms):
         super().__init__(record)
         self.defaults = (access_key, secret_key, region, latency_ms)
@@ -133,14 +133,6 @@ class State(mocklib.OpenRecordState):
     def reset(self):
         self.access_key, self.secret_key, self.region, self.latency_ms = self.defaults
         self.script = {}
-
-    def take_step(self, route):
-        with self.lock:
-            for key in (route, "*"):
-                steps = self.script.get(key)
-                if steps:
-                    return mocklib.take_step(steps)
-            return None
 
 
 class Handler(mocklib.Handler):
@@ -163,12 +155,7 @@ class Handler(mocklib.Handler):
         latency = st.latency_ms
         self.signature = self.check_signature(raw)
         if self.signature == "ok":
-            step = st.take_step(self.command + " " + self.route)
-            if step is not None:
-                latency = step.get("latency_ms", latency)
-                self.scripted(step)
-            else:
-                self.dispatch()
+            latency = self.answer(self.dispatch)
         self.record_request()
         self.send_late(latency)
 
@@ -389,8 +376,7 @@ class Handler(mocklib.Handler):
         st, c = self.server.state, self.body or {}
         with st.lock:
             st.apply(c, "latency_ms", "access_key", "secret_key", "region")
-            for route, steps in c.get("script", {}).items():
-                st.script.setdefault(route, []).extend(steps)
+            st.add_script(c.get("script", {}))
         self.out = (200, {"ok": True}, {})
 
 
