@@ -9,35 +9,22 @@ load helpers
 
 eval "helpers_$(declare -f setup)"
 
-MOCKS=$CX_ROOT/tests/mock
 KEY=AKIDEXAMPLE63
 SECRET='wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLE63'
 SES_SIMPLE='{"FromEmailAddress":"Ann <ann@example.org>","Destination":{"ToAddresses":["bob@example.com"]},"Content":{"Simple":{"Subject":{"Data":"Hi","Charset":"UTF-8"},"Body":{"Text":{"Data":"Hello","Charset":"UTF-8"}}}},"EmailTags":[{"Name":"cx_tenant","Value":"acme"}]}'
 
 setup_file() {
-	local m
-	"$PY" "$MOCKS/ses.py" 0 --access-key "$KEY" --secret-key "$SECRET" --lifetime 600 \
-		> "$BATS_FILE_TMPDIR/ses.port" 2> "$BATS_FILE_TMPDIR/ses.err" 3>&- &
-	echo $! > "$BATS_FILE_TMPDIR/ses.pid"
-	"$PY" "$MOCKS/sendgrid.py" 0 --api-key SG.right-key --lifetime 600 \
-		> "$BATS_FILE_TMPDIR/sendgrid.port" 2> "$BATS_FILE_TMPDIR/sendgrid.err" 3>&- &
-	echo $! > "$BATS_FILE_TMPDIR/sendgrid.pid"
-	"$PY" "$MOCKS/mailgun.py" 0 --api-key key-right --domain mg.example.com --lifetime 600 \
-		> "$BATS_FILE_TMPDIR/mailgun.port" 2> "$BATS_FILE_TMPDIR/mailgun.err" 3>&- &
-	echo $! > "$BATS_FILE_TMPDIR/mailgun.pid"
-	for m in ses sendgrid mailgun; do
-		for _ in $(seq 400); do [ -s "$BATS_FILE_TMPDIR/$m.port" ] && break; sleep 0.05; done
-	done
-	export SES=http://127.0.0.1:$(head -n 1 "$BATS_FILE_TMPDIR/ses.port")
-	export SG=http://127.0.0.1:$(head -n 1 "$BATS_FILE_TMPDIR/sendgrid.port")
-	export MG=http://127.0.0.1:$(head -n 1 "$BATS_FILE_TMPDIR/mailgun.port")
+	mock_start ses ses.py --access-key "$KEY" --secret-key "$SECRET" --lifetime 600
+	mock_start sendgrid sendgrid.py --api-key SG.right-key --lifetime 600
+	mock_start mailgun mailgun.py --api-key key-right --domain mg.example.com --lifetime 600
+	SES=$(mock_url ses) SG=$(mock_url sendgrid) MG=$(mock_url mailgun)
+	export SES SG MG
 }
 
 teardown_file() {
-	local m
-	for m in ses sendgrid mailgun; do
-		kill "$(cat "$BATS_FILE_TMPDIR/$m.pid")" 2> /dev/null || true
-	done
+	mock_stop ses
+	mock_stop sendgrid
+	mock_stop mailgun
 }
 
 setup() {
