@@ -30,17 +30,20 @@ static jv take_string(char *s)
 	return v;
 }
 
-/* The attachments' bytes, together at most CX_EMAIL_MAX_ATTACHMENT_BYTES
- * (the files may have grown since the item was checked): each (data[i],
- * len[i]) for m->att[i]. -1 with err, nothing left allocated. */
+/* The attachments' bytes, together at most cx_email_attachment_max (the
+ * files may have grown since the item was checked): each (data[i], len[i])
+ * for m->att[i]. -1 with err, nothing left allocated. */
 static int read_attachments(const cx_email_msg *m, char ***data, size_t **len, cx_err *err)
 {
+	int64_t max;
 	size_t used = 0;
 
+	if (cx_email_attachment_max(&max, err) != 0)
+		return -1;
 	*data = cx_xcalloc(m->natt + 1, sizeof **data);
 	*len = cx_xcalloc(m->natt + 1, sizeof **len);
 	for (size_t i = 0; i < m->natt; i++) {
-		if (cx_email_attachment_read(&m->att[i], CX_EMAIL_MAX_ATTACHMENT_BYTES - used,
+		if (cx_email_attachment_read(&m->att[i], (size_t)max - used,
 		    &(*data)[i], &(*len)[i], err) != 0) {
 			for (size_t j = 0; j < i; j++)
 				free((*data)[j]);

@@ -71,11 +71,6 @@ char *cx_email_addr_header(const cx_email_addr *a);
 
 /* --- the message (message.c) ------------------------------------------------ */
 
-/* What the attachments of one message may weigh together, read: every
- * provider takes it (Mailgun's limit, 25 MB, is the smallest) once base64
- * has made it a third larger. */
-#define CX_EMAIL_MAX_ATTACHMENT_BYTES (15u * 1024 * 1024)
-
 /* Fills m from an item or command line (not consumed): from, to, cc, bcc,
  * reply_to, subject, text, html, headers, template, attachments (absolute
  * paths of regular files, at most CX_EMAIL_MAX_ATTACHMENT_BYTES together);
@@ -92,6 +87,9 @@ int cx_email_mime(const cx_email_msg *m, char **out, size_t *len, cx_err *err);
 /* An attachment's bytes (at most max): -1 with err when it cannot be read. */
 int cx_email_attachment_read(const cx_email_attachment *a, size_t max, char **data,
     size_t *len, cx_err *err);
+/* What a message's attachments may weigh together:
+ * CX_EMAIL_MAX_ATTACHMENT_BYTES, 10485760 by default. */
+int cx_email_attachment_max(int64_t *max, cx_err *err);
 
 /* --- provider request bodies (bodies.c) ------------------------------------ */
 
