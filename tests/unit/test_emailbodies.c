@@ -84,9 +84,9 @@ static void test_ses_simple(void)
 	cx_err err = { 0, "" };
 	char *b = cx_email_ses_body(&m, "transactional", &err);
 	char *from_h = quoted(cx_email_addr_header(&m.from));
-	char *to_h = cx_xasprintf("[\"bob@example.com\",%s]",
-	    quoted(cx_email_addr_header(&to[1])));
-	char *reply_h = cx_xasprintf("[%s]", quoted(cx_email_addr_header(&reply)));
+	char *j = quoted(cx_email_addr_header(&to[1])), *r = quoted(cx_email_addr_header(&reply));
+	char *to_h = cx_xasprintf("[\"bob@example.com\",%s]", j);
+	char *reply_h = cx_xasprintf("[%s]", r);
 	char *got;
 
 	check(b != NULL, "SES: a message without attachments or headers has a body");
@@ -119,6 +119,8 @@ static void test_ses_simple(void)
 	free(from_h);
 	free(to_h);
 	free(reply_h);
+	free(j);
+	free(r);
 }
 
 /* The Raw message of body B, decoded ("" when there is none). */
@@ -234,6 +236,11 @@ static void test_sendgrid(const char *file)
 	check_at(b, ".custom_args", "{\"cx_tenant\":\"acme\",\"cx_item\":\"queue:42\","
 	    "\"cx_correlation_id\":\"c-1\"}", "SendGrid: custom_args carry the ids as they are");
 	free(b);
+	setenv("CX_EMAIL_MAX_ATTACHMENT_BYTES", "10", 1);
+	err.code = 0;
+	check(cx_email_sendgrid_body(&m, &err) == NULL && err.code != 0,
+	    "SendGrid: attachments grown past CX_EMAIL_MAX_ATTACHMENT_BYTES make no body");
+	unsetenv("CX_EMAIL_MAX_ATTACHMENT_BYTES");
 	m.text = NULL;
 	m.reply_to = NULL;
 	m.natt = 0;
