@@ -82,7 +82,7 @@ last() {
 	assert_output '["mismatch",403,null]'
 }
 
-@test "SES: a signature made for another body is refused" {
+@test "SES: a signature made for another body, or over a hash that is not the body's, is refused" {
 	curl -s -v --aws-sigv4 "aws:amz:us-east-1:ses" --user "$KEY:$SECRET" \
 		-H 'Content-Type: application/json' --data-binary "$SES_SIMPLE" \
 		"$SES/v2/email/outbound-emails" 2>&1 > /dev/null |
@@ -94,6 +94,9 @@ last() {
 	assert_output 403
 	run last '[.signature, .body.Content.Simple.Body.Text.Data]'
 	assert_output '["mismatch","Hullo"]'
+	run ses "$KEY:$SECRET" "$SES_SIMPLE" -H "x-amz-content-sha256: $(printf x | sha256sum | cut -d' ' -f1)"
+	assert_output 403
+	[ "$(header x-amzn-ErrorType)" = SignatureDoesNotMatch ]
 }
 
 @test "SES: a credential scoped to another region or service is refused" {

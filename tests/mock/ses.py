@@ -212,6 +212,11 @@ class Handler(mocklib.Handler):
         if problem:
             self.out = ses_error("SignatureDoesNotMatch", problem, 403)
             return "scope"
+        declared = self.headers.get("X-Amz-Content-SHA256")
+        # botocore would sign the declared hash: the body must have it
+        if declared and declared != hashlib.sha256(raw).hexdigest():
+            self.out = ses_error("SignatureDoesNotMatch", MISMATCH, 403)
+            return "mismatch"
         if not hmac.compare_digest(self.expected_signature(raw, key, secret, region, amz_date),
                                    m.group(3)):
             self.out = ses_error("SignatureDoesNotMatch", MISMATCH, 403)
