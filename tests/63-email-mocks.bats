@@ -68,8 +68,8 @@ last() {
 	assert_output 200
 	run jq -r '.MessageId | test("^[0-9a-f]{16}-[0-9a-f-]{36}-000000$")' b
 	assert_output true
-	run last '[.signature, .access_key, .credential_scope, .body.Content.Simple.Subject.Data, .message_id == $id]' --arg id "$(jq -r .MessageId b)"
-	assert_output '["ok","AKIDEXAMPLE63","'"$(date -u +%Y%m%d)"'/us-east-1/ses/aws4_request","Hi",true]'
+	run last '[.signature, .access_key, .credential_scope == .headers["x-amz-date"][0:8] + "/us-east-1/ses/aws4_request", .signed_headers, .body.Content.Simple.Subject.Data, .message_id == $id]' --arg id "$(jq -r .MessageId b)"
+	assert_output '["ok","AKIDEXAMPLE63",true,["content-type","host","x-amz-date"],"Hi",true]'
 }
 
 @test "SES: a wrong secret is refused 403 SignatureDoesNotMatch, as AWS answers" {
