@@ -109,3 +109,24 @@ need_member() {
 member_teardown() {
 	[ -z "${SHARED_DIR:-}" ] || rm -rf "$SHARED_DIR"
 }
+
+# mock_start NAME SCRIPT [ARGS...] (from setup_file): tests/mock/SCRIPT on a
+# free port for the file's tests, its port and stderr in NAME.port and
+# NAME.err; mock_url NAME waits for the port and prints the mock's base URL;
+# mock_stop NAME (from teardown_file) ends it.
+mock_start() {
+	local name=$1 script=$2
+	shift 2
+	"$PY" "$MOCKS/$script" 0 "$@" > "$BATS_FILE_TMPDIR/$name.port" \
+		2> "$BATS_FILE_TMPDIR/$name.err" 3>&- &
+	echo $! > "$BATS_FILE_TMPDIR/$name.pid"
+}
+
+mock_url() {
+	for _ in $(seq 400); do [ -s "$BATS_FILE_TMPDIR/$1.port" ] && break; sleep 0.05; done
+	echo "http://127.0.0.1:$(head -n 1 "$BATS_FILE_TMPDIR/$1.port")"
+}
+
+mock_stop() {
+	kill "$(cat "$BATS_FILE_TMPDIR/$1.pid")" 2> /dev/null || true
+}

@@ -96,7 +96,7 @@ def graph_error(code, message=None, status=400):
     return status, {"error": err}
 
 
-class State(mocklib.OpenRecordState):
+class State(mocklib.ScriptedState):
     def __init__(self, record, latency_ms, version):
         super().__init__(record)
         self.version = version
@@ -107,14 +107,6 @@ class State(mocklib.OpenRecordState):
         self.latency_ms = self.default_latency
         self.script = {}
         self.sent = 0
-
-    def take_step(self, route):
-        with self.lock:
-            for key in (route, "*"):
-                steps = self.script.get(key)
-                if steps:
-                    return mocklib.take_step(steps)
-            return None
 
 
 class Handler(mocklib.Handler):
@@ -212,8 +204,7 @@ class Handler(mocklib.Handler):
         st, c = self.server.state, self.body or {}
         with st.lock:
             st.apply(c, "latency_ms")
-            for route, steps in c.get("script", {}).items():
-                st.script.setdefault(route, []).extend(steps)
+            st.add_script(c.get("script", {}))
         self.reply(200, {"ok": True})
 
 

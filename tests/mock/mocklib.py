@@ -100,6 +100,31 @@ class OpenRecordState(State):
                 self.record.flush()
 
 
+class ScriptedState(OpenRecordState):
+    """An OpenRecordState whose answers a test may script: script maps a
+    route ("METHOD /path", or "*" for any) to the STEPs its next requests
+    get (see take_step)."""
+
+    def __init__(self, record):
+        super().__init__(record)
+        self.script = {}
+
+    def add_script(self, script):
+        """Appends the steps of SCRIPT ({route: [STEP, ...]}). The caller
+        holds the lock."""
+        for route, steps in script.items():
+            self.script.setdefault(route, []).extend(steps)
+
+    def take_step(self, route):
+        """The next STEP scripted for ROUTE, else for "*"; None when none."""
+        with self.lock:
+            for key in (route, "*"):
+                steps = self.script.get(key)
+                if steps:
+                    return take_step(steps)
+            return None
+
+
 class Handler(BaseHTTPRequestHandler):
     """Answers with self.reply(STATUS, BODY, HEADERS) then self.send(): BODY
     as JSON of content_type. A nodelay handler answers without Nagle's
@@ -195,6 +220,19 @@ class Handler(BaseHTTPRequestHandler):
         self.hang_ms = step.get("hang_ms") or 0
         self.close_connection = True
         return True
+
+    def answer(self, dispatch):
+        """Answers with the next STEP scripted for this request's route
+        (self.scripted(STEP), a ScriptedState's), else with DISPATCH();
+        returns how late to send it (ms): STEP's "latency_ms", else the
+        state's latency_ms."""
+        st = self.server.state
+        step = st.take_step(self.command + " " + self.route)
+        if step is None:
+            dispatch()
+            return st.latency_ms
+        self.scripted(step)
+        return step.get("latency_ms", st.latency_ms)
 
     def send_late(self, latency_ms):
         """Sends the answer LATENCY_MS late, or nothing (see hangs)."""

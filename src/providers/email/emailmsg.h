@@ -87,6 +87,9 @@ int cx_email_mime(const cx_email_msg *m, char **out, size_t *len, cx_err *err);
 /* An attachment's bytes (at most max): -1 with err when it cannot be read. */
 int cx_email_attachment_read(const cx_email_attachment *a, size_t max, char **data,
     size_t *len, cx_err *err);
+/* What a message's attachments may weigh together:
+ * CX_EMAIL_MAX_ATTACHMENT_BYTES, 10485760 by default. */
+int cx_email_attachment_max(int64_t *max, cx_err *err);
 
 /* --- provider request bodies (bodies.c) ------------------------------------ */
 
