@@ -185,6 +185,28 @@ complete_bash() {
 	assert_output --frobnicate
 }
 
+@test "bash completion offers cx-publish feedback and its options" {
+	run complete_bash cx-publish fe
+	assert_success
+	assert_output feedback
+	run complete_bash cx-publish feedback --max
+	assert_success
+	assert_output --max-line
+}
+
+@test "bash completion follows cx tenants and cx email to their commands and options" {
+	run complete_bash cx tenants re
+	assert_output resume
+	run complete_bash cx tenants set acme --email-p
+	assert_output --email-plan
+	run complete_bash cx email suppressions a
+	assert_output add
+	run complete_bash cx email suppressions add ana@example.org --re
+	assert_output --reason
+	run complete_bash cx email check-domain acme.example --pro
+	assert_output --provider
+}
+
 @test "bash completion is registered for cx and the cx-* tools" {
 	run bash -c 'source "$1"; complete -p cx cx-dedupe cx-sync' _ "$COMPLETIONS/cx.bash"
 	assert_success
@@ -214,4 +236,11 @@ complete_bash() {
 	run fish -c 'source $argv[1]; complete -C "cx-dedupe --st"' "$COMPLETIONS/cx.fish"
 	assert_success
 	assert_output --regexp $'^--stats\t'
+}
+
+@test "fish completion follows cx email suppressions to its commands" {
+	command -v fish > /dev/null || skip "fish is not installed"
+	run fish -c 'source $argv[1]; complete -C "cx email suppressions "' "$COMPLETIONS/cx.fish"
+	assert_success
+	assert_equal "$(cut -f1 <<< "$output" | sort)" "$(printf '%s\n' add list remove)"
 }
