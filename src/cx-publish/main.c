@@ -101,7 +101,7 @@ static const cx_opt feedback_opts[] = {
 #define ARGS_RETRY "ID | command:ID ... [--db PATH] [--config FILE]"
 #define ARGS_RESOLVE "--published [--ref ID] ID | command:ID ... [--db PATH] [--config FILE]"
 #define ARGS_RECONCILE "[--channel C] [--db PATH] [--config FILE]"
-#define ARGS_FEEDBACK "[--db PATH] [--config FILE] < events.ndjson"
+#define ARGS_FEEDBACK "[--max-line BYTES] [--db PATH] [--config FILE] < events.ndjson"
 #define NEXT "\n       cx-publish "
 
 static const cx_cmd cmd_run = { "cx-publish",
