@@ -28,6 +28,8 @@ DEPS += xandikos python3-tz git
 # What else a minimal Debian 12 lacks (make check-fresh proves the list): col,
 # xxd, strace, and the shells whose completions the tests check.
 DEPS += bsdextrautils xxd strace zsh fish
+# E-mail tests: the SMTP server they send to (tests/mock/smtpd.py)
+DEPS += python3-aiosmtpd
 
 # Plain and sanitizer builds live apart, so one never clobbers the other:
 # objects in $(O), programs in $(B).
