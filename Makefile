@@ -30,6 +30,8 @@ DEPS += xandikos python3-tz git
 DEPS += bsdextrautils xxd strace zsh fish
 # E-mail tests: the SMTP server they send to (tests/mock/smtpd.py)
 DEPS += python3-aiosmtpd
+# The SES mock checks SigV4 signatures with botocore
+DEPS += python3-botocore
 
 # Plain and sanitizer builds live apart, so one never clobbers the other:
 # objects in $(O), programs in $(B).

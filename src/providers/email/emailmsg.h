@@ -72,6 +72,11 @@ char *cx_email_addr_header(const cx_email_addr *a);
 
 /* --- the message (message.c, mime.c) ----------------------------------------- */
 
+/* What the attachments of one message may weigh together, read: every
+ * provider takes it (Mailgun's limit, 25 MB, is the smallest) once base64
+ * has made it a third larger. */
+#define CX_EMAIL_MAX_ATTACHMENT_BYTES (15u * 1024 * 1024)
+
 /* Fills m from an item or command line (not consumed): from, to, cc, bcc,
  * reply_to, subject, text, html, headers, template, attachments (absolute
  * paths of regular files, at most CX_EMAIL_MAX_ATTACHMENT_BYTES together);
