@@ -184,7 +184,10 @@ struct curl_slist *cx_http_header_list(const cx_http_request *req)
 		hdrs = curl_slist_append(hdrs, ctype);
 		free(ctype);
 	}
-	hdrs = curl_slist_append(hdrs, "Expect:");
+	/* no "100-continue" round trip; but libcurl's SigV4 would sign the empty
+	 * header it leaves out of the request */
+	if (!req->aws_sigv4)
+		hdrs = curl_slist_append(hdrs, "Expect:");
 	for (const char *const *p = req->headers; p && *p; p++)
 		hdrs = curl_slist_append(hdrs, *p);
 	return hdrs;
