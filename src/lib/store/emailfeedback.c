@@ -1,7 +1,7 @@
 /* emailfeedback.c: e-mail lifecycle events applied once (emailfeedback.h).
  *
  * An event finds its message by the Message-ID cx set, else by the
- * provider's id; the message gives the item and correlation id for the
+ * provider's id (SES replaces the Message-ID with its own); the message gives the item and correlation id for the
  * audit rows when the event lacks them. A hard bounce or a complaint
  * suppresses the recipient at once; soft bounces do after rules->
  * soft_bounces of them in rules->soft_window. Default-plan tenants share
@@ -29,8 +29,9 @@ static const char sql_seen[] =
     " ON CONFLICT (dedupe_key) DO NOTHING";
 static const char sql_find[] =
     "SELECT message_id, item, correlation_id, tenant FROM email_messages"
-    " WHERE message_id = ?1 OR (?1 IS NULL AND ?2 IS NOT NULL AND provider_message_id = ?2)"
-    " LIMIT 1";
+    " WHERE message_id = ?1 UNION ALL"
+    " SELECT message_id, item, correlation_id, tenant FROM email_messages"
+    " WHERE provider_message_id = ?2 LIMIT 1";
 static const char sql_status[] =
     "UPDATE email_messages SET status = ?2, updated_at = ?3 WHERE message_id = ?1";
 static const char sql_outcome[] =
