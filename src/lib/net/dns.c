@@ -88,7 +88,8 @@ static int query(cx_dns *d, const char *name, int type, ns_msg *msg, cx_err *err
 	if (n < 0)
 		return cx_err_set(err, CX_EXIT_UNAVAILABLE, "DNS query %s %s through %s failed: %s",
 		    what, name, d->where, d->st.res_h_errno == TRY_AGAIN ?
-		    "no answer, or the server failed (SERVFAIL)" : "the server refused it");
+		    "no answer in time, or the server failed or refused (SERVFAIL, REFUSED)" :
+		    "the server could not take the query (FORMERR, NOTIMP)");
 	if (n > (int)sizeof d->answer)
 		n = (int)sizeof d->answer;
 	if (ns_initparse(d->answer, n, msg) < 0)

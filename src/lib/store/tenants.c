@@ -341,13 +341,16 @@ int cx_tenants_resume(cx_store *s, const char *tenant, const char *channel,
 	cx_stmt_text(st, 2, channel);
 	if (cx_stmt_run(st, err) < 0)
 		goto fail;
-	e.detail = jv_object_set(jv_object(), jv_string("channel"), jv_string(channel));
-	e.detail = jv_object_set(e.detail, jv_string("was_paused"), jv_bool(*was));
-	e.detail = jv_object_set(e.detail, jv_string("error_code"),
-	    code ? jv_string(code) : jv_null());
-	e.detail = jv_object_set(e.detail, jv_string("reason"),
-	    reason ? jv_string(reason) : jv_null());
-	if (cx_audit_append(s, &e, err) < 0 || cx_store_commit(s, err) < 0)
+	if (*was) {
+		e.detail = jv_object_set(jv_object(), jv_string("channel"), jv_string(channel));
+		e.detail = jv_object_set(e.detail, jv_string("error_code"),
+		    code ? jv_string(code) : jv_null());
+		e.detail = jv_object_set(e.detail, jv_string("reason"),
+		    reason ? jv_string(reason) : jv_null());
+		if (cx_audit_append(s, &e, err) < 0)
+			goto fail;
+	}
+	if (cx_store_commit(s, err) < 0)
 		goto fail;
 	free(code);
 	free(reason);
