@@ -16,7 +16,7 @@ else
 CFLAGS_MODE =
 endif
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS_MODE) $(CFLAGS)
-LDLIBS = -ljq -lonig -lsqlite3 -lcrypto -lcurl -lmicrohttpd -lical -lexpat -lpthread -lm
+LDLIBS = -ljq -lonig -lsqlite3 -lcrypto -lcurl -lmicrohttpd -lical -lexpat -lresolv -lpthread -lm
 
 # Debian packages the build and the tests need.
 DEPS = gcc make libc6-dev libjq-dev libonig-dev libsqlite3-dev libssl-dev \
@@ -28,8 +28,12 @@ DEPS += xandikos python3-tz git
 # What else a minimal Debian 12 lacks (make check-fresh proves the list): col,
 # xxd, strace, and the shells whose completions the tests check.
 DEPS += bsdextrautils xxd strace zsh fish
+# E-mail tests: the SMTP server they send to (tests/mock/smtpd.py)
+DEPS += python3-aiosmtpd
 # The SES mock checks SigV4 signatures with botocore
 DEPS += python3-botocore
+# cx email check-domain: a local DNS server with TXT and CNAME records
+DEPS += dnsmasq-base
 
 # Plain and sanitizer builds live apart, so one never clobbers the other:
 # objects in $(O), programs in $(B).

@@ -206,7 +206,8 @@ _cx_is_subcommand()
 # this file for a tool added later through its symlink.
 _cx_register()
 {
-	local -a names=(cx cx-dedupe cx-ingest cx-parse cx-approve cx-publish cx-oauth cx-sync)
+	local -a names=(cx cx-dedupe cx-ingest cx-parse cx-approve cx-publish cx-oauth cx-sync
+		cx-tenants cx-email)
 	local n
 
 	while IFS= read -r n; do

@@ -25,7 +25,8 @@
 #include "xalloc.h"
 
 static const char *const tools[] = {
-	"approve", "dedupe", "ingest", "oauth", "parse", "publish", "sync", NULL,
+	"approve", "dedupe", "ingest", "oauth", "parse", "publish", "sync", "tenants",
+	"email", NULL,
 };
 
 /* The secrets doctor reports as set or not (never their values). */
@@ -138,6 +139,8 @@ static void usage(FILE *out)
 	    "  publish    publish approved items (cx-publish)\n"
 	    "  oauth      OAuth2 credentials (cx-oauth)\n"
 	    "  sync       calendar mirrors and polling (cx-sync)\n"
+	    "  tenants    tenants, their e-mail plans and paused channels (cx-tenants)\n"
+	    "  email      suppression list and sending-domain checks (cx-email)\n"
 	    "  accounts   map provider accounts to tenants (accounts add|list)\n"
 	    "  doctor     state file, schema and secrets at a glance\n"
 	    "  metrics    counters in Prometheus text format\n"

@@ -1,4 +1,5 @@
-/* accounts.c: the accounts table (channel, account) -> tenant. */
+/* accounts.c: the accounts table (channel, account) -> tenant, and the
+ * tenant an unmapped account gets. */
 #include <jv.h>
 
 #include "accounts.h"
@@ -35,8 +36,11 @@ fail:
 	return -1;
 }
 
+/* A mapping wins; else a listed tenant named like the account (`cx tenants
+ * set acme` makes workspace acme's items acme's); else "default". */
 static const char sql_get[] =
-    "SELECT tenant FROM accounts WHERE channel = ?1 AND account = ?2";
+    "SELECT coalesce((SELECT tenant FROM accounts WHERE channel = ?1 AND account = ?2),"
+    " (SELECT name FROM tenants WHERE name = ?2), 'default')";
 
 char *cx_accounts_tenant(cx_store *s, const char *channel, const char *account,
     cx_err *err)

@@ -12,8 +12,9 @@
  * as account_mapped in the same transaction. */
 int cx_accounts_set(cx_store *s, const char *channel, const char *account,
     const char *tenant, cx_err *err);
-/* The tenant of channel + account, "default" when unmapped; NULL with err
- * on a store failure. */
+/* The tenant of channel + account; when unmapped, the tenant named like
+ * the account if `cx tenants set` listed one, else "default". NULL with
+ * err on a store failure. */
 char *cx_accounts_tenant(cx_store *s, const char *channel, const char *account,
     cx_err *err);
 /* Every mapping as {channel, account, tenant}; each() owns the row. */

@@ -18,7 +18,9 @@
 int cx_suppressions_put(cx_store *s, const char *scope, const char *address,
     const char *reason, const char *source, int *added, cx_err *err);
 /* `cx email suppressions add|remove`: own transaction, audited
- * (email_suppression_added / _removed, by actor); *changed whether it did. */
+ * (email_suppression_added / _removed, by actor); *changed whether it did.
+ * tenant may be CX_SUPPRESS_DEFAULT_PLAN. For owners and admins: anyone
+ * else is refused with CX_EXIT_NOPERM, audited as email_suppression_denied. */
 int cx_suppressions_add(cx_store *s, const char *tenant, const char *address,
     const char *reason, const char *actor, int *changed, cx_err *err);
 int cx_suppressions_remove(cx_store *s, const char *tenant, const char *address,

@@ -35,7 +35,8 @@ void cx_tenant_free(cx_tenant *t);
 
 /* Creates or changes a tenant; NULL plan or from and quota -2 keep what is
  * there (quota -1: none). Audited (tenant_updated, by actor) in the same
- * transaction. */
+ * transaction. set and resume are for owners and admins: anyone else is
+ * refused with CX_EXIT_NOPERM, audited as tenant_change_denied. */
 int cx_tenants_set(cx_store *s, const char *name, const char *plan, const char *from,
     int64_t quota, const char *actor, cx_err *err);
 /* Every listed tenant, and every tenant with a paused channel, by name:
@@ -55,7 +56,7 @@ int cx_tenants_pause(cx_store *s, const char *tenant, const char *channel,
 int cx_tenants_paused(cx_store *s, const char *tenant, const char *channel,
     char **error_code, char **reason, cx_err *err);
 /* Resumes channel for tenant (its own transaction, audited
- * tenant_resumed by actor); *was gets whether it was paused. */
+ * tenant_resumed by actor when it was paused); *was gets whether it was. */
 int cx_tenants_resume(cx_store *s, const char *tenant, const char *channel,
     const char *actor, int *was, cx_err *err);
 

@@ -47,7 +47,8 @@ typedef struct {
 	size_t natt;
 	char *template_id, *template_version;   /* carried, never rendered */
 	char *message_id;                   /* "local@domain", without <> */
-	int64_t date;                       /* epoch seconds, for the Date header */
+	int64_t date;                       /* epoch seconds, for the Date header
+	                                     * (0: the time cx_email_mime runs) */
 	/* the ids carried to the provider (SES EmailTags, SendGrid custom_args,
 	 * Mailgun v: variables, SMTP X-CX-* headers) */
 	char *tenant;                       /* [A-Za-z0-9_-]+ */
@@ -69,7 +70,7 @@ char *cx_email_addr_spec(const cx_email_addr *a);
  * quoted-string or an RFC 2047 encoded-word when it needs one. */
 char *cx_email_addr_header(const cx_email_addr *a);
 
-/* --- the message (message.c) ------------------------------------------------ */
+/* --- the message (message.c, mime.c) ----------------------------------------- */
 
 /* Fills m from an item or command line (not consumed): from, to, cc, bcc,
  * reply_to, subject, text, html, headers, template, attachments (absolute
