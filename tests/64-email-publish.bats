@@ -352,3 +352,12 @@ event() {
 	echo "$output" | jq -e '.type == "post.published" and .data.idempotency_key == "k20"'
 	cx audit --json | jq -se 'map(select(.action == "email_breaker_open")) | length == 1'
 }
+
+@test "--dry-run with command lines on stdin plans them and sends nothing" {
+	plan acme default hello@acme.example
+	run -0 --separate-stderr cx-publish --dry-run < <(mail k1 acme)
+	echo "$output" | jq -e '.dry_run == true and .source == "stdin" and .command_id == null
+		and .channel == "email" and (.request | test("plan"))'
+	[ "$(posts "$REC")" -eq 0 ]
+	[ "$(sql 'select count(*) from publish_commands')" -eq 0 ]
+}

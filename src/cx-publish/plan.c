@@ -16,11 +16,13 @@ void engine_plan_item(engine *e, jv item, const char *source)
 	const char *code = NULL;
 	cx_channel_call call;
 	cx_err err = { 0, "" };
-	jv plan = jv_object_set(jv_object(), jv_string("dry_run"), jv_true());
+	jv plan = jv_object_set(jv_object(), jv_string("dry_run"), jv_true()), id;
 
 	plan = jv_object_set(plan, jv_string("source"), jv_string(source));
+	id = jv_object_get(jv_copy(item), jv_string("id"));
+	/* a stdin line has no id yet */
 	plan = jv_object_set(plan, jv_string(strcmp(source, "queue") ? "command_id" : "queue_id"),
-	    jv_object_get(jv_copy(item), jv_string("id")));
+	    jv_is_valid(id) ? id : jv_null());
 	plan = jv_object_set(plan, jv_string("channel"), jv_string(str_of(item, "channel")));
 	plan = jv_object_set(plan, jv_string("kind"), jv_string(str_of(item, "kind")));
 	plan = jv_object_set(plan, jv_string("tenant"), jv_string(str_of(item, "tenant")));
