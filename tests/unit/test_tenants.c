@@ -71,28 +71,26 @@ static void test_suppressions(cx_store *s)
 
 int main(void)
 {
-	char dir[] = "/tmp/cx-unit-tenants.XXXXXX", *db;
+	static const char *const files[] = { "cx.db", "cx.db-wal", "cx.db-shm" };
+	char dir[] = "/tmp/cx-unit-tenants.XXXXXX", path[64];
 	cx_store *s = NULL;
 	cx_err err = { 0, "" };
 
 	setenv("CX_SHARE_DIR", "share/cx", 0);
 	if (!mkdtemp(dir))
 		return 1;
-	db = malloc(strlen(dir) + 8);
-	sprintf(db, "%s/cx.db", dir);
-	check(cx_store_open(db, &s, &err) == 0, "a new state file opens");
+	snprintf(path, sizeof path, "%s/cx.db", dir);
+	check(cx_store_open(path, &s, &err) == 0, "a new state file opens");
 	if (s) {
 		test_pauses(s);
 		test_suppressions(s);
 		cx_store_close(s);
 	}
-	unlink(db);
-	sprintf(db, "%s/cx.db-wal", dir);
-	unlink(db);
-	sprintf(db, "%s/cx.db-shm", dir);
-	unlink(db);
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		unlink(path);
+	}
 	rmdir(dir);
-	free(db);
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
 }
