@@ -202,3 +202,15 @@ post() {
 	assert_line tenants
 	assert_line email
 }
+
+@test "show for people gives the tenant's line, then its pauses" {
+	as_owner
+	cx-tenants set acme --email-plan premium --email-from news@acme.example 2> /dev/null
+	pause acme email EMAIL_REPUTATION "bounce rate 7.0% over 24 h"
+	run cx-tenants show acme --table
+	assert_success
+	assert_line --index 0 --regexp '^NAME +PLAN +FROM +QUOTA +PAUSED$'
+	assert_line --index 1 --regexp '^acme +premium +news@acme\.example +none +email$'
+	assert_line --index 2 '  paused email since 2026-12-06T12:00:00Z: EMAIL_REPUTATION (bounce rate 7.0% over 24 h)'
+	[ "${#lines[@]}" -eq 3 ]
+}

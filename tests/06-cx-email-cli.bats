@@ -275,8 +275,10 @@ start_dns() {
 	run --separate-stderr cx email check-domain sg.test --tenant acme --json
 	assert_success
 	assert_line --index 3 --partial '"name":"s2._domainkey.sg.test","status":"ok"'
-	CX_NOW=1796558400 run --separate-stderr cx tenants show acme --json
+	run --separate-stderr cx tenants show acme --json
 	assert_output --partial '"email_domain_check":{"domain":"sg.test","ok":true,"checked_at":"'
+	run --separate-stderr cx tenants show acme --table
+	assert_line --index 2 --regexp '^  domain sg\.test checked [0-9T:-]+Z: ok$'
 	CX_DKIM_SELECTORS=nope CX_DKIM_SELECTORS_SHOP=tok1,tok2,tok3 CX_NOW=1796558400 \
 		run --separate-stderr cx email check-domain good.test --tenant shop --json
 	assert_success
