@@ -60,6 +60,12 @@ write_zone() {
 	txt-record=mg.test,"v=spf1 include:mailgun.org +all"
 	txt-record=_dmarc.mg.test,"v=DMARC1; p=reject"
 	txt-record=k1._domainkey.mg.test,"k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQG1"
+	# two SPF records, a DKIM CNAME outside the provider, a revoked key
+	txt-record=dup.test,"v=spf1 include:sendgrid.net -all"
+	txt-record=dup.test,"v=spf1 include:sendgrid.net ~all"
+	txt-record=s1.keys.elsewhere.test,"p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQH1"
+	cname=s1._domainkey.dup.test,s1.keys.elsewhere.test
+	txt-record=s2._domainkey.dup.test,"v=DKIM1; k=rsa; p="
 	EOF
 }
 
@@ -264,6 +270,18 @@ start_dns() {
 	{"record":"spf","name":"mg.test","status":"weak","detail":"ends with +all: mail from any server passes: v=spf1 include:mailgun.org +all"}
 	{"record":"dmarc","name":"_dmarc.mg.test","status":"ok","detail":"v=DMARC1; p=reject"}
 	{"record":"dkim","name":"k1._domainkey.mg.test","status":"ok","detail":"TXT record with a public key (40 characters)"}
+	EOF
+}
+
+@test "check-domain: two SPF records, a DKIM CNAME outside the provider and a revoked key are weak" {
+	start_dns
+	run --separate-stderr cx email check-domain dup.test --provider sendgrid --json
+	assert_failure 1
+	assert_output - <<-'EOF'
+	{"record":"spf","name":"dup.test","status":"weak","detail":"more than one record: receivers apply none of them"}
+	{"record":"dmarc","name":"_dmarc.dup.test","status":"missing","detail":"no TXT record starting v=DMARC1"}
+	{"record":"dkim","name":"s1._domainkey.dup.test","status":"weak","detail":"CNAME to s1.keys.elsewhere.test, outside sendgrid.net"}
+	{"record":"dkim","name":"s2._domainkey.dup.test","status":"weak","detail":"the key is revoked (empty p=)"}
 	EOF
 }
 
