@@ -70,14 +70,16 @@ write_zone() {
 }
 
 # start_dns: dnsmasq on a free UDP port of 127.0.0.1, as the user running
-# the test; CX_DNS_SERVER names it.
+# the test (it is in /usr/sbin, off a user's PATH on Debian);
+# CX_DNS_SERVER names it.
 start_dns() {
-	local port pid try
+	local dnsmasq port pid try
 
+	dnsmasq=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 	write_zone
 	for try in 1 2 3 4 5; do
 		port=$($PY -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-		dnsmasq --keep-in-foreground --conf-file="$PWD/dns.conf" --port="$port" \
+		"$dnsmasq" --keep-in-foreground --conf-file="$PWD/dns.conf" --port="$port" \
 			--pid-file= --user="$ME" --log-facility=- 2> dns.log &
 		pid=$!
 		track "$pid"

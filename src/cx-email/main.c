@@ -175,7 +175,7 @@ static int list_cmd(int argc, char **argv)
 	return finish(s, rc, &err);
 }
 
-/* add (add set) or remove ADDRESS for --tenant. */
+/* suppressions add (add 1) or remove (add 0) of ADDRESS for --tenant. */
 static int change(const cx_cmd *cmd, int add, int argc, char **argv)
 {
 	conf c = { 0 };
