@@ -175,7 +175,7 @@ static int list_cmd(int argc, char **argv)
 	return finish(s, rc, &err);
 }
 
-/* add (add set) or remove ADDRESS for --tenant. */
+/* suppressions add (add 1) or remove (add 0) of ADDRESS for --tenant. */
 static int change(const cx_cmd *cmd, int add, int argc, char **argv)
 {
 	conf c = { 0 };
@@ -191,6 +191,9 @@ static int change(const cx_cmd *cmd, int add, int argc, char **argv)
 		    "--reason R" : "remove needs --tenant T");
 	if (cx_email_addr_check(argv[first], &addr, &err) < 0)
 		return cx_opts_usage_error(cmd, NULL, "%s", err.msg);
+	for (char *p = addr; *p; p++)   /* as the list keeps it */
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
 	if ((rc = open_store(&c, &s)) >= 0) {
 		free(addr);
 		return rc;

@@ -146,6 +146,11 @@ static int set_cmd(int argc, char **argv)
 	return finish(s, rc, &err);
 }
 
+static void print_header(void)
+{
+	printf("%-24s %-9s %-32s %-8s %s\n", "NAME", "PLAN", "FROM", "QUOTA", "PAUSED");
+}
+
 static void print_tenant_row(jv row, void *ctx)
 {
 	const conf *c = ctx;
@@ -185,18 +190,20 @@ static int list_cmd(int argc, char **argv)
 	if (rc >= 0 || (rc = open_store(&c, &s)) >= 0)
 		return rc;
 	if (c.table)
-		printf("%-24s %-9s %-32s %-8s %s\n", "NAME", "PLAN", "FROM", "QUOTA", "PAUSED");
+		print_header();
 	rc = cx_tenants_list(s, print_tenant_row, &c, &err);
 	return finish(s, rc, &err);
 }
 
-/* show for people: the list's line, then a line per pause and the check. */
+/* show for people: the list's header and line, then a line per pause and
+ * one for the domain check. */
 static void print_show(jv t)
 {
 	jv pauses = jv_object_get(jv_copy(t), jv_string("pauses"));
 	jv check = jv_object_get(jv_copy(t), jv_string("email_domain_check"));
 	conf table = { .table = 1 };
 
+	print_header();
 	print_tenant_row(jv_copy(t), &table);
 	jv_array_foreach(pauses, i, p) {
 		printf("  paused %s since %s: %s (%s)\n", cx_json_str(p, "channel"),
@@ -233,13 +240,10 @@ static int show_cmd(int argc, char **argv)
 	if ((rc = open_store(&c, &s)) >= 0)
 		return rc;
 	if ((rc = cx_tenants_show(s, argv[first], &t, &err)) == 0) {
-		if (c.table) {
-			printf("%-24s %-9s %-32s %-8s %s\n", "NAME", "PLAN", "FROM", "QUOTA",
-			    "PAUSED");
+		if (c.table)
 			print_show(t);
-		} else {
+		else
 			cx_ndjson_write(t);
-		}
 	}
 	return finish(s, rc, &err);
 }

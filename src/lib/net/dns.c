@@ -57,6 +57,8 @@ int cx_dns_open(const char *server, cx_dns **out, cx_err *err)
 	}
 	d->st.retrans = CX_DNS_TIMEOUT_SECONDS;
 	d->st.retry = CX_DNS_TRIES;
+	/* EDNS0: a domain's TXT records fit one UDP answer far more often */
+	d->st.options |= RES_USE_EDNS0;
 	snprintf(d->where, sizeof d->where, "%s", server ? server : "the system resolver");
 	if (server) {
 		d->st.nsaddr_list[0] = sin;
