@@ -314,7 +314,7 @@ event() {
 	run -1 --separate-stderr cx-publish < <(mail k1 beta)
 	echo "$output" | jq -e '.data.error_code == "SUPPRESSED"'
 	[ "$(posts "$REC")" -eq 0 ]
-	cx metrics | grep -q '^cx_email_suppressions_total{reason="hard_bounce"} 1$'
+	cx metrics | grep -q '^cx_email_suppressions_total{scope="\*default",source="feedback:email.bounced"} 1$'
 }
 
 @test "feedback: on a tenant's own plan suppression is its own; three soft bounces in a week suppress; a complaint does at once" {
@@ -348,6 +348,7 @@ event() {
 		"approved TENANT_PAUSED" ]
 	cx tenants show acme --json | jq -e '.paused // .pauses | tostring | contains("REPUTATION_BREAKER")'
 	cx tenants resume acme --channel email > /dev/null
+	cx metrics | grep -q '^cx_email_breaker_open{tenant="acme"} 0$'
 	run -0 --separate-stderr cx-publish
 	echo "$output" | jq -e '.type == "post.published" and .data.idempotency_key == "k20"'
 	cx audit --json | jq -se 'map(select(.action == "email_breaker_open")) | length == 1'

@@ -140,7 +140,6 @@ static int suppress(cx_store *s, const cx_email_event *ev, const found *f, int s
     const char *why, cx_email_effect *out, cx_err *err)
 {
 	char *source = cx_xasprintf("feedback:%s", ev->type);
-	char *labels = cx_metrics_labels("reason", why, NULL);
 	int added = 0, rc;
 
 	rc = cx_suppressions_put(s, shared ? CX_SUPPRESS_DEFAULT_PLAN : ev->tenant,
@@ -150,10 +149,7 @@ static int suppress(cx_store *s, const cx_email_event *ev, const found *f, int s
 		rc = audit(s, "email_suppressed", ev, f, jv_object_set(jv_object_set(jv_object(),
 		    jv_string("reason"), jv_string(why)), jv_string("scope"),
 		    jv_string(shared ? CX_SUPPRESS_DEFAULT_PLAN : ev->tenant)), err);
-		if (rc == 0)
-			rc = cx_metrics_add(s, "cx_email_suppressions_total", labels, 1, err);
 	}
-	free(labels);
 	free(source);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "emaildomains.h"
 #include "exit.h"
+#include "metrics.h"
 #include "operators.h"
 #include "tenants.h"
 #include "xalloc.h"
@@ -320,6 +321,40 @@ int cx_tenants_paused(cx_store *s, const char *tenant, const char *channel,
 
 static const char sql_resume[] =
     "DELETE FROM tenant_pauses WHERE tenant = ?1 AND channel = ?2";
+/* What the pause held back goes with the next run. */
+static const char sql_release_queue[] =
+    "UPDATE queue SET next_attempt_at = ?3, updated_at = ?3 WHERE tenant = ?1"
+    " AND channel = ?2 AND state = 'approved' AND error_code = 'TENANT_PAUSED'";
+static const char sql_release_commands[] =
+    "UPDATE publish_commands SET next_attempt_at = ?3, updated_at = ?3 WHERE tenant = ?1"
+    " AND channel = ?2 AND state = 'approved' AND error_code = 'TENANT_PAUSED'";
+
+/* Releases the items the pause held back; a breaker's gauge goes down. */
+static int release(cx_store *s, const char *tenant, const char *channel,
+    const char *code, cx_err *err)
+{
+	const char *const sqls[] = { sql_release_queue, sql_release_commands };
+	int rc = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		cx_stmt *st = cx_store_prepare(s, sqls[i], err);
+
+		if (!st)
+			return -1;
+		cx_stmt_text(st, 1, tenant);
+		cx_stmt_text(st, 2, channel);
+		cx_stmt_int(st, 3, cx_clock_now());
+		if (cx_stmt_run(st, err) < 0)
+			return -1;
+	}
+	if (code && strcmp(code, "REPUTATION_BREAKER") == 0) {
+		char *labels = cx_metrics_labels("tenant", tenant, NULL);
+
+		rc = cx_metrics_add(s, "cx_email_breaker_open", labels, -1, err);
+		free(labels);
+	}
+	return rc;
+}
 
 int cx_tenants_resume(cx_store *s, const char *tenant, const char *channel,
     const char *actor, int *was, cx_err *err)
@@ -347,7 +382,7 @@ int cx_tenants_resume(cx_store *s, const char *tenant, const char *channel,
 		    code ? jv_string(code) : jv_null());
 		e.detail = jv_object_set(e.detail, jv_string("reason"),
 		    reason ? jv_string(reason) : jv_null());
-		if (cx_audit_append(s, &e, err) < 0)
+		if (cx_audit_append(s, &e, err) < 0 || release(s, tenant, channel, code, err) < 0)
 			goto fail;
 	}
 	if (cx_store_commit(s, err) < 0)

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "config.h"
 #include "crypto.h"
+#include "domaincheck.h"
 #include "emaildomains.h"
 #include "emailmsg.h"
 #include "emailprep.h"
@@ -83,19 +84,6 @@ static int required(prep *p, const char *name, char **out, cx_err *err)
 		    "%s is not set (the %s plan sends through %s)", name, p->t.email_plan,
 		    p->provider);
 	return 0;
-}
-
-static const char *plan_provider(const char *plan)
-{
-	static const char *const map[][2] = {
-		{ "default", "ses" }, { "premium", "sendgrid" }, { "advanced", "mailgun" },
-		{ "expert", "smtp" },
-	};
-
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (strcmp(plan, map[i][0]) == 0)
-			return map[i][1];
-	return "ses";
 }
 
 /* --- the From rules ----------------------------------------------------------- */
@@ -500,7 +488,10 @@ static int run(prep *p, cx_channel_call *call, cx_err *err)
 		jv_free(msg);
 		return rc;
 	}
-	p->provider = plan_provider(p->t.email_plan);
+	p->provider = cx_email_plan_provider(p->t.email_plan);
+	if (!p->provider)
+		return never(p, "NOT_CONFIGURED", CX_EXIT_CONFIG, err, "no provider for plan %s",
+		    p->t.email_plan);
 	if (plan_from(p, &msg, err) < 0) {
 		jv_free(msg);
 		return -1;
