@@ -132,6 +132,21 @@ plain_message() {
 	assert_equal "$(paste -sd, files)" 000001.eml,000002.eml,000003.eml
 }
 
+@test "100 messages over one connection are all stored, with one session number" {
+	start_smtpd "$CERTS"
+	plain_message m.eml
+	uploads=()
+	for i in $(seq 100); do
+		uploads+=(-T m.eml "smtp://127.0.0.1:$SMTP_PORT")
+	done
+	run curl -sS --max-time 60 --ssl-reqd --cacert "$CERTS/ca.pem" \
+		-u "$SMTP_USER:$SMTP_PASSWORD" --mail-from sender@example.com \
+		--mail-rcpt rcpt@example.org "${uploads[@]}"
+	assert_success
+	assert_equal "$(jq -c .session smtp.jsonl | sort | uniq -c | awk '{ print $1, $2 }')" "100 1"
+	cmp m.eml mail/000100.eml
+}
+
 @test "email_check reports a Bcc header, decoded headers and every line over 998 octets" {
 	{
 		printf 'From: =?UTF-8?B?Wm/Dqw==?= <z@example.com>\r\nBcc: hidden@example.org\r\n'

@@ -79,6 +79,10 @@ static void test_addresses_valid(void)
 	    "xn--bcher-kva.example");
 	parses("x@xn--bcher-kva.example", NULL, "x", "xn--bcher-kva.example",
 	    "xn--bcher-kva.example");
+	/* capitals lowered as IDNA maps them */
+	parses("x@BU\xcc\x88""CHER.Example", NULL, "x", "bücher.example", "xn--bcher-kva.example");
+	parses("x@BÜCHER.example", NULL, "x", "bücher.example", "xn--bcher-kva.example");
+	parses("x@ПРИМЕР.РФ", NULL, "x", "пример.рф", "xn--e1afmkfd.xn--p1ai");
 }
 
 static void test_addresses_invalid(void)
