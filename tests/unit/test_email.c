@@ -190,6 +190,15 @@ static void test_address_headers(void)
 	    "a non-ASCII display name is an encoded-word, the domain its A-labels");
 	header_is("\"=?x?\" <a@example.com>", "=?UTF-8?B?PT94Pw==?= <a@example.com>",
 	    "a display name that looks like an encoded-word is encoded");
+	s = cx_xasprintf("\"%0500d\" <a@example.com>", 0);
+	if (cx_email_addr_parse(s, &a, &err) == 0) {
+		free(s);
+		s = cx_email_addr_header(&a);
+		cx_email_addr_free(&a);
+	}
+	check(s && strncmp(s, "=?UTF-8?B?MDAw", 14) == 0 && strlen(s) < 1000,
+	    "a display name with a word too long for a line is encoded-words");
+	free(s);
 	cx_email_addr_parse("Jane <Jane@Bücher.example>", &a, &err);
 	s = cx_email_addr_spec(&a);
 	check_str(s, "Jane@xn--bcher-kva.example", "the addr-spec keeps the local part's case");

@@ -18,6 +18,8 @@
 #define LABEL_MAX 63
 /* a domain as given, before conversion: bounds the work on it */
 #define DOMAIN_INPUT_MAX 1024
+/* a word of a display name as it is, quoted and escaped, fits in a line */
+#define DISPLAY_WORD_MAX 480
 
 static int bad(cx_err *err, const char *why)
 {
@@ -482,12 +484,14 @@ char *cx_email_addr_header(const cx_email_addr *a)
 	cx_buf b = {0};
 	size_t n = a->display ? strlen(a->display) : 0;
 	char *spec = cx_email_addr_spec(a);
+	int plain;
 
 	if (n == 0)
 		return spec;
-	if (strstr(a->display, "=?") == NULL && display_atoms(a->display)) {
+	plain = !strstr(a->display, "=?") && cx_email_header_plain(a->display, n, DISPLAY_WORD_MAX);
+	if (plain && display_atoms(a->display)) {
 		cx_buf_add(&b, a->display, n);
-	} else if (strstr(a->display, "=?") == NULL && cx_email_header_plain(a->display, n, n)) {
+	} else if (plain) {
 		add_quoted(&b, a->display);
 	} else {
 		char *words = cx_email_encoded_words(a->display, n);
