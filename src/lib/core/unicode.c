@@ -425,7 +425,7 @@ void cx_unicode_decode(const char *s, size_t len, cx_codepoints *out)
 		cps_push(out, utf8_next(p + i, len - i, &used));
 }
 
-static char *encode(const cx_codepoints *a, size_t *outlen)
+char *cx_unicode_encode(const cx_codepoints *a, size_t *outlen)
 {
 	char *out = cx_xmalloc(a->n * 4 + 1), *o = out;
 
@@ -624,7 +624,7 @@ char *cx_unicode_nfc(const char *s, size_t len, size_t *outlen)
 
 	cx_unicode_decode(s, len, &a);
 	cx_unicode_compose(&a);
-	out = encode(&a, outlen);
+	out = cx_unicode_encode(&a, outlen);
 	free(a.cp);
 	return out;
 }

@@ -17,6 +17,9 @@ typedef struct {
 void cx_unicode_decode(const char *s, size_t len, cx_codepoints *out);
 /* Puts *a in NFC, in place. */
 void cx_unicode_compose(cx_codepoints *a);
+/* The UTF-8 of a's code points as a new NUL-terminated string; *outlen
+ * (may be NULL) gets its length. */
+char *cx_unicode_encode(const cx_codepoints *a, size_t *outlen);
 
 /* The canonical composition (NFC) of s as a new NUL-terminated string;
  * *outlen (may be NULL) gets its length. Covers every canonical

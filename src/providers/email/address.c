@@ -18,6 +18,8 @@
 #define LABEL_MAX 63
 /* a domain as given, before conversion: bounds the work on it */
 #define DOMAIN_INPUT_MAX 1024
+/* a word of a display name as it is, quoted and escaped, fits in a line */
+#define DISPLAY_WORD_MAX 480
 
 static int bad(cx_err *err, const char *why)
 {
@@ -133,14 +135,46 @@ static int ldh_label(const char *s, size_t n)
 	return 1;
 }
 
-static void lower_ascii(char *s)
+/* The lower case of the capitals of ASCII, Latin-1, Latin Extended-A,
+ * Greek and Cyrillic, as IDNA's mapping (UTS 46) makes them, without its
+ * tables; other code points stay as they are. */
+static uint32_t lower_cp(uint32_t c)
 {
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
+	if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
+	    (c >= 0x391 && c <= 0x3AB && c != 0x3A2) || (c >= 0x410 && c <= 0x42F))
+		return c + 0x20;
+	if (c >= 0x400 && c <= 0x40F)
+		return c + 0x50;
+	if (c == 0x178)
+		return 0xFF;
+	if (((c >= 0x100 && c <= 0x12F) || (c >= 0x132 && c <= 0x137) ||
+	    (c >= 0x14A && c <= 0x177)) && c % 2 == 0)
+		return c + 1;
+	if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && c % 2 == 1)
+		return c + 1;
+	return c;
 }
 
-/* A U-label (NFC, lower case) as "xn--" and its punycode appended to out;
+/* A domain as given: lower case, NFC, and ideographic and fullwidth full
+ * stops as dots (they separate labels too, RFC 3490 3.1). */
+static char *domain_normal(const char *s, size_t n)
+{
+	cx_codepoints cp = {0};
+	char *out;
+
+	cx_unicode_decode(s, n, &cp);
+	for (size_t i = 0; i < cp.n; i++) {
+		cp.cp[i] = lower_cp(cp.cp[i]);
+		if (cp.cp[i] == 0x3002 || cp.cp[i] == 0xFF0E || cp.cp[i] == 0xFF61)
+			cp.cp[i] = '.';
+	}
+	cx_unicode_compose(&cp);
+	out = cx_unicode_encode(&cp, NULL);
+	free(cp.cp);
+	return out;
+}
+
+/* A U-label as "xn--" and its punycode appended to out;
  * -1 when it holds what no label may. */
 static int u_label(const char *s, size_t n, cx_buf *out, cx_err *err)
 {
@@ -163,25 +197,6 @@ static int u_label(const char *s, size_t n, cx_buf *out, cx_err *err)
 	}
 	free(cp.cp);
 	return rc;
-}
-
-/* Ideographic and fullwidth full stops separate labels too (RFC 3490 3.1). */
-static char *domain_dots(const char *s, size_t n)
-{
-	static const char *const stops[] = { "\xE3\x80\x82", "\xEF\xBC\x8E", "\xEF\xBD\xA1" };
-	cx_buf b = {0};
-
-	for (size_t i = 0; i < n;) {
-		size_t k;
-
-		for (k = 0; k < 3; k++)
-			if (n - i >= 3 && memcmp(s + i, stops[k], 3) == 0)
-				break;
-		cx_buf_add(&b, k < 3 ? "." : s + i, 1);
-		i += k < 3 ? 3 : 1;
-	}
-	cx_buf_add(&b, "", 1);
-	return b.s;
 }
 
 static int all_digits(const char *s, size_t n)
@@ -226,7 +241,6 @@ static int domain_labels(const char *d, cx_buf *out, cx_err *err)
 static int parse_domain(const char *s, size_t n, cx_email_addr *out, cx_err *err)
 {
 	cx_buf ascii = {0};
-	char *dots;
 
 	if (n == 0)
 		return bad(err, "the domain is empty");
@@ -234,10 +248,7 @@ static int parse_domain(const char *s, size_t n, cx_email_addr *out, cx_err *err
 		return bad(err, "the domain is too long");
 	if (s[0] == '[')
 		return bad(err, "a domain literal is not accepted");
-	dots = domain_dots(s, n);
-	out->domain = cx_unicode_nfc(dots, strlen(dots), NULL);
-	free(dots);
-	lower_ascii(out->domain);
+	out->domain = domain_normal(s, n);
 	if (domain_labels(out->domain, &ascii, err) < 0) {
 		free(ascii.s);
 		return -1;
@@ -473,12 +484,14 @@ char *cx_email_addr_header(const cx_email_addr *a)
 	cx_buf b = {0};
 	size_t n = a->display ? strlen(a->display) : 0;
 	char *spec = cx_email_addr_spec(a);
+	int plain;
 
 	if (n == 0)
 		return spec;
-	if (strstr(a->display, "=?") == NULL && display_atoms(a->display)) {
+	plain = !strstr(a->display, "=?") && cx_email_header_plain(a->display, n, DISPLAY_WORD_MAX);
+	if (plain && display_atoms(a->display)) {
 		cx_buf_add(&b, a->display, n);
-	} else if (strstr(a->display, "=?") == NULL && cx_email_header_plain(a->display, n, n)) {
+	} else if (plain) {
 		add_quoted(&b, a->display);
 	} else {
 		char *words = cx_email_encoded_words(a->display, n);

@@ -24,8 +24,9 @@ int cx_email_header_plain(const char *s, size_t len, size_t max)
 	return 1;
 }
 
-/* 45 octets make 60 base64 characters: with "=?UTF-8?B?" and "?=", 72. */
-#define WORD_OCTETS 45
+/* 42 octets make 56 base64 characters: with "=?UTF-8?B?" and "?=", 68,
+ * and "Subject: " and one word still fit in 78. */
+#define WORD_OCTETS 42
 
 /* How many octets of s[0..len) fit in one word without cutting a UTF-8
  * sequence. */

@@ -33,7 +33,7 @@ static _Thread_local char fault[256];
 static int at(const char **path, cx_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Fails with *path = fault (set by the caller) and the reason. */
+/* Fails with *path = fault (set by the caller) and the reason in err. */
 static int at(const char **path, cx_err *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -43,7 +43,7 @@ static int at(const char **path, cx_err *err, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	*path = fault;
-	return cx_err_set(err, CX_EXIT_DATAERR, "%s: %s", fault, msg);
+	return cx_err_set(err, CX_EXIT_DATAERR, "%s", msg);
 }
 
 static void fault_set(const char *key, long index)
@@ -139,12 +139,13 @@ static int address_list(jv item, const char *key, cx_email_addr **out, size_t *n
 		*n = 1;
 		return take_address(v, *out, path, err);
 	}
-	if (jv_get_kind(v) != JV_KIND_ARRAY && jv_get_kind(v) != JV_KIND_NULL) {
+	if (jv_get_kind(v) == JV_KIND_NULL)
+		return 0;
+	if (jv_get_kind(v) != JV_KIND_ARRAY) {
 		jv_free(v);
 		return at(path, err, "not an address or an array of addresses");
 	}
-	if (jv_get_kind(v) == JV_KIND_ARRAY && jv_array_length(jv_copy(v)) > 0)
-		*out = cx_xcalloc((size_t)jv_array_length(jv_copy(v)), sizeof **out);
+	*out = cx_xcalloc((size_t)jv_array_length(jv_copy(v)) + 1, sizeof **out);
 	jv_array_foreach(v, i, a) {
 		if (rc < 0) {
 			jv_free(a);

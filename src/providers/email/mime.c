@@ -376,6 +376,9 @@ int cx_email_mime(const cx_email_msg *m, char **out, size_t *len, cx_err *err)
 		free(b.s);
 		return -1;
 	}
+	/* a message is lines: SMTP would add the last line break anyway */
+	if (b.len < 2 || memcmp(b.s + b.len - 2, "\r\n", 2) != 0)
+		add(&b, "\r\n");
 	cx_buf_add(&b, "", 1);
 	*out = b.s;
 	*len = b.len - 1;
