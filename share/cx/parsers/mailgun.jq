@@ -22,10 +22,10 @@ def need($what): if . == null or . == "" then error({cx: ("missing " + $what)}) 
 def guarded(f; $path):
   try f catch (if type == "object" and has("cx") then err(.cx; $path) else err("malformed item"; $path) end);
 # "Name <a@b>" or "a@b" -> "a@b"; null for anything that holds no address.
+# One regex (jq 1.6 compiles one per call), none for text without an @.
 def addr:
-  if type != "string" then null
-  else ((capture("<(?<a>[^<>]*)>").a) // .) | sub("^\\s+"; "") | sub("\\s+$"; "")
-       | if test("^[^\\s<>@]+@[^\\s<>@]+$") then . else null end end;
+  if type != "string" or (contains("@") | not) then null
+  else [capture("^\\s*(?:[^<>]*<)?(?<a>[^\\s<>@]+@[^\\s<>@]+)>?\\s*$").a][0] end;
 def msgid:
   if type != "string" then null
   else sub("^\\s*<"; "") | sub(">\\s*$"; "") | if . == "" then null else . end end;

@@ -21,25 +21,45 @@ def need($what): if . == null or . == "" then error({cx: ("missing " + $what)}) 
 def guarded(f; $path):
   try f catch (if type == "object" and has("cx") then err(.cx; $path) else err("malformed item"; $path) end);
 # "Name <a@b>" or "a@b" -> "a@b"; null for anything that holds no address.
+# One regex (jq 1.6 compiles one per call), none for text without an @.
 def addr:
-  if type != "string" then null
-  else ((capture("<(?<a>[^<>]*)>").a) // .) | sub("^\\s+"; "") | sub("\\s+$"; "")
-       | if test("^[^\\s<>@]+@[^\\s<>@]+$") then . else null end end;
+  if type != "string" or (contains("@") | not) then null
+  else [capture("^\\s*(?:[^<>]*<)?(?<a>[^\\s<>@]+@[^\\s<>@]+)>?\\s*$").a][0] end;
 # The display name of "Name <a@b>" or "\"Name\" <a@b>", or null.
 def display_name:
   if type != "string" then null
   else [capture("^\\s*\"?(?<n>[^\"<]*?)\"?\\s*<").n | select(. != "")][0] end;
-# An address list header -> its addr-specs (commas inside quotes or <> do not split).
+# An address list header -> its addr-specs. Commas inside a quoted name do
+# not split: the text is cut at quotes, commas outside them become NULs.
+# Only split and join (linear in C): jq 1.6's scan is quadratic in matches.
 def addr_list:
   if type != "string" then []
-  else [scan("(?:\"(?:[^\"\\\\]|\\\\.)*\"|<[^>]*>|[^,\"<])+") | addr | select(. != null)] end;
+  else split("\"") | to_entries
+       | map(if .key % 2 == 0 then .value | split(",") | join("\u0000") else .value end)
+       | join("\"") | split("\u0000") | map(addr | select(. != null)) end;
+# fromjson, or null for text that is not JSON. libjq 1.6 leaks a string that
+# follows a value with no separator ("[1 \"a\"]"), so text where a string is
+# not preceded by one of [{,: or not followed by one of ,:]} never reaches
+# the parser (possessive, so linear).
+def parse_json:
+  if type == "string" and test("^(?:[\\[{,:]\\s*\"(?:[^\"\\\\]|\\\\.)*+\"\\s*(?=[,:\\]}])|[^\"])*+$")
+  then (try fromjson catch null) else null end;
 def msgid:
   if type != "string" then null
   else sub("^\\s*<"; "") | sub(">\\s*$"; "") | if . == "" then null else . end end;
-# A raw header block -> [[name, value], ...], folded lines joined.
-def header_pairs:
-  gsub("\r?\n[ \t]+"; " ") | split("\n")
-  | map(sub("\r$"; "") | capture("^(?<n>[!-9;-~]+):[ \t]*(?<v>.*)$") | [.n, .v]);
+# A raw header block -> its lines (split and a lookup per header stay linear in
+# the block's size, where jq 1.6's gsub would not).
+def header_lines: split("\n") | map(rtrimstr("\r"));
+# The value of header $n (lower-case name) in $lines: its first line and the
+# folded lines after it, joined; null when there is none.
+def header($lines; $n):
+  ($n + ":") as $p | ($p | length) as $len
+  | first((range(0; $lines | length) | select($lines[.][0:$len] | ascii_downcase == $p)), null) as $i
+  | if $i == null then null
+    else first((range($i + 1; $lines | length) | select($lines[.][0:1] | . != " " and . != "\t")),
+               ($lines | length)) as $stop
+      | [$lines[$i][$len:], $lines[$i + 1:$stop][]] | map(sub("^[ \t]+"; "")) | join(" ") | sub("[ \t]+$"; "")
+    end;
 # An RFC 5322 date ("Tue, 1 Dec 2026 10:00:00 +0100") -> epoch seconds, or null.
 def date_epoch:
   def pad2: tostring | if length < 2 then "0" + . else . end;
@@ -57,14 +77,14 @@ def received:
   .form as $f
   | .attachments as $files
   | ($f.headers // ($f.email | if type == "string" then split("\r\n\r\n")[0] | split("\n\n")[0] else null end)
-     // "" | header_pairs) as $hs
-  | def hdr($n): [$hs[] | select(.[0] | ascii_downcase == $n) | .[1]][0];
+     // "" | header_lines) as $hs
+  | def hdr($n): header($hs; $n);
   (hdr("message-id") | msgid | need("Message-ID")) as $mid
-  | (try ($f.envelope | fromjson) catch null) as $env
+  | ($f.envelope | parse_json) as $env
   | ($f.to | addr_list) as $to
   # the From field, else the From header (when the field holds no address)
   | ([$f.from, hdr("from")] | map(select(addr != null)) | .[0]) as $from
-  | (try ($f."attachment-info" | fromjson) catch null | if type == "object" then . else {} end) as $info
+  | ($f."attachment-info" | parse_json | if type == "object" then . else {} end) as $info
   | {type: "email.received", channel: "email",
      account: ((if ($env | type) == "object" and ($env.to | type) == "array" then $env.to[0] else null end)
                // $to[0] | addr | if . == null then "" else ascii_downcase end),

@@ -26,10 +26,17 @@ def need($what): if . == null or . == "" then error({cx: ("missing " + $what)}) 
 def guarded(f; $path):
   try f catch (if type == "object" and has("cx") then err(.cx; $path) else err("malformed item"; $path) end);
 # "Name <a@b>" or "a@b" -> "a@b"; null for anything that holds no address.
+# One regex (jq 1.6 compiles one per call), none for text without an @.
 def addr:
-  if type != "string" then null
-  else ((capture("<(?<a>[^<>]*)>").a) // .) | sub("^\\s+"; "") | sub("\\s+$"; "")
-       | if test("^[^\\s<>@]+@[^\\s<>@]+$") then . else null end end;
+  if type != "string" or (contains("@") | not) then null
+  else [capture("^\\s*(?:[^<>]*<)?(?<a>[^\\s<>@]+@[^\\s<>@]+)>?\\s*$").a][0] end;
+# fromjson, or null for text that is not JSON. libjq 1.6 leaks a string that
+# follows a value with no separator ("[1 \"a\"]"), so text where a string is
+# not preceded by one of [{,: or not followed by one of ,:]} never reaches
+# the parser (possessive, so linear).
+def parse_json:
+  if type == "string" and test("^(?:[\\[{,:]\\s*\"(?:[^\"\\\\]|\\\\.)*+\"\\s*(?=[,:\\]}])|[^\"])*+$")
+  then (try fromjson catch null) else null end;
 def msgid:
   if type != "string" then null
   else sub("^\\s*<"; "") | sub(">\\s*$"; "") | if . == "" then null else . end end;
@@ -118,7 +125,7 @@ elif .Type != "Notification" then err("unknown SNS message type"; ".Type")
 elif (.Message | type) != "string" then err("missing Message"; ".Message")
 else
   .Timestamp as $sns_ts
-  | (try (.Message | fromjson) catch null) as $m
+  | (.Message | parse_json) as $m
   | if ($m | type) != "object" then err("Message is not a JSON object"; ".Message")
     else $m | guarded(event($sns_ts); ".Message") end
 end
