@@ -116,6 +116,22 @@ events() {
 	done
 }
 
+@test "SES Send, Reject, Rendering Failure and DeliveryDelay are sent, rejected, rejected and delayed; Open and Click give nothing" {
+	for t in "Send:email.sent" "Reject:email.rejected" "Rendering Failure:email.rejected" \
+		"DeliveryDelay:email.delayed" "Open:" "Click:" "Subscription:"; do
+		jq --arg t "${t%:*}" '.Message |= (fromjson | .eventType = $t
+			| .failure = {errorMessage: "Attribute missing", templateName: "T"} | tojson)' \
+			"$FIXTURES/ses/synthetic_delivery_delay.body.json" > body
+		run events ses < body
+		assert_success
+		assert_equal "$(echo "$output" | jq -r .type)" "${t#*:}"
+	done
+	jq '.Message |= (fromjson | .eventType = "Rendering Failure" | .failure.errorMessage = "Attribute missing" | tojson)' \
+		"$FIXTURES/ses/synthetic_send.body.json" > body
+	run events ses < body
+	echo "$output" | jq -e '.data.reason == "Attribute missing" and (.dedupe_key | endswith(":renderingfailure"))'
+}
+
 @test "the tenant, correlation id and item come from what cx sent with the message" {
 	run events ses < "$FIXTURES/ses/synthetic_bounce_transient.body.json"
 	assert_success
