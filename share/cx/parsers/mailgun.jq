@@ -35,7 +35,7 @@ def cx_ids($tags):
   def tag($n): $tags[$n] | if type == "array" then .[0] else . end;
   def valid($n; $re): tag($n) | if . == null then null elif type == "string" and test($re) then .
                                else error({cx: ("invalid " + $n + " tag")}) end;
-  {tenant: valid("cx_tenant"; "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"),
+  {tenant: valid("cx_tenant"; "^[A-Za-z0-9_-]{1,64}$"),
    correlation_id: valid("cx_correlation_id"; "^[A-Za-z0-9_.:-]{1,128}$"),
    item: (valid("cx_item"; "^(queue|command)[-:][0-9]{1,18}$")
           | if . == null then null else sub("-"; ":") end)};

@@ -42,13 +42,14 @@ def msgid:
   else sub("^\\s*<"; "") | sub(">\\s*$"; "") | if . == "" then null else . end end;
 # SES times are ISO 8601 with milliseconds; C wants epoch seconds.
 def epoch: if type == "string" then (try (sub("\\.[0-9]+Z$"; "Z") | fromdateiso8601) catch null) else null end;
-# What cx sent with the message (mail.tags, each a list of one value):
+# What cx sent with the message (mail.tags, each a list of one value; tenant
+# names are [A-Za-z0-9_-], 1 to 64 characters, as cx tenants takes them):
 # {tenant, correlation_id, item}, each null when absent.
 def cx_ids($tags):
   def tag($n): $tags[$n] | if type == "array" then .[0] else . end;
   def valid($n; $re): tag($n) | if . == null then null elif type == "string" and test($re) then .
                                else error({cx: ("invalid " + $n + " tag")}) end;
-  {tenant: valid("cx_tenant"; "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"),
+  {tenant: valid("cx_tenant"; "^[A-Za-z0-9_-]{1,64}$"),
    correlation_id: valid("cx_correlation_id"; "^[A-Za-z0-9_.:-]{1,128}$"),
    item: (valid("cx_item"; "^(queue|command)[-:][0-9]{1,18}$")
           | if . == null then null else sub("-"; ":") end)};
