@@ -324,10 +324,38 @@ void parse_error_str(parse_delivery *d, const char *path, const char *reason)
 	parse_error(d, jv_string(path), jv_string(reason));
 }
 
-/* One item of the mapping -> one event line. Consumes item. */
+/* The first "{tenant}" of a dedupe key replaced by the tenant. Consumes dkey. */
+static jv key_with_tenant(jv dkey, const char *tenant)
+{
+	const char *s = jv_string_value(dkey), *at = strstr(s, "{tenant}");
+	jv out;
+
+	if (!at)
+		return dkey;
+	out = jv_string_sized(s, (int)(at - s));
+	out = jv_string_append_str(out, tenant);
+	out = jv_string_append_str(out, at + strlen("{tenant}"));
+	jv_free(dkey);
+	return out;
+}
+
+/* What an item may name for itself: a tenant (a non-empty string, or null
+ * for the accounts lookup) and a correlation id (a non-empty string); absent
+ * is the default. 1 when both are absent or of those kinds. */
+static int own_value_ok(jv v, int null_ok)
+{
+	jv_kind k = jv_get_kind(v);
+
+	return k == JV_KIND_INVALID || (null_ok && k == JV_KIND_NULL) ||
+	    (k == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) > 0);
+}
+
+/* One item of the mapping -> one event line. Consumes item. An item that
+ * names its tenant (or null) gets its dedupe key's "{tenant}" filled in; one
+ * that names a correlation id carries it instead of the delivery's. */
 static void emit_event(parse_delivery *d, jv item)
 {
-	jv type, dkey, channel, account, data, ts;
+	jv type, dkey, channel, account, data, ts, own_tenant, cid;
 	const char *tenant = NULL;
 	jv ev;
 
@@ -342,10 +370,15 @@ static void emit_event(parse_delivery *d, jv item)
 	account = get(item, K_ACCOUNT);
 	data = get(item, K_DATA);
 	ts = get(item, K_TS);
+	own_tenant = get(item, K_TENANT);
+	cid = get(item, K_CORRELATION_ID);
 	jv_free(item);
 	if (!is_string(type) || !is_string(dkey) || !is_string(channel) ||
-	    !is_string(account) || jv_get_kind(data) != JV_KIND_OBJECT)
+	    !is_string(account) || jv_get_kind(data) != JV_KIND_OBJECT ||
+	    !own_value_ok(own_tenant, 1) || !own_value_ok(cid, 0))
 		parse_error_str(d, ".", "mapping gave an invalid item");
+	else if (is_string(own_tenant))
+		tenant = jv_string_value(own_tenant);
 	else
 		tenant = tenant_for(d->R, d->b, jv_string_value(channel),
 		    jv_string_value(account));
@@ -356,7 +389,15 @@ static void emit_event(parse_delivery *d, jv item)
 		jv_free(account);
 		jv_free(data);
 		jv_free(ts);
+		jv_free(own_tenant);
+		jv_free(cid);
 		return;
+	}
+	if (jv_get_kind(own_tenant) != JV_KIND_INVALID)
+		dkey = key_with_tenant(dkey, tenant);
+	if (!is_string(cid)) {
+		jv_free(cid);
+		cid = jv_copy(d->correlation_id);
 	}
 	count(d->b, "cx_events_parsed_total", jv_string_value(channel),
 	    jv_string_value(type));
@@ -369,9 +410,10 @@ static void emit_event(parse_delivery *d, jv item)
 	ev = set(ev, K_ACCOUNT, account);
 	ev = set(ev, K_OCCURRED_AT, occurred_at(ts));
 	ev = set(ev, K_RECEIVED_AT, jv_copy(d->received_at));
-	ev = set(ev, K_CORRELATION_ID, jv_copy(d->correlation_id));
+	ev = set(ev, K_CORRELATION_ID, cid);
 	ev = set(ev, K_SOURCE, jv_copy(d->source));
 	ev = set(ev, K_DATA, data);
+	jv_free(own_tenant);
 	batch_append_jv(d->b, ev);
 	d->events++;
 }
@@ -403,12 +445,13 @@ static void on_output(jv out, void *ctx)
 	parse_error_str(d, ".", "mapping gave an invalid error");
 }
 
-/* Runs the mapping on one body (consumed). */
+/* Runs the mapping on one body (consumed): an object, or an array. */
 void parse_map_body(parse_delivery *d, const parse_mapping *p, jv body)
 {
 	cx_err err = { 0, "" };
 
-	if (jv_get_kind(body) != JV_KIND_OBJECT) {
+	/* SendGrid posts an array of events; each mapping judges its own shape */
+	if (jv_get_kind(body) != JV_KIND_OBJECT && jv_get_kind(body) != JV_KIND_ARRAY) {
 		jv_free(body);
 		parse_error_str(d, ".", "body is not an object");
 		return;
