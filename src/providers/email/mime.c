@@ -51,14 +51,15 @@ static void add_field(cx_buf *b, const char *name, const char *value)
 }
 
 /* Text as it is when it can be, else as encoded-words; words: whether a
- * "=?" in it must be encoded too (unstructured text such as Subject). */
+ * "=?" in it, or white space first (parsers drop it), must be encoded too
+ * (unstructured text such as Subject). */
 static void add_text_field(cx_buf *b, const char *name, const char *value, int words)
 {
 	size_t n = strlen(value);
 	char *enc;
 
 	if (cx_email_header_plain(value, n, LINE_MAX_OCTETS - 2 - strlen(name)) &&
-	    !(words && strstr(value, "=?"))) {
+	    !(words && (strstr(value, "=?") || *value == ' ' || *value == '\t'))) {
 		add_field(b, name, value);
 		return;
 	}
