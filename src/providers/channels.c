@@ -83,7 +83,7 @@ int cx_channels_call_build(jv item, cx_channel_call *call, const char **code,
 	const char *channel = cx_json_str(item, "channel");
 	const cx_channel *ch = cx_channels_find(channel);
 
-	if (!ch || !cx_json_str(item, "kind")) {
+	if (!ch) {
 		unknown(channel, err);
 		memset(call, 0, sizeof *call);
 		*code = "VALIDATION_FAILED";

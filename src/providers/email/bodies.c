@@ -119,7 +119,8 @@ static jv ses_destination(const cx_email_msg *m)
 {
 	jv d = jv_object();
 
-	d = jv_object_set(d, jv_string("ToAddresses"), header_list(m->to, m->nto));
+	if (m->nto)
+		d = jv_object_set(d, jv_string("ToAddresses"), header_list(m->to, m->nto));
 	if (m->ncc)
 		d = jv_object_set(d, jv_string("CcAddresses"), header_list(m->cc, m->ncc));
 	if (m->nbcc)
