@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "addrcheck.h"
+#include "emailmsg.h"
 #include "config.h"
 #include "configfile.h"
 #include "dns.h"

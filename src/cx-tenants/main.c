@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "addrcheck.h"
+#include "emailmsg.h"
 #include "config.h"
 #include "configfile.h"
 #include "exit.h"

@@ -505,3 +505,22 @@ char *cx_email_addr_header(const cx_email_addr *a)
 	free(spec);
 	return b.s;
 }
+
+int cx_email_addr_check(const char *in, char **spec, cx_err *err)
+{
+	cx_email_addr a;
+	cx_err why = { 0, "" };
+	int rc = 0;
+
+	memset(&a, 0, sizeof a);
+	if (cx_email_addr_parse(in, &a, &why) < 0)
+		rc = cx_err_set(err, CX_EXIT_USAGE, "'%s' is not an e-mail address: %s", in,
+		    why.msg);
+	else if (a.display)
+		rc = cx_err_set(err, CX_EXIT_USAGE, "'%s' is not an e-mail address: give the "
+		    "address alone, without a name", in);
+	else
+		*spec = cx_email_addr_spec(&a);
+	cx_email_addr_free(&a);
+	return rc;
+}

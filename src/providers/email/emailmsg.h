@@ -66,6 +66,10 @@ int cx_email_addr_parse(const char *in, cx_email_addr *out, cx_err *err);
 void cx_email_addr_free(cx_email_addr *a);
 /* local@domain_ascii */
 char *cx_email_addr_spec(const cx_email_addr *a);
+/* An address an operator types (`cx tenants set --email-from`, `cx email
+ * suppressions add`), alone, without a display name: 0 with *spec its
+ * addr-spec (a new string), or -1 with err (CX_EXIT_USAGE, the reason). */
+int cx_email_addr_check(const char *in, char **spec, cx_err *err);
 /* For a header field: "Display <local@domain_ascii>", the display name a
  * quoted-string or an RFC 2047 encoded-word when it needs one. */
 char *cx_email_addr_header(const cx_email_addr *a);
