@@ -12,7 +12,12 @@
  *     is not a success (judge; successes and transport failures are judged
  *     alike for every channel, by cx_channel_judge);
  *   - optionally, find out whether an item whose fate is unknown went out
- *     (reconcile; NULL: the platform cannot be asked).
+ *     (reconcile; NULL: the platform cannot be asked);
+ *   - optionally, when the request depends on state (e-mail: the tenant's
+ *     plan picks the provider): check an item by its own rules (check),
+ *     make the request right before it is sent, after its governance
+ *     (prepare), judge the whole exchange (answer) and keep what it needs
+ *     of the outcome (settled).
  *
  * Items passed in are not consumed. cx_channel_call and cx_channel_result
  * own their strings; release them with the matching _free. */
