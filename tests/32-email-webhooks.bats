@@ -355,6 +355,22 @@ sg_sign() {
 	grep -q 'the body is not a JSON array' server.err
 }
 
+@test "cx-ingest store checks a SendGrid signature it is given, and wraps the batch" {
+	sg_keys
+	cp "$FIXTURES/sendgrid/docs_delivered.json" batch.json
+	ts=$(date +%s)
+	sig=$(sg_sign "$ts" batch.json)
+	run cx-ingest store --provider sendgrid -H "X-Twilio-Email-Event-Webhook-Signature: $sig" \
+		-H "X-Twilio-Email-Event-Webhook-Timestamp: $ts" < batch.json
+	assert_success
+	run stored_body
+	assert_output "$(jq -c '{events: .}' batch.json)"
+	run cx-ingest store --provider sendgrid -H "X-Twilio-Email-Event-Webhook-Signature: $sig" \
+		-H "X-Twilio-Email-Event-Webhook-Timestamp: $((ts - 1))" < batch.json
+	assert_equal "$status" 77
+	[ "$(inbox_count)" -eq 1 ]
+}
+
 @test "serve refuses to start with a SendGrid key that is not P-256" {
 	export CX_SENDGRID_WEBHOOK_PUBLIC_KEY=$(openssl rsa -in "$PKI/rogue.key" -pubout -outform DER 2> /dev/null | base64 -w0)
 	run cx-ingest serve --listen 127.0.0.1:0
