@@ -161,6 +161,8 @@ sns_server() {
 	done
 	run cert_requests
 	assert_output /SimpleNotificationService-test.pem
+	stop_server
+	assert_equal "$exit_code" 0
 }
 
 @test "a forged SNS signature is refused with 401 and nothing is stored" {
@@ -180,6 +182,8 @@ sns_server() {
 	run sns_post relabelled.json
 	assert_output 401
 	nothing_stored
+	stop_server
+	assert_equal "$exit_code" 0
 }
 
 @test "an SNS message of a topic not in CX_SNS_TOPIC_ARNS is refused with 403, fetching nothing" {
@@ -231,6 +235,8 @@ sns_server() {
 	assert_output 401
 	nothing_stored
 	grep -q 'the certificate does not verify' server.err
+	stop_server
+	assert_equal "$exit_code" 0
 }
 
 @test "an SNS message older than SNS's hour of retries (and the tolerance) is refused" {
@@ -256,6 +262,8 @@ sns_server() {
 	assert_output "sns_subscription_confirmed $SUB_TOPIC {\"topic_arn\":\"$SUB_TOPIC\",\"subscribe_url\":\"https://$CHOST/confirm\"}"
 	run stored_body
 	assert_output "$(jq -c . msg.json)"
+	stop_server
+	assert_equal "$exit_code" 0
 }
 
 @test "a SubscriptionConfirmation whose SubscribeURL is on another host is refused, not visited" {
@@ -318,6 +326,8 @@ sg_sign() {
 	assert_output 200
 	run stored_body
 	assert_output "$(jq -c '{events: .}' batch.json)"
+	stop_server
+	assert_equal "$exit_code" 0
 }
 
 @test "a tampered SendGrid body, an old or missing timestamp, a bad key: 401, nothing stored" {
@@ -420,6 +430,8 @@ mg_post() {
 	run mg_post b.json
 	assert_output 200
 	[ "$(inbox_count)" -eq 2 ]
+	stop_server
+	assert_equal "$exit_code" 0
 }
 
 @test "concurrent replays of one Mailgun token: exactly one is stored" {
@@ -501,6 +513,8 @@ there' --form-string 'html=<p>Hello</p>' -F 'attachments=1' \
 	assert_output "{\"form\":{\"from\":\"Jane <jane@example.com>\",\"to\":\"support@example.org\",\"subject\":\"Réunion\",\"text\":\"Hello\\nthere\",\"html\":\"<p>Hello</p>\",\"attachments\":\"1\",\"raw\":\"caf� � end\"},\"attachments\":[{\"field\":\"attachment1\",\"filename\":\"a.pdf\",\"content_type\":\"application/pdf\",\"size\":3022,\"sha256\":\"$sum\"}]}"
 	run sql "SELECT count(*) FROM inbox WHERE body LIKE '%MARKER-BYTES%' OR headers LIKE '%MARKER%'"
 	assert_output 0
+	stop_server
+	assert_equal "$exit_code" 0
 }
 
 @test "a file part without a Content-Type is described as application/octet-stream" {
@@ -562,4 +576,6 @@ there' --form-string 'html=<p>Hello</p>' -F 'attachments=1' \
 		--data-urlencode token=tok-v --data-urlencode "signature=$(mg_sign "$ts" tok-u)"
 	assert_output 401
 	[ "$(inbox_count)" -eq 1 ]
+	stop_server
+	assert_equal "$exit_code" 0
 }
