@@ -35,6 +35,7 @@
 #include "json.h"
 #include "log.h"
 #include "pubkey.h"
+#include "snshook.h"
 #include "url.h"
 #include "xalloc.h"
 
@@ -127,8 +128,7 @@ static int aws_sns_host(const char *host)
 	return 1;
 }
 
-/* Whether url is https, with no user info, on the certificate host. */
-static int cert_host_ok(const sns_keys *k, const char *url)
+int sns_cert_host_ok(const char *cert_host, const char *url)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
@@ -140,11 +140,11 @@ static int cert_host_ok(const sns_keys *k, const char *url)
 	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER &&
 	    strcmp(scheme, "https") == 0) {
-		if (!k->cert_host) {
+		if (!cert_host) {
 			ok = aws_sns_host(host) && strcmp(port, "443") == 0;
 		} else {
-			char *want = strchr(k->cert_host, ':') ? cx_xstrdup(k->cert_host) :
-			    cx_xasprintf("%s:443", k->cert_host);
+			char *want = strchr(cert_host, ':') ? cx_xstrdup(cert_host) :
+			    cx_xasprintf("%s:443", cert_host);
 			char *got = cx_xasprintf("%s:%s", host, port);
 
 			ok = strcasecmp(want, got) == 0;
@@ -160,11 +160,10 @@ static int cert_host_ok(const sns_keys *k, const char *url)
 	return ok;
 }
 
-/* The string SNS signs for a message of its type: "Key\nValue\n" for each
- * key in order (Subject only when present). 0, or -1 when a key it needs is
- * missing or not a string. */
-static int string_to_sign(jv msg, int notification, cx_buf *out)
+int sns_string_to_sign(jv msg, cx_buf *out)
 {
+	const char *type = cx_json_str(msg, "Type");
+	int notification = type && strcmp(type, "Notification") == 0;
 	static const char *const note[] = { "Message", "MessageId", "Subject",
 		"Timestamp", "TopicArn", "Type", NULL };
 	static const char *const confirm[] = { "Message", "MessageId",
@@ -253,7 +252,7 @@ static int sns_fresh(const sns_keys *k, const char *ts)
 }
 
 /* Whether the message is signed by SNS as its SignatureVersion says. */
-static int sns_signed(sns_keys *k, jv msg, int notification)
+static int sns_signed(sns_keys *k, jv msg)
 {
 	const char *version = cx_json_str(msg, "SignatureVersion");
 	const char *sig64 = cx_json_str(msg, "Signature");
@@ -267,9 +266,9 @@ static int sns_signed(sns_keys *k, jv msg, int notification)
 
 	if (!digest || !sig64 || !url)
 		cx_log_warn("ses: no SignatureVersion 1 or 2, Signature or SigningCertURL");
-	else if (!cert_host_ok(k, url))
+	else if (!sns_cert_host_ok(k->cert_host, url))
 		cx_log_warn("ses: SigningCertURL is not https on the certificate host");
-	else if (string_to_sign(msg, notification, &data) < 0)
+	else if (sns_string_to_sign(msg, &data) < 0)
 		cx_log_warn("ses: a field the signature covers is missing");
 	else if (!(sig = cx_crypto_unbase64(sig64, &siglen)))
 		cx_log_warn("ses: Signature is not base64");
@@ -293,7 +292,7 @@ static int confirm_subscription(const sns_keys *k, jv msg, cx_store *store,
 	char *shown;
 	int ok;
 
-	if (!cert_host_ok(k, url)) {
+	if (!sns_cert_host_ok(k->cert_host, url)) {
 		cx_log_warn("ses: SubscribeURL is not https on the certificate host");
 		return 0;
 	}
@@ -340,7 +339,7 @@ static int sns_verify(cx_webhook_request *r, const void *keys, cx_store *store,
 		r->forbidden = "topic_not_allowed";
 	} else if (!sns_fresh(k, cx_json_str(msg, "Timestamp")))
 		cx_log_warn("ses: Timestamp outside the window SNS delivers in");
-	else if (sns_signed(k, msg, notification))
+	else if (sns_signed(k, msg))
 		ok = subscribe ? confirm_subscription(k, msg, store, err) : 1;
 	jv_free(msg);
 	return ok;
