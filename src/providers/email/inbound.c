@@ -119,19 +119,17 @@ static char *form_json(const cx_form *form)
 		char hex[2 * CX_SHA256_LEN + 1];
 		jv a;
 
+		/* jv_string and jv_string_sized replace invalid UTF-8 */
 		if (!f->filename) {
-			fields = jv_object_set(fields, jv_string_sized(f->name,
-			    (int)strlen(f->name)), jv_string_sized(f->data, (int)f->len));
+			fields = jv_object_set(fields, jv_string(f->name),
+			    jv_string_sized(f->data, (int)f->len));
 			continue;
 		}
 		cx_crypto_sha256_hex(f->data, f->len, hex);
-		a = jv_object_set(jv_object(), jv_string("field"),
-		    jv_string_sized(f->name, (int)strlen(f->name)));
-		a = jv_object_set(a, jv_string("filename"),
-		    jv_string_sized(f->filename, (int)strlen(f->filename)));
-		a = jv_object_set(a, jv_string("content_type"), jv_string_sized(
-		    f->content_type ? f->content_type : "application/octet-stream",
-		    (int)strlen(f->content_type ? f->content_type : "application/octet-stream")));
+		a = jv_object_set(jv_object(), jv_string("field"), jv_string(f->name));
+		a = jv_object_set(a, jv_string("filename"), jv_string(f->filename));
+		a = jv_object_set(a, jv_string("content_type"), jv_string(f->content_type ?
+		    f->content_type : "application/octet-stream"));
 		a = jv_object_set(a, jv_string("size"), jv_number((double)f->len));
 		a = jv_object_set(a, jv_string("sha256"), jv_string(hex));
 		files = jv_array_append(files, a);
