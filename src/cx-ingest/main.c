@@ -418,7 +418,7 @@ static const char *no_query(const cx_webhook_request *r, const char *name)
 static int check_signature(const conf *c, const cx_webhook_source *src, cx_store *s,
     char **body, size_t *len)
 {
-	cx_webhook_request req = { given_header, no_query, (void *)c, *body, *len };
+	cx_webhook_request req = { given_header, no_query, (void *)c, *body, *len, NULL };
 	cx_err err = { 0, "" };
 	void *keys = NULL;
 	int ok;
@@ -434,6 +434,10 @@ static int check_signature(const conf *c, const cx_webhook_source *src, cx_store
 		src->unload(keys);
 	if (ok < 0)
 		return fail(&err);
+	if (ok == 0 && req.forbidden) {
+		cx_log_error("refused (%s); nothing stored", req.forbidden);
+		return CX_EXIT_NOPERM;
+	}
 	if (ok == 0) {
 		cx_log_error("the signature does not match the body; nothing stored");
 		return CX_EXIT_NOPERM;

@@ -404,7 +404,7 @@ static const char *mhd_query(const cx_webhook_request *r, const char *name)
 /* A GET on a route: the source's subscription handshake. */
 static enum MHD_Result verify_handshake(struct MHD_Connection *conn, request *r)
 {
-	cx_webhook_request req = { mhd_header, mhd_query, conn, NULL, 0 };
+	cx_webhook_request req = { mhd_header, mhd_query, conn, NULL, 0, NULL };
 	const char *challenge = r->source->handshake ?
 	    r->source->handshake(&req, srv.keys[r->source_index]) : NULL;
 
@@ -447,10 +447,12 @@ static void count_signature_failure(const char *provider)
 }
 
 /* The source's check of a POST: 1 accepted (r->body may be replaced), 0
- * refused, -1 store failure (logged). */
-static int verify_delivery(struct MHD_Connection *conn, request *r)
+ * refused (*forbidden: the error code of a 403, else NULL), -1 store
+ * failure (logged). */
+static int verify_delivery(struct MHD_Connection *conn, request *r,
+    const char **forbidden)
 {
-	cx_webhook_request req = { mhd_header, mhd_query, conn, r->body, r->len };
+	cx_webhook_request req = { mhd_header, mhd_query, conn, r->body, r->len, NULL };
 	cx_err err = { 0, "" };
 	int ok;
 
@@ -462,6 +464,7 @@ static int verify_delivery(struct MHD_Connection *conn, request *r)
 		pthread_mutex_unlock(&srv.reader_lock);
 	r->body = req.body;
 	r->len = req.len;
+	*forbidden = req.forbidden;
 	if (ok < 0)
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 	return ok;
@@ -469,13 +472,16 @@ static int verify_delivery(struct MHD_Connection *conn, request *r)
 
 static enum MHD_Result accept_delivery(struct MHD_Connection *conn, request *r)
 {
+	const char *forbidden = NULL;
 	job *j;
 	int ok;
 
 	if (r->too_big)
 		return reply_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large");
-	if ((ok = verify_delivery(conn, r)) < 0)
+	if ((ok = verify_delivery(conn, r, &forbidden)) < 0)
 		return reply_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable");
+	if (ok == 0 && forbidden)
+		return reply_error(conn, r, MHD_HTTP_FORBIDDEN, forbidden);
 	if (ok == 0) {
 		count_signature_failure(r->route);
 		return reply_error(conn, r, MHD_HTTP_UNAUTHORIZED, r->source->refused);

@@ -2,6 +2,7 @@
  * routes. A new platform's source is one line here. */
 #include <string.h>
 
+#include "emailhooks.h"
 #include "gcal.h"
 #include "metahub.h"
 #include "webhooks.h"
@@ -9,6 +10,11 @@
 static const cx_webhook_source *const sources[] = {
 	&meta_webhook,
 	&gcal_webhook,
+	&ses_webhook,
+	&sendgrid_webhook,
+	&mailgun_webhook,
+	&sendgrid_inbound_webhook,
+	&mailgun_inbound_webhook,
 	NULL,
 };
 

@@ -15,9 +15,11 @@
  *     the raw body, or headers that name a live channel); it may replace
  *     the body with the one to store. 1 accepted, 0 refused (401 with
  *     `refused` as error code, counted in
- *     cx_webhook_signature_failures_total), -1 with err when the store
- *     failed (503). It gets the store only when needs_store is set, and
- *     holds it alone for the call;
+ *     cx_webhook_signature_failures_total; or, when verify set the
+ *     request's `forbidden`, 403 with that error code, not counted: the
+ *     sender is authentic or unknown but not one cx takes deliveries
+ *     from), -1 with err when the store failed (503). It gets the store
+ *     only when needs_store is set, and holds it alone for the call;
  *   - signature_header: the header verify checks (kept with the delivery,
  *     and checked by `cx-ingest store` when given), or NULL.
  * The dedupe id: the inbox stores every authentic delivery; cx-parse's
@@ -44,6 +46,7 @@ typedef struct cx_webhook_request {
 	void *ctx;             /* the server's */
 	char *body;            /* the raw body, NULL when empty; the request's */
 	size_t len;
+	const char *forbidden; /* verify's: see above (a static string) */
 } cx_webhook_request;
 
 typedef struct {
