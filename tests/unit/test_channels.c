@@ -20,18 +20,22 @@ static void test_registry(void)
 	int complete = 1, unique = 1;
 
 	for (; (ch = cx_channels_at(n)); n++) {
-		complete &= ch->name && ch->env && ch->provider && ch->rate && ch->length_note &&
-		    ch->kinds && ch->kinds[0].name && ch->build && ch->judge &&
+		/* a channel with no OAuth credential makes its request in prepare */
+		complete &= ch->name && ch->env && (ch->provider || ch->prepare) && ch->rate &&
+		    ch->length_note && ch->kinds && ch->kinds[0].name && ch->build && ch->judge &&
 		    !ch->reconcile == !ch->reconcile_end;
 		unique &= cx_channels_find(ch->name) == ch;
 	}
-	check(n == 4, "the registry holds x, whatsapp, instagram and messenger");
-	check(complete, "every channel names its settings, credential, kinds, build and judge");
+	check(n == 5, "the registry holds x, whatsapp, instagram, messenger and email");
+	check(complete, "every channel names its settings, credential (or prepare), kinds, build "
+	    "and judge");
 	check(unique, "every channel is found by its name");
 	check(cx_channels_find("telegram") == NULL && cx_channels_find(NULL) == NULL,
 	    "an unknown or missing name finds nothing");
-	check(cx_channels_find("x")->approval_always && !cx_channels_find("whatsapp")->approval_always,
-	    "approval cannot be turned off for x only");
+	check(cx_channels_find("x")->approval_always && !cx_channels_find("whatsapp")->approval_always &&
+	    !cx_channels_find("email")->approval_always, "approval cannot be turned off for x only");
+	check(cx_channels_find("email")->prepare && !cx_channels_find("email")->provider,
+	    "email needs no OAuth token: its plan's provider takes keys (prepare)");
 }
 
 /* The account of the last proposal that passed (it lives in the proposal). */

@@ -68,6 +68,9 @@ def event:
       | if .correlation_id == null then del(.correlation_id) else . end
     end;
 
-if type != "array" then err("body is not an array of events"; ".")
-else indexed | .[0] as $i | .[1] | guarded(if type != "object" then error({cx: "event is not an object"}) else event end; ".[\($i)]")
-end
+# cx-ingest stores the posted array as {"events": [...]} (its inbox keeps
+# objects); a raw body given to cx-parse --provider is the array itself.
+(if type == "object" and (.events | type) == "array" then .events else . end)
+| if type != "array" then err("body is not an array of events"; ".")
+  else indexed | .[0] as $i | .[1] | guarded(if type != "object" then error({cx: "event is not an object"}) else event end; ".[\($i)]")
+  end
