@@ -32,7 +32,7 @@ load helpers
 }
 
 @test "cx doctor names the state file, its schema and which secrets are set, never their values" {
-	export CX_META_APP_SECRET=super-secret-value
+	export CX_META_APP_SECRET=super-secret-value CX_SMTP_PASSWORD=smtp-secret-value
 	echo file-secret-value > tok
 	export CX_TOKEN_KEY_FILE="$PWD/tok"
 	cx accounts list --json
@@ -40,6 +40,8 @@ load helpers
 	assert_success
 	echo "$output" | jq -e --arg db "$CX_DB" '.db == $db and .schema_version == .schema_latest and .schema_version >= 1'
 	echo "$output" | jq -e '.secrets.CX_META_APP_SECRET == true and .secrets.CX_TOKEN_KEY == true and .secrets.CX_X_CLIENT_SECRET == false'
+	echo "$output" | jq -e '.secrets.CX_SMTP_PASSWORD == true and .secrets.CX_SENDGRID_API_KEY == false'
+	refute_output --partial smtp-secret-value
 	refute_output --partial super-secret-value
 	refute_output --partial file-secret-value
 }
