@@ -112,7 +112,9 @@ int cx_email_admit(cx_store *s, const cx_email_admission *a, cx_email_verdict *v
 
 	*v = CX_EMAIL_ADMITTED;
 	*until = 0;
-	if (cx_store_begin(s, err) < 0)
+	/* a crash or power loss after it leaves the item publishing: its lease
+	 * runs out and it is reconciled, never sent blindly */
+	if (cx_store_begin_light(s, err) < 0)
 		return -1;
 	if (a->quota >= 0 && today_count(s, a, day, &n, err) < 0)
 		goto fail;

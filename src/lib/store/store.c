@@ -30,6 +30,8 @@ struct cx_store {
 	sqlite3 *db;
 	char *path;
 	cx_stmt *stmts;
+	const char *sync;           /* CX_DB_SYNC: "full" or "normal" */
+	int light;                  /* in a cx_store_begin_light transaction */
 };
 
 char *cx_store_resolve_path(const char *path)
@@ -285,6 +287,7 @@ static int open_store(const char *path, int create, cx_store **out, cx_err *err)
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, (int)busy);
+	s->sync = strcmp(sync, "full") == 0 ? "full" : "normal";
 	pragmas = cx_xasprintf("PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;"
 	    " PRAGMA foreign_keys = ON;", sync);
 	/* Processes opening a new file at once race to switch it to WAL and to
@@ -355,12 +358,38 @@ int cx_store_begin(cx_store *s, cx_err *err)
 	return cx_store_exec(s, "BEGIN IMMEDIATE", err);
 }
 
+int cx_store_begin_light(cx_store *s, cx_err *err)
+{
+	if (strcmp(s->sync, "normal") != 0 &&
+	    cx_store_exec(s, "PRAGMA synchronous = normal", err) < 0)
+		return -1;
+	s->light = 1;
+	if (cx_store_begin(s, err) == 0)
+		return 0;
+	cx_store_rollback(s);
+	return -1;
+}
+
+/* Back to CX_DB_SYNC after a light transaction. */
+static void heavy_again(cx_store *s)
+{
+	char *pragma;
+
+	if (!s->light)
+		return;
+	s->light = 0;
+	pragma = cx_xasprintf("PRAGMA synchronous = %s", s->sync);
+	sqlite3_exec(s->db, pragma, NULL, NULL, NULL);
+	free(pragma);
+}
+
 int cx_store_commit(cx_store *s, cx_err *err)
 {
 	if (cx_store_exec(s, "COMMIT", err) < 0) {
 		cx_store_rollback(s);
 		return -1;
 	}
+	heavy_again(s);
 	return 0;
 }
 
@@ -368,6 +397,7 @@ void cx_store_rollback(cx_store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	heavy_again(s);
 }
 
 void cx_store_autocheckpoint(cx_store *s, int pages)

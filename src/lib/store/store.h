@@ -36,6 +36,11 @@ int cx_store_schema_latest(void);
 
 /* BEGIN IMMEDIATE (waits for the write lock up to the busy timeout). */
 int cx_store_begin(cx_store *s, cx_err *err);
+/* As cx_store_begin, for a transaction whose loss in a power failure costs
+ * nothing that matters (rate-limit tokens, an admission a retry makes
+ * again): its commit is not fsynced whatever CX_DB_SYNC says (WAL keeps it
+ * safe from crashes); the commit or rollback restores CX_DB_SYNC. */
+int cx_store_begin_light(cx_store *s, cx_err *err);
 int cx_store_commit(cx_store *s, cx_err *err);
 void cx_store_rollback(cx_store *s);
 /* WAL checkpoints: how many pages a commit may leave in the WAL before it
