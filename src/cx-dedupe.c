@@ -184,12 +184,6 @@ static int read_batch(cx_ndjson_reader *r, const key_path *k, batch *b)
 	return b->n;
 }
 
-static int fail(cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 int main(int argc, char **argv)
 {
 	conf c = { .key = ".dedupe_key", .ttl = 7 * 86400, .lease = 300,
@@ -219,10 +213,10 @@ int main(int argc, char **argv)
 	}
 	if (cx_config_load(c.config, &err) < 0 ||
 	    !(key.prog = cx_jq_compile(c.key, jv_null(), &err)))
-		return fail(&err);
+		return cx_log_fail(&err);
 	if (cx_store_open(c.db, &store, &err) < 0) {
 		cx_jq_free(key.prog);
-		return fail(&err);
+		return cx_log_fail(&err);
 	}
 	key.member = plain_member(c.key);
 	/* Checkpoint less often: each one copies every page the batches since
@@ -235,7 +229,7 @@ int main(int argc, char **argv)
 	cx_progress_start(&progress, "cx-dedupe", "lines", -1, c.no_progress);
 	while ((rc = read_batch(r, &key, b)) > 0) {
 		if (cx_dedupe_decide(d, b->lines, b->n, &total, &err) < 0) {
-			status = fail(&err);
+			status = cx_log_fail(&err);
 			break;
 		}
 		for (int i = 0; i < b->n; i++)
@@ -247,7 +241,7 @@ int main(int argc, char **argv)
 	}
 	cx_progress_end(&progress);
 	if (rc < 0)
-		status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
+		status = cx_log_fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
 	if (c.stats) {
 		jv f = jv_object();
 

@@ -151,12 +151,6 @@ static void usage(FILE *out)
 	    "Each command has --help; see cx(1) and cx(7).\n");
 }
 
-static int fail(cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 /* Parses a subcommand's options, loads config and opens the store.
  * Returns -1 to go on, else the exit status to return. */
 static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
@@ -169,7 +163,7 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
 	if ((rc = cx_opts_start(cmd, argc, argv, on_option, c, 0, NULL, NULL)) >= 0)
 		return rc;
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, store, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	return -1;
 }
 
@@ -262,12 +256,12 @@ static int doctor(int argc, char **argv)
 	if ((rc = cx_opts_start(&cmd_doctor, argc, argv, on_option, &c, 0, NULL, NULL)) >= 0)
 		return rc;
 	if (cx_config_load(c.config, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	path = cx_store_resolve_path(c.db);
 	if (cx_store_check_location(path, &err) < 0 ||
 	    (access(path, F_OK) == 0 && cx_store_open_existing(c.db, &s, &err) < 0)) {
 		free(path);
-		return fail(&err);
+		return cx_log_fail(&err);
 	}
 	r.path = path;
 	r.creds = jv_array();
@@ -281,7 +275,7 @@ static int doctor(int argc, char **argv)
 		jv_free(r.creds);
 		cx_store_close(s);
 		free(path);
-		return fail(&err);
+		return cx_log_fail(&err);
 	}
 	r.secrets = jv_object();
 	for (const char *const *n = secrets; *n; n++)
@@ -311,7 +305,7 @@ static int metrics(int argc, char **argv)
 	rc = cx_metrics_write(s, stdout, &err);
 	cx_store_close(s);
 	cx_ndjson_flush();
-	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+	return rc < 0 ? cx_log_fail(&err) : CX_EXIT_OK;
 }
 
 static void print_audit_row(jv row, void *ctx)
@@ -361,7 +355,7 @@ static int audit_prune(int argc, char **argv)
 	rc = cx_audit_prune(s, cx_clock_now() - c.older_than * 86400, &deleted, &err);
 	cx_store_close(s);
 	if (rc < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	printf("{\"deleted\":%lld}\n", (long long)deleted);
 	return CX_EXIT_OK;
 }
@@ -387,7 +381,7 @@ static int audit(int argc, char **argv)
 	rc = cx_audit_query(s, c.correlation_id, since, print_audit_row, &c, &err);
 	cx_store_close(s);
 	cx_ndjson_flush();
-	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+	return rc < 0 ? cx_log_fail(&err) : CX_EXIT_OK;
 }
 
 static void print_account(jv row, void *ctx)
@@ -431,7 +425,7 @@ static int accounts(int argc, char **argv)
 	}
 	cx_store_close(s);
 	cx_ndjson_flush();
-	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+	return rc < 0 ? cx_log_fail(&err) : CX_EXIT_OK;
 }
 
 /* Runs cx-NAME: beside this binary first, then from PATH. */

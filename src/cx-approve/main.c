@@ -135,12 +135,6 @@ static const cx_cmd cmd_op_list = { "cx-approve operators list", ARGS_OP_LIST,
 static const cx_cmd cmd_op_remove = { "cx-approve operators remove", ARGS_OP_REMOVE,
 	"Remove an operator (owners only; never the last owner).", operators_opts };
 
-static int fail(cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 /* Parses options and opens the store. Returns -1 to go on (*first is the
  * first operand), else the exit status. */
 static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
@@ -158,7 +152,7 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c,
 		return cx_opts_usage_error(cmd, NULL, "%s", min_operands > 1 ?
 		    "missing operands" : "missing operand");
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	cx_ndjson_out_init();
 	return -1;
 }
@@ -234,14 +228,14 @@ static int enqueue(int argc, char **argv)
 			    line.lineno, err.msg);
 			bad++;
 		} else {
-			status = fail(&err);
+			status = cx_log_fail(&err);
 			break;
 		}
 		if (!cx_ndjson_ready(r) && cx_ndjson_flush() < 0)
 			break;
 	}
 	if (rc < 0 && status == CX_EXIT_OK)
-		status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
+		status = cx_log_fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
 	cx_ndjson_flush();
 	if (status == CX_EXIT_OK && (bad > 0 || cx_ndjson_rejected(r) > 0))
 		status = CX_EXIT_DATAERR;
@@ -310,7 +304,7 @@ static int list(int argc, char **argv)
 	rc = cx_queue_list(s, c.state, c.channel, print_row, &c, &err);
 	cx_ndjson_flush();
 	cx_store_close(s);
-	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+	return rc < 0 ? cx_log_fail(&err) : CX_EXIT_OK;
 }
 
 static void add_history(jv row, void *ctx)
@@ -352,7 +346,7 @@ static int each_id(cx_store *s, int64_t *ids, int n,
 
 		if (one(s, ids[i], ctx, &err) == 0)
 			continue;
-		rc = fail(&err);
+		rc = cx_log_fail(&err);
 		if (rc != CX_EXIT_SOME_FAILED) {
 			status = rc;
 			break;
@@ -515,7 +509,7 @@ static int operators_add(int argc, char **argv)
 	rc = cx_operators_add(s, actor, argv[first], role, &changed, &err);
 	cx_store_close(s);
 	if (rc < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	cx_log_info("%s is %s %s", argv[first], changed ? "now" : "already",
 	    cx_role_name(role));
 	return CX_EXIT_OK;
@@ -535,7 +529,7 @@ static int operators_list(int argc, char **argv)
 	rc = cx_operators_list(s, print_operator, &c, &err);
 	cx_ndjson_flush();
 	cx_store_close(s);
-	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+	return rc < 0 ? cx_log_fail(&err) : CX_EXIT_OK;
 }
 
 static int operators_remove(int argc, char **argv)
@@ -550,7 +544,7 @@ static int operators_remove(int argc, char **argv)
 	rc = cx_operators_remove(s, cx_identity_user(), argv[first], &err);
 	cx_store_close(s);
 	if (rc < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	cx_log_info("%s is no longer an operator", argv[first]);
 	return CX_EXIT_OK;
 }

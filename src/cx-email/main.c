@@ -101,12 +101,6 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	return 0;
 }
 
-static int fail(cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 /* Parses cmd's options with exactly operands operands. Returns -1 to go
  * on (*first the first operand), else the exit status. */
 static int parse(const cx_cmd *cmd, int argc, char **argv, conf *c, int operands,
@@ -131,7 +125,7 @@ static int open_store(conf *c, cx_store **s)
 	cx_err err = { 0, "" };
 
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	cx_ndjson_out_init();
 	return -1;
 }
@@ -140,7 +134,7 @@ static int finish(cx_store *s, int rc, cx_err *err)
 {
 	cx_ndjson_flush();
 	cx_store_close(s);
-	return rc < 0 ? fail(err) : CX_EXIT_OK;
+	return rc < 0 ? cx_log_fail(err) : CX_EXIT_OK;
 }
 
 /* --- suppressions ---------------------------------------------------------- */
@@ -310,7 +304,7 @@ static int check_and_record(const conf *c, cx_store *s, const char *domain)
 	cx_dns_close(dns);
 	if (rc < 0) {
 		jv_free(report);
-		return fail(&err);
+		return cx_log_fail(&err);
 	}
 	print_report(report, c->table);
 	if (!ok)

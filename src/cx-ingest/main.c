@@ -179,12 +179,6 @@ static const cx_cmd cmd_prune = { "cx-ingest prune", "--older-than DAYS [--db PA
 	"Delete deliveries older than DAYS days that every consumer has acked.",
 	prune_opts };
 
-static int fail(cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 /* Options, config and store for the inbox commands; -1 to go on, else the
  * exit status. */
 static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s)
@@ -195,7 +189,7 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, conf *c, cx_store **s
 	if (rc >= 0)
 		return rc;
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	cx_ndjson_out_init();
 	return -1;
 }
@@ -265,7 +259,7 @@ static int drain(int argc, char **argv)
 	}
 out:
 	cx_store_close(s);
-	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+	return rc < 0 ? cx_log_fail(&err) : CX_EXIT_OK;
 }
 
 static int64_t line_inbox_id(jv v, const char **type)
@@ -305,7 +299,7 @@ static int ack(int argc, char **argv)
 	if (cx_inbox_cursor(s, c.consumer, &cursor, &err) < 0 ||
 	    cx_inbox_next_id(s, cursor, &next, &err) < 0) {
 		cx_store_close(s);
-		return fail(&err);
+		return cx_log_fail(&err);
 	}
 	r = cx_ndjson_open(0, (size_t)c.max_line);
 	while ((rc = cx_ndjson_next(r, &line)) > 0) {
@@ -336,7 +330,7 @@ static int ack(int argc, char **argv)
 	    cx_ndjson_flush() == 0)
 		cx_inbox_advance(s, c.consumer, proven, &cursor, &err);
 	if (err.msg[0])
-		status = fail(&err);
+		status = cx_log_fail(&err);
 	else if (first > next && next > 0)
 		cx_log(CX_LOG_WARN, jv_null(),
 		    "the stream starts at delivery %lld, after %s's next delivery %lld; "
@@ -368,7 +362,7 @@ static int replay(int argc, char **argv)
 	cx_ndjson_flush();
 	cx_progress_end(&progress);
 	cx_store_close(s);
-	return rc < 0 ? fail(&err) : CX_EXIT_OK;
+	return rc < 0 ? cx_log_fail(&err) : CX_EXIT_OK;
 }
 
 static char *read_all(int fd, size_t max, size_t *len)
@@ -426,14 +420,14 @@ static int check_signature(const conf *c, const cx_webhook_source *src, cx_store
 	if (!src->signature_header || !given_header(&req, src->signature_header))
 		return CX_EXIT_OK;
 	if (src->load && src->load(&keys, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	ok = src->verify(&req, keys, src->needs_store ? s : NULL, &err);
 	*body = req.body;
 	*len = req.len;
 	if (src->unload)
 		src->unload(keys);
 	if (ok < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	if (ok == 0 && req.forbidden) {
 		cx_log_error("refused (%s); nothing stored", req.forbidden);
 		return CX_EXIT_NOPERM;
@@ -513,7 +507,7 @@ static int store(int argc, char **argv)
 	    cx_inbox_count(s, c.provider, 1, &err) < 0 ||
 	    cx_store_commit(s, &err) < 0) {
 		cx_store_rollback(s);
-		rc = fail(&err);
+		rc = cx_log_fail(&err);
 	} else {
 		char *line;
 
@@ -544,7 +538,7 @@ static int prune(int argc, char **argv)
 	rc = cx_inbox_prune(s, cx_clock_now() - c.older_than * 86400, &deleted, &err);
 	cx_store_close(s);
 	if (rc < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	printf("{\"deleted\":%lld}\n", (long long)deleted);
 	return CX_EXIT_OK;
 }

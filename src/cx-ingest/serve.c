@@ -761,12 +761,6 @@ static void drain_requests(void)
 	}
 }
 
-static int fail(cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 /* The command line: 0 with *addr, or the exit status (after --help, or
  * a usage error). */
 static int read_command_line(int argc, char **argv, struct sockaddr_storage *addr,
@@ -802,7 +796,7 @@ static int open_all(void)
 	size_t n = 0;
 
 	if (cx_config_load(srv.c.config, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	if (ingest_routes_parse(srv.c.routes ? srv.c.routes :
 	    cx_config_get("CX_INGEST_ROUTES", NULL), &srv.c.served, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s: %s (see cx-ingest serve --help)",
@@ -815,10 +809,10 @@ static int open_all(void)
 	for (size_t k = 0; (src = cx_webhooks_source(k)); k++)
 		if (src->load && ingest_routes_use(srv.c.served, k) &&
 		    src->load(&srv.keys[k], &err) < 0)
-			return fail(&err);
+			return cx_log_fail(&err);
 	if (cx_store_open(srv.c.db, &srv.store, &err) < 0 ||
 	    cx_store_open(srv.c.db, &srv.reader, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	return -1;
 }
 

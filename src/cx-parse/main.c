@@ -54,12 +54,6 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	return 0;
 }
 
-static int fail(const cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 /* Reads batches until the input ends or a fatal error, committing each
  * batch before its lines go out. */
 static int pump(parse_run *R, const conf *c, cx_ndjson_reader *r, parse_body_reader *br)
@@ -72,13 +66,13 @@ static int pump(parse_run *R, const conf *c, cx_ndjson_reader *r, parse_body_rea
 	for (;;) {
 		rc = c->provider ? parse_read_bodies(R, br, b) : parse_read_lines(R, r, b);
 		if (rc < 0) {
-			status = fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
+			status = cx_log_fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
 			break;
 		}
 		if (rc == 0 || (R->fatal && R->discard))
 			break;
 		if (parse_batch_commit(R, b, &err) < 0) {
-			status = fail(&err);
+			status = cx_log_fail(&err);
 			break;
 		}
 		if (b->out.len > 0)
@@ -90,7 +84,7 @@ static int pump(parse_run *R, const conf *c, cx_ndjson_reader *r, parse_body_rea
 			break;  /* what came before the failure is out; stop there */
 	}
 	if (R->fatal && status == CX_EXIT_OK)
-		status = fail(&R->err);
+		status = cx_log_fail(&R->err);
 	if (status == CX_EXIT_OK && (R->errors > 0 || (r && cx_ndjson_rejected(r) > 0)))
 		status = CX_EXIT_DATAERR;
 	parse_batch_clear(b);
@@ -118,7 +112,7 @@ static int parse_args(conf *c, int argc, char **argv)
 		return CX_EXIT_USAGE;
 	}
 	if (cx_config_load(c->config, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	return -1;
 }
 
@@ -129,10 +123,10 @@ static int provider_parser(parse_run *R, const conf *c, parse_body_reader *br)
 
 	br->p = parse_parser_for(R, c->provider);
 	if (!br->p)
-		return fail(&R->err);
+		return cx_log_fail(&R->err);
 	if (!br->p->jq) {
 		cx_err_set(&err, CX_EXIT_USAGE, "no parser for provider '%s'", c->provider);
-		return fail(&err);
+		return cx_log_fail(&err);
 	}
 	return CX_EXIT_OK;
 }
@@ -154,7 +148,7 @@ int main(int argc, char **argv)
 	if (c.provider)
 		status = provider_parser(&R, &c, &br);
 	if (status == CX_EXIT_OK && cx_store_open(c.db, &R.store, &err) < 0)
-		status = fail(&err);
+		status = cx_log_fail(&err);
 	if (status == CX_EXIT_OK) {
 		if (c.provider)
 			parse_bodies_open(&br, (size_t)c.max_line, c.provider);

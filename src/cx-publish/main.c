@@ -127,12 +127,6 @@ static const cx_cmd cmd_feedback = { "cx-publish feedback", ARGS_FEEDBACK,
 	"message's fate, and pause a tenant's e-mail when its bounce or complaint\n"
 	"rate is over the limit (cx-email(7)).", feedback_opts };
 
-static int fail(cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -157,7 +151,7 @@ static int setup(const cx_cmd *cmd, int argc, char **argv, publish_conf *c,
 	if ((c->key || c->key_file) && !c->direct)
 		return cx_opts_usage_error(cmd, NULL, "--key goes with --direct");
 	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	cx_ndjson_out_init();
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -179,7 +173,7 @@ static int run(int argc, char **argv)
 		return rc;
 	if (engine_open(&e, s, &c, &err) < 0) {
 		cx_store_close(s);
-		return fail(&err);
+		return cx_log_fail(&err);
 	}
 	if (c.direct) {
 		input_direct(s, &c, e, &status);
@@ -240,7 +234,7 @@ static int move_one(cx_store *s, const by_hand *h, const char *arg, const cx_que
 	}
 	rc = command ? cx_commands_get(s, id, &item, &err) : cx_queue_get(s, id, &item, &err);
 	if (rc < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	state = cx_json_str(item, "state");
 	for (int i = 0; h->from[i]; i++)
 		allowed |= strcmp(state, h->from[i]) == 0;
@@ -254,7 +248,7 @@ static int move_one(cx_store *s, const by_hand *h, const char *arg, const cx_que
 	rc = command ? cx_commands_settle(s, id, o, &ev, &err) :
 	    cx_queue_settle(s, id, o, &ev, &err);
 	if (rc < 0)
-		return fail(&err);
+		return cx_log_fail(&err);
 	if (jv_get_kind(ev) == JV_KIND_OBJECT)
 		cx_ndjson_write(ev);
 	else
@@ -279,7 +273,7 @@ static int by_hand_run(const by_hand *h, cx_store *s, int argc, char **argv, int
 	}
 	if (err.code) {
 		cx_store_close(s);
-		return fail(&err);
+		return cx_log_fail(&err);
 	}
 	for (int i = first; i < argc; i++)
 		publish_status(&status, move_one(s, h, argv[i], o));

@@ -152,12 +152,6 @@ static const cx_cmd cmd_watch = { "cx-sync watch", "start " USAGE_START "\n"
 static const cx_cmd cmd_ics = { "cx-sync ics", "[FILE ...]",
 	"Print the events of iCalendar files as CalendarEvent lines.", ics_opts };
 
-static int fail(const cx_err *err)
-{
-	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
-	return err->code ? err->code : CX_EXIT_TEMPFAIL;
-}
-
 static int usage_error(const cx_cmd *cmd, const char *what)
 {
 	return cx_opts_usage_error(cmd, "usage", "%s needs %s", cmd->prog, what);
@@ -179,7 +173,7 @@ static int open_all(const conf *c, cx_store **s)
 	cx_err err = { 0, "" };
 
 	if (cx_config_load(c->config, &err) < 0 || (s && cx_store_open(c->db, s, &err) < 0))
-		return fail(&err);
+		return cx_log_fail(&err);
 	cx_ndjson_out_init();
 	return -1;
 }
@@ -191,7 +185,7 @@ static int finish(cx_store *s, int rc, const cx_err *err)
 	fflush(stdout);
 	cx_store_close(s);
 	if (rc < 0)
-		return fail(err);
+		return cx_log_fail(err);
 	return flushed < 0 ? CX_EXIT_TEMPFAIL : CX_EXIT_OK;
 }
 

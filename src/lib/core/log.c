@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "exit.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -134,4 +135,10 @@ char *cx_log_mask_email(const char *email)
 	if (!at || at == email)
 		return cx_xstrdup("***");
 	return cx_xasprintf("%c***%s", email[0], at);
+}
+
+int cx_log_fail(const cx_err *err)
+{
+	cx_log(CX_LOG_ERROR, jv_null(), "%s", err->msg);
+	return err->code ? err->code : CX_EXIT_TEMPFAIL;
 }

@@ -7,6 +7,8 @@
 
 #include <jv.h>
 
+#include "err.h"
+
 typedef enum { CX_LOG_DEBUG, CX_LOG_INFO, CX_LOG_WARN, CX_LOG_ERROR } cx_log_level;
 
 /* Names the tool in every line; reads CX_LOG and CX_LOG_LEVEL. */
@@ -19,6 +21,9 @@ void cx_log(cx_log_level level, jv fields, const char *fmt, ...)
 #define cx_log_error(...) cx_log(CX_LOG_ERROR, jv_null(), __VA_ARGS__)
 #define cx_log_warn(...) cx_log(CX_LOG_WARN, jv_null(), __VA_ARGS__)
 #define cx_log_info(...) cx_log(CX_LOG_INFO, jv_null(), __VA_ARGS__)
+/* Logs err's message as an error; returns its exit code (a temporary
+ * failure when it has none): how a tool ends on an error. */
+int cx_log_fail(const cx_err *err);
 
 /* "+5511987654321" -> "+55*********21"; "jane@example.com" -> "j***@example.com". */
 char *cx_log_mask_phone(const char *phone);
