@@ -19,6 +19,7 @@
 #include "log.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "session.h"
 #include "store.h"
 #include "suppressions.h"
 #include "tenants.h"
@@ -118,25 +119,6 @@ static int parse(const cx_cmd *cmd, int argc, char **argv, conf *c, int operands
 	return -1;
 }
 
-/* Loads the configuration and opens the store: -1 to go on, else the exit
- * status. */
-static int open_store(conf *c, cx_store **s)
-{
-	cx_err err = { 0, "" };
-
-	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
-		return cx_log_fail(&err);
-	cx_ndjson_out_init();
-	return -1;
-}
-
-static int finish(cx_store *s, int rc, cx_err *err)
-{
-	cx_ndjson_flush();
-	cx_store_close(s);
-	return rc < 0 ? cx_log_fail(err) : CX_EXIT_OK;
-}
-
 /* --- suppressions ---------------------------------------------------------- */
 
 static void print_suppression(jv row, void *ctx)
@@ -160,13 +142,13 @@ static int list_cmd(int argc, char **argv)
 	cx_err err = { 0, "" };
 	int first, rc = parse(&cmd_list, argc, argv, &c, 0, &first);
 
-	if (rc >= 0 || (rc = open_store(&c, &s)) >= 0)
+	if (rc >= 0 || (rc = cx_session_start(c.config, c.db, &s)) >= 0)
 		return rc;
 	if (c.table)
 		printf("%-24s %-32s %-20s %-24s %s\n", "SCOPE", "ADDRESS", "SINCE", "SOURCE",
 		    "REASON");
 	rc = cx_suppressions_list(s, c.tenant, print_suppression, &c, &err);
-	return finish(s, rc, &err);
+	return cx_session_end(s, rc, &err);
 }
 
 /* suppressions add (add 1) or remove (add 0) of ADDRESS for --tenant. */
@@ -188,7 +170,7 @@ static int change(const cx_cmd *cmd, int add, int argc, char **argv)
 	for (char *p = addr; *p; p++)   /* as the list keeps it */
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	if ((rc = open_store(&c, &s)) >= 0) {
+	if ((rc = cx_session_start(c.config, c.db, &s)) >= 0) {
 		free(addr);
 		return rc;
 	}
@@ -205,7 +187,7 @@ static int change(const cx_cmd *cmd, int add, int argc, char **argv)
 	}
 	free(masked);
 	free(addr);
-	return finish(s, rc, &err);
+	return cx_session_end(s, rc, &err);
 }
 
 static int add_cmd(int argc, char **argv)
@@ -329,7 +311,7 @@ static int check_cmd(int argc, char **argv)
 	if ((c.tenant && !cx_tenants_valid_name(c.tenant, &err)) ||
 	    !(domain = cx_email_domain_normalize(argv[first], &err)))
 		return cx_opts_usage_error(&cmd_check, NULL, "%s", err.msg);
-	if ((rc = open_store(&c, &s)) >= 0) {
+	if ((rc = cx_session_start(c.config, c.db, &s)) >= 0) {
 		free(domain);
 		return rc;
 	}

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ndjson.h"
 #include "opts.h"
+#include "session.h"
 #include "store.h"
 #include "tenants.h"
 
@@ -96,25 +97,6 @@ static int parse(const cx_cmd *cmd, int argc, char **argv, conf *c, int operands
 	return -1;
 }
 
-/* Loads the configuration and opens the store: -1 to go on, else the exit
- * status. */
-static int open_store(conf *c, cx_store **s)
-{
-	cx_err err = { 0, "" };
-
-	if (cx_config_load(c->config, &err) < 0 || cx_store_open(c->db, s, &err) < 0)
-		return cx_log_fail(&err);
-	cx_ndjson_out_init();
-	return -1;
-}
-
-static int finish(cx_store *s, int rc, cx_err *err)
-{
-	cx_ndjson_flush();
-	cx_store_close(s);
-	return rc < 0 ? cx_log_fail(err) : CX_EXIT_OK;
-}
-
 static int set_cmd(int argc, char **argv)
 {
 	conf c = { 0 };
@@ -129,7 +111,7 @@ static int set_cmd(int argc, char **argv)
 	    (c.plan && !cx_tenants_valid_plan(c.plan, &err)) ||
 	    (c.from && cx_email_addr_check(c.from, &from, &err) < 0))
 		return cx_opts_usage_error(&cmd_set, NULL, "%s", err.msg);
-	if ((rc = open_store(&c, &s)) >= 0) {
+	if ((rc = cx_session_start(c.config, c.db, &s)) >= 0) {
 		free(from);
 		return rc;
 	}
@@ -137,7 +119,7 @@ static int set_cmd(int argc, char **argv)
 	free(from);
 	if (rc == 0)
 		cx_log_info("tenant %s set", argv[first]);
-	return finish(s, rc, &err);
+	return cx_session_end(s, rc, &err);
 }
 
 static void print_header(void)
@@ -181,12 +163,12 @@ static int list_cmd(int argc, char **argv)
 	cx_err err = { 0, "" };
 	int first, rc = parse(&cmd_list, argc, argv, &c, 0, &first);
 
-	if (rc >= 0 || (rc = open_store(&c, &s)) >= 0)
+	if (rc >= 0 || (rc = cx_session_start(c.config, c.db, &s)) >= 0)
 		return rc;
 	if (c.table)
 		print_header();
 	rc = cx_tenants_list(s, print_tenant_row, &c, &err);
-	return finish(s, rc, &err);
+	return cx_session_end(s, rc, &err);
 }
 
 /* show for people: the list's header and line, then a line per pause and
@@ -231,7 +213,7 @@ static int show_cmd(int argc, char **argv)
 		return rc;
 	if (!cx_tenants_valid_name(argv[first], &err))
 		return cx_opts_usage_error(&cmd_show, NULL, "%s", err.msg);
-	if ((rc = open_store(&c, &s)) >= 0)
+	if ((rc = cx_session_start(c.config, c.db, &s)) >= 0)
 		return rc;
 	if ((rc = cx_tenants_show(s, argv[first], &t, &err)) == 0) {
 		if (c.table)
@@ -239,7 +221,7 @@ static int show_cmd(int argc, char **argv)
 		else
 			cx_ndjson_write(t);
 	}
-	return finish(s, rc, &err);
+	return cx_session_end(s, rc, &err);
 }
 
 /* A channel name as the registries spell them. */
@@ -264,13 +246,13 @@ static int resume_cmd(int argc, char **argv)
 	if (!c.channel || !channel_ok(c.channel))
 		return cx_opts_usage_error(&cmd_resume, NULL, "resume needs --channel C "
 		    "(a channel name: email, x, whatsapp, ...)");
-	if ((rc = open_store(&c, &s)) >= 0)
+	if ((rc = cx_session_start(c.config, c.db, &s)) >= 0)
 		return rc;
 	rc = cx_tenants_resume(s, argv[first], c.channel, cx_identity_user(), &was, &err);
 	if (rc == 0)
 		cx_log_info(was ? "%s: %s resumed" : "%s: %s was not paused; nothing changed",
 		    argv[first], c.channel);
-	return finish(s, rc, &err);
+	return cx_session_end(s, rc, &err);
 }
 
 static const cx_subcmd commands[] = {
