@@ -160,6 +160,15 @@ stored_body() {
 	assert_equal "$exit_code" 0
 }
 
+@test "a signing certificate served alone, its intermediate issuer not at hand (as SNS serves its own), is taken" {
+	sns_server
+	sns_sign "$FIXTURES/ses/anymail_sns_notification_bounce.json" 2 \
+		"https://$CHOST/SimpleNotificationService-leaf.pem" "$PKI/leaf.key"
+	run sns_post msg.json
+	assert_output 200
+	[ "$(inbox_count)" -eq 1 ]
+}
+
 @test "an SNS message older than SNS's hour of retries (and the tolerance) is refused" {
 	sns_server
 	sns_sign "$FIXTURES/ses/anymail_sns_notification_bounce.json" 1 "" "" 3000

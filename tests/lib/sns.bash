@@ -5,8 +5,8 @@
 
 # sns_pki: the PKI every SNS test shares, in $PKI: a CA, the certificate
 # host's TLS certificate (localhost, 127.0.0.1), SNS's signing certificate
-# (issued by the CA, served from $PKI/www) and a self-signed one nobody
-# vouches for.
+# (issued by the CA, served from $PKI/www), one issued by an intermediate
+# CA and served without it, and a self-signed one nobody vouches for.
 sns_pki() {
 	export PKI=$BATS_FILE_TMPDIR/pki
 	mkdir -p "$PKI/www"
@@ -23,6 +23,17 @@ sns_pki() {
 		-subj /CN=sns.amazonaws.com 2> /dev/null
 	openssl x509 -req -in signing.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
 		-out www/SimpleNotificationService-test.pem -days 2 2> /dev/null
+	# a signing certificate of an intermediate CA nobody has at hand, served
+	# alone, as SNS serves its own (Amazon's intermediate is not in it)
+	printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' > ica.ext
+	openssl req -newkey rsa:2048 -nodes -keyout ica.key -out ica.csr \
+		-subj '/CN=cx test intermediate' 2> /dev/null
+	openssl x509 -req -in ica.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+		-out ica.pem -days 2 -extfile ica.ext 2> /dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr \
+		-subj /CN=sns.amazonaws.com 2> /dev/null
+	openssl x509 -req -in leaf.csr -CA ica.pem -CAkey ica.key -CAcreateserial \
+		-out www/SimpleNotificationService-leaf.pem -days 2 2> /dev/null
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key \
 		-out www/SimpleNotificationService-rogue.pem -days 2 \
 		-subj /CN=sns.amazonaws.com 2> /dev/null

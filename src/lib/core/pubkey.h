@@ -16,11 +16,15 @@ typedef struct cx_pubkey cx_pubkey;
  * certificate verified now as a chain (the text's further certificates as
  * untrusted intermediates, at most 8 in all) up to a certificate of the
  * PEM bundle ca_file, or of the system's store when ca_file is NULL; an
- * intermediate CA in the bundle counts as an anchor. NULL with err
- * (CX_EXIT_NOPERM when the chain does not verify, CX_EXIT_DATAERR when the
- * text holds no certificate, CX_EXIT_CONFIG when ca_file cannot be read). */
+ * intermediate CA in the bundle counts as an anchor. Unless issuer_at_hand,
+ * a chain that ends at an issuer nobody has at hand (a server that sends
+ * the leaf alone, as Amazon SNS does) still passes when the rest of it
+ * holds (dates, signatures): the caller trusts the text for where it came
+ * from. NULL with err (CX_EXIT_NOPERM when the chain does not verify,
+ * CX_EXIT_DATAERR when the text holds no certificate, CX_EXIT_CONFIG when
+ * ca_file cannot be read). */
 cx_pubkey *cx_pubkey_from_cert(const char *pem, size_t len, const char *ca_file,
-    cx_err *err);
+    int issuer_at_hand, cx_err *err);
 /* The key of a DER SubjectPublicKeyInfo, or NULL with err (DATAERR). */
 cx_pubkey *cx_pubkey_from_spki(const unsigned char *der, size_t len, cx_err *err);
 /* "RSA", "P-256", or "other". */

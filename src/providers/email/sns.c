@@ -10,9 +10,12 @@
  *     an hour; a replay inside that hour is a duplicate cx-dedupe drops;
  *   - SigningCertURL is https on the certificate host (CX_SNS_CERT_HOST:
  *     host[:port] exactly; unset: any sns.<region>.amazonaws.com on 443);
- *   - the certificate found there (at most 16 KiB, 10 s) verifies as a
- *     chain up to the trusted certificates (CX_CA_FILE, else the system's),
- *     and its RSA key verifies Signature: SHA1withRSA for SignatureVersion
+ *   - the certificate found there (at most 16 KiB, 10 s, over TLS checked
+ *     against CX_CA_FILE, else the system's store) is valid now, not
+ *     self-signed, and chains up to the trusted certificates as far as its
+ *     issuers are at hand (SNS serves the leaf alone, without Amazon's
+ *     intermediate: the trust is in the host it came from), and its RSA
+ *     key verifies Signature: SHA1withRSA for SignatureVersion
  *     1, SHA256withRSA for 2, over the message type's string to sign.
  * Good certificates are kept in memory by URL for the life of the process.
  * A SubscriptionConfirmation that passes is confirmed by a GET of its
@@ -203,7 +206,7 @@ static cx_pubkey *fetch_key(const char *url)
 	else if (resp.status != 200)
 		cx_log_warn("ses: signing certificate %s: HTTP %ld", shown, resp.status);
 	else if (!(key = cx_pubkey_from_cert(resp.body, resp.len,
-	    cx_config_get("CX_CA_FILE", NULL), &err)))
+	    cx_config_get("CX_CA_FILE", NULL), 0, &err)))
 		cx_log_warn("ses: signing certificate %s: %s", shown, err.msg);
 	else if (strcmp(cx_pubkey_type(key), "RSA") != 0) {
 		cx_log_warn("ses: signing certificate %s: not an RSA key", shown);
