@@ -365,3 +365,17 @@ event() {
 	[ "$(posts "$REC")" -eq 0 ]
 	[ "$(sql 'select count(*) from publish_commands')" -eq 0 ]
 }
+
+@test "cx-approve shows an e-mail item to its reviewer: recipients masked, subject, template, HTML, attachments" {
+	printf 'x' > a.pdf
+	id=$(mail "" acme "del(.idempotency_key) + {bcc:\"hidden@example.net\",template:{id:\"welcome\",version:\"7\"},
+		attachments:[{filename:\"a.pdf\",path:\"$PWD/a.pdf\"}]}" | cx-approve enqueue | jq -r .data.queue_id)
+	run -0 cx-approve show "$id" --table
+	assert_line --index 2 'to a***@example.com'
+	assert_line --index 3 'bcc h***@example.net'
+	assert_line --index 4 'subject Pedido confirmado ✓'
+	assert_line --index 5 'template welcome'
+	assert_line --index 6 'with an HTML body'
+	assert_line --index 7 'attachments: a.pdf'
+	refute_output --partial 'ana@example.com'
+}

@@ -9,6 +9,7 @@
 #include "channels.h"
 #include "json.h"
 #include "log.h"
+#include "xalloc.h"
 
 const char *approve_str(jv item, const char *key, const char *def)
 {
@@ -45,6 +46,71 @@ jv approve_item_measured(jv item)
 	return out;
 }
 
+/* One recipient, masked: a phone number, or an e-mail address (without
+ * the name "Name <a@b>" may give it). */
+static char *masked(const char *who)
+{
+	const char *lt = strrchr(who, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+	char *addr, *m;
+
+	if (!strchr(who, '@'))
+		return cx_log_mask_phone(who);
+	addr = lt && gt ? cx_xstrndup(lt + 1, (size_t)(gt - lt - 1)) : cx_xstrdup(who);
+	m = cx_log_mask_email(addr);
+	free(addr);
+	return m;
+}
+
+/* "to a***@example.com, +55*********21": the recipients under key of meta
+ * (a string or an array of them), masked; nothing when there are none. */
+static void print_recipients(FILE *out, jv meta, const char *key)
+{
+	jv v = jv_get_kind(meta) == JV_KIND_OBJECT ?
+	    jv_object_get(jv_copy(meta), jv_string(key)) : jv_invalid();
+	int n = 0;
+
+	if (jv_get_kind(v) == JV_KIND_STRING)
+		v = JV_ARRAY(v);
+	if (jv_get_kind(v) == JV_KIND_ARRAY) {
+		jv_array_foreach(v, i, who) {
+			if (jv_get_kind(who) == JV_KIND_STRING) {
+				char *m = masked(jv_string_value(who));
+
+				if (n++)
+					fputs(", ", out);
+				else
+					fprintf(out, "%s ", key);
+				fputs(m, out);
+				free(m);
+			}
+			jv_free(who);
+		}
+	}
+	if (n)
+		fputc('\n', out);
+	jv_free(v);
+}
+
+/* What else goes with a message: an HTML body, attachments. */
+static void print_extras(FILE *out, jv meta)
+{
+	jv att = jv_get_kind(meta) == JV_KIND_OBJECT ?
+	    jv_object_get(jv_copy(meta), jv_string("attachments")) : jv_invalid();
+
+	if (jv_get_kind(meta) == JV_KIND_OBJECT && cx_json_str(meta, "html"))
+		fprintf(out, "with an HTML body\n");
+	if (jv_get_kind(att) == JV_KIND_ARRAY && jv_array_length(jv_copy(att)) > 0) {
+		fprintf(out, "attachments:");
+		jv_array_foreach(att, i, a) {
+			fprintf(out, " %s", cx_json_str(a, "filename") ? cx_json_str(a, "filename") :
+			    "?");
+			jv_free(a);
+		}
+		fputc('\n', out);
+	}
+	jv_free(att);
+}
+
 void approve_print_item(FILE *out, jv item)
 {
 	const cx_channel *ch;
@@ -63,19 +129,22 @@ void approve_print_item(FILE *out, jv item)
 		fprintf(out, "in reply to %s\n", v);
 	{
 		jv meta = jv_object_get(jv_copy(item), jv_string("meta"));
-		const char *to = cx_json_str(meta, "to"), *comment = cx_json_str(meta, "comment_id");
+		const char *comment = cx_json_str(meta, "comment_id");
+		const char *subject = cx_json_str(meta, "subject");
 		jv tpl = jv_object_get(jv_copy(meta), jv_string("template"));
 
-		if (to) {
-			char *masked = cx_log_mask_phone(to);
-
-			fprintf(out, "to %s\n", masked);
-			free(masked);
-		}
+		print_recipients(out, meta, "to");
+		print_recipients(out, meta, "cc");
+		print_recipients(out, meta, "bcc");
+		if (subject)
+			fprintf(out, "subject %s\n", subject);
 		if (comment)
 			fprintf(out, "replying to comment %s\n", comment);
-		if (jv_get_kind(tpl) == JV_KIND_OBJECT && cx_json_str(tpl, "name"))
-			fprintf(out, "template %s\n", cx_json_str(tpl, "name"));
+		if (jv_get_kind(tpl) == JV_KIND_OBJECT && (cx_json_str(tpl, "name") ||
+		    cx_json_str(tpl, "id")))
+			fprintf(out, "template %s\n", cx_json_str(tpl, "name") ?
+			    cx_json_str(tpl, "name") : cx_json_str(tpl, "id"));
+		print_extras(out, meta);
 		jv_free(tpl);
 		jv_free(meta);
 	}
