@@ -109,7 +109,16 @@ pause() {
 	[ "$(cx-tenants list --json; cx audit --json | wc -l)" = "$before" ]
 }
 
+@test "on a state file with no operators yet, whoever runs it sets tenants (audited)" {
+	run -0 --separate-stderr cx-tenants set acme --email-plan premium --email-from news@acme.example
+	cx-tenants show acme --json | jq -e '.email_plan == "premium"'
+	run audit_rows tenant_updated
+	assert_output --partial "\"actor\":\"$ME\""
+}
+
 @test "set by a user who is not an operator is refused with 77, audited, and nothing is listed" {
+	cx-tenants list --json
+	sql "INSERT INTO operators (name, role, added_by, added_at) VALUES ('boss', 'owner', 'boss', 0)"
 	run --separate-stderr cx-tenants set acme --email-plan premium
 	assert_failure 77
 	[[ $stderr == *"$ME may not change tenants"* ]]

@@ -82,6 +82,16 @@ int cx_operators_check(cx_store *s, const char *actor, cx_role min,
 static const char sql_count[] =
     "SELECT count(*), coalesce(sum(role = 'owner'), 0) FROM operators";
 
+static int count_operators(cx_store *s, int64_t *all, int64_t *owners, cx_err *err);
+
+int cx_operators_count(cx_store *s, int64_t *n, cx_err *err)
+{
+	int64_t owners = 0;
+
+	*n = 0;
+	return count_operators(s, n, &owners, err);
+}
+
 static int count_operators(cx_store *s, int64_t *all, int64_t *owners, cx_err *err)
 {
 	cx_stmt *st = cx_store_prepare(s, sql_count, err);

@@ -26,6 +26,9 @@ int cx_role_parse(const char *name, cx_role *role);
 /* The role of name (CX_ROLE_NONE when it is not an operator). */
 int cx_operators_role(cx_store *s, const char *name, cx_role *role, cx_err *err);
 
+/* How many operators there are. */
+int cx_operators_count(cx_store *s, int64_t *n, cx_err *err);
+
 /* Whether actor has at least role min, inside the caller's transaction.
  * 0 when allowed; otherwise an audit row `denied_action` (actor, subject,
  * the role needed and held) is appended and -1 returned with err

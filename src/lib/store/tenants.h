@@ -35,8 +35,9 @@ void cx_tenant_free(cx_tenant *t);
 
 /* Creates or changes a tenant; NULL plan or from and quota -2 keep what is
  * there (quota -1: none). Audited (tenant_updated, by actor) in the same
- * transaction. set and resume are for owners and admins: anyone else is
- * refused with CX_EXIT_NOPERM, audited as tenant_change_denied. */
+ * transaction. set and resume are for owners and admins (set for anyone
+ * on a state file with no operators yet): anyone else is refused with
+ * CX_EXIT_NOPERM, audited as tenant_change_denied. */
 int cx_tenants_set(cx_store *s, const char *name, const char *plan, const char *from,
     int64_t quota, const char *actor, cx_err *err);
 /* Every listed tenant, and every tenant with a paused channel, by name:
