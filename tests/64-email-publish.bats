@@ -379,3 +379,19 @@ event() {
 	assert_line --index 7 'attachments: a.pdf'
 	refute_output --partial 'ana@example.com'
 }
+
+@test "expert: smtps:// is TLS from the first byte (implicit TLS, port 465 style)" {
+	plan lab expert team@lab.example
+	local d=$BATS_FILE_TMPDIR
+	mkdir -p tls-mail
+	"$PY" "$MOCKS/smtpd.py" 0 --cert "$d/srv.pem" --key "$d/srv.key" --user mailer \
+		--password 'smtp secret' --maildir tls-mail --record smtps.jsonl --implicit-tls \
+		--lifetime 60 > smtps.port 2> smtps.err 3>&- &
+	pid=$!
+	for _ in $(seq 200); do [ -s smtps.port ] && break; sleep 0.05; done
+	CX_SMTP_URL=smtps://localhost:$(head -n 1 smtps.port) run -0 --separate-stderr \
+		cx-publish < <(mail k1 lab)
+	kill "$pid"
+	echo "$output" | jq -e '.type == "post.published" and .data.provider == "smtp"'
+	jq -e '.tls == true and .auth_user == "mailer" and .rcpt_tos == ["ana@example.com"]' smtps.jsonl
+}
