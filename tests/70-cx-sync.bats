@@ -386,8 +386,14 @@ calendar.event.created calendar:google-calendar:primary:kjatossbl8ctt7ub64363pib
 		dedupe=$!
 		cx-sync google-calendar --workspace acme --calendar primary > pipe 2> /dev/null 3>&- &
 		pid=$!
-		# odd runs are killed at a random point, even ones may finish
+		# odd runs are killed at a random point, even ones may finish; never
+		# before cx-sync opened the pipe (a kill between the fork and the
+		# open would leave cx-dedupe waiting for a writer for ever)
 		if [ $((i % 2)) -eq 1 ]; then
+			for _ in $(seq 500); do
+				case $(readlink "/proc/$pid/exe" 2> /dev/null) in */cx-sync | "") break ;; esac
+				sleep 0.01
+			done
 			sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
 			kill -9 "$pid" 2> /dev/null || true
 		fi
