@@ -44,13 +44,16 @@ static int never(prep *p, const char *code, int exit, cx_err *err, const char *f
     __attribute__((format(printf, 5, 6)));
 static int never(prep *p, const char *code, int exit, cx_err *err, const char *fmt, ...)
 {
+	char msg[sizeof err->msg];
 	va_list ap;
 
+	/* the arguments may be err->msg itself */
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
 	p->gate->code = code;
 	err->code = exit ? exit : CX_EXIT_DATAERR;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
+	memcpy(err->msg, msg, sizeof msg);
 	return -1;
 }
 
