@@ -98,24 +98,27 @@ static const char *kind_of(const cx_email_event *ev)
 	return NULL;
 }
 
-static int64_t count(cx_store *s, const char *sql, const char *a, int64_t b,
-    const char *c, int64_t d, int col, cx_err *err)
+/* The counts a query of who (?1), since (?2) and, when tenant is given,
+ * tenant (?3) and shared (?4) gives in its first n columns; -1 with err. */
+static int counts(cx_store *s, const char *sql, const char *who, int64_t since,
+    const char *tenant, int shared, int64_t *out, int n, cx_err *err)
 {
 	cx_stmt *st = cx_store_prepare(s, sql, err);
-	int64_t n = -1;
+	int rc;
 
 	if (!st)
 		return -1;
-	cx_stmt_text(st, 1, a);
-	cx_stmt_int(st, 2, b);
-	if (c)
-		cx_stmt_text(st, 3, c);
-	if (c)
-		cx_stmt_int(st, 4, d);
-	if (cx_stmt_step(st, err) == 1)
-		n = cx_stmt_col_int(st, col);
+	cx_stmt_text(st, 1, who);
+	cx_stmt_int(st, 2, since);
+	if (tenant) {
+		cx_stmt_text(st, 3, tenant);
+		cx_stmt_int(st, 4, shared);
+	}
+	if ((rc = cx_stmt_step(st, err)) == 1)
+		for (int i = 0; i < n; i++)
+			out[i] = cx_stmt_col_int(st, i);
 	cx_stmt_reset(st);
-	return n;
+	return rc == 1 ? 0 : -1;
 }
 
 static int audit(cx_store *s, const char *action, const cx_email_event *ev,
@@ -159,7 +162,7 @@ static int rules_suppress(cx_store *s, const cx_email_event *ev, const found *f,
     const char *kind, int shared, const cx_email_rules *r, int64_t now,
     cx_email_effect *out, cx_err *err)
 {
-	int64_t soft;
+	int64_t soft = 0;
 
 	if (!ev->recipient)
 		return 0;
@@ -169,8 +172,8 @@ static int rules_suppress(cx_store *s, const cx_email_event *ev, const found *f,
 		return suppress(s, ev, f, shared, "complaint", out, err);
 	if (strcmp(kind, "bounce_soft") != 0)
 		return 0;
-	soft = count(s, sql_soft, ev->recipient, now - r->soft_window, ev->tenant, shared, 0, err);
-	if (soft < 0)
+	if (counts(s, sql_soft, ev->recipient, now - r->soft_window, ev->tenant, shared, &soft, 1,
+	    err) < 0)
 		return -1;
 	return soft >= r->soft_bounces ? suppress(s, ev, f, shared, "soft_bounces", out, err) : 0;
 }
@@ -179,14 +182,15 @@ static int rules_suppress(cx_store *s, const cx_email_event *ev, const found *f,
 static int breaker(cx_store *s, const cx_email_event *ev, const found *f,
     const cx_email_rules *r, int64_t now, cx_email_effect *out, cx_err *err)
 {
-	int64_t sends = count(s, sql_sends, ev->tenant, now - DAY, NULL, 0, 0, err);
-	int64_t bounces = count(s, sql_bad, ev->tenant, now - DAY, NULL, 0, 0, err);
-	int64_t complaints = count(s, sql_bad, ev->tenant, now - DAY, NULL, 0, 1, err);
+	int64_t sends = 0, bad[2] = { 0, 0 }, bounces, complaints;
 	char reason[160], *labels;
 	int paused = 0, rc;
 
-	if (sends < 0 || bounces < 0 || complaints < 0)
+	if (counts(s, sql_sends, ev->tenant, now - DAY, NULL, 0, &sends, 1, err) < 0 ||
+	    counts(s, sql_bad, ev->tenant, now - DAY, NULL, 0, bad, 2, err) < 0)
 		return -1;
+	bounces = bad[0];
+	complaints = bad[1];
 	if (sends < r->breaker_min_sends || ((double)bounces <= r->bounce_rate * (double)sends &&
 	    (double)complaints <= r->complaint_rate * (double)sends))
 		return 0;

@@ -103,8 +103,6 @@ static void http_judge(cx_channel_result *r, long status, jv body)
 	}
 	jv_free(errors);
 	cx_channel_by_status(r, status, why);
-	if (status == 403 && !cx_json_str(body, "errors"))
-		r->code = "FORBIDDEN";
 }
 
 /* SES names its errors in x-amzn-ErrorType ("Type:extra"). */

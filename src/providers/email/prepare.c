@@ -236,7 +236,7 @@ static char *message_id(const char *ref, const char *cid, const char *domain)
 	return cx_xasprintf("cx.%c%s.%s@%s", ref[0], strchr(ref, ':') + 1, hex, domain);
 }
 
-static int fill_ids(prep *p)
+static void fill_ids(prep *p)
 {
 	const char *cid = cx_json_str(p->item, "correlation_id");
 
@@ -245,7 +245,6 @@ static int fill_ids(prep *p)
 	p->m.correlation_id = cx_xstrdup(cid ? cid : "");
 	p->m.message_id = message_id(p->m.item, p->m.correlation_id, p->m.from.domain_ascii);
 	p->m.date = cx_clock_now();
-	return 0;
 }
 
 /* --- requests --------------------------------------------------------------- */
@@ -504,8 +503,10 @@ static int run(prep *p, cx_channel_call *call, cx_err *err)
 	if (rc < 0)
 		return never(p, "VALIDATION_FAILED", 0, err, "%s%s%s", err->msg,
 		    path ? " at " : "", path ? path : "");
-	if (check_from(p, err) < 0 || recipients(p, err) < 0 || fill_ids(p) < 0 ||
-	    make_call(p, call, err) < 0)
+	if (check_from(p, err) < 0 || recipients(p, err) < 0)
+		return -1;
+	fill_ids(p);
+	if (make_call(p, call, err) < 0)
 		return -1;
 	call->data = call_data(p);
 	return admit(p, err);
