@@ -270,7 +270,7 @@ static void test_compile_errors(void)
 	    "additionalProperties must be a boolean or a schema");
 	check_str(compile_error("{\"items\":[{}]}"), "schema /items: not a schema object",
 	    "items must be one schema");
-	check_str(compile_error("[]"), "schema : not a schema object", "a schema is an object");
+	check_str(compile_error("[]"), "schema: not a schema object", "a schema is an object");
 }
 
 /* {"items": ... n levels ... {}} as a schema, [[...]] n deep as an instance. */
