@@ -119,6 +119,17 @@ static void test_object(void)
 	cx_jsonschema_free(extra);
 }
 
+static void test_long_path(void)
+{
+	cx_jsonschema *s = compile("{\"properties\":{\"a\":{\"additionalProperties\":false}}}");
+	char text[1200];
+
+	snprintf(text, sizeof text, "{\"a\":{\"%0800d\":1}}", 0);
+	check_str(run(s, text), "/a is not an allowed property",
+	    "a path that would not fit stops at the deepest enclosing value that does");
+	cx_jsonschema_free(s);
+}
+
 static void test_array(void)
 {
 	cx_jsonschema *s = compile("{\"properties\":{\"items\":{\"type\":\"array\","
@@ -425,6 +436,7 @@ int main(void)
 	setenv("CX_SHARE_DIR", "share/cx", 0);
 	test_type();
 	test_object();
+	test_long_path();
 	test_array();
 	test_enum_and_numbers();
 	test_strings();
