@@ -20,14 +20,15 @@
 
 #define URL_MAX_LEN 2048
 
-/* The canonical event types of SPEC §5. */
+/* The canonical event types (SPEC §5, cx-events(5)). */
 static const char *const events[] = {
 	"message", "message.status", "read.receipt", "typing", "reaction.added",
 	"reaction.removed", "comment", "lead", "x.mention", "calendar.event.created",
 	"calendar.event.updated", "calendar.event.deleted", "calendar.sync.requested",
-	"email.sent", "email.delivered", "email.bounced", "email.complained",
-	"email.received", "action.requested", "post.proposed", "post.approved",
-	"post.rejected", "post.published", "post.failed", NULL,
+	"email.sent", "email.delivered", "email.delayed", "email.bounced",
+	"email.complained", "email.rejected", "email.received", "action.requested",
+	"post.proposed", "post.approved", "post.rejected", "post.published",
+	"post.failed", NULL,
 };
 
 int cx_subscriptions_valid_event(const char *type, cx_err *err)
