@@ -309,6 +309,22 @@ stored() {
 	assert_output --partial '"secrets_active":1}'
 }
 
+@test "cx-oauth rotate-key seals the subscription secrets again under the new key" {
+	create
+	subscribe
+	cx integrations rotate-secret "$SUB" --grace 600 > /dev/null 2>&1
+	head -c 32 /dev/urandom | base64 > new.key
+	run --separate-stderr cx-oauth rotate-key --new-key-file new.key
+	assert_success
+	[ "$(jq .subscription_secrets <<< "$output")" = 2 ]
+	new_id=$(jq -r .key_id <<< "$output")
+	run sql "SELECT DISTINCT lower(hex(substr(sealed, 4, 8))) FROM trigger_secrets"
+	assert_output "$new_id"
+	run bash -c 'cx audit --json | jq -c "select(.action == \"token_key_rotated\") | .detail.subscription_secrets"'
+	assert_output 2
+	! stored "$SECRET"
+}
+
 @test "unsubscribe deletes the subscription and its secrets" {
 	create
 	subscribe
