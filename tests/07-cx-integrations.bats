@@ -205,7 +205,11 @@ stored() {
 	[[ $stderr == *"'a b' is not a tenant name"* ]]
 	run --separate-stderr cx integrations create --tenant acme --kind make --name "" --scopes action:create_lead
 	assert_failure 64
-	[[ $stderr == *"an integration name is 1 to 128 characters, no control characters"* ]]
+	[[ $stderr == *"an integration name is 1 to 128 bytes of UTF-8 text, no control characters"* ]]
+	for name in $'caf\xe9' $'a\tb' "$(printf 'n%.0s' {1..129})"; do
+		run --separate-stderr cx integrations create --tenant acme --kind make --name "$name" --scopes action:create_lead
+		assert_failure 64
+	done
 	run --separate-stderr cx integrations create --tenant acme --kind make --scopes action:create_lead
 	assert_failure 64
 	[[ $stderr == *"create needs --tenant, --kind, --name and --scopes"* ]]
