@@ -8,9 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "integrations.h"
+#include "json.h"
 #include "store.h"
 #include "subscriptions.h"
 #include "tokencrypt.h"
@@ -134,11 +136,26 @@ static void test_keys(cx_store *s)
 	cx_secret_free(other_key);
 }
 
+/* Keeps the audit row of action "integration_disabled". */
+static void keep_disabled(jv row, void *ctx)
+{
+	jv *found = ctx;
+	const char *action = cx_json_str(row, "action");
+
+	if (action && strcmp(action, "integration_disabled") == 0) {
+		jv_free(*found);
+		*found = row;
+		return;
+	}
+	jv_free(row);
+}
+
 static void test_streak(cx_store *s)
 {
 	cx_err err = { 0, "" };
 	char *id = NULL, *key = NULL;
 	cx_integration in;
+	jv row = jv_null();
 	int disabled = -1, rc = 0;
 	int64_t now = 1000000;
 
@@ -161,6 +178,21 @@ static void test_streak(cx_store *s)
 	check(cx_integrations_get(s, id, &in, &err) == 1 && strcmp(in.state, "disabled") == 0,
 	    "the integration is disabled");
 	cx_integration_free(&in);
+	check(cx_audit_query(s, NULL, -1, keep_disabled, &row, &err) == 0 &&
+	    jv_get_kind(row) == JV_KIND_OBJECT, "the disabling is audited");
+	if (jv_get_kind(row) == JV_KIND_OBJECT) {
+		jv detail = jv_object_get(jv_copy(row), jv_string("detail"));
+		const char *cid = cx_json_str(row, "correlation_id");
+
+		check_str(cx_json_str(detail, "integration_id"), id,
+		    "with the integration's id");
+		check_str(cx_json_str(detail, "reason"), "5 refused calls in a row within 60 s",
+		    "and the reason");
+		check(cid && strncmp(cid, "c-", 2) == 0 && strlen(cid) == 34,
+		    "and a correlation id");
+		jv_free(detail);
+	}
+	jv_free(row);
 	check(cx_integrations_authenticate_in(s, key, now + 111, &in, &err) == 1 &&
 	    strcmp(in.state, "disabled") == 0,
 	    "its key still authenticates, with the state for the caller to refuse");

@@ -587,7 +587,7 @@ int cx_integrations_rejected_in(cx_store *s, const char *id, int64_t now,
 {
 	cx_stmt *st = cx_store_prepare(s, sql_rejected, err);
 	int64_t streak = 0;
-	char *reason, *tenant = NULL;
+	char *reason, *tenant = NULL, cid[CX_CORRELATION_ID_LEN];
 	int rc, active = 0;
 	jv d;
 
@@ -607,6 +607,7 @@ int cx_integrations_rejected_in(cx_store *s, const char *id, int64_t now,
 		free(tenant);
 		return rc < 0 ? -1 : 0;
 	}
+	cx_inbox_new_correlation_id(cid);
 	reason = cx_xasprintf("%lld refused calls in a row within %lld s",
 	    (long long)streak, (long long)window);
 	d = integration_detail(id, tenant);
@@ -614,7 +615,7 @@ int cx_integrations_rejected_in(cx_store *s, const char *id, int64_t now,
 	rc = set_state(s, id, "disabled", reason, now, err);
 	if (rc == 0)
 		rc = cx_integration_change_record(s, "integration_disabled", "disabled", id, "cx",
-		    NULL, d, err);
+		    cid, d, err);
 	else
 		jv_free(d);
 	*disabled = rc == 0;
