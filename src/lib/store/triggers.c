@@ -16,13 +16,14 @@
 	"id, state, channel, subscription_id, integration_id, tenant, event_type," \
 	" dedupe_key, webhook_id, payload, correlation_id, attempts, next_attempt_at," \
 	" lease_owner, lease_expires_at, provider_ref, error_code, error_detail," \
-	" published_at, created_at, updated_at, '{}'"
+	" published_at, created_at, updated_at, '{}', (SELECT target_url FROM" \
+	" trigger_subscriptions WHERE id = subscription_id)"
 
 enum {
 	C_ID, C_STATE, C_CHANNEL, C_SUB, C_INTEGRATION, C_TENANT, C_TYPE, C_KEY,
 	C_WEBHOOK_ID, C_PAYLOAD, C_CID, C_ATTEMPTS, C_NEXT_AT, C_LEASE_OWNER,
 	C_LEASE_EXPIRES, C_PROVIDER_REF, C_ERROR_CODE, C_ERROR_DETAIL,
-	C_PUBLISHED_AT, C_CREATED_AT, C_UPDATED_AT, C_META,
+	C_PUBLISHED_AT, C_CREATED_AT, C_UPDATED_AT, C_META, C_URL,
 };
 
 /* A time column; 0 or less is no time. */
@@ -42,6 +43,7 @@ static const cx_outbound_col delivery_cols[] = {
 	{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
 	{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
 	{ "created_at", C_CREATED_AT, 1 }, { "updated_at", C_UPDATED_AT, 1 },
+	{ "target_url", C_URL, 0 },
 };
 
 static const cx_outbound_row delivery_row = {
@@ -114,7 +116,7 @@ static const char sql_due[] =
     " row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.next_attempt_at, d.id)"
     " AS r FROM trigger_deliveries d JOIN trigger_subscriptions t"
     " ON t.id = d.subscription_id WHERE d.state = 'approved' AND d.next_attempt_at <= ?1"
-    " AND t.state = 'active') WHERE r <= ?2 ORDER BY next_attempt_at, id LIMIT ?3";
+    " AND t.state = 'active') WHERE r <= ?2 ORDER BY r, next_attempt_at, id LIMIT ?3";
 
 int cx_trigger_deliveries_due(cx_store *s, int64_t now, int64_t per_sub,
     int64_t max, void (*each)(int64_t id, const char *subscription_id, void *ctx),

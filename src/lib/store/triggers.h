@@ -20,9 +20,10 @@
 
 /* The ledger as an outbound table (channel "triggers"): items carry
  * subscription_id, integration_id, tenant, event_type, dedupe_key,
- * webhook_id, payload and correlation_id; settled results count in
- * cx_trigger_deliveries_total{result}; a row whose lease ran out goes back
- * to approved (the receiver tells a retry by its webhook-id). */
+ * webhook_id, payload, correlation_id and their subscription's target_url;
+ * settled results count in cx_trigger_deliveries_total{result}; a row
+ * whose lease ran out goes back to approved (the receiver tells a retry by
+ * its webhook-id). */
 extern const cx_outbound_table cx_trigger_deliveries;
 
 /* Enqueues the delivery of an event (payload: the sanitized body) to
@@ -33,7 +34,8 @@ int cx_trigger_deliveries_enqueue_in(cx_store *s, jv sub, const char *type,
     const char *dedupe_key, const char *payload, const char *correlation_id,
     int *added, cx_err *err);
 /* The approved deliveries to active subscriptions that are due at now, at
- * most per_sub of each subscription and max in all, oldest first:
+ * most per_sub of each subscription and max in all, taking turns (the
+ * oldest of each, then the second oldest...):
  * each(id, subscription_id, ctx). */
 int cx_trigger_deliveries_due(cx_store *s, int64_t now, int64_t per_sub,
     int64_t max, void (*each)(int64_t id, const char *subscription_id, void *ctx),
