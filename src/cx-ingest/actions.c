@@ -557,6 +557,7 @@ static jv stored_body(const action_call *c, const cx_integration *in,
 	b = jv_object_set(b, jv_string("action"), jv_string(c->action));
 	b = jv_object_set(b, jv_string("action_id"), jv_string(action_id));
 	b = jv_object_set(b, jv_string("idempotency_key"), jv_string(c->idempotency_key));
+	b = jv_object_set(b, jv_string("requested_at"), jv_number((double)c->received));
 	return jv_object_set(b, jv_string("input"), jv_copy(c->input));
 }
 
