@@ -217,6 +217,9 @@ events() {
 	run act create_lead "$big" -H 'Transfer-Encoding: chunked'
 	refused 413 PAYLOAD_TOO_LARGE
 	nothing_stored
+	curl -sS "$BASE/metrics" > metrics
+	grep -qx 'cx_actions_total{action="create_lead",result="payload_too_large"} 2' metrics
+	grep -qx 'cx_actions_total{action="unknown",result="unknown_action"} 4' metrics
 }
 
 @test "input failing its schema is 422 VALIDATION_FAILED with the JSON Pointer of the value; a body that is not JSON has no path" {
@@ -463,4 +466,20 @@ events() {
 	done
 	run http GET /triggers/lead -H "X-Api-Key: $KEY"
 	refused 403 FORBIDDEN
+}
+
+@test "cx-parse refuses an action body that is not what serve stores with a parse error, and no event" {
+	local ok='{"integration_id":"int_0123456789abcdef","tenant":"acme","action":"create_lead","action_id":"act_0123456789abcdef01234567","idempotency_key":"k","requested_at":1800000000,"input":{"name":"A"}}'
+	run cx-parse --provider action <<< "$ok"
+	assert_success
+	run jq -c 'select(.type == "action.requested") | [.dedupe_key, .tenant, .occurred_at, .data.actor]' <<< "$output"
+	assert_output '["action:int_0123456789abcdef:k","acme","2027-01-15T08:00:00Z","integration:int_0123456789abcdef"]'
+	for bad in '.integration_id = "x"' '.tenant = null' '.input = [1]' 'del(.idempotency_key)' \
+		'.action_id = "act_1"'; do
+		run --separate-stderr cx-parse --provider action <<< "$(jq -c "$bad" <<< "$ok")"
+		assert_failure 65
+		[ -z "$(jq -c 'select(.type == "action.requested")' <<< "$output")" ]
+		[[ $stderr == *parse.error* ]]
+		[[ $stderr != *acme* ]]
+	done
 }
