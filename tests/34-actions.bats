@@ -483,3 +483,32 @@ events() {
 		[[ $stderr != *acme* ]]
 	done
 }
+
+@test "serve stops cleanly on SIGTERM after calls of every route" {
+	CX_TOKEN_KEY=$(head -c 32 /dev/urandom | base64)
+	export CX_TOKEN_KEY
+	integration acme "action:create_lead trigger:message"
+	start_server --max-body 1000
+	run act create_lead "$LEAD"
+	assert_output 202
+	run act create_lead "$LEAD"
+	assert_output 202
+	run act create_lead '{"name":1}'
+	refused 422 VALIDATION_FAILED
+	run act create_lead "$(head -c 2000 /dev/zero | tr '\0' ' '){}"
+	refused 413 PAYLOAD_TOO_LARGE
+	run http GET /integrations/me -H "X-Api-Key: $KEY"
+	assert_output 200
+	run http POST /hooks -H "X-Api-Key: $KEY" \
+		--data-binary '{"event":"message","target_url":"https://hooks.zapier.com/h/1"}'
+	assert_output 201
+	run http DELETE "/hooks/$(jq -r .id resp)" -H "X-Api-Key: $KEY"
+	assert_output 200
+	run http GET '/triggers/message?limit=5' -H "X-Api-Key: $KEY"
+	assert_output 200
+	run http GET /hooks/nothing/here -H "X-Api-Key: $KEY"
+	refused 404 NOT_FOUND
+	stop_server
+	assert_equal "$exit_code" 0
+	refute grep -q Sanitizer server.err
+}
