@@ -4,7 +4,9 @@
  * thread that owns the store connection and commits whatever has queued up
  * in one transaction (group commit). A request's connection is suspended
  * until its delivery is committed, and only then answered 200, so a 200
- * always means the delivery is on disk. Counters are kept in memory and
+ * always means the delivery is on disk. Calls of the automation API
+ * (actions.h) are jobs too: the writer runs each inside the group's
+ * transaction, which decides its answer. Counters are kept in memory and
  * written by the writer in its transactions; latency and body-size
  * histograms live in this process and are served by /metrics. WAL
  * checkpoints (an fsync of the database file) run once a second on the
