@@ -146,11 +146,16 @@ int cx_outbound_audit(const cx_outbound_table *t, cx_store *s, const char *actio
 	char *subject = cx_xasprintf("%s:%lld", t->subject, (long long)id);
 	cx_audit_entry e = { .action = action, .actor = actor, .subject = subject,
 		.correlation_id = cx_json_str(item, "correlation_id") };
+	jv meta = jv_object_get(jv_copy(item), jv_string("meta"));
 	int rc;
 
 	detail = jv_object_set(detail, jv_string(t->id_key), jv_number((double)id));
 	for (const char *const *f = t->audit_fields; *f; f++)
 		cx_outbound_copy(&detail, item, *f, NULL);
+	/* which automation asked for it (an action.requested line), on every row */
+	if (jv_get_kind(meta) == JV_KIND_OBJECT)
+		cx_outbound_copy(&detail, meta, "integration_id", NULL);
+	jv_free(meta);
 	e.detail = detail;
 	rc = cx_audit_append(s, &e, err);
 	free(subject);
