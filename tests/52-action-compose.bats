@@ -307,3 +307,15 @@ sent() {
 	echo "$stderr" | jq -se 'map(select(.error_code == "invalid_action")) | length == 1'
 	assert_equal "$(sql 'SELECT count(*) FROM publish_commands')" 0
 }
+
+@test "an idempotency key that cannot travel in a header is kept as its SHA-256: still one send" {
+	export CX_APPROVAL_WHATSAPP=none
+	key="$(printf 'k%.0s' $(seq 300)) with spaces"
+	line=$(action send_message '{channel: "whatsapp", to: "+5511987654321", text: "hi", workspace: "acme"}' "$key" |
+		jq -c '.correlation_id = "c-long-key"')
+	cx-publish <<< "$line" > /dev/null
+	cx-publish <<< "$line" > /dev/null 2>&1
+	assert_equal "$(sent "$GREC")" 1
+	assert_equal "$(sql 'SELECT idempotency_key FROM publish_commands')" \
+		"action:$INT:sha256:$(printf '%s' "$key" | sha256sum | cut -d ' ' -f 1)"
+}
