@@ -111,8 +111,14 @@ $(PEER_OIDC): tests/peer/oidc/package.json tests/peer/oidc/package-lock.json
 	npm ci --prefix tests/peer/oidc --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The Standard Webhooks receiver the trigger tests deliver to.
+PEER_SWH = tests/peer/swh/node_modules/.package-lock.json
+$(PEER_SWH): tests/peer/swh/package.json tests/peer/swh/package-lock.json
+	npm ci --prefix tests/peer/swh --no-audit --no-fund --loglevel=error
+	@touch $@
+
 check: deps
-	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC)
+	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC) $(PEER_SWH)
 	@CX_BIN=$(CURDIR)/$(B) CX_UNIT_DIR=$(O)/unit tests/run
 
 run: deps
