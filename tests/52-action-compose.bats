@@ -6,12 +6,14 @@
 # approval policy (x refused as always), sent once per action; the other
 # actions pass through both tools unchanged for the user's handler. The
 # audit rows carry the integration id and the action's correlation id.
-# The action.requested lines are written here by hand, in the shape cx-parse
-# gives them (SPEC §5). Providers are the mocks of 60-cx-publish.bats and
+# Most action.requested lines are written here by hand, in the shape cx-parse
+# gives them (SPEC §5); the last tests take them from a real `cx-ingest
+# serve` through cx-parse, end to end. Providers are the mocks of 60-cx-publish.bats and
 # 64-email-publish.bats: x_api.py, graph_api.py, oauth_server.py (the X
 # credential) and ses.py.
 
 load helpers
+load lib/serve
 
 eval "helpers_$(declare -f setup)"
 
@@ -69,6 +71,10 @@ setup() {
 	unset CX_APPROVAL_WHATSAPP CX_APPROVAL_EMAIL CX_APPROVAL_X CX_PUBLISH_DIRECT_ENABLED
 	cx accounts add --channel x --account acme --tenant acme 2> /dev/null
 	cx accounts add --channel whatsapp --account 1001 --tenant acme 2> /dev/null
+}
+
+teardown() {
+	kill_started
 }
 
 # control URL JSON: programs a mock.
@@ -318,4 +324,55 @@ sent() {
 	assert_equal "$(sent "$GREC")" 1
 	assert_equal "$(sql 'SELECT idempotency_key FROM publish_commands')" \
 		"action:$INT:sha256:$(printf '%s' "$key" | sha256sum | cut -d ' ' -f 1)"
+}
+
+# --- end to end: cx-ingest serve, cx-parse, cx-approve, cx-publish -------------
+
+# called ACTION BODY: an integration of tenant acme (scope action:ACTION)
+# calls POST /actions/ACTION on a new server; sets ID, CID (the correlation
+# id answered) and LINES (the stored actions as cx-parse writes them).
+called() {
+	local out
+	out=$(cx integrations create --tenant acme --kind zapier --name zap \
+		--scopes "action:$1" 2> /dev/null)
+	ID=$(jq -r .integration_id <<< "$out")
+	CX_META_APP_SECRET=test-app-secret CX_META_VERIFY_TOKEN=test-verify-token start_server
+	run http POST "/actions/$1" -H "X-Api-Key: $(jq -r .api_key <<< "$out")" \
+		-H 'Idempotency-Key: zap-run-1' -H 'Content-Type: application/json' --data-binary "$2"
+	assert_output 202
+	CID=$(jq -r .correlation_id resp)
+	LINES=$(cx-ingest drain --consumer compose | cx-parse)
+}
+
+@test "end to end: a Zap's enqueue_post waits for a person; cx audit --correlation-id goes from the request to the post" {
+	cx-approve operators add "$ME" --role owner 2> /dev/null
+	connect_x
+	called enqueue_post '{"channel":"x","kind":"post","workspace":"acme","text":"launch day"}'
+	echo "$LINES" | jq -se --arg i "$ID" 'map(select(.type == "action.requested"))
+		| length == 1 and .[0].data.integration_id == $i and .[0].data.action == "enqueue_post"'
+	cx-approve enqueue <<< "$LINES" > /dev/null
+	cx-approve enqueue <<< "$LINES" > /dev/null 2>&1
+	cx-publish > /dev/null
+	assert_equal "$(sent "$XREC")" 0
+	cx-approve approve 1 > /dev/null
+	cx-publish > /dev/null
+	assert_equal "$(sent "$XREC" '.body.text == "launch day"')" 1
+	run cx audit --json --correlation-id "$CID"
+	assert_equal "$(echo "$output" | jq -sc 'map([.action, .actor])')" \
+		"[[\"action_accepted\",\"integration:$ID\"],[\"post_proposed\",\"integration:$ID\"],[\"post_approved\",\"$ME\"],[\"publish_attempt\",\"$ME\"],[\"post_published\",\"$ME\"]]"
+	echo "$output" | jq -se --arg i "$ID" 'map(.detail.integration_id) | unique == [$i]'
+}
+
+@test "end to end: a Zap's send_message to WhatsApp is sent once, audited from the request to the message" {
+	export CX_APPROVAL_WHATSAPP=none
+	# serve takes a workspace of the integration's tenant: one listed by name
+	cx tenants set acme 2> /dev/null
+	called send_message '{"channel":"whatsapp","to":"+5511987654321","text":"on its way","workspace":"acme"}'
+	cx-publish <<< "$LINES" > /dev/null
+	cx-publish <<< "$LINES" > /dev/null 2>&1
+	assert_equal "$(sent "$GREC" '.body.text.body == "on its way"')" 1
+	run cx audit --json --correlation-id "$CID"
+	assert_equal "$(echo "$output" | jq -sc 'map(.action)')" \
+		'["action_accepted","command_accepted","publish_attempt","post_published"]'
+	echo "$output" | jq -se --arg i "$ID" 'map(.detail.integration_id) | unique == [$i]'
 }
