@@ -137,6 +137,13 @@ sent() {
 		and .[0].correlation_id == "c-act-k1"'
 }
 
+@test "a person's proposal that names an integration_id is not attributed to it" {
+	jq -cn --arg i "$INT" '{channel: "x", kind: "post", workspace: "acme", text: "mine",
+		integration_id: $i}' | cx-approve enqueue > /dev/null
+	cx audit --json | jq -se --arg me "$ME" 'map(select(.action == "post_proposed"))
+		| length == 1 and .[0].actor == $me and (.[0].detail | has("integration_id") | not)'
+}
+
 @test "another action with the same text is another proposal" {
 	{ action enqueue_post "$(xpost "twice")" k1; action enqueue_post "$(xpost "twice")" k2; } |
 		cx-approve enqueue > out

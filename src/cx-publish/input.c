@@ -58,9 +58,6 @@ static jv line_detail(jv line, long lineno)
 		cx_crypto_sha256_hex(text, strlen(text), sha);
 		d = jv_object_set(d, jv_string("text_sha256"), jv_string(sha));
 	}
-	if (cx_json_str(line, "integration_id"))
-		d = jv_object_set(d, jv_string("integration_id"),
-		    jv_string(cx_json_str(line, "integration_id")));
 	if (lineno > 0)
 		d = jv_object_set(d, jv_string("line"), jv_number((double)lineno));
 	return d;
@@ -93,10 +90,11 @@ static void line_error(long lineno, const char *code, const char *msg)
 	cx_log(CX_LOG_ERROR, f, "line %ld: %s", lineno, msg);
 }
 
-/* A line for a channel whose policy requires approval: refused, audited
- * as bypass_blocked. */
+/* A line for a channel whose policy requires approval (a: the
+ * action.requested line it came from, or NULL): refused, audited as
+ * bypass_blocked. */
 static void refuse_unapproved(cx_store *s, const cx_channel *ch, cx_ndjson_line *line,
-    int *status)
+    const cx_actionreq *a, int *status)
 {
 	char *subject = cx_xasprintf("channel:%s", ch->name);
 	jv d = line_detail(line->value, line->lineno);
@@ -104,8 +102,9 @@ static void refuse_unapproved(cx_store *s, const cx_channel *ch, cx_ndjson_line 
 	char msg[256];
 
 	d = jv_object_set(d, jv_string("reason"), jv_string("approval_required"));
-	if (audit(s, "bypass_blocked", subject, cx_json_str(line->value, "correlation_id"),
-	    d, &err) < 0) {
+	if (a)
+		d = jv_object_set(d, jv_string("integration_id"), jv_string(a->integration_id));
+	if (audit(s, "bypass_blocked", subject, a ? a->correlation_id : NULL, d, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 		publish_status(status, CX_EXIT_TEMPFAIL);
 	}
@@ -223,7 +222,7 @@ static int take_command(cx_store *s, const publish_conf *c, engine *e,
 		return 0;
 	}
 	if (required) {
-		refuse_unapproved(s, ch, line, status);
+		refuse_unapproved(s, ch, line, a, status);
 		return 0;
 	}
 	if (!key) {
