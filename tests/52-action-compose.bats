@@ -177,6 +177,13 @@ sent() {
 	echo "$output" | jq -se --arg i "$INT" 'map(.detail.integration_id) | unique == [$i]'
 }
 
+@test "an integration cannot be made an operator, so nothing about it approves" {
+	cx-approve operators add "$ME" --role owner 2> /dev/null
+	run --separate-stderr cx-approve operators add "integration:$INT" --role admin
+	assert_failure 64
+	assert_equal "$(cx-approve operators list --json | jq -sc 'map(.name)')" "[\"$ME\"]"
+}
+
 @test "an enqueue_post for another tenant's account is refused (77) and nothing is queued" {
 	run --separate-stderr cx-approve enqueue <<< "$(action enqueue_post "$(xpost "not yours")" k1 "$OTHER" other)"
 	assert_failure 77
