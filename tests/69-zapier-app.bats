@@ -1,0 +1,258 @@
+#!/usr/bin/env bats
+# The Zapier app (share/cx/zapier): its own tests, run with
+# zapier-platform-core's appTester against a real cx-ingest serve. The Make
+# blueprints (share/cx/examples/make): their format, their placeholders, and
+# the requests they build (tests/lib/make_run.py) accepted by a real serve.
+
+load helpers
+load lib/serve
+
+APP=$CX_ROOT/share/cx/zapier
+BLUEPRINTS=$CX_ROOT/share/cx/examples/make
+MAKE_FIXTURES=$FIXTURES/make
+ALL_SCOPES='action:create_lead action:update_lead action:create_task action:send_message
+	action:enqueue_post trigger:message trigger:lead trigger:email.received
+	trigger:calendar.event.created'
+
+teardown() {
+	kill_started
+}
+
+# integration KIND SCOPES: a new integration of tenant default; prints
+# {"integration_id","api_key"}.
+integration() {
+	cx integrations create --tenant default --kind "$1" --name "test $1" --scopes "$2"
+}
+
+# serve_with_zapier_keys: the running user owns a new state file, serve runs,
+# and CX_ZAPIER_* name it, a key of every scope and one of create_lead only.
+serve_with_zapier_keys() {
+	cx-approve operators add "$(id -un)" --role owner 2> /dev/null
+	start_server
+	export CX_ZAPIER_BASE_URL=$BASE
+	CX_ZAPIER_API_KEY=$(integration zapier "$ALL_SCOPES" | jq -r .api_key)
+	CX_ZAPIER_NARROW_KEY=$(integration zapier action:create_lead | jq -r .api_key)
+	export CX_ZAPIER_API_KEY CX_ZAPIER_NARROW_KEY
+}
+
+# app_tests FILE: runs the app's test/FILE with node's test runner (TAP).
+# Zapier's logging and RPC endpoints point at a closed local port, and no
+# logging token is set, so nothing can leave the machine.
+app_tests() {
+	[ -f "$APP/node_modules/zapier-platform-core/package.json" ] ||
+		fail "zapier-platform-core is not installed: make check, or npm ci --prefix share/cx/zapier"
+	run env -u LOGGING_TOKEN NODE_ENV=test LOGGING_ENDPOINT=http://127.0.0.1:9 \
+		ZAPIER_BASE_ENDPOINT=http://127.0.0.1:9 \
+		node --test --test-reporter=tap "$APP/test/$1"
+}
+
+# passed N: the TAP output of app_tests says N tests passed, none failed.
+passed() {
+	assert_success
+	assert_line "# pass $1"
+	assert_line "# fail 0"
+}
+
+@test "zapier app: the definition validates, with the catalogue's actions and four REST-hook triggers" {
+	app_tests definition.test.js
+	passed 3
+}
+
+@test "zapier app: the auth test against serve, ok with the key and UNAUTHORIZED without" {
+	serve_with_zapier_keys
+	app_tests authentication.test.js
+	passed 4
+}
+
+@test "zapier app: the actions are accepted, a repeated step is one action, errors keep cx's code" {
+	serve_with_zapier_keys
+	app_tests creates.test.js
+	passed 7
+}
+
+@test "zapier app: subscribe and unsubscribe round trip, samples are arrays, scopes hold" {
+	serve_with_zapier_keys
+	app_tests triggers.test.js
+	passed 4
+}
+
+@test "zapier app: the dependencies are pinned by the lock file, for node 18" {
+	run jq -r '.dependencies["zapier-platform-core"], .engines.node' "$APP/package.json"
+	assert_output $'16.5.1\n>=18.12'
+	run jq -r '.packages["node_modules/zapier-platform-core"].version' "$APP/package-lock.json"
+	assert_output 16.5.1
+	# every package of the lock runs on node 18
+	run jq -r '.packages | to_entries[] | select(.value.engines.node? // "" | test(">= ?(19|2[0-9])")) | .key' \
+		"$APP/package-lock.json"
+	assert_output ""
+}
+
+# --- Make blueprints -------------------------------------------------------
+
+# placeholders FILE: the {{UPPER_CASE}} placeholders in FILE, one a line, sorted.
+placeholders() {
+	grep -o '{{[A-Z_]*}}' "$1" | sort -u
+}
+
+# documented NAME: the placeholders the README's table lists for blueprint NAME.
+documented() {
+	grep "^| \`$1\` |" "$BLUEPRINTS/README.md" | grep -o '{{[A-Z_]*}}' | sort -u
+}
+
+# fill BLUEPRINT: the blueprint with its placeholders replaced, as the README
+# says to do before importing it, in ./filled.json: $BASE, $INTEGRATION_ID,
+# $API_KEY, and $WORKSPACE (default "default").
+fill() {
+	sed -e "s|{{CX_BASE_URL}}|$BASE|" -e "s|{{INTEGRATION_ID}}|$INTEGRATION_ID|" \
+		-e "s|{{CX_API_KEY}}|$API_KEY|" -e 's|{{NOTIFY_EMAIL}}|sales@example.com|' \
+		-e "s|{{CX_WORKSPACE}}|${WORKSPACE-default}|" \
+		-e 's|{{TARGET_URL}}|https://receiver.example/cx|' "$BLUEPRINTS/$1" > filled.json
+}
+
+# send REQUEST: sends one request line of make_run.py to serve; prints the
+# status, the body goes to ./resp.
+send() {
+	local url method body
+	local -a headers=()
+	url=$(jq -r .url <<< "$1")
+	method=$(jq -r .method <<< "$1")
+	body=$(jq -r .body <<< "$1")
+	while IFS= read -r h; do
+		headers+=(-H "$h")
+	done < <(jq -r '.headers | to_entries[] | "\(.key): \(.value)"' <<< "$1")
+	curl -sS -o resp -w '%{http_code}' --max-time 10 -X "$method" \
+		-H 'Content-Type: application/json' "${headers[@]}" --data-binary "$body" "$url"
+}
+
+# serve_with_make_key: serve runs with a make integration; INTEGRATION_ID and
+# API_KEY are its id and key.
+serve_with_make_key() {
+	local created
+	cx-approve operators add "$(id -un)" --role owner 2> /dev/null
+	start_server
+	created=$(integration make 'action:create_lead action:send_message action:create_task')
+	INTEGRATION_ID=$(jq -r .integration_id <<< "$created")
+	API_KEY=$(jq -r .api_key <<< "$created")
+}
+
+@test "make: every blueprint is a Make scenario blueprint, listed in the README" {
+	local b names=()
+	for b in "$BLUEPRINTS"/*.json; do
+		names+=("$(basename "$b")")
+		run jq -e '
+			(.name | type == "string") and (.flow | type == "array" and length >= 2)
+			and (.metadata.instant == true) and (.metadata.scenario | type == "object")
+			and (.flow[0].module == "gateway:CustomWebHook")
+			and all(.flow[]; (.id | type == "number") and (.module | test("^[a-z-]+:[A-Za-z]+$"))
+				and (.version | type == "number") and (.parameters | type == "object")
+				and (.mapper | type == "object") and (.metadata.designer | type == "object"))
+			and ([.flow[].id] | length == (unique | length))' "$b"
+		assert_success
+	done
+	[ "${#names[@]}" -ge 3 ] && [ "${#names[@]}" -le 5 ]
+	run bash -c "grep -o '^| \`[a-z-]*\.json\` |' '$BLUEPRINTS/README.md' | tr -d '|\` ' | sort"
+	assert_output "$(printf '%s\n' "${names[@]}" | sort)"
+}
+
+@test "make: a blueprint's placeholders are the ones the README lists, where it lists them" {
+	local b name actions
+	actions=$(cd "$CX_ROOT/share/cx/actions" && ls *.json | sed 's/\.json$//' | paste -sd '|')
+	for b in "$BLUEPRINTS"/*.json; do
+		name=$(basename "$b")
+		[ -n "$(documented "$name")" ] || fail "$name: no placeholders documented"
+		[ "$(placeholders "$b")" = "$(documented "$name")" ] ||
+			fail "$name: has $(placeholders "$b" | tr '\n' ' '), README lists $(documented "$name" | tr '\n' ' ')"
+		# every string holding a placeholder, as "NAME path" with flow indexes as N
+		run jq -r --arg actions "$actions" '
+			paths(strings) as $p | getpath($p) as $v
+			| ($v | [scan("\\{\\{([A-Z_]+)\\}\\}")[0]]) as $names | select($names | length > 0)
+			| ($p | map(if type == "number" then "N" else . end) | join(".")) as $where
+			| $names[] as $n
+			| if $n == "CX_BASE_URL" or $n == "INTEGRATION_ID" then
+				select($where != "flow.N.mapper.url"
+					or ($v | test("^\\{\\{CX_BASE_URL\\}\\}/make/hooks/\\{\\{INTEGRATION_ID\\}\\}/(" + $actions + ")$") | not))
+			  elif $n == "CX_API_KEY" then
+				select($where != "flow.N.mapper.headers.N.value" or $v != "{{CX_API_KEY}}"
+					or (getpath($p[:-1]).name != "X-Api-Key"))
+			  elif $n == "TARGET_URL" then
+				select($where != "flow.N.mapper.url" or $v != "{{TARGET_URL}}")
+			  elif $n == "NOTIFY_EMAIL" or $n == "CX_WORKSPACE" then
+				select($where != "flow.N.mapper.data")
+			  else . end
+			| "\($n) at \($where): \($v)"' "$b"
+		assert_success
+		[ -z "$output" ] || fail "$name: placeholders where the README does not put them: $output"
+	done
+}
+
+@test "make: the request each blueprint builds is accepted by cx-ingest serve, once per event" {
+	local req first
+	serve_with_make_key
+
+	fill whatsapp-message-to-lead.json
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/message.json"
+	assert_success
+	[ "${#lines[@]}" -eq 1 ]
+	req=${lines[0]}
+	[ "$(jq -r .url <<< "$req")" = "$BASE/make/hooks/$INTEGRATION_ID/create_lead" ]
+	[ "$(jq -c '.body | fromjson' <<< "$req")" = \
+		'{"name":"Ana \"Aninha\" Souza","email":"ana.souza@example.com","source":"whatsapp"}' ]
+	[ "$(send "$req")" = 202 ]
+	first=$(jq -r .action_id resp)
+	[[ $first == act_* ]]
+	# Make's retry of the same event: the same key, the same action
+	[ "$(send "$req")" = 202 ]
+	[ "$(jq -r .action_id resp)" = "$first" ]
+	# a message with no e-mail address in it builds no request
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/message-no-address.json"
+	assert_success
+	assert_output ""
+
+	fill lead-to-email.json
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/lead.json"
+	assert_success
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jq -r '.body | fromjson | .channel, .to, .subject' <<< "${lines[0]}")" = \
+		$'email\nsales@example.com\nNew lead 444444444444' ]
+	[ "$(send "${lines[0]}")" = 202 ]
+	[ "$(jq -r .status resp)" = accepted ]
+
+	fill calendar-event-to-task.json
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/calendar.event.created.json"
+	assert_success
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jq -c '.body | fromjson' <<< "${lines[0]}")" = \
+		'{"title":"Prepare: Demo call \"ACME\"\nsecond line","due_at":"2026-11-24T15:00:00Z"}' ]
+	[ "$(send "${lines[0]}")" = 202 ]
+	# an all-day event has no time to be due at: no task
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/calendar.event.all-day.json"
+	assert_success
+	assert_output ""
+}
+
+@test "make: calendar-event-to-webhook POSTs the event's data as JSON to the URL" {
+	BASE=unused INTEGRATION_ID=unused API_KEY=unused fill calendar-event-to-webhook.json
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/calendar.event.created.json"
+	assert_success
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jq -r '.method, .url' <<< "${lines[0]}")" = $'POST\nhttps://receiver.example/cx' ]
+	[ "$(jq -c '.body | fromjson | {source, type, event}' <<< "${lines[0]}")" = \
+		"$(jq -c '{source: "cx", type, event: .data}' "$MAKE_FIXTURES/calendar.event.created.json")" ]
+}
+
+@test "make: a blueprint filled in wrong is refused with cx's error" {
+	serve_with_make_key
+	WORKSPACE= fill lead-to-email.json
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/lead.json"
+	assert_success
+	[ "$(send "${lines[0]}")" = 422 ]
+	[ "$(jq -c '{ok, code: .error.code, path: .error.path}' resp)" = \
+		'{"ok":false,"code":"VALIDATION_FAILED","path":"/workspace"}' ]
+	# the key with its last character changed
+	if [[ $API_KEY == *A ]]; then API_KEY=${API_KEY%?}B; else API_KEY=${API_KEY%?}A; fi
+	fill lead-to-email.json
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/lead.json"
+	assert_success
+	[ "$(send "${lines[0]}")" = 401 ]
+	[ "$(jq -r .error.code resp)" = UNAUTHORIZED ]
+}
