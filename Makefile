@@ -111,6 +111,12 @@ $(PEER_OIDC): tests/peer/oidc/package.json tests/peer/oidc/package-lock.json
 	npm ci --prefix tests/peer/oidc --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The Standard Webhooks receiver the trigger tests deliver to.
+PEER_SWH = tests/peer/swh/node_modules/.package-lock.json
+$(PEER_SWH): tests/peer/swh/package.json tests/peer/swh/package-lock.json
+	npm ci --prefix tests/peer/swh --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # The Zapier app's dependencies (zapier-platform-core), which its tests need;
 # `make install` leaves them out.
 ZAPIER_APP = share/cx/zapier/node_modules/.package-lock.json
@@ -119,7 +125,7 @@ $(ZAPIER_APP): share/cx/zapier/package.json share/cx/zapier/package-lock.json
 	@touch $@
 
 check: deps
-	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC) $(ZAPIER_APP)
+	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC) $(PEER_SWH) $(ZAPIER_APP)
 	@CX_BIN=$(CURDIR)/$(B) CX_UNIT_DIR=$(O)/unit tests/run
 
 run: deps

@@ -25,8 +25,8 @@
 #include "xalloc.h"
 
 static const char *const tools[] = {
-	"approve", "dedupe", "ingest", "oauth", "parse", "publish", "sync", "tenants",
-	"email", NULL,
+	"approve", "dedupe", "ingest", "integrations", "oauth", "parse", "publish", "sync",
+	"tenants", "email", NULL,
 };
 
 /* The secrets doctor reports as set or not (never their values). */
@@ -143,6 +143,7 @@ static void usage(FILE *out)
 	    "  sync       calendar mirrors and polling (cx-sync)\n"
 	    "  tenants    tenants, their e-mail plans and paused channels (cx-tenants)\n"
 	    "  email      suppression list and sending-domain checks (cx-email)\n"
+	    "  integrations  API keys and trigger subscriptions of automations (cx-integrations)\n"
 	    "  accounts   map provider accounts to tenants (accounts add|list)\n"
 	    "  doctor     state file, schema and secrets at a glance\n"
 	    "  metrics    counters in Prometheus text format\n"

@@ -21,6 +21,7 @@
 
 #include <microhttpd.h>
 
+#include "actions.h"
 #include "clock.h"
 #include "config.h"
 #include "configfile.h"
@@ -82,10 +83,12 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	return 0;
 }
 
-/* Work for the writer: a delivery to store, or (provider NULL) just a
- * transaction, which proves the store writable and flushes counters. */
+/* Work for the writer: a delivery to store, a call of the automation API
+ * to run (actions.h), or (neither) just a transaction, which proves the
+ * store writable and flushes counters. */
 typedef struct job {
 	const char *provider;
+	action_call *call;
 	char *body, *headers;   /* headers: the kept ones, a JSON object text */
 	size_t len;
 	char correlation_id[CX_CORRELATION_ID_LEN];
@@ -98,6 +101,7 @@ typedef struct job {
 /* One request, kept by MHD between calls of the handler. */
 typedef struct {
 	const char *route;                  /* a webhook route, or NULL */
+	int api;                            /* a route of the automation API */
 	const cx_webhook_source *source;    /* the route's */
 	size_t source_index;
 	char *body;
@@ -203,10 +207,15 @@ static void emit_stdout(job *j)
 
 	if (srv.stdout_gone)
 		return;
-	cx_clock_rfc3339(j->received, -1, ts);
-	line = cx_inbox_line(j->inbox_id, j->provider, j->correlation_id, ts,
-	    j->headers, j->body, j->len);
-	cx_ndjson_write_raw(line, strlen(line));
+	if (j->call) {
+		line = actions_stdout_line(j->call);
+	} else {
+		cx_clock_rfc3339(j->received, -1, ts);
+		line = cx_inbox_line(j->inbox_id, j->provider, j->correlation_id, ts,
+		    j->headers, j->body, j->len);
+	}
+	if (line)
+		cx_ndjson_write_raw(line, strlen(line));
 	free(line);
 }
 
@@ -241,7 +250,9 @@ static void commit_group(job *batch)
 
 	ok = cx_store_begin(srv.store, &err) == 0;
 	for (job *j = batch; ok && j; j = j->next) {
-		if (j->provider)
+		if (j->call)
+			ok = actions_run(j->call, srv.store, &err) == 0;
+		else if (j->provider)
 			ok = cx_inbox_add(srv.store, j->provider, j->correlation_id,
 			    j->received, j->headers, j->body, j->len, &j->inbox_id,
 			    &err) == 0;
@@ -257,7 +268,7 @@ static void commit_group(job *batch)
 		free_deltas(pending);
 	}
 	for (job *j = batch; j; j = j->next)
-		if (ok && j->provider && srv.c.to_stdout)
+		if (ok && (j->provider || j->call) && srv.c.to_stdout)
 			emit_stdout(j);
 	if (srv.c.to_stdout && !srv.stdout_gone && cx_ndjson_flush() < 0) {
 		srv.stdout_gone = 1;
@@ -503,6 +514,24 @@ static enum MHD_Result accept_delivery(struct MHD_Connection *conn, request *r)
 	return MHD_YES;
 }
 
+/* A call of the automation API: answered at once when nothing needs the
+ * store, else run by the writer. */
+static enum MHD_Result accept_call(struct MHD_Connection *conn, request *r,
+    const char *url, const char *method)
+{
+	job *j = cx_xcalloc(1, sizeof *j);
+
+	j->call = actions_begin(conn, method, url, r->body, r->len, r->too_big);
+	r->body = NULL;
+	j->conn = conn;
+	r->job = j;
+	if (j->call->status)
+		return actions_reply(conn, j->call, 0, &r->status);
+	MHD_suspend_connection(conn);
+	enqueue(j);
+	return MHD_YES;
+}
+
 /* A job without a delivery: the writer runs a transaction for it. */
 static enum MHD_Result probe_store(struct MHD_Connection *conn, request *r)
 {
@@ -557,6 +586,8 @@ static enum MHD_Result finish_job(struct MHD_Connection *conn, request *r)
 	job *j = r->job;
 	char body[128];
 
+	if (j->call)
+		return actions_reply(conn, j->call, j->failed, &r->status);
 	if (j->failed)
 		return reply_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable");
 	if (j->provider) {
@@ -589,6 +620,14 @@ static enum MHD_Result begin_request(struct MHD_Connection *conn, request *r,
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv.c.max_body)
 			return reply_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
 			    "body_too_large");
+		return MHD_YES;
+	}
+	if (actions_route(url)) {
+		r->api = 1;
+		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv.c.max_body)
+			return actions_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "PAYLOAD_TOO_LARGE", "the body is larger than the server accepts",
+			    &r->status);
 		return MHD_YES;
 	}
 	if (strcmp(url, "/healthz") != 0 && strcmp(url, "/metrics") != 0)
@@ -653,6 +692,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	}
 	if (r->job)
 		return finish_job(conn, r);
+	if (r->api)
+		return accept_call(conn, r, url, method);
 	if (!r->route) {
 		r->metrics = strcmp(url, "/metrics") == 0;
 		return probe_store(conn, r);
@@ -689,6 +730,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	pthread_mutex_unlock(&srv.lock);
 	if (r->job) {
+		actions_free(r->job->call);
 		free(r->job->headers);
 		free(r->job->body);
 		free(r->job);
@@ -810,6 +852,8 @@ static int open_all(void)
 		if (src->load && ingest_routes_use(srv.c.served, k) &&
 		    src->load(&srv.keys[k], &err) < 0)
 			return cx_log_fail(&err);
+	if (actions_open(&err) < 0)
+		return cx_log_fail(&err);
 	if (cx_store_open(srv.c.db, &srv.store, &err) < 0 ||
 	    cx_store_open(srv.c.db, &srv.reader, &err) < 0)
 		return cx_log_fail(&err);
@@ -871,6 +915,7 @@ static void close_all(pthread_t writer, pthread_t checkpointer)
 	pthread_join(checkpointer, NULL);
 	cx_store_close(srv.reader);
 	cx_store_close(srv.store);
+	actions_close();
 	for (size_t k = 0; (src = cx_webhooks_source(k)); k++)
 		if (src->unload)
 			src->unload(srv.keys[k]);

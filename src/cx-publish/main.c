@@ -31,7 +31,8 @@
 
 enum { OPTION_DB = 1, OPTION_CONFIG, OPTION_CHANNEL, OPTION_MAX, OPTION_DRY_RUN,
 	OPTION_MAX_ATTEMPTS, OPTION_DIRECT, OPTION_KEY, OPTION_KEY_FILE, OPTION_MAX_LINE,
-	OPTION_PUBLISHED, OPTION_REF, OPTION_NO_PROGRESS };
+	OPTION_PUBLISHED, OPTION_REF, OPTION_NO_PROGRESS, OPTION_CONCURRENCY,
+	OPTION_SUBSCRIPTION };
 
 static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 {
@@ -48,6 +49,9 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case OPTION_PUBLISHED: c->published = 1; break;
 	case OPTION_NO_PROGRESS: c->no_progress = 1; break;
 	case OPTION_REF: c->ref = arg; break;
+	case OPTION_SUBSCRIPTION: c->subscription = arg; break;
+	case OPTION_CONCURRENCY:
+		return cx_opts_range("concurrency", arg, 1, 256, &c->concurrency, err);
 	case OPTION_MAX: return cx_opts_uint("max", arg, &c->max, err);
 	case OPTION_MAX_LINE:
 		return cx_opts_range("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
@@ -95,6 +99,21 @@ static const cx_opt feedback_opts[] = {
 	OPT_END,
 };
 
+static const cx_opt triggers_opts[] = {
+	OPT_CONFIG, OPT_DB,
+	{ "concurrency", 0, OPTION_CONCURRENCY, "N", "deliveries in flight at once (default "
+	  "$CX_PUBLISH_CONCURRENCY, 16)" },
+	{ "dry-run", 'n', OPTION_DRY_RUN, NULL, "enqueue and send nothing; say what would go" },
+	{ "max", 0, OPTION_MAX, "N", "send at most N deliveries in this run (default: all that "
+	  "are due)" },
+	{ "max-line", 0, OPTION_MAX_LINE, "BYTES", "longest accepted stdin line (default 1048576)" },
+	OPT_END,
+};
+#define OPT_SUBSCRIPTION { "subscription", 0, OPTION_SUBSCRIPTION, "S", \
+	"only the deliveries of subscription S" }
+static const cx_opt dlq_list_opts[] = { OPT_CONFIG, OPT_DB, OPT_SUBSCRIPTION, OPT_END };
+static const cx_opt dlq_replay_opts[] = { OPT_CONFIG, OPT_DB, OPT_SUBSCRIPTION, OPT_END };
+
 #define ARGS_RUN "[--channel C] [--max N] [--dry-run] [--max-attempts N] [--no-progress] [--db PATH] " \
 	"[--config FILE] [< commands.ndjson]"
 #define ARGS_DIRECT "--direct --key K [--dry-run] [--db PATH] [--config FILE] < command.json"
@@ -102,11 +121,16 @@ static const cx_opt feedback_opts[] = {
 #define ARGS_RESOLVE "--published [--ref ID] ID | command:ID ... [--db PATH] [--config FILE]"
 #define ARGS_RECONCILE "[--channel C] [--db PATH] [--config FILE]"
 #define ARGS_FEEDBACK "[--max-line BYTES] [--db PATH] [--config FILE] < events.ndjson"
+#define ARGS_TRIGGERS "[--max N] [--concurrency N] [--dry-run] [--max-line BYTES] [--db PATH] " \
+	"[--config FILE] [< events.ndjson]"
+#define ARGS_DLQ_LIST "[--subscription S] [--db PATH] [--config FILE]"
+#define ARGS_DLQ_REPLAY "ID ... | --subscription S [--db PATH] [--config FILE]"
 #define NEXT "\n       cx-publish "
 
 static const cx_cmd cmd_run = { "cx-publish",
 	ARGS_RUN NEXT ARGS_DIRECT NEXT "retry " ARGS_RETRY NEXT "resolve " ARGS_RESOLVE NEXT
-	"reconcile " ARGS_RECONCILE NEXT "feedback " ARGS_FEEDBACK,
+	"reconcile " ARGS_RECONCILE NEXT "feedback " ARGS_FEEDBACK NEXT "triggers " ARGS_TRIGGERS
+	NEXT "dlq list " ARGS_DLQ_LIST NEXT "dlq replay " ARGS_DLQ_REPLAY,
 	"Publish the approved queue items that are due, and the command lines on stdin\n"
 	"for channels whose approval policy is none (never x). post.* lines on stdout.",
 	run_opts };
@@ -126,6 +150,19 @@ static const cx_cmd cmd_feedback = { "cx-publish feedback", ARGS_FEEDBACK,
 	"suppress hard bounces, complaints and repeated soft bounces, record each\n"
 	"message's fate, and pause a tenant's e-mail when its bounce or complaint\n"
 	"rate is over the limit (cx-email(7)).", feedback_opts };
+
+static const cx_cmd cmd_triggers = { "cx-publish triggers", ARGS_TRIGGERS,
+	"Pass every line through, enqueue one delivery of each event to every active\n"
+	"subscription of its tenant and type (sanitized, once per dedupe key), and\n"
+	"deliver what is due, signed as Standard Webhooks, retried on a schedule\n"
+	"(cx-automation(7)).", triggers_opts };
+static const cx_cmd cmd_dlq_list = { "cx-publish dlq list", ARGS_DLQ_LIST,
+	"Show the dead and failed trigger deliveries, one JSON line each, without\n"
+	"their payloads.", dlq_list_opts };
+static const cx_cmd cmd_dlq_replay = { "cx-publish dlq replay", ARGS_DLQ_REPLAY,
+	"Bring dead or failed trigger deliveries back, attempts reset and the same\n"
+	"webhook-id, for the next cx-publish triggers run (owners and admins).",
+	dlq_replay_opts };
 
 static void on_signal(int sig)
 {
@@ -347,6 +384,48 @@ static int feedback(int argc, char **argv)
 	return status;
 }
 
+/* --- triggers and their dead letters --------------------------------------- */
+
+static int triggers(int argc, char **argv)
+{
+	publish_conf c = { 0 };
+	cx_store *s = NULL;
+	int first, status;
+	int rc = setup(&cmd_triggers, argc, argv, &c, 0, 0, &first, &s);
+
+	if (rc >= 0)
+		return rc;
+	status = publish_triggers(s, &c);
+	cx_ndjson_flush();
+	cx_store_close(s);
+	return status;
+}
+
+static int dlq(int argc, char **argv)
+{
+	int list = argc > 1 && strcmp(argv[1], "list") == 0;
+	int replay = argc > 1 && strcmp(argv[1], "replay") == 0;
+	const cx_cmd *cmd = list ? &cmd_dlq_list : &cmd_dlq_replay;
+	publish_conf c = { 0 };
+	cx_store *s = NULL;
+	int first, status, rc;
+
+	if (!list && !replay) {
+		cx_log_error("dlq wants list or replay (see cx-publish --help)");
+		return CX_EXIT_USAGE;
+	}
+	if ((rc = setup(cmd, argc - 1, argv + 1, &c, 0, list ? 0 : -1, &first, &s)) >= 0)
+		return rc;
+	if (replay && (c.subscription != NULL) == (first < argc - 1)) {
+		cx_store_close(s);
+		return cx_opts_usage_error(cmd, NULL, "name the deliveries: IDs or --subscription");
+	}
+	status = list ? publish_dlq_list(s, &c) :
+	    publish_dlq_replay(s, &c, argc - 1, argv + 1, first);
+	cx_store_close(s);
+	return status;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(int, char **);
@@ -356,6 +435,8 @@ static const struct {
 	{ "resolve", resolve, "settle unknown items a person found published" },
 	{ "reconcile", reconcile, "settle items whose fate is unknown" },
 	{ "feedback", feedback, "apply e-mail lifecycle events (suppressions, breaker)" },
+	{ "triggers", triggers, "deliver events to the automations subscribed to them" },
+	{ "dlq", dlq, "list or replay dead trigger deliveries" },
 	{ NULL, NULL, NULL },
 };
 

@@ -18,7 +18,8 @@
 typedef struct {
 	const char *db, *config, *channel, *key, *key_file;
 	const char *ref;            /* resolve --ref */
-	long long max, max_attempts, max_line;
+	const char *subscription;   /* dlq --subscription */
+	long long max, max_attempts, max_line, concurrency;
 	int dry_run, direct, published, no_progress;
 } publish_conf;
 
@@ -54,6 +55,16 @@ void publish_reconcile(cx_store *s, const char *channel, int explicit, int *stat
 /* `cx-publish feedback`: stdin to stdout unchanged, applying the e-mail
  * lifecycle events among the lines (feedback.c); the exit status. */
 int publish_feedback(cx_store *s, const publish_conf *c);
+
+/* `cx-publish triggers`: stdin to stdout unchanged, enqueueing the trigger
+ * deliveries of the events among the lines, then delivering what is due
+ * (triggers.c); the exit status. */
+int publish_triggers(cx_store *s, const publish_conf *c);
+/* `cx-publish dlq list` and `dlq replay` (dlq.c), on the operands from
+ * first on; the exit status. */
+int publish_dlq_list(cx_store *s, const publish_conf *c);
+int publish_dlq_replay(cx_store *s, const publish_conf *c, int argc, char **argv,
+    int first);
 
 /* Latencies of one channel's send requests (answered or not), gathered in
  * memory between commits. Bucket i holds those above bound i - 1 and up

@@ -1,10 +1,20 @@
 /* sanitize.h: what of a canonical event may leave cx in a trigger delivery
  * (issue 14). A policy, share/cx/sanitize/<type>.json, is an allowlist of
- * data fields, each kept as is ("keep": ids that are not personal data),
- * masked as a phone number or an e-mail address (SPEC §4 Logs), or masked
- * by what it looks like ("mask"); nothing else of the event goes out, and
- * a type without a policy is never delivered. The payload is
- * {"type", "timestamp" (the event's occurred_at), "data"}.
+ * data fields (cx-sanitize(5)):
+ *
+ *   {"fields": {"message_id": "keep", "from.id": "mask",
+ *               "attachments[].type": "keep", "to[]": "email"}}
+ *
+ * A path names fields inside objects with dots; "name[]" applies to each
+ * element of an array (of values or of objects). Treatments: "keep" (ids
+ * that are not personal data), "phone" and "email" (always masked as such,
+ * SPEC §4 Logs), "mask" (text or ids that may be either: every phone
+ * number and e-mail address inside masked, the rest kept). Nothing else of
+ * the event goes out, and a type without a policy is never delivered. The
+ * payload is {"type", "id" ("evt_" + 32 hex of the SHA-256 of the
+ * dedupe_key, which itself may hold personal data), "timestamp" (the
+ * event's occurred_at, or null), "tenant", "channel", "correlation_id",
+ * "data"}.
  *
  * A cx_sanitizer is the caller's (cx_sanitizer_free); apply consumes
  * nothing and returns a new jv. */

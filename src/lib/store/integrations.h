@@ -47,6 +47,10 @@ int cx_integrations_create(cx_store *s, const char *tenant, const char *kind,
  * CX_EXIT_SOME_FAILED. */
 int cx_integrations_rotate(cx_store *s, const char *id, int64_t grace,
     const char *actor, char **api_key, cx_err *err);
+/* As cx_integrations_rotate at time now: the previous key expires at
+ * now + grace, which the caller may show. */
+int cx_integrations_rotate_at(cx_store *s, const char *id, int64_t now,
+    int64_t grace, const char *actor, char **api_key, cx_err *err);
 /* Revokes id for good: its keys expire now and its subscriptions are
  * disabled. Audited integration_revoked. */
 int cx_integrations_revoke(cx_store *s, const char *id, const char *actor,

@@ -311,7 +311,7 @@ static int settle(const cx_outbound_table *t, cx_store *s, int64_t id,
 	if (jv_get_kind(o->data) == JV_KIND_OBJECT)
 		detail = jv_object_merge(detail, jv_copy(o->data));
 	if (cx_outbound_audit(t, s, edges[e].action, actor, item, detail, err) < 0 ||
-	    (edges[e].result && cx_outbound_count(s, "cx_publish_total",
+	    (edges[e].result && cx_outbound_count(s, t->counter ? t->counter : "cx_publish_total",
 	    cx_json_str(item, "channel"), "result", edges[e].result, err) < 0))
 		goto fail;
 	if (event && strcmp(o->state, "approved") != 0) {
@@ -361,7 +361,8 @@ int cx_outbound_settle(const cx_outbound_table *t, cx_store *s, int64_t id,
 int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s,
     int64_t *expired, cx_err *err)
 {
-	cx_outbound_outcome o = { .state = "unknown", .error_code = "LEASE_EXPIRED",
+	cx_outbound_outcome o = { .state = t->expired_to ? t->expired_to : "unknown",
+		.error_code = "LEASE_EXPIRED",
 		.error_detail = "the lease ran out before an outcome was recorded" };
 	id_list l = { 0 };
 	cx_stmt *st;

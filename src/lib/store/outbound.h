@@ -91,6 +91,10 @@ typedef struct {
 	const char *const *event_fields;  /* item fields of event data, after the id,
 	                                     NULL-terminated */
 	const cx_outbound_row *row;       /* how a row of sql.get or sql.list reads */
+	const char *counter;        /* the counter of settled results (NULL:
+	                               cx_publish_total) */
+	const char *expired_to;     /* where a row whose lease ran out goes (NULL:
+	                               unknown, to be reconciled) */
 	cx_outbound_sql sql;
 } cx_outbound_table;
 

@@ -54,6 +54,11 @@ int cx_subscriptions_rotate_secret(cx_store *s, const cx_tokenkeys *keys,
  * subscription_disabled by actor. */
 int cx_subscriptions_disable_in(cx_store *s, const char *id, const char *reason,
     const char *actor, const char *correlation_id, cx_err *err);
+/* Disables every active subscription of integration_id (it is revoked),
+ * each audited subscription_disabled; their ids are appended to *ids. */
+int cx_subscriptions_disable_all_in(cx_store *s, const char *integration_id,
+    const char *reason, const char *actor, const char *correlation_id, jv *ids,
+    cx_err *err);
 
 /* Subscriptions (of integration_id, NULL: all) by id, never a secret:
  * {subscription_id, integration_id, tenant, event, target_url, origin,
