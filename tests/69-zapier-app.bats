@@ -10,9 +10,20 @@ load lib/serve
 APP=$CX_ROOT/share/cx/zapier
 BLUEPRINTS=$CX_ROOT/share/cx/examples/make
 MAKE_FIXTURES=$FIXTURES/make
-ALL_SCOPES='action:create_lead action:update_lead action:create_task action:send_message
-	action:enqueue_post trigger:message trigger:lead trigger:email.received
-	trigger:calendar.event.created'
+ALL_SCOPES="action:create_lead action:update_lead action:create_task action:send_message"
+ALL_SCOPES+=" action:enqueue_post trigger:message trigger:lead trigger:email.received"
+ALL_SCOPES+=" trigger:calendar.event.created"
+
+# helpers.bash's setup, plus the secrets cx-ingest serve starts with and the
+# key that seals subscriptions' signing secrets.
+eval "helpers_$(declare -f setup)"
+setup() {
+	helpers_setup
+	export CX_META_APP_SECRET=test-app-secret CX_META_VERIFY_TOKEN=test-verify-token
+	CX_TOKEN_KEY=$(head -c 32 /dev/urandom | base64)
+	export CX_TOKEN_KEY
+	unset CX_TOKEN_KEY_FILE CX_TOKEN_KEY_PREVIOUS
+}
 
 teardown() {
 	kill_started
@@ -24,15 +35,28 @@ integration() {
 	cx integrations create --tenant default --kind "$1" --name "test $1" --scopes "$2"
 }
 
-# serve_with_zapier_keys: the running user owns a new state file, serve runs,
-# and CX_ZAPIER_* name it, a key of every scope and one of create_lead only.
+# record_samples: canonical events of tenant default (one message, two leads,
+# one e-mail received, a timed and an all-day calendar event) through
+# cx-publish triggers, which records their sanitized payloads as samples.
+record_samples() {
+	cat "$FIXTURES/whatsapp/meta_inbound_text.expected.ndjson" \
+		"$FIXTURES/instagram/meta_page_leadgen_two_changes.expected.ndjson" \
+		"$FIXTURES/mailgun-inbound/anymail_inbound_basics.expected.ndjson" \
+		"$MAKE_FIXTURES/calendar.ndjson" | cx-publish triggers > /dev/null
+}
+
+# serve_with_zapier_keys [OPTION...]: the running user owns a new state file
+# with samples, serve runs (with OPTION...), and CX_ZAPIER_* name it, a key
+# of every scope and one of create_lead only.
 serve_with_zapier_keys() {
 	cx-approve operators add "$(id -un)" --role owner 2> /dev/null
-	start_server
+	record_samples
+	start_server "$@"
 	export CX_ZAPIER_BASE_URL=$BASE
 	CX_ZAPIER_API_KEY=$(integration zapier "$ALL_SCOPES" | jq -r .api_key)
 	CX_ZAPIER_NARROW_KEY=$(integration zapier action:create_lead | jq -r .api_key)
 	export CX_ZAPIER_API_KEY CX_ZAPIER_NARROW_KEY
+	[[ $CX_ZAPIER_API_KEY == cxk_* && $CX_ZAPIER_NARROW_KEY == cxk_* ]]
 }
 
 # app_tests FILE: runs the app's test/FILE with node's test runner (TAP).
@@ -70,10 +94,16 @@ passed() {
 	passed 7
 }
 
-@test "zapier app: subscribe and unsubscribe round trip, samples are arrays, scopes hold" {
+@test "zapier app: subscribe and unsubscribe round trip, samples from serve, scopes hold" {
 	serve_with_zapier_keys
 	app_tests triggers.test.js
 	passed 4
+}
+
+@test "zapier app: a 429 from cx becomes a ThrottledError with its Retry-After" {
+	CX_ACTIONS_RATE=1/3600,burst=1 serve_with_zapier_keys
+	app_tests throttle.test.js
+	passed 1
 }
 
 @test "zapier app: the dependencies are pinned by the lock file, for node 18" {
@@ -105,14 +135,14 @@ documented() {
 fill() {
 	sed -e "s|{{CX_BASE_URL}}|$BASE|" -e "s|{{INTEGRATION_ID}}|$INTEGRATION_ID|" \
 		-e "s|{{CX_API_KEY}}|$API_KEY|" -e 's|{{NOTIFY_EMAIL}}|sales@example.com|' \
-		-e "s|{{CX_WORKSPACE}}|${WORKSPACE-default}|" \
+		-e "s|{{CX_WORKSPACE}}|${WORKSPACE-default}|" -e 's|{{LEAD_EMAIL}}|whatsapp-leads@example.com|' \
 		-e 's|{{TARGET_URL}}|https://receiver.example/cx|' "$BLUEPRINTS/$1" > filled.json
 }
 
 # send REQUEST: sends one request line of make_run.py to serve; prints the
 # status, the body goes to ./resp.
 send() {
-	local url method body
+	local url method body h
 	local -a headers=()
 	url=$(jq -r .url <<< "$1")
 	method=$(jq -r .method <<< "$1")
@@ -124,15 +154,33 @@ send() {
 		-H 'Content-Type: application/json' "${headers[@]}" --data-binary "$body" "$url"
 }
 
-# serve_with_make_key: serve runs with a make integration; INTEGRATION_ID and
-# API_KEY are its id and key.
+# serve_with_make_key: samples recorded, serve runs with a make integration;
+# INTEGRATION_ID and API_KEY are its id and key.
 serve_with_make_key() {
 	local created
 	cx-approve operators add "$(id -un)" --role owner 2> /dev/null
+	record_samples
 	start_server
-	created=$(integration make 'action:create_lead action:send_message action:create_task')
+	created=$(integration make "$ALL_SCOPES")
 	INTEGRATION_ID=$(jq -r .integration_id <<< "$created")
 	API_KEY=$(jq -r .api_key <<< "$created")
+	[[ $API_KEY == cxk_* ]]
+}
+
+# delivery EVENT N: the Nth newest sample of EVENT from serve (what a
+# delivery to the scenario's webhook carries), in ./delivery.json.
+delivery() {
+	[ "$(http GET "/triggers/$1?limit=$2" -H "X-Api-Key: $API_KEY")" = 200 ]
+	jq ".[$2 - 1]" resp > delivery.json
+	[ "$(jq -r .type delivery.json)" = "$1" ]
+}
+
+# scenario BLUEPRINT: runs the filled BLUEPRINT on ./delivery.json; $lines
+# are the requests it builds.
+scenario() {
+	fill "$1"
+	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json delivery.json
+	assert_success
 }
 
 @test "make: every blueprint is a Make scenario blueprint, listed in the README" {
@@ -176,7 +224,7 @@ serve_with_make_key() {
 					or (getpath($p[:-1]).name != "X-Api-Key"))
 			  elif $n == "TARGET_URL" then
 				select($where != "flow.N.mapper.url" or $v != "{{TARGET_URL}}")
-			  elif $n == "NOTIFY_EMAIL" or $n == "CX_WORKSPACE" then
+			  elif $n == "NOTIFY_EMAIL" or $n == "CX_WORKSPACE" or $n == "LEAD_EMAIL" then
 				select($where != "flow.N.mapper.data")
 			  else . end
 			| "\($n) at \($where): \($v)"' "$b"
@@ -185,74 +233,68 @@ serve_with_make_key() {
 	done
 }
 
-@test "make: the request each blueprint builds is accepted by cx-ingest serve, once per event" {
-	local req first
+@test "make: the request each blueprint builds from a real delivery is accepted by serve, once per event" {
+	local first
 	serve_with_make_key
 
-	fill whatsapp-message-to-lead.json
-	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/message.json"
-	assert_success
+	delivery message 1
+	scenario whatsapp-message-to-lead.json
 	[ "${#lines[@]}" -eq 1 ]
-	req=${lines[0]}
-	[ "$(jq -r .url <<< "$req")" = "$BASE/make/hooks/$INTEGRATION_ID/create_lead" ]
-	[ "$(jq -c '.body | fromjson' <<< "$req")" = \
-		'{"name":"Ana \"Aninha\" Souza","email":"ana.souza@example.com","source":"whatsapp"}' ]
-	[ "$(send "$req")" = 202 ]
+	[ "$(jq -r .url <<< "${lines[0]}")" = "$BASE/make/hooks/$INTEGRATION_ID/create_lead" ]
+	[ "$(jq -r '.headers["Idempotency-Key"]' <<< "${lines[0]}")" = "make-lead-$(jq -r .id delivery.json)" ]
+	[ "$(jq -c '.body | fromjson | {name, email, source}' <<< "${lines[0]}")" = \
+		'{"name":"Sheena Nelson","email":"whatsapp-leads@example.com","source":"whatsapp"}' ]
+	[ "$(send "${lines[0]}")" = 202 ]
 	first=$(jq -r .action_id resp)
 	[[ $first == act_* ]]
 	# Make's retry of the same event: the same key, the same action
-	[ "$(send "$req")" = 202 ]
+	[ "$(send "${lines[0]}")" = 202 ]
 	[ "$(jq -r .action_id resp)" = "$first" ]
-	# a message with no e-mail address in it builds no request
-	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/message-no-address.json"
-	assert_success
+	# an outbound message builds no request
+	jq '.data.direction = "outbound"' delivery.json > out.json && mv out.json delivery.json
+	scenario whatsapp-message-to-lead.json
 	assert_output ""
 
-	fill lead-to-email.json
-	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/lead.json"
-	assert_success
+	delivery lead 2
+	scenario lead-to-email.json
 	[ "${#lines[@]}" -eq 1 ]
 	[ "$(jq -r '.body | fromjson | .channel, .to, .subject' <<< "${lines[0]}")" = \
-		$'email\nsales@example.com\nNew lead 444444444444' ]
+		$'email\nsales@example.com\nNew lead 123123123123' ]
 	[ "$(send "${lines[0]}")" = 202 ]
 	[ "$(jq -r .status resp)" = accepted ]
 
-	fill calendar-event-to-task.json
-	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/calendar.event.created.json"
-	assert_success
+	delivery calendar.event.created 2
+	scenario calendar-event-to-task.json
 	[ "${#lines[@]}" -eq 1 ]
 	[ "$(jq -c '.body | fromjson' <<< "${lines[0]}")" = \
-		'{"title":"Prepare: Demo call \"ACME\"\nsecond line","due_at":"2026-11-24T15:00:00Z"}' ]
+		'{"title":"Prepare: Demo call \"ACME\"\nwith Ana","due_at":"2026-11-24T15:00:00Z"}' ]
 	[ "$(send "${lines[0]}")" = 202 ]
 	# an all-day event has no time to be due at: no task
-	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/calendar.event.all-day.json"
-	assert_success
+	delivery calendar.event.created 1
+	scenario calendar-event-to-task.json
 	assert_output ""
 }
 
-@test "make: calendar-event-to-webhook POSTs the event's data as JSON to the URL" {
-	BASE=unused INTEGRATION_ID=unused API_KEY=unused fill calendar-event-to-webhook.json
-	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/calendar.event.created.json"
-	assert_success
+@test "make: calendar-event-to-webhook POSTs the delivered event as JSON to the URL" {
+	serve_with_make_key
+	delivery calendar.event.created 2
+	scenario calendar-event-to-webhook.json
 	[ "${#lines[@]}" -eq 1 ]
 	[ "$(jq -r '.method, .url' <<< "${lines[0]}")" = $'POST\nhttps://receiver.example/cx' ]
-	[ "$(jq -c '.body | fromjson | {source, type, event}' <<< "${lines[0]}")" = \
-		"$(jq -c '{source: "cx", type, event: .data}' "$MAKE_FIXTURES/calendar.event.created.json")" ]
+	[ "$(jq -c '.body | fromjson | {source, id, type, timestamp, event}' <<< "${lines[0]}")" = \
+		"$(jq -c '{source: "cx", id, type, timestamp, event: .data}' delivery.json)" ]
 }
 
 @test "make: a blueprint filled in wrong is refused with cx's error" {
 	serve_with_make_key
-	WORKSPACE= fill lead-to-email.json
-	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/lead.json"
-	assert_success
+	delivery lead 1
+	WORKSPACE='' scenario lead-to-email.json
 	[ "$(send "${lines[0]}")" = 422 ]
 	[ "$(jq -c '{ok, code: .error.code, path: .error.path}' resp)" = \
 		'{"ok":false,"code":"VALIDATION_FAILED","path":"/workspace"}' ]
 	# the key with its last character changed
 	if [[ $API_KEY == *A ]]; then API_KEY=${API_KEY%?}B; else API_KEY=${API_KEY%?}A; fi
-	fill lead-to-email.json
-	run "$PY" "$CX_ROOT/tests/lib/make_run.py" filled.json "$MAKE_FIXTURES/lead.json"
-	assert_success
+	scenario lead-to-email.json
 	[ "$(send "${lines[0]}")" = 401 ]
 	[ "$(jq -r .error.code resp)" = UNAUTHORIZED ]
 }

@@ -7,8 +7,7 @@ webhook delivery, as far as the tests need Make's semantics.
 BLUEPRINT has its placeholders filled in already (as the README says to do
 before importing it); DELIVERY is the JSON body the scenario's custom webhook
 receives. Modules run in flow order: gateway:CustomWebHook (its output is the
-delivery), regexp:Parser (the groups of the first match as $1, $2...; no
-match ends the run), json:TransformToJSON ({"json": the value as JSON}) and
+delivery), json:TransformToJSON ({"json": the value as JSON}) and
 http:ActionSendData, for which one JSON line {"id", "method", "url",
 "headers": {name: value}, "body"} is printed: the request Make would send.
 A module's filter (conditions OR-ed, each a list AND-ed; operators
@@ -100,11 +99,6 @@ def run(module, outputs, delivery):
     mapper = module.get("mapper", {})
     if kind == "gateway:CustomWebHook":
         return delivery
-    if kind == "regexp:Parser":
-        m = re.search(mapper["pattern"], text(render(outputs, mapper["text"])))
-        if not m:
-            return MISSING
-        return {f"${i}": g for i, g in enumerate([m.group(0)] + list(m.groups()))}
     if kind == "json:TransformToJSON":
         value = render(outputs, mapper["object"])
         return {"json": json.dumps(None if value is MISSING else value, ensure_ascii=False)}
@@ -132,10 +126,7 @@ def main():
     for module in blueprint["flow"]:
         if not passes(outputs, module):
             return
-        out = run(module, outputs, delivery)
-        if out is MISSING:
-            return
-        outputs[module["id"]] = out
+        outputs[module["id"]] = run(module, outputs, delivery)
 
 
 if __name__ == "__main__":

@@ -75,4 +75,4 @@ const idempotencyKey = (bundle, action, body) => {
   return `zapier:${zap}:${action}:${digest}`;
 };
 
-module.exports = { url, addApiKey, handleErrors, idempotencyKey, canonical };
+module.exports = { url, addApiKey, handleErrors, idempotencyKey };

@@ -38,6 +38,6 @@ test('a trigger per event, each a REST hook', () => {
     const operation = App.triggers[key].operation;
     assert.equal(operation.type, 'hook');
     assert.equal(operation.sample.type, event);
-    assert.match(operation.sample.id, /^[0-9a-f]{32}$/);
+    assert.match(operation.sample.id, /^evt_[0-9a-f]{32}$/);
   }
 });

@@ -1,6 +1,8 @@
 'use strict';
 // The cx server the tests run against (a real `cx-ingest serve`, started by
-// tests/69-zapier-app.bats): its address and a key from the environment.
+// tests/69-zapier-app.bats): its address and keys from the environment. Its
+// state file has samples of each trigger's event (two of lead), recorded by
+// `cx-publish triggers` from cx's test fixtures.
 
 const zapier = require('zapier-platform-core');
 const App = require('../index');
