@@ -298,3 +298,16 @@ scenario() {
 	[ "$(send "${lines[0]}")" = 401 ]
 	[ "$(jq -r .error.code resp)" = UNAUTHORIZED ]
 }
+
+@test "cx-automation(7): its shell example computes the Standard Webhooks signature it shows" {
+	local page script
+	page=$(mandoc -Tascii "$CX_ROOT/man/man7/cx-automation.7" | col -bx)
+	# the commands from "$ secret=" to the line after them that is no command
+	script=$(awk '/^ *\$ secret=/ { on = 1 } on && !/^ *(\$ | +[-'"'"'o])/ { exit }
+		on { sub(/^ *\$ /, ""); print }' <<< "$page")
+	[ "$(wc -l <<< "$script")" -eq 5 ]
+	run bash -c "$script"
+	assert_success
+	assert_output g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+	grep -qF 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' <<< "$page"
+}
