@@ -59,7 +59,7 @@ serve_with_zapier_keys() {
 	[[ $CX_ZAPIER_API_KEY == cxk_* && $CX_ZAPIER_NARROW_KEY == cxk_* ]]
 }
 
-# app_tests FILE: runs the app's test/FILE with node's test runner (TAP).
+# app_tests FILE: runs the app's test/FILE, its node:test tests reporting TAP.
 # Zapier's logging and RPC endpoints point at a closed local port, and no
 # logging token is set, so nothing can leave the machine.
 app_tests() {
@@ -67,7 +67,7 @@ app_tests() {
 		fail "zapier-platform-core is not installed: make check, or npm ci --prefix share/cx/zapier"
 	run env -u LOGGING_TOKEN NODE_ENV=test LOGGING_ENDPOINT=http://127.0.0.1:9 \
 		ZAPIER_BASE_ENDPOINT=http://127.0.0.1:9 \
-		node --test --test-reporter=tap "$APP/test/$1"
+		node --test-reporter=tap "$APP/test/$1"
 }
 
 # passed N: the TAP output of app_tests says N tests passed, none failed.
