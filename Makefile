@@ -144,7 +144,7 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	tar -C share/cx --exclude=node_modules -cf - . | tar -C $(DESTDIR)$(PREFIX)/share/cx -xf -
+	tar -C share/cx --exclude=node_modules -cf - . | tar -C $(DESTDIR)$(PREFIX)/share/cx --no-same-owner -xf -
 	for s in 1 5 7; do for f in man/man$$s/*.$$s; do [ -e "$$f" ] && \
 		install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
 	install -m 0644 completions/cx.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cx
