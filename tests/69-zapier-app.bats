@@ -121,12 +121,12 @@ passed() {
 
 # placeholders FILE: the {{UPPER_CASE}} placeholders in FILE, one a line, sorted.
 placeholders() {
-	grep -o '{{[A-Z_]*}}' "$1" | sort -u
+	LC_ALL=C grep -o '{{[A-Z_]*}}' "$1" | LC_ALL=C sort -u
 }
 
 # documented NAME: the placeholders the README's table lists for blueprint NAME.
 documented() {
-	grep "^| \`$1\` |" "$BLUEPRINTS/README.md" | grep -o '{{[A-Z_]*}}' | sort -u
+	grep "^| \`$1\` |" "$BLUEPRINTS/README.md" | LC_ALL=C grep -o '{{[A-Z_]*}}' | LC_ALL=C sort -u
 }
 
 # fill BLUEPRINT: the blueprint with its placeholders replaced, as the README
@@ -198,8 +198,8 @@ scenario() {
 		assert_success
 	done
 	[ "${#names[@]}" -ge 3 ] && [ "${#names[@]}" -le 5 ]
-	run bash -c "grep -o '^| \`[a-z-]*\.json\` |' '$BLUEPRINTS/README.md' | tr -d '|\` ' | sort"
-	assert_output "$(printf '%s\n' "${names[@]}" | sort)"
+	run bash -c "LC_ALL=C grep -o '^| \`[a-z-]*\.json\` |' '$BLUEPRINTS/README.md' | tr -d '|\` ' | LC_ALL=C sort"
+	assert_output "$(printf '%s\n' "${names[@]}" | LC_ALL=C sort)"
 }
 
 @test "make: a blueprint's placeholders are the ones the README lists, where it lists them" {
