@@ -206,7 +206,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, unsigned status,
 	return rc;
 }
 
-enum MHD_Result actions_reply_error(struct MHD_Connection *conn, unsigned status,
+static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned status,
     const char *code, const char *message, unsigned *sent)
 {
 	char *body = cx_json_dump(error_object(code, message, NULL));
@@ -224,7 +224,7 @@ enum MHD_Result actions_reply(struct MHD_Connection *conn, const action_call *ca
     int failed, unsigned *status)
 {
 	if (failed)
-		return actions_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "UNAVAILABLE", "the store is unavailable; try again later", status);
 	*status = call->status;
 	return send_answer(conn, call->status, call->answer, call->retry_after,
@@ -557,6 +557,7 @@ static jv stored_body(const action_call *c, const cx_integration *in,
 	b = jv_object_set(b, jv_string("action"), jv_string(c->action));
 	b = jv_object_set(b, jv_string("action_id"), jv_string(action_id));
 	b = jv_object_set(b, jv_string("idempotency_key"), jv_string(c->idempotency_key));
+	b = jv_object_set(b, jv_string("requested_at"), jv_number((double)c->received));
 	return jv_object_set(b, jv_string("input"), jv_copy(c->input));
 }
 
@@ -641,13 +642,12 @@ static int run_action(action_call *c, cx_store *s, const cx_integration *in,
 	return accept_action(c, s, in, now, err);
 }
 
-/* Counts the call's result in cx_actions_total: accepted, replayed, or
- * the refusal's code in lower case. */
-static int count_result(const action_call *c, cx_store *s, cx_err *err)
+char *actions_result_labels(const action_call *c)
 {
-	char result[32] = "accepted", *labels;
-	int rc;
+	char result[32] = "accepted";
 
+	if (c->route != ROUTE_ACTION)
+		return NULL;
 	if (c->replayed) {
 		snprintf(result, sizeof result, "replayed");
 	} else if (c->code) {
@@ -657,9 +657,16 @@ static int count_result(const action_call *c, cx_store *s, cx_err *err)
 			result[i] = (char)tolower((unsigned char)c->code[i]);
 		result[i] = '\0';
 	}
-	labels = cx_metrics_labels("action", c->action ? c->action : "unknown",
+	return cx_metrics_labels("action", c->action ? c->action : "unknown",
 	    "result", result, NULL);
-	rc = cx_metrics_add(s, "cx_actions_total", labels, 1, err);
+}
+
+/* Counts the call's result in cx_actions_total, in its transaction. */
+static int count_result(const action_call *c, cx_store *s, cx_err *err)
+{
+	char *labels = actions_result_labels(c);
+	int rc = labels ? cx_metrics_add(s, "cx_actions_total", labels, 1, err) : 0;
+
 	free(labels);
 	return rc;
 }
@@ -699,7 +706,7 @@ int actions_run(action_call *c, cx_store *s, cx_err *err)
 	}
 	if (rc >= 0 && known)
 		rc = settle(c, s, &in, err);
-	if (rc >= 0 && c->route == ROUTE_ACTION)
+	if (rc >= 0)
 		rc = count_result(c, s, err);
 	cx_integration_free(&in);
 	return rc < 0 ? -1 : 0;

@@ -84,10 +84,11 @@ char *actions_stdout_line(const action_call *call);
  * committed); *status gets the status sent. */
 enum MHD_Result actions_reply(struct MHD_Connection *conn, const action_call *call,
     int failed, unsigned *status);
-/* Sends an error answer of the API's shape at once (path may be NULL). */
-enum MHD_Result actions_reply_error(struct MHD_Connection *conn, unsigned status,
-    const char *code, const char *message, unsigned *sent);
 void actions_free(action_call *call);
+/* The labels of call's cx_actions_total{action,result} (accepted,
+ * replayed, or the refusal's code in lower case; a new string), NULL for
+ * the routes that are not actions. */
+char *actions_result_labels(const action_call *call);
 
 /* Shared by actions.c and hooks.c. */
 /* Sets the answer to the error shape {"ok":false,"error":{...}}. */

@@ -514,19 +514,42 @@ static enum MHD_Result accept_delivery(struct MHD_Connection *conn, request *r)
 	return MHD_YES;
 }
 
+/* A call of the automation API answered without the writer (no route,
+ * wrong method, Content-Length over the limit): counted, answered, freed. */
+static enum MHD_Result answer_call_now(struct MHD_Connection *conn, request *r,
+    action_call *c)
+{
+	char *labels;
+	enum MHD_Result rc;
+
+	if (!c->status)
+		actions_answer_verdict(c, &c->early);
+	if ((labels = actions_result_labels(c))) {
+		pthread_mutex_lock(&srv.lock);
+		count_locked("cx_actions_total", labels, 1);
+		pthread_mutex_unlock(&srv.lock);
+		free(labels);
+	}
+	rc = actions_reply(conn, c, 0, &r->status);
+	actions_free(c);
+	return rc;
+}
+
 /* A call of the automation API: answered at once when nothing needs the
  * store, else run by the writer. */
 static enum MHD_Result accept_call(struct MHD_Connection *conn, request *r,
     const char *url, const char *method)
 {
-	job *j = cx_xcalloc(1, sizeof *j);
+	action_call *c = actions_begin(conn, method, url, r->body, r->len, r->too_big);
+	job *j;
 
-	j->call = actions_begin(conn, method, url, r->body, r->len, r->too_big);
 	r->body = NULL;
+	if (c->status)
+		return answer_call_now(conn, r, c);
+	j = cx_xcalloc(1, sizeof *j);
+	j->call = c;
 	j->conn = conn;
 	r->job = j;
-	if (j->call->status)
-		return actions_reply(conn, j->call, 0, &r->status);
 	MHD_suspend_connection(conn);
 	enqueue(j);
 	return MHD_YES;
@@ -625,9 +648,8 @@ static enum MHD_Result begin_request(struct MHD_Connection *conn, request *r,
 	if (actions_route(url)) {
 		r->api = 1;
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv.c.max_body)
-			return actions_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "PAYLOAD_TOO_LARGE", "the body is larger than the server accepts",
-			    &r->status);
+			return answer_call_now(conn, r, actions_begin(conn, method, url,
+			    NULL, 0, 1));
 		return MHD_YES;
 	}
 	if (strcmp(url, "/healthz") != 0 && strcmp(url, "/metrics") != 0)
