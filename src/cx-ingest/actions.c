@@ -389,7 +389,12 @@ action_call *actions_begin(struct MHD_Connection *conn, const char *method,
     const char *url, char *body, size_t len, int too_big)
 {
 	action_call *c = cx_xcalloc(1, sizeof *c);
+	unsigned char rnd[12];
 
+	cx_inbox_new_correlation_id(c->correlation_id);
+	cx_crypto_random(rnd, sizeof rnd);
+	memcpy(c->action_id, "act_", 4);
+	cx_crypto_hex(rnd, sizeof rnd, c->action_id + 4);
 	c->input = jv_invalid();
 	c->body = body;
 	c->len = len;
@@ -583,14 +588,9 @@ static int audit_accepted(action_call *c, cx_store *s, const cx_integration *in,
 static int accept_action(action_call *c, cx_store *s, const cx_integration *in, int64_t now,
     cx_err *err)
 {
-	unsigned char rnd[12];
-	char action_id[4 + 2 * sizeof rnd + 1];
+	const char *action_id = c->action_id;
 	jv answer;
 
-	cx_crypto_random(rnd, sizeof rnd);
-	memcpy(action_id, "act_", 4);
-	cx_crypto_hex(rnd, sizeof rnd, action_id + 4);
-	cx_inbox_new_correlation_id(c->correlation_id);
 	c->received = now;
 	c->inbox_body = cx_json_dump(stored_body(c, in, action_id));
 	answer = jv_object_set(jv_object(), jv_string("ok"), jv_true());
@@ -601,7 +601,6 @@ static int accept_action(action_call *c, cx_store *s, const cx_integration *in, 
 	actions_answer_json(c, MHD_HTTP_ACCEPTED, answer);
 	if (cx_inbox_add(s, "action", c->correlation_id, now, c->headers, c->inbox_body,
 	    strlen(c->inbox_body), &c->inbox_id, err) < 0 ||
-	    cx_inbox_count(s, "action", 1, err) < 0 ||
 	    cx_idempotency_record_in(s, in->id, c->idempotency_key, c->fingerprint,
 	    (int)c->status, c->answer, action_id, c->inbox_id, now, now - cat.ttl, err) < 0 ||
 	    cx_idempotency_daily_count_in(s, in->tenant, now / 86400, err) < 0)
@@ -661,16 +660,6 @@ char *actions_result_labels(const action_call *c)
 	    "result", result, NULL);
 }
 
-/* Counts the call's result in cx_actions_total, in its transaction. */
-static int count_result(const action_call *c, cx_store *s, cx_err *err)
-{
-	char *labels = actions_result_labels(c);
-	int rc = labels ? cx_metrics_add(s, "cx_actions_total", labels, 1, err) : 0;
-
-	free(labels);
-	return rc;
-}
-
 /* What the answer tells the integration's refused-call streak. */
 static int settle(action_call *c, cx_store *s, const cx_integration *in, cx_err *err)
 {
@@ -706,10 +695,13 @@ int actions_run(action_call *c, cx_store *s, cx_err *err)
 	}
 	if (rc >= 0 && known)
 		rc = settle(c, s, &in, err);
-	if (rc >= 0)
-		rc = count_result(c, s, err);
 	cx_integration_free(&in);
 	return rc < 0 ? -1 : 0;
+}
+
+int actions_stored(const action_call *c)
+{
+	return c->inbox_id != 0;
 }
 
 char *actions_stdout_line(const action_call *c)

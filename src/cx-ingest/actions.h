@@ -60,7 +60,9 @@ typedef struct action_call {
 	/* the stored delivery, for --stdout (inbox_id 0: none) */
 	int64_t inbox_id, received;
 	char *inbox_body;
+	/* made on the request's thread, used when the call changes something */
 	char correlation_id[CX_CORRELATION_ID_LEN];
+	char action_id[4 + 24 + 1];     /* "act_" + 24 hex */
 } action_call;
 
 /* Loads the action catalogue (share/cx/actions/<action>.json), the limits and
@@ -89,6 +91,8 @@ void actions_free(action_call *call);
  * replayed, or the refusal's code in lower case; a new string), NULL for
  * the routes that are not actions. */
 char *actions_result_labels(const action_call *call);
+/* Whether the call stored an action in the inbox (accepted, not replayed). */
+int actions_stored(const action_call *call);
 
 /* Shared by actions.c and hooks.c. */
 /* Sets the answer to the error shape {"ok":false,"error":{...}}. */

@@ -115,7 +115,6 @@ static int add_hook(action_call *c, cx_store *s, const cx_integration *in,
 		    "subscriptions are not available now; try again later", NULL);
 		return 0;
 	}
-	cx_inbox_new_correlation_id(c->correlation_id);
 	if (cx_subscriptions_create_in(s, actions_token_keys(), in->id, event,
 	    cx_json_str(c->input, "target_url"), "hook", actor, c->correlation_id, &id,
 	    NULL, err) < 0) {
@@ -138,7 +137,6 @@ static int delete_hook(action_call *c, cx_store *s, const cx_integration *in,
 {
 	int found = 0;
 
-	cx_inbox_new_correlation_id(c->correlation_id);
 	if (cx_subscriptions_delete_in(s, c->path_id, in->id, actor, c->correlation_id,
 	    &found, err) < 0)
 		return -1;

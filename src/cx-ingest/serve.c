@@ -153,12 +153,12 @@ static struct {
 	.tick = PTHREAD_COND_INITIALIZER,
 };
 
-/* Under srv.lock. */
-static void count_locked(const char *name, const char *labels, int64_t n)
+/* Adds n to name{labels} in *list. */
+static void count_into(delta **list, const char *name, const char *labels, int64_t n)
 {
 	delta *d;
 
-	for (d = srv.deltas; d; d = d->next) {
+	for (d = *list; d; d = d->next) {
 		if (strcmp(d->name, name) == 0 && strcmp(d->labels, labels) == 0) {
 			d->n += n;
 			return;
@@ -168,8 +168,14 @@ static void count_locked(const char *name, const char *labels, int64_t n)
 	d->name = cx_xstrdup(name);
 	d->labels = cx_xstrdup(labels);
 	d->n = n;
-	d->next = srv.deltas;
-	srv.deltas = d;
+	d->next = *list;
+	*list = d;
+}
+
+/* Under srv.lock. */
+static void count_locked(const char *name, const char *labels, int64_t n)
+{
+	count_into(&srv.deltas, name, labels, n);
 }
 
 /* Writes pending counter deltas inside the writer's open transaction. */
@@ -221,19 +227,30 @@ static void emit_stdout(job *j)
 	free(line);
 }
 
-/* Counts the batch's deliveries, one update per run of one provider. */
+/* Counts the batch's deliveries and answered calls, once per counter. */
 static int count_stored(job *batch, cx_err *err)
 {
-	for (job *j = batch; j;) {
-		const char *provider = j->provider;
-		int64_t n = 0;
+	delta *counts = NULL;
+	char *labels;
+	int rc;
 
-		for (; j && j->provider == provider; j = j->next)
-			n++;
-		if (provider && cx_inbox_count(srv.store, provider, n, err) < 0)
-			return -1;
+	for (job *j = batch; j; j = j->next) {
+		if (j->provider)
+			count_into(&counts, "cx_inbox_deliveries_total", j->provider, 1);
+		if (j->call && actions_stored(j->call))
+			count_into(&counts, "cx_inbox_deliveries_total", "action", 1);
+		if (j->call && (labels = actions_result_labels(j->call))) {
+			count_into(&counts, "cx_actions_total", labels, 1);
+			free(labels);
+		}
 	}
-	return 0;
+	rc = 0;
+	for (delta *d = counts; d && rc == 0; d = d->next)
+		rc = strcmp(d->name, "cx_inbox_deliveries_total") == 0 ?
+		    cx_inbox_count(srv.store, d->labels, d->n, err) :
+		    cx_metrics_add(srv.store, d->name, d->labels, d->n, err);
+	free_deltas(counts);
+	return rc;
 }
 
 /* One group: store every job of the batch and the pending counters in one

@@ -573,7 +573,8 @@ int cx_integrations_authenticate_in(cx_store *s, const char *api_key,
 
 static const char sql_accepted[] =
     "UPDATE integrations SET last_used_at = ?2, rejected_streak = 0,"
-    " rejected_since = NULL WHERE id = ?1";
+    " rejected_since = NULL WHERE id = ?1"
+    " AND (last_used_at IS NOT ?2 OR rejected_streak <> 0)";
 
 int cx_integrations_accepted_in(cx_store *s, const char *id, int64_t now,
     cx_err *err)
