@@ -439,3 +439,49 @@ audit_detail() {
 	assert_output "$(message_ids)"
 	[ "$(sql "SELECT count(*) FROM rate_buckets WHERE key = 'triggers:$SUB_a'")" -eq 1 ]
 }
+
+@test "a subscription whose receiver has been failing for 5 days is disabled, audited" {
+	subscribe a
+	rules a '{"default": 503}'
+	receiver a "$SECRET_a"
+	jq -c 'select(.type == "message")' events.ndjson | sed -n 1p | cx-publish triggers > /dev/null 2>&1 || true
+	at $((T0 + 5 * 86400 - 1)) a
+	jq -c 'select(.type == "message")' events.ndjson | sed -n 2p | cx-publish triggers > /dev/null 2>&1 || true
+	run sh -c "cx integrations subscriptions --json | jq -r .state"
+	assert_output active
+	at $((T0 + 5 * 86400)) a
+	jq -c 'select(.type == "message")' events.ndjson | sed -n 3p > third.ndjson
+	cx-publish triggers < third.ndjson > /dev/null 2>&1 || true
+	run sh -c "cx integrations subscriptions --json | jq -r '[.state, .state_reason] | @tsv'"
+	assert_output "$(printf 'disabled\tfailing for 5 days')"
+	run sh -c "cx audit | jq -c 'select(.action == \"subscription_disabled\") | [.correlation_id, .detail.subscription_id, .detail.integration_id]'"
+	assert_output "[\"$(jq -r .correlation_id third.ndjson)\",\"$SUB_a\",\"$ID\"]"
+	[ "$(sql "SELECT failing_since FROM trigger_subscriptions")" -eq "$T0" ]
+}
+
+@test "a success clears a subscription's failing time" {
+	subscribe a
+	rules a '{"sequence": [503, 200]}'
+	receiver a "$SECRET_a"
+	first_message | cx-publish triggers > /dev/null 2>&1 || true
+	[ "$(sql "SELECT failing_since FROM trigger_subscriptions")" -eq "$T0" ]
+	at "$(sql 'SELECT next_attempt_at FROM trigger_deliveries')" a
+	cx-publish triggers < /dev/null 2> /dev/null
+	run sql "SELECT failing_since IS NULL FROM trigger_subscriptions"
+	assert_output 1
+}
+
+@test "only owners and admins replay; a refusal is audited and changes nothing" {
+	subscribe a
+	rules a '{"default": 400}'
+	receiver a "$SECRET_a"
+	first_message | cx-publish triggers > /dev/null 2>&1 || true
+	cx-approve operators add someone-else --role owner 2> /dev/null
+	cx-approve operators add "$(id -un)" --role member 2> /dev/null
+	run cx-publish dlq replay 1
+	assert_failure 77
+	run sh -c "cx audit | jq -r 'select(.action == \"replay_denied\") | .action'"
+	assert_output replay_denied
+	run sql "SELECT state FROM trigger_deliveries"
+	assert_output dead
+}
