@@ -186,6 +186,16 @@ audit_detail() {
 	[ "$(sql 'SELECT count(*) FROM trigger_deliveries')" -eq 0 ]
 	[ ! -e a.jsonl ]
 	[ "$(jq -s '[.[] | select(.msg | startswith("would enqueue message"))] | length' <<< "$stderr")" -eq "$N" ]
+	# deliveries due for a retry are shown, not sent
+	rules a '{"default": 503}'
+	cx-publish triggers < events.ndjson > /dev/null 2>&1
+	at $((T0 + 3600)) a
+	run --separate-stderr cx-publish triggers --dry-run < /dev/null
+	assert_success
+	[ "$(jq -s '[.[] | select(.msg | test("^would deliver message \\(delivery [0-9]+, msg_[0-9a-f]{24}\\) to sub_"))] | length' <<< "$stderr")" -eq "$N" ]
+	[ "$(wc -l < a.jsonl)" -eq "$N" ]
+	run sql "SELECT DISTINCT state, attempts FROM trigger_deliveries"
+	assert_output "approved|1"
 }
 
 @test "during a secret rotation both secrets sign, and the receiver verifies with either" {

@@ -17,6 +17,7 @@
  * to approved, sent again under the same webhook-id) or settled. */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -584,11 +585,10 @@ static void plan(sender *t)
 {
 	due_list dl = { t, NULL, NULL, 0, 0 };
 	cx_err err = { 0, "" };
+	int64_t most = t->max > 0 ? t->max : INT64_MAX;
 
-	if (cx_trigger_deliveries_due(t->s, cx_clock_now(), t->max > 0 ? t->max : -1,
-	    t->max > 0 ? t->max : -1, on_due, &dl, &err) < 0) {
+	if (cx_trigger_deliveries_due(t->s, cx_clock_now(), most, most, on_due, &dl, &err) < 0)
 		publish_status(&t->status, cx_log_fail(&err));
-	}
 	for (size_t i = 0; i < dl.n; i++) {
 		jv item;
 
