@@ -78,7 +78,7 @@ static void test_due(cx_store *s, const cx_tokenkeys *keys)
 {
 	cx_err err = { 0, "" };
 	char *id = NULL, *key = NULL, *a = NULL, *b = NULL;
-	jv subs = jv_array();
+	jv subs = jv_array(), first;
 	due_seen seen = { "" };
 	int ok, added = 0;
 
@@ -100,8 +100,10 @@ static void test_due(cx_store *s, const cx_tokenkeys *keys)
 		    &err) == 0 && added;
 		jv_free(sub);
 	}
-	ok = ok && cx_trigger_deliveries_enqueue_in(s, jv_array_get(jv_copy(subs), 0),
-	    "message", "e0", "{}", "c-1", &added, &err) == 0 && !added;
+	first = jv_array_get(jv_copy(subs), 0);
+	ok = ok && cx_trigger_deliveries_enqueue_in(s, first, "message", "e0", "{}", "c-1",
+	    &added, &err) == 0 && !added;
+	jv_free(first);
 	ok = ok && cx_store_commit(s, &err) == 0;
 	check(ok, "five deliveries are enqueued, the same dedupe key again is not");
 	check(cx_trigger_deliveries_due(s, 4102444800, 10, 10, on_due, &seen, &err) == 0,
