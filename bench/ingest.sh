@@ -52,6 +52,7 @@ done
 case $duration in '' | *[!0-9]* | 0) echo "ingest.sh: --duration needs a positive integer" >&2; exit 2 ;; esac
 
 bench_init ingest "${args[@]}"
+BENCH_DURATION=$duration
 load0=$(cut -d" " -f1-3 /proc/loadavg)
 bench_need wrk wrk
 bench_need webhook webhook
@@ -106,25 +107,6 @@ sig=sha256=$(openssl dgst -sha256 -hmac "$secret" -hex <"$T/body.json" | sed 's/
 export CX_BENCH_BODY=$T/body.json CX_BENCH_SIG=$sig
 
 # --- helpers -----------------------------------------------------------------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		port_free "$p" && { echo "$p"; return; }
-	done
-}
-# wait_up PORT PID: until PORT accepts connections (10 s), PID still alive.
-wait_up() {
-	local _
-	for _ in $(seq 200); do
-		kill -0 "$2" 2>/dev/null || { echo "ingest.sh: server (pid $2) died" >&2; return 1; }
-		port_free "$1" || return 0
-		sleep 0.05
-	done
-	echo "ingest.sh: nothing listens on port $1" >&2
-	return 1
-}
 stop() {
 	kill "-${2:-TERM}" "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
@@ -145,45 +127,19 @@ probe() {
 	esac
 }
 
-declare -A RPS P50 P99 NON2XX OK2XX REQS ERRS
-# drive ID URL CONNS
-drive() {
-	local id=$1 url=$2 c=$3 out=$T/wrk-$1.txt line
-	wrk -t2 -c"$c" -d"${duration}s" --timeout 10s --latency \
-	    -s "$CX_ROOT/bench/peers/post.lua" "$url" >"$out" 2>&1 ||
-	    { echo "ingest.sh: wrk failed:" >&2; cat "$out" >&2; return 1; }
-	line=$(grep '^cx-bench:' "$out") ||
-	    { echo "ingest.sh: no counts from post.lua:" >&2; cat "$out" >&2; return 1; }
-	kv() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
-	REQS[$id]=$(kv requests)
-	OK2XX[$id]=$(kv ok2xx)
-	NON2XX[$id]=$(kv non2xx)
-	P50[$id]=$(kv p50)
-	P99[$id]=$(kv p99)
-	ERRS[$id]=$(awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^(connect|read|write|timeout)=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }' <<<"$line")
-	RPS[$id]=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$out")
-	# wrk's own lines must agree with the script's counts.
-	local wrk_req wrk_non
-	wrk_req=$(awk '/requests in/ { print $1 }' "$out")
-	wrk_non=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
-	if [ "$wrk_req" != "${REQS[$id]}" ] || [ "${wrk_non:-0}" != "${NON2XX[$id]}" ]; then
-		echo "ingest.sh: $id: wrk says $wrk_req requests, ${wrk_non:-0} non-2xx; post.lua says ${REQS[$id]}, ${NON2XX[$id]}" >&2
-	fi
-}
-
 declare -A ROWS
 run_cx() {
 	local c=$1 id=cx-$1 port pid db=$T/cx-$1.db
-	port=$(pick_port)
+	port=$(bench_pick_port)
 	"$cx" serve --listen "127.0.0.1:$port" --db "$db" 2>"$T/cx-$c.log" &
 	pid=$!
 	PIDS+=("$pid")
-	wait_up "$port" "$pid"
+	bench_wait_up "$port" "$pid"
 	probe "http://127.0.0.1:$port/webhooks/whatsapp"
 	local before
 	before=$(sqlite3 -batch "$db" 'SELECT count(*) FROM inbox')
 	echo "driving cx-ingest serve, $c connections..." >&2
-	drive "$id" "http://127.0.0.1:$port/webhooks/whatsapp" "$c"
+	bench_wrk "$id" "http://127.0.0.1:$port/webhooks/whatsapp" "$c"
 	# SIGKILL: a 2xx must already be on disk, nothing may wait in memory.
 	stop "$pid" KILL
 	ROWS[$id]=$(($(sqlite3 -batch "$db" 'SELECT count(*) FROM inbox') - before))
@@ -193,30 +149,30 @@ declare -A DBSIZE
 
 run_webhook() {
 	local c=$1 port pid
-	port=$(pick_port)
+	port=$(bench_pick_port)
 	webhook -hooks "$CX_ROOT/bench/peers/hooks.json" -template -ip 127.0.0.1 \
 	    -port "$port" >"$T/webhook-$c.log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
-	wait_up "$port" "$pid"
+	bench_wait_up "$port" "$pid"
 	probe "http://127.0.0.1:$port/hooks/whatsapp"
 	echo "driving webhook, $c connections..." >&2
-	drive "webhook-$c" "http://127.0.0.1:$port/hooks/whatsapp" "$c"
+	bench_wrk "webhook-$c" "http://127.0.0.1:$port/hooks/whatsapp" "$c"
 	stop "$pid"
 }
 
 run_nginx() {
 	local c=$1 port pid d=$T/nginx-$1
-	port=$(pick_port)
+	port=$(bench_pick_port)
 	mkdir -p "$d"
 	sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$d|g" "$CX_ROOT/bench/peers/nginx.conf" >"$d/nginx.conf"
 	nginx -p "$d" -c "$d/nginx.conf" -e "$d/nginx-error.log" >"$d/stdout.log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
-	wait_up "$port" "$pid"
+	bench_wait_up "$port" "$pid"
 	probe "http://127.0.0.1:$port/webhooks/whatsapp"
 	echo "driving nginx, $c connections..." >&2
-	drive "nginx-$c" "http://127.0.0.1:$port/webhooks/whatsapp" "$c"
+	bench_wrk "nginx-$c" "http://127.0.0.1:$port/webhooks/whatsapp" "$c"
 	stop "$pid" QUIT
 }
 
@@ -245,27 +201,27 @@ for c in 16 64; do
 		webhook) label="webhook (HMAC)" ;;
 		nginx) label="nginx return 200" ;;
 		esac
-		printf '%-18s %5d %10d %10s %10s %9d %9d %7d\n' "$label" "$c" "${RPS[$id]}" \
-		    "$(ms "${P50[$id]}")" "$(ms "${P99[$id]}")" "${REQS[$id]}" "${NON2XX[$id]}" "${ERRS[$id]}"
+		printf '%-18s %5d %10d %10s %10s %9d %9d %7d\n' "$label" "$c" "${BENCH_RPS[$id]}" \
+		    "$(ms "${BENCH_P50[$id]}")" "$(ms "${BENCH_P99[$id]}")" "${BENCH_REQS[$id]}" "${BENCH_NON2XX[$id]}" "${BENCH_ERRS[$id]}"
 	done
 done
 echo
 
-bench_ratio "req/s at 64 conns: cx / webhook" "${RPS[cx-64]}" "${RPS[webhook-64]}" 3
-bench_ratio "req/s at 64 conns: cx / nginx (fraction)" "${RPS[cx-64]}" "${RPS[nginx-64]}"
-bench_ratio "req/s at 16 conns: cx / webhook" "${RPS[cx-16]}" "${RPS[webhook-16]}"
-bench_ratio "p99 at 64 conns: cx / webhook" "${P99[cx-64]}" "${P99[webhook-64]}"
-bench_check "p99 at 64 conns: cx $(ms "${P99[cx-64]}") ms < webhook $(ms "${P99[webhook-64]}") ms" \
-    "$([ "${P99[cx-64]}" -lt "${P99[webhook-64]}" ] && echo 1 || echo 0)"
+bench_ratio "req/s at 64 conns: cx / webhook" "${BENCH_RPS[cx-64]}" "${BENCH_RPS[webhook-64]}" 3
+bench_ratio "req/s at 64 conns: cx / nginx (fraction)" "${BENCH_RPS[cx-64]}" "${BENCH_RPS[nginx-64]}"
+bench_ratio "req/s at 16 conns: cx / webhook" "${BENCH_RPS[cx-16]}" "${BENCH_RPS[webhook-16]}"
+bench_ratio "p99 at 64 conns: cx / webhook" "${BENCH_P99[cx-64]}" "${BENCH_P99[webhook-64]}"
+bench_check "p99 at 64 conns: cx $(ms "${BENCH_P99[cx-64]}") ms < webhook $(ms "${BENCH_P99[webhook-64]}") ms" \
+    "$([ "${BENCH_P99[cx-64]}" -lt "${BENCH_P99[webhook-64]}" ] && echo 1 || echo 0)"
 echo
 
 echo "durability (cx killed with SIGKILL right after wrk, then the inbox counted):"
 for c in 16 64; do
 	id=cx-$c
-	rows=${ROWS[$id]} ok=${OK2XX[$id]}
+	rows=${ROWS[$id]} ok=${BENCH_OK2XX[$id]}
 	diff=$((rows - ok))
 	printf '  %2d conns: inbox rows %d, 2xx answers %d (of %d responses, %d non-2xx): difference %+d' \
-	    "$c" "$rows" "$ok" "${REQS[$id]}" "${NON2XX[$id]}" "$diff"
+	    "$c" "$rows" "$ok" "${BENCH_REQS[$id]}" "${BENCH_NON2XX[$id]}" "$diff"
 	if [ "$diff" -gt 0 ]; then
 		printf ' (committed, answer not counted when wrk stopped)'
 	fi
@@ -273,7 +229,7 @@ for c in 16 64; do
 	bench_check "cx $c conns: every 2xx is an inbox row ($rows rows >= $ok 2xx, excess <= $c in flight)" \
 	    "$([ "$rows" -ge "$ok" ] && [ "$diff" -le "$c" ] && echo 1 || echo 0)"
 	bench_check "cx $c conns: no non-2xx, no socket errors" \
-	    "$([ "${NON2XX[$id]}" = 0 ] && [ "${ERRS[$id]}" = 0 ] && echo 1 || echo 0)"
+	    "$([ "${BENCH_NON2XX[$id]}" = 0 ] && [ "${BENCH_ERRS[$id]}" = 0 ] && echo 1 || echo 0)"
 done
 echo
 bench_verdict

@@ -15,6 +15,13 @@
 #                            prints A/B; with MIN, PASS or FAIL for A/B >= MIN
 #   bench_check LABEL OK     records a PASS/FAIL line (OK is 1 or 0)
 #   bench_verdict            prints the PASS/FAIL lines; returns 1 on a FAIL
+#   bench_pick_port          a free TCP port on 127.0.0.1
+#   bench_wait_up PORT PID   until PORT accepts connections (10 s) while PID
+#                            lives
+#   bench_wrk ID URL CONNS   drives URL with wrk and bench/peers/post.lua for
+#                            $BENCH_DURATION seconds; sets BENCH_RPS[ID],
+#                            BENCH_P50/P99[ID] (microseconds), BENCH_REQS,
+#                            BENCH_OK2XX, BENCH_NON2XX and BENCH_ERRS[ID]
 #
 # Peak RSS comes from GNU time (`/usr/bin/time -f %M`, the child's
 # ru_maxrss); without it, from VmHWM in /proc/PID/status, sampled every
@@ -25,6 +32,8 @@
 # shellcheck shell=bash
 
 declare -gA BENCH_SECS=() BENCH_KIB=()
+declare -gA BENCH_RPS=() BENCH_P50=() BENCH_P99=() BENCH_REQS=() BENCH_OK2XX=() \
+    BENCH_NON2XX=() BENCH_ERRS=()
 BENCH_CHECKS=()
 BENCH_FAILED=0
 BENCH_TIME=
@@ -145,4 +154,48 @@ bench_verdict() {
 	local c
 	for c in "${BENCH_CHECKS[@]}"; do echo "$c"; done
 	return "$BENCH_FAILED"
+}
+
+bench_port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+bench_pick_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		bench_port_free "$p" && { echo "$p"; return; }
+	done
+}
+
+bench_wait_up() {
+	local _
+	for _ in $(seq 200); do
+		kill -0 "$2" 2>/dev/null || { echo "bench: server (pid $2) died" >&2; return 1; }
+		bench_port_free "$1" || return 0
+		sleep 0.05
+	done
+	echo "bench: nothing listens on port $1" >&2
+	return 1
+}
+
+bench_wrk() {
+	local id=$1 url=$2 c=$3 out=$BENCH_TMP/wrk-$1.txt line wrk_req wrk_non
+	wrk -t2 -c"$c" -d"${BENCH_DURATION:-10}s" --timeout 10s --latency \
+	    -s "$CX_ROOT/bench/peers/post.lua" "$url" >"$out" 2>&1 ||
+	    { echo "bench: wrk failed:" >&2; cat "$out" >&2; return 1; }
+	line=$(grep '^cx-bench:' "$out") ||
+	    { echo "bench: no counts from post.lua:" >&2; cat "$out" >&2; return 1; }
+	_bench_kv() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
+	BENCH_REQS[$id]=$(_bench_kv requests)
+	BENCH_OK2XX[$id]=$(_bench_kv ok2xx)
+	BENCH_NON2XX[$id]=$(_bench_kv non2xx)
+	BENCH_P50[$id]=$(_bench_kv p50)
+	BENCH_P99[$id]=$(_bench_kv p99)
+	BENCH_ERRS[$id]=$(awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^(connect|read|write|timeout)=/) { split($i, a, "="); n += a[2] } } END { print n + 0 }' <<<"$line")
+	BENCH_RPS[$id]=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$out")
+	# wrk's own lines must agree with the script's counts.
+	wrk_req=$(awk '/requests in/ { print $1 }' "$out")
+	wrk_non=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+	if [ "$wrk_req" != "${BENCH_REQS[$id]}" ] || [ "${wrk_non:-0}" != "${BENCH_NON2XX[$id]}" ]; then
+		echo "bench: $id: wrk says $wrk_req requests, ${wrk_non:-0} non-2xx; post.lua says ${BENCH_REQS[$id]}, ${BENCH_NON2XX[$id]}" >&2
+	fi
 }

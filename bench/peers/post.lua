@@ -1,8 +1,12 @@
--- bench/peers/post.lua: wrk script for bench/ingest.sh.
+-- bench/peers/post.lua: wrk script for bench/ingest.sh and bench/automation.sh.
 --
--- POSTs one signed body, the same for every request:
---   CX_BENCH_BODY  file holding the exact request body (sent byte for byte)
---   CX_BENCH_SIG   value of the X-Hub-Signature-256 header ("sha256=<hex>")
+-- POSTs one body, the same for every request:
+--   CX_BENCH_BODY     file holding the exact request body (sent byte for byte)
+--   CX_BENCH_SIG      value of the X-Hub-Signature-256 header ("sha256=<hex>"),
+--                     when set
+--   CX_BENCH_API_KEY  value of the X-Api-Key header, when set
+--   CX_BENCH_IDEM     when set, every request gets its own Idempotency-Key
+--                     "<CX_BENCH_IDEM>-<thread>-<n>" (so none is a replay)
 --
 -- Counts responses by status in each thread and, when the run is over,
 -- prints one line that bench/ingest.sh parses (latencies in microseconds):
@@ -13,16 +17,34 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Hub-Signature-256"] = assert(os.getenv("CX_BENCH_SIG"), "CX_BENCH_SIG not set")
+if os.getenv("CX_BENCH_SIG") then
+	wrk.headers["X-Hub-Signature-256"] = os.getenv("CX_BENCH_SIG")
+end
+if os.getenv("CX_BENCH_API_KEY") then
+	wrk.headers["X-Api-Key"] = os.getenv("CX_BENCH_API_KEY")
+end
+local idem = os.getenv("CX_BENCH_IDEM")
 
 local threads = {}
 
 function setup(thread)
 	table.insert(threads, thread)
+	thread:set("tid", #threads)
 end
 
 function init(args)
 	ok2xx, non2xx, s401, s5xx = 0, 0, 0, 0
+	sent = 0
+end
+
+if idem then
+	function request()
+		local h = {}
+		for k, v in pairs(wrk.headers) do h[k] = v end
+		sent = sent + 1
+		h["Idempotency-Key"] = string.format("%s-%d-%d", idem, tid, sent)
+		return wrk.format(nil, nil, h, nil)
+	end
 end
 
 function response(status, headers, body)

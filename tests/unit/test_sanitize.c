@@ -92,7 +92,7 @@ static void people_in(jv v, const char *account, const char *parent, const char 
 	const char *s;
 
 	if (jv_get_kind(v) == JV_KIND_OBJECT) {
-		jv_object_foreach(jv_copy(v), k, x) {
+		jv_object_foreach(v, k, x) {
 			people_in(x, account, key, jv_string_value(k), people);
 			jv_free(k);
 			jv_free(x);
@@ -100,7 +100,7 @@ static void people_in(jv v, const char *account, const char *parent, const char 
 		return;
 	}
 	if (jv_get_kind(v) == JV_KIND_ARRAY) {
-		jv_array_foreach(jv_copy(v), i, x) {
+		jv_array_foreach(v, i, x) {
 			people_in(x, account, parent, key, people);
 			jv_free(x);
 			(void)i;
@@ -132,7 +132,7 @@ static const char *leaked(jv people, const char *s)
 {
 	static char who[256];
 
-	jv_array_foreach(jv_copy(people), i, p) {
+	jv_array_foreach(people, i, p) {
 		const char *t = jv_string_value(p);
 		int found = strchr(t, '@') ? strstr(s, t) != NULL : 0;
 

@@ -9,8 +9,11 @@
 //   SWH_RECORD   a file that receives one JSON line per request, written
 //                before the answer: {"method","path","webhook_id",
 //                "webhook_timestamp","webhook_signature","body","verified",
+//                "received_ms" (the real clock, epoch milliseconds),
 //                "verified_by" (1-based positions of the secrets that verify
 //                it),"error" (why not, else null),"status"}.
+//   SWH_PORT     the port to listen on (default 0: an ephemeral one), so a
+//                receiver can come back where its subscriptions point.
 //   SWH_RULES    an optional JSON file, re-read on every request:
 //                {"default":200, "delay_ms":0, "sequence":[503,503,200],
 //                 "by_webhook_id":{"msg_...":410}, "retry_after":"2",
@@ -90,6 +93,7 @@ function answer(req, res, body) {
     webhook_timestamp: req.headers['webhook-timestamp'] ?? null,
     webhook_signature: req.headers['webhook-signature'] ?? null,
     body: body.toString('utf8'),
+    received_ms: Date.now(),
     ...check,
     status,
   };
@@ -127,6 +131,6 @@ const server = http.createServer((req, res) => {
 });
 
 server.keepAliveTimeout = 60000;
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(process.env.SWH_PORT || 0), '127.0.0.1', () => {
   process.stdout.write(`${server.address().port}\n`);
 });
