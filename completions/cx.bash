@@ -207,7 +207,7 @@ _cx_is_subcommand()
 _cx_register()
 {
 	local -a names=(cx cx-dedupe cx-ingest cx-parse cx-approve cx-publish cx-oauth cx-sync
-		cx-tenants cx-email)
+		cx-tenants cx-email cx-integrations)
 	local n
 
 	while IFS= read -r n; do

@@ -177,7 +177,7 @@ end
 
 # The known tools and every cx-* command on PATH now.
 set -l __cx_found $PATH/cx-*
-for c in cx cx-dedupe cx-ingest cx-parse cx-approve cx-publish cx-oauth cx-sync cx-tenants cx-email \
+for c in cx cx-dedupe cx-ingest cx-parse cx-approve cx-publish cx-oauth cx-sync cx-tenants cx-email cx-integrations \
         (string replace -r '.*/' '' -- $__cx_found)
     complete -c $c -e
     complete -c $c -f -a '(__cx_complete)'

@@ -207,6 +207,15 @@ complete_bash() {
 	assert_output --provider
 }
 
+@test "bash completion follows cx integrations to its commands and options" {
+	run complete_bash cx integrations rotate-s
+	assert_output rotate-secret
+	run complete_bash cx integrations create --sc
+	assert_output --scopes
+	run complete_bash cx-integrations subscribe int_1 --ev
+	assert_output --event
+}
+
 @test "bash completion is registered for cx and the cx-* tools" {
 	run bash -c 'source "$1"; complete -p cx cx-dedupe cx-sync' _ "$COMPLETIONS/cx.bash"
 	assert_success

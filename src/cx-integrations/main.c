@@ -49,7 +49,7 @@ typedef struct {
 static const cx_opt create_opts[] = {
 	OPT_CONFIG, OPT_DB,
 	{ "kind", 0, O_KIND, "KIND", "zapier, make or generic" },
-	{ "name", 0, O_NAME, "NAME", "what people call it (1 to 128 characters)" },
+	{ "name", 0, O_NAME, "NAME", "what people call it (1 to 128 bytes of UTF-8)" },
 	{ "scopes", 0, O_SCOPES, "SCOPES", "space-separated action:<name> and trigger:<event type>" },
 	{ "tenant", 0, O_TENANT, "TENANT", "the tenant it acts for" },
 	OPT_END,

@@ -8,9 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "integrations.h"
+#include "json.h"
 #include "store.h"
 #include "subscriptions.h"
 #include "tokencrypt.h"
@@ -19,6 +21,7 @@
 
 /* 32 bytes, base64: a token key for the test only. */
 #define TEST_TOKEN_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define NEXT_TOKEN_KEY "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 
 /* Whether key authenticates at now, as integration id. */
 static int auth_as(cx_store *s, const char *key, int64_t now, const char *id)
@@ -133,11 +136,26 @@ static void test_keys(cx_store *s)
 	cx_secret_free(other_key);
 }
 
+/* Keeps the audit row of action "integration_disabled". */
+static void keep_disabled(jv row, void *ctx)
+{
+	jv *found = ctx;
+	const char *action = cx_json_str(row, "action");
+
+	if (action && strcmp(action, "integration_disabled") == 0) {
+		jv_free(*found);
+		*found = row;
+		return;
+	}
+	jv_free(row);
+}
+
 static void test_streak(cx_store *s)
 {
 	cx_err err = { 0, "" };
 	char *id = NULL, *key = NULL;
 	cx_integration in;
+	jv row = jv_null();
 	int disabled = -1, rc = 0;
 	int64_t now = 1000000;
 
@@ -160,6 +178,21 @@ static void test_streak(cx_store *s)
 	check(cx_integrations_get(s, id, &in, &err) == 1 && strcmp(in.state, "disabled") == 0,
 	    "the integration is disabled");
 	cx_integration_free(&in);
+	check(cx_audit_query(s, NULL, -1, keep_disabled, &row, &err) == 0 &&
+	    jv_get_kind(row) == JV_KIND_OBJECT, "the disabling is audited");
+	if (jv_get_kind(row) == JV_KIND_OBJECT) {
+		jv detail = jv_object_get(jv_copy(row), jv_string("detail"));
+		const char *cid = cx_json_str(row, "correlation_id");
+
+		check_str(cx_json_str(detail, "integration_id"), id,
+		    "with the integration's id");
+		check_str(cx_json_str(detail, "reason"), "5 refused calls in a row within 60 s",
+		    "and the reason");
+		check(cid && strncmp(cid, "c-", 2) == 0 && strlen(cid) == 34,
+		    "and a correlation id");
+		jv_free(detail);
+	}
+	jv_free(row);
 	check(cx_integrations_authenticate_in(s, key, now + 111, &in, &err) == 1 &&
 	    strcmp(in.state, "disabled") == 0,
 	    "its key still authenticates, with the state for the caller to refuse");
@@ -231,6 +264,40 @@ static void test_secrets(cx_store *s, const cx_tokenkeys *keys)
 	cx_secret_free(second);
 }
 
+static void test_reseal(cx_store *s, const cx_tokenkeys *keys)
+{
+	cx_err err = { 0, "" };
+	cx_tokenkeys *next = NULL;
+	char *id = NULL, *key = NULL, *sub = NULL, *secret = NULL, **got = NULL;
+	size_t n = 0;
+	int64_t resealed = -1, now = cx_clock_now();
+
+	check(cx_integrations_create(s, "acme", "generic", "Reseal", "trigger:lead", "tester",
+	    &id, &key, &err) == 0 && cx_subscriptions_create(s, keys, id, "lead",
+	    "https://hook.example/r", "cli", "tester", &sub, &secret, &err) == 0,
+	    "a subscription with a secret");
+	check(cx_tokenkeys_from_base64(NEXT_TOKEN_KEY, "the next key", &next, &err) == 0,
+	    "a second token key loads");
+	check(cx_store_begin(s, &err) == 0 &&
+	    cx_subscriptions_reseal_all(s, keys, next, &resealed, &err) == 0 &&
+	    cx_store_commit(s, &err) == 0 && resealed >= 1,
+	    "reseal_all seals every stored secret under the new key");
+	check(secrets_at(s, next, sub, now, &got, &n) == 0 && n == 1 &&
+	    strcmp(got[0], secret) == 0, "the secret opens under the new key, unchanged");
+	free_secrets(got, n);
+	check(secrets_at(s, keys, sub, now, &got, &n) == -1 && n == 0,
+	    "and no longer under the old one");
+	check(cx_store_begin(s, &err) == 0 &&
+	    cx_subscriptions_reseal_all(s, keys, next, &resealed, &err) == -1 &&
+	    err.code == 78, "resealing from a key that does not open them is 78");
+	cx_store_rollback(s);
+	cx_tokenkeys_free(next);
+	free(id);
+	free(sub);
+	cx_secret_free(key);
+	cx_secret_free(secret);
+}
+
 static void test_validation(void)
 {
 	cx_err err = { 0, "" };
@@ -277,6 +344,7 @@ int main(void)
 		test_keys(s);
 		test_streak(s);
 		test_secrets(s, keys);
+		test_reseal(s, keys);
 	}
 	cx_tokenkeys_free(keys);
 	cx_store_close(s);

@@ -17,6 +17,7 @@
 #include "integrationchange.h"
 #include "subscriptions.h"
 #include "tenants.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define KEY_PREFIX "cxk_"
@@ -99,21 +100,24 @@ int cx_integrations_valid_scopes(const char *scopes, cx_err *err)
 	return any;
 }
 
-int cx_integrations_has_scope(const cx_integration *in, const char *scope)
+/* Whether the space-separated scopes hold the n bytes of word. */
+static int scope_in(const char *scopes, const char *word, size_t len)
 {
-	size_t len = strlen(scope);
-	const char *p = in->scopes ? in->scopes : "";
+	const char *p = scopes ? scopes : "";
 
-	while (*p) {
-		size_t n;
+	while (*(p += strspn(p, " "))) {
+		size_t n = strcspn(p, " ");
 
-		p += strspn(p, " ");
-		n = strcspn(p, " ");
-		if (n == len && len > 0 && strncmp(p, scope, n) == 0)
+		if (n == len && len > 0 && strncmp(p, word, n) == 0)
 			return 1;
 		p += n;
 	}
 	return 0;
+}
+
+int cx_integrations_has_scope(const cx_integration *in, const char *scope)
+{
+	return scope_in(in->scopes, scope, strlen(scope));
 }
 
 /* scopes with single spaces and each scope once, in the order given. */
@@ -126,16 +130,13 @@ static char *scopes_normal(const char *scopes)
 	out[0] = '\0';
 	while (*(p += strspn(p, " "))) {
 		size_t n = strcspn(p, " ");
-		cx_integration seen = { .scopes = out };
-		char *word = cx_xstrndup(p, n);
 
-		if (!cx_integrations_has_scope(&seen, word)) {
+		if (!scope_in(out, p, n)) {
 			if (len)
 				out[len++] = ' ';
 			memcpy(out + len, p, n);
 			out[len += n] = '\0';
 		}
-		free(word);
 		p += n;
 	}
 	return out;
@@ -148,10 +149,10 @@ static int valid_name(const char *name, cx_err *err)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
 			n = 0;
-	if (n >= 1 && n <= NAME_MAX_LEN)
+	if (n >= 1 && n <= NAME_MAX_LEN && cx_utf8_valid(name, n))
 		return 1;
-	cx_err_set(err, CX_EXIT_USAGE, "an integration name is 1 to %d characters, no "
-	    "control characters", NAME_MAX_LEN);
+	cx_err_set(err, CX_EXIT_USAGE, "an integration name is 1 to %d bytes of UTF-8 "
+	    "text, no control characters", NAME_MAX_LEN);
 	return 0;
 }
 
@@ -586,7 +587,7 @@ int cx_integrations_rejected_in(cx_store *s, const char *id, int64_t now,
 {
 	cx_stmt *st = cx_store_prepare(s, sql_rejected, err);
 	int64_t streak = 0;
-	char *reason, *tenant = NULL;
+	char *reason, *tenant = NULL, cid[CX_CORRELATION_ID_LEN];
 	int rc, active = 0;
 	jv d;
 
@@ -606,6 +607,7 @@ int cx_integrations_rejected_in(cx_store *s, const char *id, int64_t now,
 		free(tenant);
 		return rc < 0 ? -1 : 0;
 	}
+	cx_inbox_new_correlation_id(cid);
 	reason = cx_xasprintf("%lld refused calls in a row within %lld s",
 	    (long long)streak, (long long)window);
 	d = integration_detail(id, tenant);
@@ -613,7 +615,7 @@ int cx_integrations_rejected_in(cx_store *s, const char *id, int64_t now,
 	rc = set_state(s, id, "disabled", reason, now, err);
 	if (rc == 0)
 		rc = cx_integration_change_record(s, "integration_disabled", "disabled", id, "cx",
-		    NULL, d, err);
+		    cid, d, err);
 	else
 		jv_free(d);
 	*disabled = rc == 0;

@@ -20,14 +20,15 @@
 
 #define URL_MAX_LEN 2048
 
-/* The canonical event types of SPEC §5. */
+/* The canonical event types (SPEC §5, cx-events(5)). */
 static const char *const events[] = {
 	"message", "message.status", "read.receipt", "typing", "reaction.added",
 	"reaction.removed", "comment", "lead", "x.mention", "calendar.event.created",
 	"calendar.event.updated", "calendar.event.deleted", "calendar.sync.requested",
-	"email.sent", "email.delivered", "email.bounced", "email.complained",
-	"email.received", "action.requested", "post.proposed", "post.approved",
-	"post.rejected", "post.published", "post.failed", NULL,
+	"email.sent", "email.delivered", "email.delayed", "email.bounced",
+	"email.complained", "email.rejected", "email.received", "action.requested",
+	"post.proposed", "post.approved", "post.rejected", "post.published",
+	"post.failed", NULL,
 };
 
 int cx_subscriptions_valid_event(const char *type, cx_err *err)
@@ -591,4 +592,85 @@ int cx_subscriptions_secrets(cx_store *s, const cx_tokenkeys *keys,
 	*secrets = NULL;
 	*n = 0;
 	return -1;
+}
+
+static const char sql_sealed_all[] =
+    "SELECT subscription_id, secret_id, sealed FROM trigger_secrets"
+    " ORDER BY subscription_id, secret_id";
+static const char sql_reseal[] =
+    "UPDATE trigger_secrets SET sealed = ?3 WHERE subscription_id = ?1"
+    " AND secret_id = ?2";
+
+/* Opens the secret (sub, secret_id) sealed in blob under old and stores it
+ * sealed under new_keys. */
+static int reseal_one(cx_store *s, const cx_tokenkeys *old, const cx_tokenkeys *new_keys,
+    const char *sub, int64_t secret_id, const void *blob, size_t len, cx_err *err)
+{
+	char *aad = secret_aad(sub, secret_id), *plain = NULL;
+	unsigned char *out = NULL;
+	size_t outlen = 0;
+	cx_stmt *st;
+	int rc = cx_token_open(old, aad, blob, len, &plain, err);
+
+	if (rc == 0)
+		rc = cx_token_seal(new_keys, aad, plain, strlen(plain), &out, &outlen, err);
+	cx_secret_free(plain);
+	free(aad);
+	if (rc == 0 && (st = cx_store_prepare(s, sql_reseal, err))) {
+		cx_stmt_text(st, 1, sub);
+		cx_stmt_int(st, 2, secret_id);
+		cx_stmt_blob(st, 3, out, outlen);
+		rc = cx_stmt_run(st, err);
+	} else if (rc == 0) {
+		rc = -1;
+	}
+	free(out);
+	return rc;
+}
+
+/* One sealed secret as read for a reseal. */
+typedef struct {
+	char *sub;
+	int64_t secret_id;
+	unsigned char *blob;
+	size_t len;
+} sealed_row;
+
+int cx_subscriptions_reseal_all(cx_store *s, const cx_tokenkeys *old,
+    const cx_tokenkeys *new_keys, int64_t *n, cx_err *err)
+{
+	cx_stmt *st = cx_store_prepare(s, sql_sealed_all, err);
+	sealed_row *rows = NULL;
+	size_t count = 0;
+	int rc;
+
+	*n = 0;
+	if (!st)
+		return -1;
+	/* read them all first: each is rewritten while none is being read */
+	while ((rc = cx_stmt_step(st, err)) == 1) {
+		const void *blob;
+		sealed_row *r;
+
+		rows = cx_xrealloc(rows, (count + 1) * sizeof *rows);
+		r = &rows[count++];
+		r->sub = cx_stmt_col_dup(st, 0);
+		r->secret_id = cx_stmt_col_int(st, 1);
+		blob = cx_stmt_col_blob(st, 2, &r->len);
+		r->blob = cx_xmalloc(r->len + 1);
+		memcpy(r->blob, blob ? blob : "", r->len);
+	}
+	cx_stmt_reset(st);
+	for (size_t i = 0; i < count; i++) {
+		if (rc == 0 && reseal_one(s, old, new_keys, rows[i].sub, rows[i].secret_id,
+		    rows[i].blob, rows[i].len, err) < 0)
+			rc = cx_err_set(err, CX_EXIT_CONFIG, "the secret of subscription %s "
+			    "does not open under CX_TOKEN_KEY", rows[i].sub);
+		else if (rc == 0)
+			(*n)++;
+		free(rows[i].sub);
+		free(rows[i].blob);
+	}
+	free(rows);
+	return rc;
 }

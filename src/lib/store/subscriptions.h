@@ -74,4 +74,10 @@ int cx_subscriptions_matching(cx_store *s, const char *tenant, const char *event
 int cx_subscriptions_secrets(cx_store *s, const cx_tokenkeys *keys,
     const char *id, int64_t now, char ***secrets, size_t *n, cx_err *err);
 
+/* Seals every stored secret again under new_keys (cx-oauth rotate-key, in
+ * the caller's transaction): *n of them. One that does not open under old
+ * is CX_EXIT_CONFIG naming its subscription. */
+int cx_subscriptions_reseal_all(cx_store *s, const cx_tokenkeys *old,
+    const cx_tokenkeys *new_keys, int64_t *n, cx_err *err);
+
 #endif
