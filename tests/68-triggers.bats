@@ -73,18 +73,12 @@ receiver() {
 	port=PORT_$name
 	[ -f "$name.rules.json" ] || rules "$name" '{}'
 	SWH_PORT=${!port} SWH_SECRETS="$*" SWH_RECORD=$PWD/$name.jsonl \
-		SWH_RULES=$PWD/$name.rules.json node --import "$CX_ROOT/tests/lib/swh-port.mjs" \
-		"$PEER/receiver.mjs" > "$name.port" 2> "$name.err" 3>&- &
+		SWH_RULES=$PWD/$name.rules.json node "$PEER/receiver.mjs" > "$name.port" \
+		2> "$name.err" 3>&- &
 	echo $! > "$name.pid"
 	for _ in $(seq 600); do [ -s "$name.port" ] && return 0; sleep 0.05; done
 	cat "$name.err" >&2
 	return 1
-}
-
-stop_receiver() {
-	kill "$(cat "$1.pid")"
-	rm -f "$1.pid" "$1.port"
-	while curl -s -o /dev/null "http://127.0.0.1:$2/"; do sleep 0.05; done
 }
 
 # at T NAME...: CX_NOW becomes T, and the receivers judge timestamps by it.
