@@ -117,8 +117,15 @@ $(PEER_SWH): tests/peer/swh/package.json tests/peer/swh/package-lock.json
 	npm ci --prefix tests/peer/swh --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The Zapier app's dependencies (zapier-platform-core), which its tests need;
+# `make install` leaves them out.
+ZAPIER_APP = share/cx/zapier/node_modules/.package-lock.json
+$(ZAPIER_APP): share/cx/zapier/package.json share/cx/zapier/package-lock.json
+	npm ci --prefix share/cx/zapier --no-audit --no-fund --loglevel=error
+	@touch $@
+
 check: deps
-	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC) $(PEER_SWH)
+	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC) $(PEER_SWH) $(ZAPIER_APP)
 	@CX_BIN=$(CURDIR)/$(B) CX_UNIT_DIR=$(O)/unit tests/run
 
 run: deps
@@ -137,7 +144,7 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	cp -R share/cx/. $(DESTDIR)$(PREFIX)/share/cx/
+	tar -C share/cx --exclude=node_modules -cf - . | tar -C $(DESTDIR)$(PREFIX)/share/cx --no-same-owner -xf -
 	for s in 1 5 7; do for f in man/man$$s/*.$$s; do [ -e "$$f" ] && \
 		install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
 	install -m 0644 completions/cx.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cx

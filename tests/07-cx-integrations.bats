@@ -177,7 +177,7 @@ stored() {
 @test "scopes that are not action:<catalogue name> or trigger:<event type> are refused, nothing created" {
 	run --separate-stderr cx integrations create --tenant acme --kind make --name M --scopes "action:drop_tables"
 	assert_failure 64
-	[[ $stderr == *"'action:drop_tables' is not a scope: the actions are create_lead, update_lead, create_task, send_message and enqueue_post (see cx-integrations create --help)"* ]]
+	[[ $stderr == *"'action:drop_tables' is not a scope: no such action in the catalogue (share/cx/actions/<name>.json) (see cx-integrations create --help)"* ]]
 	run --separate-stderr cx integrations create --tenant acme --kind make --name M --scopes "trigger:message trigger:sms"
 	assert_failure 64
 	[[ $stderr == *"'trigger:sms' is not a scope: trigger: names an event type (message, lead, calendar.event.created, ...)"* ]]

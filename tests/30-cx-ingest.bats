@@ -477,7 +477,7 @@ refused_or_drained_as_json() {
 	start_server
 	sig=$("$TESTLIB/sign.sh" "$WA/meta_inbound_text.json")
 	for path in / /nope /webhooks /webhooks/ /webhooks/telegram /webhooks/WhatsApp \
-		/webhooks/whatsapp/extra /webhooks/whatsapp/ /healthz/x /metricsx /actions/send; do
+		/webhooks/whatsapp/extra /webhooks/whatsapp/ /healthz/x /metricsx; do
 		run http GET "$path"
 		assert_output 404
 		run http POST "$path" --data-binary "@$WA/meta_inbound_text.json" -H "X-Hub-Signature-256: $sig"

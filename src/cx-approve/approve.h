@@ -1,7 +1,7 @@
 /* approve.h: what the parts of cx-approve share: how an item is shown
  * (item.c), and the interactive review (review.c). Items are the caller's:
  * nothing here frees them, except approve_item_measured, which consumes its
- * item. */
+ * item. approve_action (action.c) reads automation lines. */
 #ifndef CX_APPROVE_H
 #define CX_APPROVE_H
 
@@ -23,6 +23,14 @@ jv approve_item_measured(jv item);
 /* Writes an item for people: its header lines, its text indented, its
  * length against the limit. */
 void approve_print_item(FILE *out, jv item);
+
+/* An action.requested line of enqueue_post (v, not consumed), line lineno
+ * of the input: 0 when v is not one (the caller passes it through), 1 when
+ * it was queued (*event gets the post.proposed line) or seen before
+ * (*event null), -1 with err as cx_queue_enqueue (CX_EXIT_NOPERM when its
+ * account is another tenant's) and *problem naming the rule. */
+int approve_action(cx_store *s, jv v, long lineno, jv *event, const char **problem,
+    cx_err *err);
 
 /* The interactive review of pending items on the terminal tty_fd (opened
  * read-write); returns the exit status. */

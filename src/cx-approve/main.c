@@ -182,8 +182,9 @@ static int parse_ids(const cx_cmd *cmd, int argc, char **argv, int first,
 
 /* --- enqueue -------------------------------------------------------------- */
 
-/* Canonical events (they carry "v" and "type") pass through unchanged:
- * everything else on stdin is a proposal. */
+/* Canonical events (they carry "v" and "type") pass through unchanged,
+ * except an automation's enqueue_post (action.c): everything else on stdin
+ * is a proposal. */
 static int is_event(jv v)
 {
 	jv version = jv_object_get(jv_copy(v), jv_string("v"));
@@ -201,7 +202,7 @@ static int enqueue(int argc, char **argv)
 	cx_ndjson_reader *r;
 	cx_ndjson_line line;
 	const char *actor = cx_identity_user();
-	long bad = 0;
+	long bad = 0, refused = 0;
 	int first, rc = setup(&cmd_enqueue, argc, argv, &c, 0, 0, &first, &s);
 	int status = CX_EXIT_OK;
 
@@ -210,15 +211,24 @@ static int enqueue(int argc, char **argv)
 	r = cx_ndjson_open(0, (size_t)c.max_line);
 	while ((rc = cx_ndjson_next(r, &line)) > 0) {
 		const char *problem = NULL;
-		jv event;
+		jv event = jv_null();
+		int took;
 
 		if (is_event(line.value)) {
-			cx_ndjson_write_raw(line.raw, line.len);
+			/* an automation's enqueue_post is a proposal; other events pass */
+			took = approve_action(s, line.value, line.lineno, &event, &problem, &err);
+			if (took == 0)
+				cx_ndjson_write_raw(line.raw, line.len);
 			jv_free(line.value);
-		} else if (cx_queue_enqueue(s, line.value, actor, cx_channels_check, &event,
-		    &problem, &err) == 0) {
+		} else {
+			took = cx_queue_enqueue(s, line.value, actor, cx_channels_check, &event,
+			    &problem, &err) == 0 ? 1 : -1;
+		}
+		if (took > 0 && jv_get_kind(event) != JV_KIND_NULL) {
 			cx_ndjson_write(event);
-		} else if (err.code == CX_EXIT_DATAERR) {
+		} else if (took >= 0) {
+			jv_free(event);
+		} else if (err.code == CX_EXIT_DATAERR || err.code == CX_EXIT_NOPERM) {
 			jv f = jv_object_set(jv_object(), jv_string("line"),
 			    jv_number((double)line.lineno));
 
@@ -226,7 +236,7 @@ static int enqueue(int argc, char **argv)
 			    jv_string(problem ? problem : "invalid"));
 			cx_log(CX_LOG_ERROR, f, "line %ld: %s; nothing queued for this line",
 			    line.lineno, err.msg);
-			bad++;
+			*(err.code == CX_EXIT_NOPERM ? &refused : &bad) += 1;
 		} else {
 			status = cx_log_fail(&err);
 			break;
@@ -237,7 +247,9 @@ static int enqueue(int argc, char **argv)
 	if (rc < 0 && status == CX_EXIT_OK)
 		status = cx_log_fail(&(cx_err){ CX_EXIT_TEMPFAIL, "read error on stdin" });
 	cx_ndjson_flush();
-	if (status == CX_EXIT_OK && (bad > 0 || cx_ndjson_rejected(r) > 0))
+	if (status == CX_EXIT_OK && refused > 0)
+		status = CX_EXIT_NOPERM;
+	else if (status == CX_EXIT_OK && (bad > 0 || cx_ndjson_rejected(r) > 0))
 		status = CX_EXIT_DATAERR;
 	cx_ndjson_close(r);
 	cx_store_close(s);

@@ -4,7 +4,9 @@
  * thread that owns the store connection and commits whatever has queued up
  * in one transaction (group commit). A request's connection is suspended
  * until its delivery is committed, and only then answered 200, so a 200
- * always means the delivery is on disk. Counters are kept in memory and
+ * always means the delivery is on disk. Calls of the automation API
+ * (actions.h) are jobs too: the writer runs each inside the group's
+ * transaction, which decides its answer. Counters are kept in memory and
  * written by the writer in its transactions; latency and body-size
  * histograms live in this process and are served by /metrics. WAL
  * checkpoints (an fsync of the database file) run once a second on the
@@ -21,6 +23,7 @@
 
 #include <microhttpd.h>
 
+#include "actions.h"
 #include "clock.h"
 #include "config.h"
 #include "configfile.h"
@@ -82,10 +85,12 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	return 0;
 }
 
-/* Work for the writer: a delivery to store, or (provider NULL) just a
- * transaction, which proves the store writable and flushes counters. */
+/* Work for the writer: a delivery to store, a call of the automation API
+ * to run (actions.h), or (neither) just a transaction, which proves the
+ * store writable and flushes counters. */
 typedef struct job {
 	const char *provider;
+	action_call *call;
 	char *body, *headers;   /* headers: the kept ones, a JSON object text */
 	size_t len;
 	char correlation_id[CX_CORRELATION_ID_LEN];
@@ -98,6 +103,7 @@ typedef struct job {
 /* One request, kept by MHD between calls of the handler. */
 typedef struct {
 	const char *route;                  /* a webhook route, or NULL */
+	int api;                            /* a route of the automation API */
 	const cx_webhook_source *source;    /* the route's */
 	size_t source_index;
 	char *body;
@@ -203,10 +209,15 @@ static void emit_stdout(job *j)
 
 	if (srv.stdout_gone)
 		return;
-	cx_clock_rfc3339(j->received, -1, ts);
-	line = cx_inbox_line(j->inbox_id, j->provider, j->correlation_id, ts,
-	    j->headers, j->body, j->len);
-	cx_ndjson_write_raw(line, strlen(line));
+	if (j->call) {
+		line = actions_stdout_line(j->call);
+	} else {
+		cx_clock_rfc3339(j->received, -1, ts);
+		line = cx_inbox_line(j->inbox_id, j->provider, j->correlation_id, ts,
+		    j->headers, j->body, j->len);
+	}
+	if (line)
+		cx_ndjson_write_raw(line, strlen(line));
 	free(line);
 }
 
@@ -241,7 +252,9 @@ static void commit_group(job *batch)
 
 	ok = cx_store_begin(srv.store, &err) == 0;
 	for (job *j = batch; ok && j; j = j->next) {
-		if (j->provider)
+		if (j->call)
+			ok = actions_run(j->call, srv.store, &err) == 0;
+		else if (j->provider)
 			ok = cx_inbox_add(srv.store, j->provider, j->correlation_id,
 			    j->received, j->headers, j->body, j->len, &j->inbox_id,
 			    &err) == 0;
@@ -257,7 +270,7 @@ static void commit_group(job *batch)
 		free_deltas(pending);
 	}
 	for (job *j = batch; j; j = j->next)
-		if (ok && j->provider && srv.c.to_stdout)
+		if (ok && (j->provider || j->call) && srv.c.to_stdout)
 			emit_stdout(j);
 	if (srv.c.to_stdout && !srv.stdout_gone && cx_ndjson_flush() < 0) {
 		srv.stdout_gone = 1;
@@ -503,6 +516,47 @@ static enum MHD_Result accept_delivery(struct MHD_Connection *conn, request *r)
 	return MHD_YES;
 }
 
+/* A call of the automation API answered without the writer (no route,
+ * wrong method, Content-Length over the limit): counted, answered, freed. */
+static enum MHD_Result answer_call_now(struct MHD_Connection *conn, request *r,
+    action_call *c)
+{
+	char *labels;
+	enum MHD_Result rc;
+
+	if (!c->status)
+		actions_answer_verdict(c, &c->early);
+	if ((labels = actions_result_labels(c))) {
+		pthread_mutex_lock(&srv.lock);
+		count_locked("cx_actions_total", labels, 1);
+		pthread_mutex_unlock(&srv.lock);
+		free(labels);
+	}
+	rc = actions_reply(conn, c, 0, &r->status);
+	actions_free(c);
+	return rc;
+}
+
+/* A call of the automation API: answered at once when nothing needs the
+ * store, else run by the writer. */
+static enum MHD_Result accept_call(struct MHD_Connection *conn, request *r,
+    const char *url, const char *method)
+{
+	action_call *c = actions_begin(conn, method, url, r->body, r->len, r->too_big);
+	job *j;
+
+	r->body = NULL;
+	if (c->status)
+		return answer_call_now(conn, r, c);
+	j = cx_xcalloc(1, sizeof *j);
+	j->call = c;
+	j->conn = conn;
+	r->job = j;
+	MHD_suspend_connection(conn);
+	enqueue(j);
+	return MHD_YES;
+}
+
 /* A job without a delivery: the writer runs a transaction for it. */
 static enum MHD_Result probe_store(struct MHD_Connection *conn, request *r)
 {
@@ -557,6 +611,8 @@ static enum MHD_Result finish_job(struct MHD_Connection *conn, request *r)
 	job *j = r->job;
 	char body[128];
 
+	if (j->call)
+		return actions_reply(conn, j->call, j->failed, &r->status);
 	if (j->failed)
 		return reply_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable");
 	if (j->provider) {
@@ -589,6 +645,13 @@ static enum MHD_Result begin_request(struct MHD_Connection *conn, request *r,
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv.c.max_body)
 			return reply_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
 			    "body_too_large");
+		return MHD_YES;
+	}
+	if (actions_route(url)) {
+		r->api = 1;
+		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv.c.max_body)
+			return answer_call_now(conn, r, actions_begin(conn, method, url,
+			    NULL, 0, 1));
 		return MHD_YES;
 	}
 	if (strcmp(url, "/healthz") != 0 && strcmp(url, "/metrics") != 0)
@@ -653,6 +716,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	}
 	if (r->job)
 		return finish_job(conn, r);
+	if (r->api)
+		return accept_call(conn, r, url, method);
 	if (!r->route) {
 		r->metrics = strcmp(url, "/metrics") == 0;
 		return probe_store(conn, r);
@@ -689,6 +754,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	pthread_mutex_unlock(&srv.lock);
 	if (r->job) {
+		actions_free(r->job->call);
 		free(r->job->headers);
 		free(r->job->body);
 		free(r->job);
@@ -810,6 +876,8 @@ static int open_all(void)
 		if (src->load && ingest_routes_use(srv.c.served, k) &&
 		    src->load(&srv.keys[k], &err) < 0)
 			return cx_log_fail(&err);
+	if (actions_open(&err) < 0)
+		return cx_log_fail(&err);
 	if (cx_store_open(srv.c.db, &srv.store, &err) < 0 ||
 	    cx_store_open(srv.c.db, &srv.reader, &err) < 0)
 		return cx_log_fail(&err);
@@ -871,6 +939,7 @@ static void close_all(pthread_t writer, pthread_t checkpointer)
 	pthread_join(checkpointer, NULL);
 	cx_store_close(srv.reader);
 	cx_store_close(srv.store);
+	actions_close();
 	for (size_t k = 0; (src = cx_webhooks_source(k)); k++)
 		if (src->unload)
 			src->unload(srv.keys[k]);

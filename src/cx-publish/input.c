@@ -4,11 +4,15 @@
  * as bypass_blocked. --direct sends one line to any channel, and only when
  * CX_PUBLISH_DIRECT_ENABLED=true, the key matches CX_PUBLISH_DIRECT_KEY
  * (or _PREVIOUS during a rotation) and the Unix user is an owner or admin;
- * every use and every refusal is audited. There is no other path. */
+ * every use and every refusal is audited. There is no other path. An
+ * automation's send_message (an action.requested line) is a command like
+ * the others, requested by its integration, from its own tenant's
+ * accounts only; other events pass through unchanged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actionreq.h"
 #include "audit.h"
 #include "channels.h"
 #include "commands.h"
@@ -59,11 +63,13 @@ static jv line_detail(jv line, long lineno)
 	return d;
 }
 
-/* Appends one audit row in its own transaction. */
-static int audit(cx_store *s, const char *action, const char *subject, jv detail,
-    cx_err *err)
+/* Appends one audit row in its own transaction; correlation_id may be
+ * NULL. */
+static int audit(cx_store *s, const char *action, const char *subject,
+    const char *correlation_id, jv detail, cx_err *err)
 {
-	cx_audit_entry e = { .action = action, .subject = subject, .detail = detail };
+	cx_audit_entry e = { .action = action, .subject = subject,
+		.correlation_id = correlation_id, .detail = detail };
 
 	if (cx_store_begin(s, err) < 0) {
 		jv_free(detail);
@@ -84,10 +90,11 @@ static void line_error(long lineno, const char *code, const char *msg)
 	cx_log(CX_LOG_ERROR, f, "line %ld: %s", lineno, msg);
 }
 
-/* A line for a channel whose policy requires approval: refused, audited
- * as bypass_blocked. */
+/* A line for a channel whose policy requires approval (a: the
+ * action.requested line it came from, or NULL): refused, audited as
+ * bypass_blocked. */
 static void refuse_unapproved(cx_store *s, const cx_channel *ch, cx_ndjson_line *line,
-    int *status)
+    const cx_actionreq *a, int *status)
 {
 	char *subject = cx_xasprintf("channel:%s", ch->name);
 	jv d = line_detail(line->value, line->lineno);
@@ -95,7 +102,9 @@ static void refuse_unapproved(cx_store *s, const cx_channel *ch, cx_ndjson_line 
 	char msg[256];
 
 	d = jv_object_set(d, jv_string("reason"), jv_string("approval_required"));
-	if (audit(s, "bypass_blocked", subject, d, &err) < 0) {
+	if (a)
+		d = jv_object_set(d, jv_string("integration_id"), jv_string(a->integration_id));
+	if (audit(s, "bypass_blocked", subject, a ? a->correlation_id : NULL, d, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 		publish_status(status, CX_EXIT_TEMPFAIL);
 	}
@@ -128,16 +137,17 @@ static void plan_line(engine *e, jv v, long lineno, int *status)
 	engine_plan_item(e, v, "stdin");
 }
 
-/* Stores a command line (consumed) under key: 1 when it was stored (or
- * seen before), 0 when it was refused. */
-static int accept_line(cx_store *s, jv v, long lineno, const char *key, int *status)
+/* Stores a command line (consumed) under key, requested by actor: 1 when
+ * it was stored (or seen before), 0 when it was refused. */
+static int accept_line(cx_store *s, jv v, long lineno, const char *key,
+    const char *actor, int *status)
 {
 	const char *problem = NULL;
 	cx_err err = { 0, "" };
 	int fresh;
 	jv item;
 
-	if (cx_commands_accept(s, v, "stdin", key, cx_identity_user(), "command_accepted",
+	if (cx_commands_accept(s, v, "stdin", key, actor, "command_accepted",
 	    cx_channels_check, &item, &fresh, &problem, &err) < 0) {
 		if (err.code == CX_EXIT_DATAERR) {
 			line_error(lineno, problem ? problem : "invalid", err.msg);
@@ -162,10 +172,34 @@ static int accept_line(cx_store *s, jv v, long lineno, const char *key, int *sta
 	return 1;
 }
 
-/* One command line: 1 when it was stored (or seen before), 0 when it was
- * refused or passed through. */
-static int take_line(cx_store *s, const publish_conf *c, engine *e,
-    cx_ndjson_line *line, int *status)
+/* An automation's command (a: its action.requested line) whose account is
+ * another tenant's: refused, nothing stored. 0 when it may go on. */
+static int foreign_account(cx_store *s, cx_ndjson_line *line, const cx_actionreq *a,
+    int *status)
+{
+	const char *problem = NULL;
+	cx_err err = { 0, "" };
+	char msg[512];
+
+	if (cx_channels_check_tenant(s, line->value, a->tenant, &problem, &err) == 0)
+		return 0;
+	if (err.code == CX_EXIT_NOPERM || err.code == CX_EXIT_DATAERR) {
+		snprintf(msg, sizeof msg, "%s of tenant %s: %s; nothing was sent", a->actor,
+		    a->tenant, err.msg);
+		line_error(line->lineno, problem ? problem : "invalid", msg);
+	} else {
+		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
+	}
+	publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
+	jv_free(line->value);
+	return -1;
+}
+
+/* One command line (a: the action.requested line it came from, or NULL):
+ * 1 when it was stored (or seen before), 0 when it was refused or passed
+ * through. */
+static int take_command(cx_store *s, const publish_conf *c, engine *e,
+    cx_ndjson_line *line, const cx_actionreq *a, int *status)
 {
 	const char *channel = cx_json_str(line->value, "channel");
 	const char *key = cx_json_str(line->value, "idempotency_key");
@@ -174,7 +208,7 @@ static int take_line(cx_store *s, const publish_conf *c, engine *e,
 	char *k;
 	int required, rc;
 
-	if (is_event(line->value) || (c->channel && channel && strcmp(channel, c->channel))) {
+	if (c->channel && channel && strcmp(channel, c->channel)) {
 		cx_ndjson_write_raw(line->raw, line->len);
 		jv_free(line->value);
 		return 0;
@@ -188,7 +222,7 @@ static int take_line(cx_store *s, const publish_conf *c, engine *e,
 		return 0;
 	}
 	if (required) {
-		refuse_unapproved(s, ch, line, status);
+		refuse_unapproved(s, ch, line, a, status);
 		return 0;
 	}
 	if (!key) {
@@ -198,13 +232,47 @@ static int take_line(cx_store *s, const publish_conf *c, engine *e,
 		jv_free(line->value);
 		return 0;
 	}
+	if (a && foreign_account(s, line, a, status) < 0)
+		return 0;
 	if (c->dry_run) {
 		plan_line(e, line->value, line->lineno, status);
 		return 0;
 	}
 	k = cx_xstrdup(key);
-	rc = accept_line(s, line->value, line->lineno, k, status);
+	rc = accept_line(s, line->value, line->lineno, k, a ? a->actor : cx_identity_user(),
+	    status);
 	free(k);
+	return rc;
+}
+
+/* One line: an event passes through unchanged, except an automation's
+ * send_message, which is a command requested by its integration; anything
+ * else is a command. */
+static int take_line(cx_store *s, const publish_conf *c, engine *e,
+    cx_ndjson_line *line, int *status)
+{
+	cx_actionreq a;
+	cx_err err = { 0, "" };
+	jv event;
+	int rc;
+
+	if (!is_event(line->value))
+		return take_command(s, c, e, line, NULL, status);
+	if ((rc = cx_actionreq_read(line->value, "send_message", &a, &err)) <= 0) {
+		if (rc == 0) {
+			cx_ndjson_write_raw(line->raw, line->len);
+		} else {
+			line_error(line->lineno, "invalid_action", err.msg);
+			publish_status(status, CX_EXIT_DATAERR);
+		}
+		jv_free(line->value);
+		return 0;
+	}
+	/* a's strings live in the event: it outlives the command */
+	event = line->value;
+	line->value = input_action_command(s, event, &a);
+	rc = take_command(s, c, e, line, &a, status);
+	jv_free(event);
 	return rc;
 }
 
@@ -294,7 +362,7 @@ static void refuse(cx_store *s, jv detail, const char *reason, const char *msg,
 	cx_err err = { 0, "" };
 
 	detail = jv_object_set(detail, jv_string("reason"), jv_string(reason));
-	if (audit(s, "direct_publish_denied", "direct", detail, &err) < 0) {
+	if (audit(s, "direct_publish_denied", "direct", NULL, detail, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 		publish_status(status, CX_EXIT_TEMPFAIL);
 	}
@@ -357,7 +425,7 @@ static void direct_seen(cx_store *s, jv item)
 	cx_err err = { 0, "" };
 
 	d = jv_object_set(d, jv_string("result"), jv_string("idempotency_key_seen"));
-	if (audit(s, "direct_publish", subject, d, &err) < 0)
+	if (audit(s, "direct_publish", subject, NULL, d, &err) < 0)
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 	free(subject);
 	cx_log(CX_LOG_INFO, jv_null(), "idempotency key seen before (command %lld, %s): "

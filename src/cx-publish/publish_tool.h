@@ -1,7 +1,7 @@
 /* publish_tool.h: what the parts of cx-publish share: the settings of a
  * run, the engine that claims and sends (engine.c), stdin commands and
- * --direct (input.c), reconciliation (unknown.c) and the latency histogram
- * (latency.c). Items handed to these functions are consumed; the store
+ * --direct (input.c), automations' send_message (action.c),
+ * reconciliation (unknown.c) and the latency histogram (latency.c). Items handed to these functions are consumed; the store
  * stays the caller's. */
 #ifndef CX_PUBLISH_TOOL_H
 #define CX_PUBLISH_TOOL_H
@@ -10,6 +10,7 @@
 
 #include <jv.h>
 
+#include "actionreq.h"
 #include "err.h"
 #include "ndjson.h"
 #include "store.h"
@@ -87,8 +88,14 @@ void publish_latency_observe(publish_latency *h, int64_t ms);
 int publish_latency_add(cx_store *s, const char *channel, publish_latency *h,
     cx_err *err);
 
+/* The command line (the caller's) that the send_message of an
+ * action.requested line event (not consumed) becomes, read as a: its
+ * fields, its channel's message kind and, when the channel names the
+ * account it sends from, the tenant's only account of it (action.c). */
+jv input_action_command(cx_store *s, jv event, const cx_actionreq *a);
+
 /* Reads command lines from stdin and sends those their channel's policy
- * lets through. */
+ * lets through; an automation's send_message (action.requested) is one. */
 void input_commands(cx_store *s, const publish_conf *c, engine *e, int *status);
 /* --direct: one line from stdin, checked and sent, every use audited. */
 void input_direct(cx_store *s, const publish_conf *c, engine *e, int *status);

@@ -1,7 +1,9 @@
 /* channels.c: the channel registry: one line per channel. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "accounts.h"
 #include "channels.h"
 #include "emailchannel.h"
 #include "exit.h"
@@ -75,6 +77,29 @@ int cx_channels_check(jv p, cx_queue_checked *out, const char **problem, cx_err 
 		return cx_channel_invalid(problem, "unknown_channel", err,
 		    "unknown channel (one of %s)", list);
 	return cx_channel_check(ch, p, out, problem, err);
+}
+
+int cx_channels_check_tenant(cx_store *s, jv p, const char *tenant,
+    const char **problem, cx_err *err)
+{
+	cx_queue_checked c;
+	char *its;
+	int rc = 0;
+
+	if (cx_channels_check(p, &c, problem, err) < 0)
+		return -1;
+	its = cx_accounts_tenant(s, cx_json_str(p, "channel"), c.account ? c.account :
+	    cx_json_str(p, "workspace"), err);
+	if (!its)
+		return -1;
+	if (strcmp(its, tenant) != 0) {
+		if (problem)
+			*problem = "tenant_mismatch";
+		rc = cx_err_set(err, CX_EXIT_NOPERM, "its account is of tenant %s, not %s",
+		    its, tenant);
+	}
+	free(its);
+	return rc;
 }
 
 int cx_channels_call_build(jv item, cx_channel_call *call, const char **code,

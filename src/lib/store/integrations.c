@@ -7,6 +7,7 @@
  * cx-ingest serve join the caller's. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
@@ -15,6 +16,7 @@
 #include "inbox.h"
 #include "integrations.h"
 #include "integrationchange.h"
+#include "paths.h"
 #include "subscriptions.h"
 #include "tenants.h"
 #include "utf8.h"
@@ -28,9 +30,6 @@
 #define NAME_MAX_LEN 128
 
 static const char *const kinds[] = { "zapier", "make", "generic", NULL };
-/* The action catalogue (share/cx/actions/<name>.json). */
-static const char *const actions[] = { "create_lead", "update_lead", "create_task",
-	"send_message", "enqueue_post", NULL };
 
 void cx_integration_free(cx_integration *in)
 {
@@ -52,18 +51,34 @@ int cx_integrations_valid_kind(const char *kind, cx_err *err)
 	return 0;
 }
 
+/* Whether share/cx/actions/<name>.json exists: the catalogue serve
+ * validates actions with is the only list of them. */
+static int catalogued(const char *name)
+{
+	char *dir, *path;
+	int ok;
+
+	if (!*name || strlen(name) > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+	    strlen(name))
+		return 0;
+	dir = cx_paths_share("actions");
+	path = cx_xasprintf("%s/%s.json", dir, name);
+	ok = access(path, R_OK) == 0;
+	free(path);
+	free(dir);
+	return ok;
+}
+
 static int valid_scope(const char *scope, size_t n, cx_err *err)
 {
 	char *word = cx_xstrndup(scope, n);
 	int ok = 0;
 
 	if (strncmp(word, "action:", 7) == 0) {
-		for (const char *const *a = actions; *a && !ok; a++)
-			ok = strcmp(word + 7, *a) == 0;
+		ok = catalogued(word + 7);
 		if (!ok)
-			cx_err_set(err, CX_EXIT_USAGE, "'%.64s' is not a scope: the actions are "
-			    "create_lead, update_lead, create_task, send_message and "
-			    "enqueue_post", word);
+			cx_err_set(err, CX_EXIT_USAGE, "'%.64s' is not a scope: no such action "
+			    "in the catalogue (share/cx/actions/<name>.json)", word);
 	} else if (strncmp(word, "trigger:", 8) == 0) {
 		ok = cx_subscriptions_valid_event(word + 8, err);
 		if (!ok)

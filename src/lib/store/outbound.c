@@ -139,6 +139,20 @@ jv cx_outbound_event(const cx_outbound_table *t, jv item, const char *state,
 	return ev;
 }
 
+/* Whether an automation asked for item (an action.requested line): its
+ * proposer or requester is "integration:" + the integration_id of its meta,
+ * so a field in a person's line names no integration. */
+static int by_integration(jv item, jv meta)
+{
+	const char *id = jv_get_kind(meta) == JV_KIND_OBJECT ?
+	    cx_json_str(meta, "integration_id") : NULL;
+	const char *by = cx_json_str(item, "proposed_by");
+
+	if (!by)
+		by = cx_json_str(item, "requested_by");
+	return id && by && strncmp(by, "integration:", 12) == 0 && strcmp(by + 12, id) == 0;
+}
+
 int cx_outbound_audit(const cx_outbound_table *t, cx_store *s, const char *action,
     const char *actor, jv item, jv detail, cx_err *err)
 {
@@ -146,11 +160,15 @@ int cx_outbound_audit(const cx_outbound_table *t, cx_store *s, const char *actio
 	char *subject = cx_xasprintf("%s:%lld", t->subject, (long long)id);
 	cx_audit_entry e = { .action = action, .actor = actor, .subject = subject,
 		.correlation_id = cx_json_str(item, "correlation_id") };
+	jv meta = jv_object_get(jv_copy(item), jv_string("meta"));
 	int rc;
 
 	detail = jv_object_set(detail, jv_string(t->id_key), jv_number((double)id));
 	for (const char *const *f = t->audit_fields; *f; f++)
 		cx_outbound_copy(&detail, item, *f, NULL);
+	if (by_integration(item, meta))
+		cx_outbound_copy(&detail, meta, "integration_id", NULL);
+	jv_free(meta);
 	e.detail = detail;
 	rc = cx_audit_append(s, &e, err);
 	free(subject);

@@ -128,7 +128,8 @@ jv cx_outbound_event(const cx_outbound_table *t, jv item, const char *state,
     const char *actor);
 
 /* Appends the audit row of a change to item: detail (consumed) with the
- * item's id and audit fields added. */
+ * item's id and audit fields added, and the integration_id of its meta
+ * when an automation asked for it. */
 int cx_outbound_audit(const cx_outbound_table *t, cx_store *s, const char *action,
     const char *actor, jv item, jv detail, cx_err *err);
 /* Adds one to counter name{channel, key=value}. */

@@ -258,8 +258,32 @@ static int insert(cx_store *s, jv p, const cx_queue_checked *c, const char *nfc,
 	return rc;
 }
 
-int cx_queue_enqueue(cx_store *s, jv p, const char *actor, cx_queue_check *check,
-    jv *event, const char **problem, cx_err *err)
+static const char sql_by_key[] =
+    "SELECT id FROM queue WHERE correlation_id = ?1 AND proposed_by = ?2"
+    " AND json_extract(meta, '$.idempotency_key') = ?3 ORDER BY id LIMIT 1";
+
+/* The item actor proposed with p's correlation id and idempotency key, in
+ * the caller's transaction; *id 0 when there is none. */
+static int find_key(cx_store *s, jv p, const char *actor, int64_t *id, cx_err *err)
+{
+	cx_stmt *st = cx_store_prepare(s, sql_by_key, err);
+	int rc;
+
+	*id = 0;
+	if (!st)
+		return -1;
+	cx_stmt_text(st, 1, cx_json_str(p, "correlation_id"));
+	cx_stmt_text(st, 2, actor);
+	cx_stmt_text(st, 3, cx_json_str(p, "idempotency_key"));
+	if ((rc = cx_stmt_step(st, err)) == 1)
+		*id = cx_stmt_col_int(st, 0);
+	cx_stmt_reset(st);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Both ways in: once (seen not NULL) finds an earlier item first. */
+static int enqueue(cx_store *s, jv p, const char *actor, cx_queue_check *check,
+    jv *event, int64_t *seen, const char **problem, cx_err *err)
 {
 	char sha[2 * CX_SHA256_LEN + 1];
 	cx_queue_checked c;
@@ -271,6 +295,15 @@ int cx_queue_enqueue(cx_store *s, jv p, const char *actor, cx_queue_check *check
 
 	if (check(p, &c, problem, err) < 0 || cx_store_begin(s, err) < 0)
 		goto out;
+	if (seen && (find_key(s, p, actor, seen, err) < 0 || *seen > 0)) {
+		if (*seen > 0 && cx_store_commit(s, err) == 0) {
+			*event = jv_null();
+			rc = 0;
+		} else {
+			cx_store_rollback(s);
+		}
+		goto out;
+	}
 	cx_crypto_sha256_hex(nfc, len, sha);
 	if (insert(s, p, &c, nfc, len, sha, actor, &id, err) < 0 ||
 	    add_history(s, id, sha, "proposed", actor, err) < 0 ||
@@ -292,6 +325,24 @@ out:
 	free(nfc);
 	jv_free(p);
 	return rc;
+}
+
+int cx_queue_enqueue(cx_store *s, jv p, const char *actor, cx_queue_check *check,
+    jv *event, const char **problem, cx_err *err)
+{
+	return enqueue(s, p, actor, check, event, NULL, problem, err);
+}
+
+int cx_queue_enqueue_once(cx_store *s, jv p, const char *actor, cx_queue_check *check,
+    jv *event, int64_t *seen, const char **problem, cx_err *err)
+{
+	*seen = 0;
+	if (!cx_json_str(p, "correlation_id") || !cx_json_str(p, "idempotency_key")) {
+		jv_free(p);
+		return cx_err_set(err, CX_EXIT_USAGE, "a proposal queued once names its "
+		    "correlation_id and idempotency_key");
+	}
+	return enqueue(s, p, actor, check, event, seen, problem, err);
 }
 
 static int require_pending(jv item, const char *verb, cx_err *err)

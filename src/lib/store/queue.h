@@ -71,6 +71,14 @@ int cx_queue_check_shape(jv proposal, const char **problem, cx_err *err);
 int cx_queue_enqueue(cx_store *s, jv proposal, const char *actor, cx_queue_check *check,
     jv *event, const char **problem, cx_err *err);
 
+/* As cx_queue_enqueue, for a proposal that may come again (an automation's
+ * action.requested line fed twice): p names its correlation_id and an
+ * idempotency_key (kept in meta). When actor proposed an item with both
+ * before, nothing is stored, *seen gets its id and *event is null; else
+ * *seen is 0. */
+int cx_queue_enqueue_once(cx_store *s, jv proposal, const char *actor,
+    cx_queue_check *check, jv *event, int64_t *seen, const char **problem, cx_err *err);
+
 /* One item. */
 int cx_queue_get(cx_store *s, int64_t id, jv *item, cx_err *err);
 /* Items by id, filtered by state and channel (NULL: any). */

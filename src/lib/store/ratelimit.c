@@ -2,15 +2,30 @@
  * slow rates (100 every 900 s) refill smoothly in integer arithmetic. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "exit.h"
 #include "ratelimit.h"
 
+/* The ",burst=B" that may follow a rate: 0 with *burst (-1: none). */
+static int parse_burst(const char *text, double *burst)
+{
+	char *end;
+
+	*burst = -1;
+	if (!*text)
+		return 0;
+	if (strncmp(text, ",burst=", 7) != 0)
+		return -1;
+	*burst = strtod(text + 7, &end);
+	return end != text + 7 && !*end && *burst >= 1 && *burst <= 1e6 ? 0 : -1;
+}
+
 int cx_ratelimit_parse(const char *text, cx_ratelimit *out, cx_err *err)
 {
 	char *end;
-	double n, per = 1;
+	double n, per = 1, burst;
 
 	n = strtod(text, &end);
 	if (end != text && *end == '/') {
@@ -20,12 +35,12 @@ int cx_ratelimit_parse(const char *text, cx_ratelimit *out, cx_err *err)
 		if (end == p)
 			per = -1;
 	}
-	if (end == text || *end || !(n > 0) || !(per > 0) || !isfinite(n) ||
-	    !isfinite(per) || n > 1e6)
+	if (end == text || parse_burst(end, &burst) < 0 || !(n > 0) || !(per > 0) ||
+	    !isfinite(n) || !isfinite(per) || n > 1e6)
 		return cx_err_set(err, CX_EXIT_CONFIG, "'%s' is not a rate: N (a second) "
-		    "or N/SECONDS, 0 < N <= 1000000", text);
+		    "or N/SECONDS, 0 < N <= 1000000, then optionally ,burst=B", text);
 	out->rate = n / per;
-	out->burst = n < 1 ? 1 : n;
+	out->burst = burst >= 1 ? burst : n < 1 ? 1 : n;
 	return 0;
 }
 

@@ -16,7 +16,8 @@ typedef struct {
 	double burst;    /* the most a bucket holds (>= 1) */
 } cx_ratelimit;
 
-/* Parses "N" (N a second) or "N/S" (N every S seconds; burst N). */
+/* Parses "N" (N a second) or "N/S" (N every S seconds), with burst N, or
+ * B when ",burst=B" follows (1 <= B <= 1000000). */
 int cx_ratelimit_parse(const char *text, cx_ratelimit *out, cx_err *err);
 
 /* Takes up to want tokens from bucket key, inside a transaction the caller
