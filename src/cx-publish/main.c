@@ -410,8 +410,21 @@ static int dlq(int argc, char **argv)
 	cx_store *s = NULL;
 	int first, status, rc;
 
+	if (argc > 1 && (strcmp(argv[1], "--list-commands") == 0 ||
+	    strcmp(argv[1], "--list-options") == 0)) {
+		int names = strcmp(argv[1], "--list-commands") == 0;
+
+		printf(names ? "list\nreplay\n" : "list\t\tshow dead and failed deliveries\n"
+		    "replay\t\tsend dead or failed deliveries again\n");
+		return CX_EXIT_OK;
+	}
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		cx_opts_usage(&cmd_dlq_list, stdout);
+		cx_opts_usage(&cmd_dlq_replay, stdout);
+		return CX_EXIT_OK;
+	}
 	if (!list && !replay) {
-		cx_log_error("dlq wants list or replay (see cx-publish --help)");
+		cx_log_error("dlq wants list or replay (see cx-publish dlq --help)");
 		return CX_EXIT_USAGE;
 	}
 	if ((rc = setup(cmd, argc - 1, argv + 1, &c, 0, list ? 0 : -1, &first, &s)) >= 0)

@@ -17,6 +17,7 @@
  * to approved, sent again under the same webhook-id) or settled. */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,24 +58,24 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
-/* One subscription while the run lasts. */
-typedef struct route {
+/* The lane of one subscription, while the run lasts. */
+typedef struct sub_lane {
 	char *sub, *key;            /* the subscription; "triggers:<subscription>" */
 	char **secrets;             /* read at its first claim */
 	size_t nsecrets;
 	int secrets_read;
-	int64_t inflight, want;
+	int64_t inflight, queued, want;   /* sent; claimed, not yet sent; to claim */
 	int64_t retry_ms;           /* monotonic: ask its bucket again then */
 	int64_t open_until, failures, read_ms;   /* its breaker, as last read */
 	int paused;                 /* its breaker is open: left for a later run */
 	int disabled;               /* disabled in this run */
-	struct route *next;
-} route;
+	struct sub_lane *next;
+} sub_lane;
 
 typedef struct delivery {
 	int64_t id, attempts;
 	jv item;
-	route *lane;
+	sub_lane *lane;
 	cx_outbound_outcome o;      /* where it goes, once answered */
 	char *code, *detail, *ref;  /* o's strings, owned */
 	int health;                 /* 1 the receiver took it, 0 it failed, -1 neither */
@@ -90,8 +91,10 @@ typedef struct {
 	cx_httpmulti *m;
 	int64_t concurrency, max, claimed, lease, inflight;
 	char owner[96];
-	route *lanes;
+	sub_lane *lanes;
+	delivery *ready, *ready_tail;   /* claimed, waiting for a free request */
 	delivery *done, *done_tail; /* answered, to be settled by the next round */
+	int64_t nready;
 	int status, stopped, dry_run;
 } sender;
 
@@ -156,7 +159,7 @@ static int sender_open(sender *t, cx_store *s, const publish_conf *c, cx_err *er
 
 static void sender_close(sender *t)
 {
-	for (route *l = t->lanes, *n; l; l = n) {
+	for (sub_lane *l = t->lanes, *n; l; l = n) {
 		n = l->next;
 		for (size_t i = 0; i < l->nsecrets; i++)
 			cx_secret_free(l->secrets[i]);
@@ -169,13 +172,17 @@ static void sender_close(sender *t)
 		n = d->next;
 		delivery_free(d);
 	}
+	for (delivery *d = t->ready, *n; d; d = n) {
+		n = d->next;
+		delivery_free(d);
+	}
 	cx_httpmulti_free(t->m);
 	cx_tokenkeys_free(t->keys);
 }
 
-static route *lane_for(sender *t, const char *sub)
+static sub_lane *lane_for(sender *t, const char *sub)
 {
-	route *l;
+	sub_lane *l;
 
 	for (l = t->lanes; l; l = l->next)
 		if (strcmp(l->sub, sub) == 0)
@@ -191,7 +198,7 @@ static route *lane_for(sender *t, const char *sub)
 
 /* The breaker of a lane, read at most once a second; an open one pauses
  * the lane for the rest of the run. */
-static void breaker_refresh(sender *t, route *l, int64_t now)
+static void breaker_refresh(sender *t, sub_lane *l, int64_t now)
 {
 	int64_t mono = cx_clock_mono_ms();
 	cx_err err = { 0, "" };
@@ -211,7 +218,7 @@ static void breaker_refresh(sender *t, route *l, int64_t now)
 	}
 }
 
-static void breaker_record(sender *t, route *l, int ok)
+static void breaker_record(sender *t, sub_lane *l, int ok)
 {
 	cx_err err = { 0, "" };
 	int64_t until = 0;
@@ -375,7 +382,7 @@ static int settle_done(sender *t, cx_err *err)
 typedef struct {
 	sender *t;
 	int64_t *ids;
-	route **lanes;
+	sub_lane **lanes;
 	size_t n, cap;
 } due_list;
 
@@ -393,7 +400,7 @@ static void on_due(int64_t id, const char *sub, void *ctx)
 }
 
 /* The signing secrets of l, read once a run. */
-static int secrets_of(sender *t, route *l, cx_err *err)
+static int secrets_of(sender *t, sub_lane *l, cx_err *err)
 {
 	if (l->secrets_read)
 		return 0;
@@ -415,10 +422,10 @@ static void choose(sender *t, const due_list *dl, char *pick, int64_t room, int6
 {
 	int64_t now = cx_clock_now(), mono = cx_clock_mono_ms(), taken = 0;
 
-	for (route *l = t->lanes; l; l = l->next)
+	for (sub_lane *l = t->lanes; l; l = l->next)
 		l->want = 0;
 	for (size_t i = 0; i < dl->n && taken < room; i++) {
-		route *l = dl->lanes[i];
+		sub_lane *l = dl->lanes[i];
 
 		breaker_refresh(t, l, now);
 		if (l->paused || l->disabled)
@@ -428,7 +435,7 @@ static void choose(sender *t, const due_list *dl, char *pick, int64_t room, int6
 				*wake = l->retry_ms;
 			continue;
 		}
-		if (l->failures >= t->breaker.threshold && l->inflight + l->want >= 1)
+		if (l->failures >= t->breaker.threshold && l->inflight + l->queued + l->want >= 1)
 			continue;
 		pick[i] = 1;
 		l->want++;
@@ -441,7 +448,7 @@ static void choose(sender *t, const due_list *dl, char *pick, int64_t room, int6
 static int claim(sender *t, jv *items, int64_t *wake, cx_err *err)
 {
 	due_list dl = { t, NULL, NULL, 0, 0 };
-	int64_t room = t->concurrency - t->inflight, mono = cx_clock_mono_ms();
+	int64_t room = 2 * t->concurrency - t->inflight - t->nready, mono = cx_clock_mono_ms();
 	char *pick = NULL;
 	int rc = -1;
 
@@ -454,7 +461,7 @@ static int claim(sender *t, jv *items, int64_t *wake, cx_err *err)
 		goto out;
 	pick = cx_xcalloc(dl.n + 1, 1);
 	choose(t, &dl, pick, room, wake);
-	for (route *l = t->lanes; l; l = l->next) {
+	for (sub_lane *l = t->lanes; l; l = l->next) {
 		int64_t wait_ms = 0;
 		int granted = 0;
 
@@ -487,23 +494,17 @@ out:
 	return rc;
 }
 
-/* Sends a claimed delivery (item consumed), signed now. */
-static void start(sender *t, jv item)
+/* Sends delivery d, signed now. */
+static void send_one(sender *t, delivery *d)
 {
-	delivery *d = cx_xcalloc(1, sizeof *d);
-	const char *payload = str_of(item, "payload"), *hdrs[4];
+	const char *payload = str_of(d->item, "payload"), *hdrs[4];
 	char stamp[48], *id_line, *sig = NULL, *sig_line = NULL;
 	int64_t now = cx_clock_now();
 	cx_err err = { 0, "" };
 	cx_http_request req;
 
-	d->id = num_of(item, "id");
-	d->attempts = num_of(item, "attempts");
-	d->item = item;
-	d->lane = lane_for(t, str_of(item, "subscription_id"));
-	t->claimed++;
 	if (d->lane->nsecrets == 0 || cx_stdwebhooks_sign((const char *const *)d->lane->secrets,
-	    d->lane->nsecrets, str_of(item, "webhook_id"), now, payload, strlen(payload),
+	    d->lane->nsecrets, str_of(d->item, "webhook_id"), now, payload, strlen(payload),
 	    &sig, &err) < 0) {
 		cx_log(CX_LOG_ERROR, fields(d), "cannot sign: %s", err.code ? err.msg :
 		    "the subscription has no secret");
@@ -511,7 +512,7 @@ static void start(sender *t, jv item)
 		    .error_detail = "the subscription has no secret that signs" }, -1);
 		return;
 	}
-	id_line = cx_xasprintf("webhook-id: %s", str_of(item, "webhook_id"));
+	id_line = cx_xasprintf("webhook-id: %s", str_of(d->item, "webhook_id"));
 	snprintf(stamp, sizeof stamp, "webhook-timestamp: %lld", (long long)now);
 	sig_line = cx_xasprintf("webhook-signature: %s", sig);
 	hdrs[0] = id_line;
@@ -520,7 +521,7 @@ static void start(sender *t, jv item)
 	hdrs[3] = NULL;
 	memset(&req, 0, sizeof req);
 	req.method = "POST";
-	req.url = str_of(item, "target_url");
+	req.url = str_of(d->item, "target_url");
 	req.body = payload;
 	req.body_len = strlen(payload);
 	req.content_type = CX_HTTP_JSON;
@@ -536,6 +537,59 @@ static void start(sender *t, jv item)
 	free(sig_line);
 }
 
+/* Queues a claimed delivery (item consumed) for a free request. */
+static void enqueue_ready(sender *t, jv item)
+{
+	delivery *d = cx_xcalloc(1, sizeof *d);
+
+	d->id = num_of(item, "id");
+	d->attempts = num_of(item, "attempts");
+	d->item = item;
+	d->lane = lane_for(t, str_of(item, "subscription_id"));
+	d->lane->queued++;
+	t->claimed++;
+	t->nready++;
+	if (t->ready_tail)
+		t->ready_tail->next = d;
+	else
+		t->ready = d;
+	t->ready_tail = d;
+}
+
+/* Sends what is ready while requests are free, in claim order. A lane
+ * may fill the window only when no other lane has deliveries waiting, so a
+ * slow receiver never takes every request; on a signal what is ready goes
+ * back to approved. */
+static void send_ready(sender *t)
+{
+	delivery **p = &t->ready, *prev = NULL;
+	int64_t lanes_waiting = 0;
+
+	for (sub_lane *l = t->lanes; l; l = l->next)
+		lanes_waiting += l->queued > 0;
+	while (*p && (stopping || t->inflight < t->concurrency)) {
+		delivery *d = *p;
+		int64_t cap = t->concurrency - (lanes_waiting - 1);
+
+		if (!stopping && d->lane->inflight >= (cap < 1 ? 1 : cap)) {
+			prev = d;
+			p = &d->next;
+			continue;
+		}
+		*p = d->next;
+		if (t->ready_tail == d)
+			t->ready_tail = prev;
+		t->nready--;
+		if (--d->lane->queued == 0)
+			lanes_waiting--;
+		if (stopping)
+			finish(t, d, (cx_outbound_outcome){ .state = "approved",
+			    .error_code = "INTERRUPTED", .error_detail = "cx-publish was stopped" }, -1);
+		else
+			send_one(t, d);
+	}
+}
+
 static void drop_done(sender *t)
 {
 	for (delivery *d = t->done, *n; d; d = n) {
@@ -546,9 +600,11 @@ static void drop_done(sender *t)
 }
 
 /* One round: settles what was answered and claims what may go, in one
- * transaction, then sends what it claimed. After a failure of the state
- * file nothing more is claimed (the outcomes are dropped: their leases run
- * out and a later run sends them again). *claimed: how many went out. */
+ * transaction, then sends what is ready. Claims run ahead of the requests
+ * (twice the window), so a request that ends is followed at once by the
+ * next, without waiting for a commit. After a failure of the state file
+ * nothing more is claimed (the outcomes are dropped: their leases run out
+ * and a later run sends them again). *claimed: how many it claimed. */
 static int round_once(sender *t, int64_t *claimed, int64_t *wake)
 {
 	cx_err err = { 0, "" };
@@ -565,10 +621,11 @@ static int round_once(sender *t, int64_t *claimed, int64_t *wake)
 	}
 	drop_done(t);
 	jv_array_foreach(items, i, item) {
-		start(t, item);
+		enqueue_ready(t, item);
 		(*claimed)++;
 	}
 	jv_free(items);
+	send_ready(t);
 	return 0;
 fail:
 	cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
@@ -584,11 +641,10 @@ static void plan(sender *t)
 {
 	due_list dl = { t, NULL, NULL, 0, 0 };
 	cx_err err = { 0, "" };
+	int64_t most = t->max > 0 ? t->max : INT64_MAX;
 
-	if (cx_trigger_deliveries_due(t->s, cx_clock_now(), t->max > 0 ? t->max : -1,
-	    t->max > 0 ? t->max : -1, on_due, &dl, &err) < 0) {
+	if (cx_trigger_deliveries_due(t->s, cx_clock_now(), most, most, on_due, &dl, &err) < 0)
 		publish_status(&t->status, cx_log_fail(&err));
-	}
 	for (size_t i = 0; i < dl.n; i++) {
 		jv item;
 
@@ -603,6 +659,20 @@ static void plan(sender *t)
 	}
 	free(dl.ids);
 	free(dl.lanes);
+}
+
+/* Waits up to 100 ms for answers, then takes those already in too, and
+ * fills the requests that ended with deliveries that are ready. */
+static int await_answers(sender *t, cx_err *err)
+{
+	int n = cx_httpmulti_run(t->m, 100, on_done, t, err);
+
+	if (n > 0 && t->inflight > 0)
+		n = cx_httpmulti_run(t->m, 0, on_done, t, err);
+	if (n < 0)
+		return -1;
+	send_ready(t);
+	return 0;
 }
 
 /* Delivers until nothing is due now (or a signal, or --max). */
@@ -624,7 +694,7 @@ static void deliver(sender *t)
 	for (;;) {
 		if (round_once(t, &claimed, &wake) < 0)
 			break;
-		if (t->inflight == 0 && !t->done) {
+		if (t->inflight == 0 && !t->done && !t->ready) {
 			int64_t ms = wake - cx_clock_mono_ms();
 
 			if (claimed > 0)
@@ -634,7 +704,7 @@ static void deliver(sender *t)
 			usleep((useconds_t)(ms < 1 ? 1 : ms > 100 ? 100 : ms) * 1000);
 			continue;
 		}
-		if (t->inflight > 0 && cx_httpmulti_run(t->m, 100, on_done, t, &err) < 0) {
+		if (t->inflight > 0 && await_answers(t, &err) < 0) {
 			publish_status(&t->status, cx_log_fail(&err));
 			break;
 		}

@@ -3,8 +3,8 @@
  * settled through outbound.h, and the latest sanitized events per tenant
  * and type (trigger_samples) that GET /triggers/<event> answers with.
  *
- * Functions named _in run inside the caller's transaction. Strings passed
- * in stay the caller's; jv results are the caller's. */
+ * Functions named _in run inside the caller's transaction. Strings and jv
+ * passed in stay the caller's; jv results are the caller's. */
 #ifndef CX_TRIGGERS_H
 #define CX_TRIGGERS_H
 
