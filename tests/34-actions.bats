@@ -512,3 +512,19 @@ events() {
 	assert_equal "$exit_code" 0
 	refute grep -q Sanitizer server.err
 }
+
+@test "--routes actions serves the automation API alone, without a Meta secret; a list without it answers 404 there" {
+	integration acme "action:create_lead"
+	unset CX_META_APP_SECRET
+	start_server --routes actions
+	run act create_lead "$LEAD"
+	assert_output 202
+	run http POST /webhooks/whatsapp --data-binary '{}'
+	assert_output 404
+	stop_server
+	export CX_META_APP_SECRET=test-app-secret
+	start_server --routes whatsapp
+	run act create_lead "$LEAD"
+	assert_output 404
+	[ "$(stored)" -eq 1 ]
+}

@@ -14,6 +14,10 @@
 /* The routes of a comma-separated list of names as a set of route indexes
  * (NULL: every route); an unknown name is a usage error. */
 int ingest_routes_parse(const char *list, unsigned *set, cx_err *err);
+/* The name and the bit of the automation API (/actions/, /make/hooks/,
+ * /integrations/me, /hooks, /triggers/) in a set of routes. */
+#define INGEST_ACTIONS_ROUTE "actions"
+#define INGEST_ACTIONS_BIT (1u << 31)
 /* Whether route i is in set. */
 int ingest_route_served(unsigned set, int i);
 /* Whether a route in set belongs to the source_index-th source. */

@@ -31,9 +31,9 @@ static int unknown_route(const char *name, size_t n, cx_err *err)
 	const char *route;
 
 	for (size_t i = 0; (route = cx_webhooks_route(i, NULL, NULL)); i++)
-		snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
-		    i ? ", " : "", route);
-	return cx_err_set(err, CX_EXIT_USAGE, "unknown route '%.*s' (routes: %s)",
+		snprintf(known + strlen(known), sizeof known - strlen(known), "%s, ", route);
+	return cx_err_set(err, CX_EXIT_USAGE, "unknown route '%.*s' (routes: %s"
+	    INGEST_ACTIONS_ROUTE ")",
 	    (int)(n > 64 ? 64 : n), name, known);
 }
 
@@ -45,12 +45,20 @@ int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
 	if (!list) {
 		for (size_t i = 0; cx_webhooks_route(i, NULL, NULL); i++)
 			*set |= 1u << i;
+		*set |= INGEST_ACTIONS_BIT;
 		return 0;
 	}
 	for (;;) {
 		size_t n = strcspn(p, ",");
 		size_t i = 0;
 
+		if (n == strlen(INGEST_ACTIONS_ROUTE) && strncmp(p, INGEST_ACTIONS_ROUTE, n) == 0) {
+			*set |= INGEST_ACTIONS_BIT;
+			if (!p[n])
+				return 0;
+			p += n + 1;
+			continue;
+		}
 		while ((route = cx_webhooks_route(i, NULL, NULL)) && (strlen(route) != n ||
 		    strncmp(route, p, n) != 0))
 			i++;

@@ -49,7 +49,7 @@ static const cx_opt options[] = {
 	{ "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" },
 	{ "listen", 'l', O_LISTEN, "HOST:PORT", "address to listen on (port 0 picks one)" },
 	{ "max-body", 0, O_MAX_BODY, "BYTES", "largest accepted body (default 1048576)" },
-	{ "routes", 0, O_ROUTES, "LIST", "serve only these providers' /webhooks/ routes (default $CX_INGEST_ROUTES, else all)" },
+	{ "routes", 0, O_ROUTES, "LIST", "serve only these providers' /webhooks/ routes, and 'actions' (default $CX_INGEST_ROUTES, else all)" },
 	{ "stdout", 0, O_STDOUT, NULL, "also write each stored delivery as a webhook.received line" },
 	{ "threads", 0, O_THREADS, "N", "request threads (default 2)" },
 	{ NULL, 0, 0, NULL, NULL },
@@ -664,7 +664,7 @@ static enum MHD_Result begin_request(struct MHD_Connection *conn, request *r,
 			    "body_too_large");
 		return MHD_YES;
 	}
-	if (actions_route(url)) {
+	if ((srv.c.served & INGEST_ACTIONS_BIT) && actions_route(url)) {
 		r->api = 1;
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv.c.max_body)
 			return answer_call_now(conn, r, actions_begin(conn, method, url,
