@@ -40,19 +40,8 @@ int cx_integration_change_record(cx_store *s, const char *action, const char *ch
 int cx_integration_change_begin(cx_store *s, const char *actor, const char *what,
     const char *subject, cx_err *err)
 {
-	int64_t operators = 0;
-
-	if (cx_store_begin(s, err) < 0)
-		return -1;
-	if (cx_operators_count(s, &operators, err) < 0) {
-		cx_store_rollback(s);
-		return -1;
-	}
-	/* a state file nobody governs yet is set up by whoever runs it */
-	if (operators > 0 && cx_operators_check(s, actor, CX_ROLE_ADMIN,
-	    "integration_change_denied", what, subject, err) < 0)
-		return cx_operators_end_refused(s, err);
-	return 0;
+	return cx_operators_begin_admin(s, actor, "integration_change_denied", what,
+	    subject, err);
 }
 
 int cx_integration_change_end(cx_store *s, int rc, cx_err *err)

@@ -119,6 +119,24 @@ static int name_ok(const char *name)
 	    "0123456789._-@$") == n;
 }
 
+int cx_operators_begin_admin(cx_store *s, const char *actor,
+    const char *denied_action, const char *what, const char *subject,
+    cx_err *err)
+{
+	int64_t operators = 0;
+
+	if (cx_store_begin(s, err) < 0)
+		return -1;
+	if (cx_operators_count(s, &operators, err) < 0) {
+		cx_store_rollback(s);
+		return -1;
+	}
+	if (operators > 0 && cx_operators_check(s, actor, CX_ROLE_ADMIN,
+	    denied_action, what, subject, err) < 0)
+		return cx_operators_end_refused(s, err);
+	return 0;
+}
+
 int cx_operators_end_refused(cx_store *s, cx_err *err)
 {
 	cx_err keep = *err;

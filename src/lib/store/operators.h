@@ -37,6 +37,14 @@ int cx_operators_check(cx_store *s, const char *actor, cx_role min,
     const char *denied_action, const char *what, const char *subject,
     cx_err *err);
 
+/* Begins a transaction for a change owners and admins make: on a state
+ * file nobody governs yet (no operators) whoever runs it may; after that
+ * actor must be an admin or owner (as cx_operators_check; the refusal is
+ * committed). 0 with the transaction open, or -1 with it ended. */
+int cx_operators_begin_admin(cx_store *s, const char *actor,
+    const char *denied_action, const char *what, const char *subject,
+    cx_err *err);
+
 /* Ends the caller's transaction after a refusal (err CX_EXIT_NOPERM): the
  * refusal's audit row is committed and err kept. Any other error rolls
  * back. Returns -1. */

@@ -121,24 +121,15 @@ int cx_tenants_set(cx_store *s, const char *name, const char *plan, const char *
     int64_t quota, const char *actor, cx_err *err)
 {
 	cx_tenant t;
-	int64_t operators = 0;
 	jv previous;
 
 	if (!cx_tenants_valid_name(name, err) || (plan && !cx_tenants_valid_plan(plan, err)))
 		return -1;
 	if (quota < -2)
 		return cx_err_set(err, CX_EXIT_USAGE, "a daily quota is a count of messages");
-	if (cx_store_begin(s, err) < 0)
+	if (cx_operators_begin_admin(s, actor, "tenant_change_denied", "change tenants",
+	    name, err) < 0)
 		return -1;
-	/* a state file nobody governs yet (no operators) is set up by whoever
-	 * runs it; once there are operators, owners and admins decide */
-	if (cx_operators_count(s, &operators, err) < 0) {
-		cx_store_rollback(s);
-		return -1;
-	}
-	if (operators > 0 && cx_operators_check(s, actor, CX_ROLE_ADMIN,
-	    "tenant_change_denied", "change tenants", name, err) < 0)
-		return cx_operators_end_refused(s, err);
 	if (cx_tenants_get(s, name, &t, err) < 0) {
 		cx_store_rollback(s);
 		return -1;
