@@ -1,5 +1,6 @@
 /* cx-ingest: the front door. `serve` is the webhook server (serve.c);
  * the inbox commands live here: store, drain, ack, replay, prune. */
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,38 @@ int ingest_routes_parse(const char *list, unsigned *set, cx_err *err)
 			return 0;
 		p += n + 1;
 	}
+}
+
+int ingest_resolve_listen(const char *listen, struct sockaddr_storage *addr,
+    socklen_t *len, cx_err *err)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+		.ai_socktype = SOCK_STREAM }, *res;
+	size_t hl;
+	int rc;
+
+	if (!colon || colon == listen || !colon[1])
+		return cx_err_set(err, CX_EXIT_USAGE, "--listen wants HOST:PORT, not '%s'",
+		    listen);
+	hl = (size_t)(colon - listen);
+	if (listen[0] == '[' && colon[-1] == ']') {
+		listen++;
+		hl -= 2;
+	}
+	if (hl >= sizeof host)
+		return cx_err_set(err, CX_EXIT_USAGE, "--listen: host too long");
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0)
+		return cx_err_set(err, CX_EXIT_USAGE, "--listen %s: %s", host,
+		    gai_strerror(rc));
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
 }
 
 int ingest_route_served(unsigned set, int i)

@@ -12,7 +12,6 @@
  * checkpoints (an fsync of the database file) run once a second on the
  * reader's connection, not inside the writer's commits. */
 #include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -124,13 +123,6 @@ static const double size_bounds[] = { 256, 1024, 4096, 16384, 65536, 262144,
 #define NLAT (sizeof latency_bounds / sizeof *latency_bounds)
 #define NSIZE (sizeof size_bounds / sizeof *size_bounds)
 
-/* A pending counter delta: name{labels} += n. */
-typedef struct delta {
-	char *name, *labels;
-	int64_t n;
-	struct delta *next;
-} delta;
-
 static struct {
 	conf c;
 	void **keys;            /* each webhook source's secrets, by index */
@@ -153,50 +145,10 @@ static struct {
 	.tick = PTHREAD_COND_INITIALIZER,
 };
 
-/* Adds n to name{labels} in *list. */
-static void count_into(delta **list, const char *name, const char *labels, int64_t n)
-{
-	delta *d;
-
-	for (d = *list; d; d = d->next) {
-		if (strcmp(d->name, name) == 0 && strcmp(d->labels, labels) == 0) {
-			d->n += n;
-			return;
-		}
-	}
-	d = cx_xcalloc(1, sizeof *d);
-	d->name = cx_xstrdup(name);
-	d->labels = cx_xstrdup(labels);
-	d->n = n;
-	d->next = *list;
-	*list = d;
-}
-
 /* Under srv.lock. */
 static void count_locked(const char *name, const char *labels, int64_t n)
 {
-	count_into(&srv.deltas, name, labels, n);
-}
-
-/* Writes pending counter deltas inside the writer's open transaction. */
-static int flush_deltas(delta *list, cx_err *err)
-{
-	for (delta *d = list; d; d = d->next)
-		if (cx_metrics_add(srv.store, d->name, d->labels, d->n, err) < 0)
-			return -1;
-	return 0;
-}
-
-static void free_deltas(delta *list)
-{
-	while (list) {
-		delta *next = list->next;
-
-		free(list->name);
-		free(list->labels);
-		free(list);
-		list = next;
-	}
+	deltas_add(&srv.deltas, name, labels, n);
 }
 
 /* Puts deltas that could not be written back for the next transaction. */
@@ -206,7 +158,7 @@ static void requeue_deltas(delta *list)
 	for (delta *d = list; d; d = d->next)
 		count_locked(d->name, d->labels, d->n);
 	pthread_mutex_unlock(&srv.lock);
-	free_deltas(list);
+	deltas_free(list);
 }
 
 static void emit_stdout(job *j)
@@ -236,11 +188,11 @@ static int count_stored(job *batch, cx_err *err)
 
 	for (job *j = batch; j; j = j->next) {
 		if (j->provider)
-			count_into(&counts, "cx_inbox_deliveries_total", j->provider, 1);
+			deltas_add(&counts, "cx_inbox_deliveries_total", j->provider, 1);
 		if (j->call && actions_stored(j->call))
-			count_into(&counts, "cx_inbox_deliveries_total", "action", 1);
+			deltas_add(&counts, "cx_inbox_deliveries_total", "action", 1);
 		if (j->call && (labels = actions_result_labels(j->call))) {
-			count_into(&counts, "cx_actions_total", labels, 1);
+			deltas_add(&counts, "cx_actions_total", labels, 1);
 			free(labels);
 		}
 	}
@@ -249,7 +201,7 @@ static int count_stored(job *batch, cx_err *err)
 		rc = strcmp(d->name, "cx_inbox_deliveries_total") == 0 ?
 		    cx_inbox_count(srv.store, d->labels, d->n, err) :
 		    cx_metrics_add(srv.store, d->name, d->labels, d->n, err);
-	free_deltas(counts);
+	deltas_free(counts);
 	return rc;
 }
 
@@ -277,14 +229,14 @@ static void commit_group(job *batch)
 			    &err) == 0;
 	}
 	ok = ok && count_stored(batch, &err) == 0;
-	ok = ok && flush_deltas(pending, &err) == 0;
+	ok = ok && deltas_flush(srv.store, pending, &err) == 0;
 	ok = ok && cx_store_commit(srv.store, &err) == 0;
 	if (!ok) {
 		cx_store_rollback(srv.store);
 		cx_log(CX_LOG_ERROR, jv_null(), "cannot store deliveries: %s", err.msg);
 		requeue_deltas(pending);
 	} else {
-		free_deltas(pending);
+		deltas_free(pending);
 	}
 	for (job *j = batch; j; j = j->next)
 		if (ok && (j->provider || j->call) && srv.c.to_stdout)
@@ -791,39 +743,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	cx_log(CX_LOG_DEBUG, jv_null(), "http: %s", msg);
 }
 
-/* Resolves HOST:PORT (HOST may be [v6]) into addr. */
-static int resolve(const char *listen, struct sockaddr_storage *addr,
-    socklen_t *len, cx_err *err)
-{
-	char host[256];
-	const char *colon = strrchr(listen, ':');
-	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-		.ai_socktype = SOCK_STREAM }, *res;
-	size_t hl;
-	int rc;
-
-	if (!colon || colon == listen || !colon[1])
-		return cx_err_set(err, CX_EXIT_USAGE, "--listen wants HOST:PORT, not '%s'",
-		    listen);
-	hl = (size_t)(colon - listen);
-	if (listen[0] == '[' && colon[-1] == ']') {
-		listen++;
-		hl -= 2;
-	}
-	if (hl >= sizeof host)
-		return cx_err_set(err, CX_EXIT_USAGE, "--listen: host too long");
-	memcpy(host, listen, hl);
-	host[hl] = '\0';
-	rc = getaddrinfo(host, colon + 1, &hints, &res);
-	if (rc != 0)
-		return cx_err_set(err, CX_EXIT_USAGE, "--listen %s: %s", host,
-		    gai_strerror(rc));
-	memcpy(addr, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
 /* Stops taking requests and waits for those in flight: each ends when the
  * writer has settled its job or MHD's connection timeout closes it, so no
  * connection is still suspended when the daemon stops. */
@@ -862,7 +781,7 @@ static int read_command_line(int argc, char **argv, struct sockaddr_storage *add
 	if (rc >= 0 && !srv.c.listen)
 		rc = cx_err_set(&err, CX_EXIT_USAGE, "serve needs --listen HOST:PORT");
 	if (rc >= 0)
-		rc = resolve(srv.c.listen, addr, addrlen, &err);
+		rc = ingest_resolve_listen(srv.c.listen, addr, addrlen, &err);
 	if (rc < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s (see cx-ingest serve --help)", err.msg);
 		return CX_EXIT_USAGE;
