@@ -2,11 +2,15 @@
  * (POST /actions/<action>, POST /make/hooks/<integration_id>/<action>):
  * key, scope, limits, validation, idempotency and the inbox row of provider
  * "action", decided in the writer's transaction. Rate-limit buckets are
- * the state file's (ratelimit.h), taken in that same transaction. */
+ * kept in this process (the writer's thread is the only one taking
+ * tokens): they pace one server's callers without a write per call. */
 #include <ctype.h>
 #include <dirent.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "accounts.h"
 #include "actions.h"
@@ -28,6 +32,17 @@
 #define ACTION_NAME_MAX 64
 #define IDEMPOTENCY_KEY_MAX 255
 
+/* A token bucket of this process: tokens in thousandths, refilled at the
+ * rate up to the burst, on the real monotonic clock. Only the writer's
+ * thread takes tokens (actions_run), so no lock guards them. */
+typedef struct bucket {
+	char *key;
+	int64_t millitokens, updated_ms;
+	struct bucket *next;
+} bucket;
+
+#define NBUCKETS 1024
+
 static struct {
 	char *names[CATALOGUE_MAX];
 	cx_jsonschema *schemas[CATALOGUE_MAX];
@@ -35,6 +50,7 @@ static struct {
 	cx_ratelimit rate;
 	int64_t quota, ttl, disable_after, disable_window;
 	cx_tokenkeys *keys;     /* NULL: CX_TOKEN_KEY not set */
+	bucket *buckets[NBUCKETS];
 } cat;
 
 const cx_tokenkeys *actions_token_keys(void)
@@ -127,6 +143,15 @@ void actions_close(void)
 	cat.n = 0;
 	cx_tokenkeys_free(cat.keys);
 	cat.keys = NULL;
+	for (size_t i = 0; i < NBUCKETS; i++) {
+		while (cat.buckets[i]) {
+			bucket *next = cat.buckets[i]->next;
+
+			free(cat.buckets[i]->key);
+			free(cat.buckets[i]);
+			cat.buckets[i] = next;
+		}
+	}
 }
 
 static size_t find_action(const char *name, size_t n)
@@ -460,25 +485,67 @@ static int authenticate(action_call *c, cx_store *s, cx_integration *in, cx_err 
 	return 1;
 }
 
+/* The bucket of key, made full when new. */
+static bucket *find_bucket(const char *key, int64_t now_ms)
+{
+	uint32_t h = 2166136261u;
+	bucket *b;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	for (b = cat.buckets[h % NBUCKETS]; b; b = b->next)
+		if (strcmp(b->key, key) == 0)
+			return b;
+	b = cx_xcalloc(1, sizeof *b);
+	b->key = cx_xstrdup(key);
+	b->millitokens = (int64_t)llround(cat.rate.burst * 1000);
+	b->updated_ms = now_ms;
+	b->next = cat.buckets[h % NBUCKETS];
+	cat.buckets[h % NBUCKETS] = b;
+	return b;
+}
+
+/* Takes a token from bucket key: 1, or 0 with *wait_ms till the next. */
+static int take_token(const char *key, int64_t now_ms, int64_t *wait_ms)
+{
+	bucket *b = find_bucket(key, now_ms);
+	int64_t burst = (int64_t)llround(cat.rate.burst * 1000);
+
+	if (now_ms > b->updated_ms)
+		b->millitokens += (int64_t)llround((double)(now_ms - b->updated_ms) * cat.rate.rate);
+	if (b->millitokens > burst)
+		b->millitokens = burst;
+	b->updated_ms = now_ms;
+	if (b->millitokens >= 1000) {
+		b->millitokens -= 1000;
+		return 1;
+	}
+	*wait_ms = (int64_t)ceil((double)(1000 - b->millitokens) / cat.rate.rate);
+	return 0;
+}
+
 /* Takes a token from the integration's, the tenant's and the tenant's
- * bucket for the action: 1 granted, 0 answered 429, -1 store failure. */
-static int take_tokens(action_call *c, cx_store *s, const cx_integration *in,
-    cx_err *err)
+ * bucket for the action (kept in this process: a second serve on the
+ * state file keeps its own): 1 granted, 0 answered 429. */
+static int take_tokens(action_call *c, const cx_integration *in)
 {
 	const char *action = c->action ? c->action : "unknown";
+	struct timespec ts;
+	int64_t now_ms, wait_ms = 0;
+	int granted = 1;
 	char *keys[3];
-	int64_t wait_ms = 0;
-	int granted = 1, rc = 0;
 
-	keys[0] = cx_xasprintf("actions:integration:%s", in->id);
-	keys[1] = cx_xasprintf("actions:tenant:%s", in->tenant);
-	keys[2] = cx_xasprintf("actions:tenant:%s:%s", in->tenant, action);
-	for (int i = 0; i < 3 && granted && rc == 0; i++)
-		rc = cx_ratelimit_take_in(s, keys[i], &cat.rate, 1, &granted, &wait_ms, err);
+	if (cat.rate.rate <= 0)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	keys[0] = cx_xasprintf("integration:%s", in->id);
+	keys[1] = cx_xasprintf("tenant:%s", in->tenant);
+	keys[2] = cx_xasprintf("tenant:%s:%s", in->tenant, action);
+	for (int i = 0; i < 3 && granted; i++)
+		granted = take_token(keys[i], now_ms, &wait_ms);
 	for (int i = 0; i < 3; i++)
 		free(keys[i]);
-	if (rc < 0)
-		return -1;
 	if (!granted) {
 		actions_answer_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "RATE_LIMITED",
 		    "too many calls; retry after the time Retry-After says", NULL);
@@ -616,8 +683,8 @@ static int run_action(action_call *c, cx_store *s, const cx_integration *in,
 	char *scope;
 	int rc, allowed;
 
-	if ((rc = take_tokens(c, s, in, err)) <= 0)
-		return rc;
+	if (!take_tokens(c, in))
+		return 0;
 	if (c->early.status && c->early.status != 422) {
 		actions_answer_verdict(c, &c->early);
 		return 0;
