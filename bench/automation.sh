@@ -6,9 +6,9 @@
 #
 # 1. Actions in: `POST /actions/create_lead` on `cx-ingest serve` (API key
 #    check, schema validation, a fresh Idempotency-Key per request, the
-#    action stored in the inbox before the 202) against the same server's
-#    signed WhatsApp POST (bench/ingest.sh's body), both driven by
-#    `wrk -t2 -c64 -dSECS` one after the other on one state file each.
+#    action stored in the inbox before the 202) against a signed WhatsApp
+#    POST (a batch of 4 messages) to the same server, both driven by
+#    `wrk -t2 -c64 -dSECS` one after the other, each on a fresh state file.
 #    CX_ACTIONS_RATE and CX_ACTIONS_DAILY_QUOTA are raised so the limits
 #    are checked on every request but never refuse one.
 #    Target: actions req/s >= 0.5x the WhatsApp req/s.
@@ -96,24 +96,30 @@ jq -c -j '.entry[0].changes[0].value.messages |= [range(0; 4) as $i | .[0]
 wa_sig=sha256=$(openssl dgst -sha256 -hmac "$secret" -hex <"$T/whatsapp.json" | sed 's/^.*= //')
 printf '%s' '{"name":"Ada Lovelace","email":"ada@example.com","phone":"+44 20 7946 0000","source":"bench","notes":"Asked for a demo of the analytical engine."}' >"$T/lead.json"
 
+# serve_on DB: cx-ingest serve on a fresh state file; sets port and pid.
+serve_on() {
+	port=$(bench_pick_port)
+	CX_ACTIONS_RATE=1000000 CX_ACTIONS_DAILY_QUOTA=1000000000 \
+	    cx-ingest serve --listen "127.0.0.1:$port" --db "$1" 2>>"$T/serve.log" &
+	pid=$!
+	PIDS+=("$pid")
+	bench_wait_up "$port" "$pid"
+}
+
+echo "driving POST /webhooks/whatsapp, 64 connections..." >&2
+serve_on "$T/whatsapp.db"
+CX_BENCH_BODY=$T/whatsapp.json CX_BENCH_SIG=$wa_sig \
+    bench_wrk whatsapp "http://127.0.0.1:$port/webhooks/whatsapp" 64
+stop "$pid" KILL
+
 db=$T/actions.db
 key=$(cx integrations create --db "$db" --tenant bench --kind zapier --name bench \
     --scopes "action:create_lead" | jq -r .api_key)
-port=$(bench_pick_port)
-CX_ACTIONS_RATE=1000000 CX_ACTIONS_DAILY_QUOTA=1000000000 \
-    cx-ingest serve --listen "127.0.0.1:$port" --db "$db" 2>"$T/serve.log" &
-pid=$!
-PIDS+=("$pid")
-bench_wait_up "$port" "$pid"
-
+serve_on "$db"
 code=$(curl -s -o "$T/probe.out" -w '%{http_code}' -H "X-Api-Key: $key" \
     -H 'Content-Type: application/json' --data-binary "@$T/lead.json" \
     "http://127.0.0.1:$port/actions/create_lead")
 [ "$code" = 202 ] || { echo "automation.sh: the probe action answered $code: $(cat "$T/probe.out")" >&2; exit 1; }
-
-echo "driving POST /webhooks/whatsapp, 64 connections..." >&2
-CX_BENCH_BODY=$T/whatsapp.json CX_BENCH_SIG=$wa_sig \
-    bench_wrk whatsapp "http://127.0.0.1:$port/webhooks/whatsapp" 64
 echo "driving POST /actions/create_lead, 64 connections..." >&2
 CX_BENCH_BODY=$T/lead.json CX_BENCH_API_KEY=$key CX_BENCH_IDEM=bench-$$ \
     bench_wrk actions "http://127.0.0.1:$port/actions/create_lead" 64
