@@ -85,7 +85,7 @@ $(B)/$(1): $$(patsubst src/%.c,$(O)/%.o,$$(wildcard src/$(1)/*.c)) $(O)/libcx.a
 endef
 $(foreach t,$(DIR_TOOLS),$(eval $(call dir_tool,$(t))))
 
-$(O)/unit/%: tests/unit/%.c tests/unit/tap.h $(O)/libcx.a $(O)/flags
+$(O)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(O)/libcx.a $(O)/flags
 	@mkdir -p $(O)/unit
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libcx.a $(LDLIBS)
 

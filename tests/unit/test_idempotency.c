@@ -12,6 +12,7 @@
 #include "store.h"
 
 #include "tap.h"
+#include "tmpstore.h"
 
 static int records(cx_store *s)
 {
@@ -91,27 +92,15 @@ static void test_burst(void)
 
 int main(void)
 {
-	static const char *const files[] = { "cx.db", "cx.db-wal", "cx.db-shm" };
-	char dir[] = "/tmp/cx-unit-idempotency.XXXXXX", path[64];
-	cx_store *s = NULL;
-	cx_err err = { 0, "" };
+	tmpstore t;
+	cx_store *s = tmpstore_open(&t, "idempotency");
 
-	setenv("CX_SHARE_DIR", "share/cx", 0);
-	if (!mkdtemp(dir))
-		return 1;
-	snprintf(path, sizeof path, "%s/cx.db", dir);
-	check(cx_store_open(path, &s, &err) == 0, "a new state file opens");
 	if (s) {
 		test_records(s);
 		test_daily(s);
-		cx_store_close(s);
 	}
+	tmpstore_close(&t);
 	test_burst();
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
 }

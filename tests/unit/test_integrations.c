@@ -18,6 +18,7 @@
 #include "tokencrypt.h"
 
 #include "tap.h"
+#include "tmpstore.h"
 
 /* 32 bytes, base64: a token key for the test only. */
 #define TEST_TOKEN_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -325,18 +326,13 @@ static void test_validation(void)
 
 int main(void)
 {
-	static const char *const files[] = { "cx.db", "cx.db-wal", "cx.db-shm" };
-	char dir[] = "/tmp/cx-unit-integrations.XXXXXX", path[80];
-	cx_store *s = NULL;
+	tmpstore t;
+	cx_store *s;
 	cx_tokenkeys *keys = NULL;
 	cx_err err = { 0, "" };
 
-	setenv("CX_SHARE_DIR", "share/cx", 0);
 	unsetenv("CX_NOW");
-	if (!mkdtemp(dir))
-		return 1;
-	snprintf(path, sizeof path, "%s/cx.db", dir);
-	check(cx_store_open(path, &s, &err) == 0, "a new state file opens");
+	s = tmpstore_open(&t, "integrations");
 	check(cx_tokenkeys_from_base64(TEST_TOKEN_KEY, "the test key", &keys, &err) == 0,
 	    "a token key loads");
 	if (s && keys) {
@@ -347,12 +343,7 @@ int main(void)
 		test_reseal(s, keys);
 	}
 	cx_tokenkeys_free(keys);
-	cx_store_close(s);
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
+	tmpstore_close(&t);
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 #include "tenants.h"
 
 #include "tap.h"
+#include "tmpstore.h"
 
 static void test_pauses(cx_store *s)
 {
@@ -71,26 +72,14 @@ static void test_suppressions(cx_store *s)
 
 int main(void)
 {
-	static const char *const files[] = { "cx.db", "cx.db-wal", "cx.db-shm" };
-	char dir[] = "/tmp/cx-unit-tenants.XXXXXX", path[64];
-	cx_store *s = NULL;
-	cx_err err = { 0, "" };
+	tmpstore t;
+	cx_store *s = tmpstore_open(&t, "tenants");
 
-	setenv("CX_SHARE_DIR", "share/cx", 0);
-	if (!mkdtemp(dir))
-		return 1;
-	snprintf(path, sizeof path, "%s/cx.db", dir);
-	check(cx_store_open(path, &s, &err) == 0, "a new state file opens");
 	if (s) {
 		test_pauses(s);
 		test_suppressions(s);
-		cx_store_close(s);
 	}
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
+	tmpstore_close(&t);
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include "triggers.h"
 
 #include "tap.h"
+#include "tmpstore.h"
 
 #define TEST_TOKEN_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
@@ -122,18 +123,13 @@ static void test_due(cx_store *s, const cx_tokenkeys *keys)
 
 int main(void)
 {
-	static const char *const files[] = { "cx.db", "cx.db-wal", "cx.db-shm" };
-	char dir[] = "/tmp/cx-unit-triggers.XXXXXX", path[80];
-	cx_store *s = NULL;
+	tmpstore t;
+	cx_store *s;
 	cx_tokenkeys *keys = NULL;
 	cx_err err = { 0, "" };
 
-	setenv("CX_SHARE_DIR", "share/cx", 0);
 	unsetenv("CX_NOW");
-	if (!mkdtemp(dir))
-		return 1;
-	snprintf(path, sizeof path, "%s/cx.db", dir);
-	check(cx_store_open(path, &s, &err) == 0, "a new state file opens");
+	s = tmpstore_open(&t, "triggers");
 	check(cx_tokenkeys_from_base64(TEST_TOKEN_KEY, "the test key", &keys, &err) == 0,
 	    "a token key loads");
 	if (s && keys) {
@@ -141,12 +137,7 @@ int main(void)
 		test_due(s, keys);
 	}
 	cx_tokenkeys_free(keys);
-	cx_store_close(s);
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
+	tmpstore_close(&t);
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
 }
