@@ -414,12 +414,9 @@ action_call *actions_begin(struct MHD_Connection *conn, const char *method,
     const char *url, char *body, size_t len, int too_big)
 {
 	action_call *c = cx_xcalloc(1, sizeof *c);
-	unsigned char rnd[12];
 
 	cx_inbox_new_correlation_id(c->correlation_id);
-	cx_crypto_random(rnd, sizeof rnd);
-	memcpy(c->action_id, "act_", 4);
-	cx_crypto_hex(rnd, sizeof rnd, c->action_id + 4);
+	cx_crypto_random_id("act_", 12, c->action_id, sizeof c->action_id);
 	c->input = jv_invalid();
 	c->body = body;
 	c->len = len;

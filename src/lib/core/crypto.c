@@ -154,3 +154,15 @@ void cx_crypto_wipe(void *buf, size_t len)
 {
 	OPENSSL_cleanse(buf, len);
 }
+
+int cx_crypto_random_id(const char *prefix, size_t nbytes, char *out, size_t cap)
+{
+	unsigned char r[32];
+	size_t n = strlen(prefix);
+
+	if (nbytes > sizeof r || n + 2 * nbytes + 1 > cap || cx_crypto_random(r, nbytes) < 0)
+		return -1;
+	memcpy(out, prefix, n);
+	cx_crypto_hex(r, nbytes, out + n);
+	return 0;
+}

@@ -27,6 +27,9 @@ char *cx_crypto_base64url(const void *data, size_t len);
 unsigned char *cx_crypto_unbase64(const char *s, size_t *outlen);
 /* Cryptographically random bytes; returns 0 or -1. */
 int cx_crypto_random(void *buf, size_t len);
+/* An id: prefix and the hex of nbytes (at most 32) random bytes, into out
+ * (cap bytes; it must hold them all); returns 0 or -1. */
+int cx_crypto_random_id(const char *prefix, size_t nbytes, char *out, size_t cap);
 /* Wipes a secret. */
 void cx_crypto_wipe(void *buf, size_t len);
 

@@ -12,13 +12,8 @@
 
 int cx_integration_random_hex(const char *prefix, char *out, size_t cap, cx_err *err)
 {
-	unsigned char r[8];
-	char hex[2 * sizeof r + 1];
-
-	if (cx_crypto_random(r, sizeof r) < 0)
+	if (cx_crypto_random_id(prefix, 8, out, cap) < 0)
 		return cx_err_set(err, CX_EXIT_TEMPFAIL, "no random bytes for an id");
-	cx_crypto_hex(r, sizeof r, hex);
-	snprintf(out, cap, "%s%s", prefix, hex);
 	return 0;
 }
 

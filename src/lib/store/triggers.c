@@ -84,16 +84,13 @@ int cx_trigger_deliveries_enqueue_in(cx_store *s, jv sub, const char *type,
     int *added, cx_err *err)
 {
 	cx_stmt *st = cx_store_prepare(s, sql_enqueue, err);
-	unsigned char r[12];
-	char webhook_id[4 + 2 * sizeof r + 1];
+	char webhook_id[4 + 24 + 1];
 
 	*added = 0;
 	if (!st)
 		return -1;
-	if (cx_crypto_random(r, sizeof r) < 0)
+	if (cx_crypto_random_id("msg_", 12, webhook_id, sizeof webhook_id) < 0)
 		return cx_err_set(err, CX_EXIT_TEMPFAIL, "no random bytes for a webhook-id");
-	memcpy(webhook_id, "msg_", 4);
-	cx_crypto_hex(r, sizeof r, webhook_id + 4);
 	cx_stmt_text(st, 1, cx_json_str(sub, "subscription_id"));
 	cx_stmt_text(st, 2, cx_json_str(sub, "integration_id"));
 	cx_stmt_text(st, 3, cx_json_str(sub, "tenant"));
