@@ -147,6 +147,27 @@ upload_id() {
 	[ "$output" = 404 ]
 }
 
+@test "S3: a wrong signature on a large upload is refused before its body is sent (no 100 Continue)" {
+	head -c $((2 * MIB)) /dev/zero > obj
+	USERPASS="$KEY:wrong-secret" run put obj /bkt/large.bin -H 'Expect: 100-continue' -w '%{http_code} %{size_upload}'
+	[ "$output" = '403 0' ]
+	[ "$(tag Code)" = SignatureDoesNotMatch ]
+	run put obj /bkt/large.bin -H 'Expect: 100-continue' -w '%{http_code} %{size_upload}'
+	[ "$output" = "200 $((2 * MIB))" ]
+}
+
+@test "S3: a 160 MiB object goes to disk and back streamed: the mock's peak RSS stays under 64 MiB" {
+	head -c $((160 * MIB)) /dev/urandom > huge
+	run put huge /bkt/huge.bin -H "x-amz-checksum-sha256: $(checksum huge)"
+	[ "$output" = 200 ]
+	run get /bkt/huge.bin
+	[ "$output" = 200 ]
+	cmp b huge
+	rm -f b huge "$BATS_FILE_TMPDIR"/store/bkt/objects/"$(printf huge.bin | sha256sum | cut -c1-64)".data
+	peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$(cat "$BATS_FILE_TMPDIR/s3.pid")/status")
+	[ "$peak" -lt $((64 * 1024)) ]
+}
+
 @test "S3: a body that is not the signed payload hash, or an unsigned payload, is refused" {
 	printf 'payload\n' > obj
 	run s3 /bkt/p.txt "$(printf x | sha256sum | cut -c1-64)" -T obj

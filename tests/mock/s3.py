@@ -80,7 +80,7 @@ import xml.etree.ElementTree as ET
 from email.utils import formatdate
 
 from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 # Found beside this file, whatever sys.path says (python3 -P, PYTHONPATH).
@@ -104,6 +104,17 @@ STATUS = {"InternalError": 500, "SlowDown": 503, "ServiceUnavailable": 503,
           "AccessDenied": 403, "NoSuchUpload": 404, "NoSuchKey": 404, "NoSuchBucket": 404,
           "NotImplemented": 501, "SignatureDoesNotMatch": 403, "InvalidAccessKeyId": 403,
           "RequestTimeTooSkewed": 403}
+
+
+class Resigner(S3SigV4Auth):
+    """botocore's S3 signer over the headers the client signed, all of
+    them: botocore itself never signs Expect or User-Agent, S3 takes them."""
+
+    def headers_to_sign(self, request):
+        headers = HTTPHeaders()
+        for name, value in request.headers.items():
+            headers[name.lower()] = value
+        return headers
 
 
 class S3Error(Exception):
@@ -190,6 +201,7 @@ class Handler(mocklib.Handler):
         self.query = dict(mocklib.urllib.parse.parse_qsl(url[1] if len(url) > 1 else "",
                                                          keep_blank_values=True))
         self.left = int(self.headers.get("Content-Length") or 0)
+        self.expects_100 = (self.headers.get("Expect") or "").lower() == "100-continue"
         self.body_size = self.body_sha256 = self.etag = self.checksum = None
         self.signature, self.operation, self.code = None, None, None
         self.out = (500, b"", {})
@@ -223,6 +235,11 @@ class Handler(mocklib.Handler):
         self.send()
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = handle_any
+
+    def handle_expect_100(self):
+        # as S3: "100 Continue" only once the request is signed and valid
+        # (receive), else the refusal at once, before the body is sent
+        return True
 
     def send(self):
         status, body, headers = self.out
@@ -376,7 +393,7 @@ class Handler(mocklib.Handler):
         req = AWSRequest(method=self.command, url="http://" + (self.headers.get("Host") or "")
                          + self.path, headers=headers)
         req.context["timestamp"] = amz_date
-        signer = S3SigV4Auth(Credentials(key, secret), SERVICE, region)
+        signer = Resigner(Credentials(key, secret), SERVICE, region)
         canonical = signer.canonical_request(req)
         to_sign = signer.string_to_sign(req, canonical)
         return canonical, to_sign, signer.signature(to_sign, req)
@@ -387,6 +404,10 @@ class Handler(mocklib.Handler):
         """Streams the body to PATH (None: nowhere) in chunks, at most LIMIT
         bytes of it (then the connection is dropped); checks it against
         x-amz-content-sha256. Returns (size, sha256 digest, md5 digest)."""
+        if self.expects_100:
+            self.expects_100 = False
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
         sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
         want = self.left if limit is None else min(limit, self.left)
         out = open(path + ".part", "wb") if path else None
