@@ -168,12 +168,18 @@ upload_id() {
 	[ "$peak" -lt $((64 * 1024)) ]
 }
 
-@test "S3: a body that is not the signed payload hash, or an unsigned payload, is refused" {
+@test "S3: a body that is not the signed payload hash, an unsigned payload, no bucket or another operation is refused" {
 	printf 'payload\n' > obj
 	run s3 /bkt/p.txt "$(printf x | sha256sum | cut -c1-64)" -T obj
 	[ "$output" = 400 ]
 	[ "$(tag Code)" = XAmzContentSHA256Mismatch ]
 	[ "$(tag S3ComputedContentSHA256)" = "$(sha256 obj)" ]
+	run put obj /nobucket/p.txt
+	[ "$output" = 404 ]
+	[ "$(tag Code)" = NoSuchBucket ]
+	run put obj /bkt/p.txt?acl=
+	[ "$output" = 501 ]
+	[ "$(tag Code)" = NotImplemented ]
 	run s3 /bkt/p.txt UNSIGNED-PAYLOAD -T obj
 	[ "$output" = 501 ]
 	[ "$(tag Code)" = NotImplemented ]

@@ -194,6 +194,8 @@ class State(mocklib.ScriptedState):
 class Handler(mocklib.Handler):
     server_version = "AmazonS3"
     nodelay = True
+    # a client that stalls mid-body is dropped, not waited for forever
+    timeout = 60
 
     def handle_any(self):
         url = self.path.split("?", 1)
@@ -221,7 +223,7 @@ class Handler(mocklib.Handler):
                 getattr(self, "op_" + self.operation)()
         except S3Error as e:
             self.error(e)
-        except ConnectionAbortedError:
+        except ConnectionError:
             # the client went away mid-body
             self.code, hang = "client_closed", 0
         if self.left:
@@ -232,7 +234,11 @@ class Handler(mocklib.Handler):
             time.sleep(hang / 1000)
             self.close_connection = True
             return
-        self.send()
+        try:
+            self.send()
+        except OSError:
+            # the client is gone
+            self.close_connection = True
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = handle_any
 
@@ -413,7 +419,11 @@ class Handler(mocklib.Handler):
         out = open(path + ".part", "wb") if path else None
         try:
             while size < want:
-                chunk = self.rfile.read(min(CHUNK, want - size))
+                try:
+                    chunk = self.rfile.read(min(CHUNK, want - size))
+                except OSError:
+                    # reset, or stalled past the timeout: as an early end
+                    chunk = b""
                 if not chunk:
                     break
                 sha.update(chunk)
