@@ -201,7 +201,7 @@ upload_id() {
 	[ "$(tag Message)" = 'The SHA256 you specified did not match the calculated checksum.' ]
 	run get /bkt/d.txt -I
 	[ "$output" = 404 ]
-	[ -z "$(ls "$BATS_FILE_TMPDIR/store/bkt/objects" | grep part)" ]
+	[ -z "$(ls "$BATS_FILE_TMPDIR/store/bkt/objects" | grep '\.part$')" ]
 }
 
 @test "S3: curl multipart: a part with a wrong checksum is refused, the parts are listed, complete gives S3's composite checksum and ETag" {
@@ -291,6 +291,21 @@ upload_id() {
 	[ "$(jq -r .list_error <<< "$output")" = NoSuchUpload ]
 	[ ! -e "$BATS_FILE_TMPDIR/store/bkt/uploads/$(jq -r .aborted <<< "$output")" ]
 	[ "$(jq -sc '[.[] | [.operation, .status]]' "$REC")" = '[["CreateMultipartUpload",200],["UploadPart",200],["AbortMultipartUpload",204],["ListParts",404]]' ]
+}
+
+@test "S3: a client gone mid-body leaves the stored object as it was and no partial file" {
+	head -c $((2 * MIB)) /dev/urandom > obj
+	curl -sv -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY:$SECRET" \
+		-H "x-amz-content-sha256: $(sha256 obj)" -H 'Expect:' -T obj "$S3/bkt/cut.bin" 2> trace
+	# the same signed request again, its body cut in half, then the end
+	{ sed -n 's/^> //p' trace | tr -d '\r' | sed 's/$/\r/'; head -c "$MIB" obj; } > cut.http
+	run "$PY" "$CX_ROOT/tests/lib/raw.py" "${S3##*:}" < cut.http
+	[ "$output" = closed ]
+	run last '[.operation, .signature, .code, .status, .body_size]'
+	[ "$output" = "[\"PutObject\",\"ok\",\"client_closed\",null,$MIB]" ]
+	run get /bkt/cut.bin -I
+	[ "$(header ETag)" = "\"$(md5sum obj | cut -c1-32)\"" ]
+	[ -z "$(ls "$BATS_FILE_TMPDIR/store/bkt/objects" | grep '\.part$')" ]
 }
 
 @test "S3: a scripted fault fails part 2 once with 500, a drop closes the connection mid-upload" {
