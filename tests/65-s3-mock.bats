@@ -177,6 +177,9 @@ upload_id() {
 	run put obj /nobucket/p.txt
 	[ "$output" = 404 ]
 	[ "$(tag Code)" = NoSuchBucket ]
+	run s3 /bkt/p.txt "$(sha256 obj)" -T - < obj
+	[ "$output" = 411 ]
+	[ "$(tag Code)" = MissingContentLength ]
 	run put obj /bkt/p.txt?acl=
 	[ "$output" = 501 ]
 	[ "$(tag Code)" = NotImplemented ]
@@ -229,6 +232,10 @@ upload_id() {
 	[ "$(tag Size | paste -sd,)" = "$((5 * MIB)),1000" ]
 	[ "$(tag ChecksumSHA256 | paste -sd,)" = "$(checksum p1),$(checksum p2)" ]
 	[ "$(tag ChecksumAlgorithm)" = SHA256 ]
+	run get "/bkt/mp/curl.bin?max-parts=1&uploadId=$id"
+	[ "$(tag PartNumber),$(tag IsTruncated),$(tag NextPartNumberMarker)" = 1,true,1 ]
+	run get "/bkt/mp/curl.bin?part-number-marker=1&uploadId=$id"
+	[ "$(tag PartNumber),$(tag IsTruncated),$(tag NextPartNumberMarker)" = 2,false,2 ]
 	part() { echo "<Part><PartNumber>$1</PartNumber><ETag>\"$(md5sum "p$1" | cut -c1-32)\"</ETag><ChecksumSHA256>$(checksum "p$1")</ChecksumSHA256></Part>"; }
 	echo "<CompleteMultipartUpload>$(part 2)$(part 1)</CompleteMultipartUpload>" > bad.xml
 	run put bad.xml "/bkt/mp/curl.bin?uploadId=$id" -X POST

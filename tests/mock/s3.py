@@ -14,10 +14,11 @@ or virtual host (Host: BUCKET.D[:port], D defaulting to "localhost").
 
 Every request must carry an AWS Signature Version 4 for service "s3" in the
 mock's region. The mock signs the request again with botocore (S3SigV4Auth
-over the received method, path, query and the headers the client named in
-SignedHeaders, with the declared x-amz-content-sha256) and compares; then
-it streams the body and checks that hash against the real one. Refusals are
-S3's <Error> XML:
+over the received method, path, query and all the headers the client named
+in SignedHeaders, with the declared x-amz-content-sha256) and compares;
+only then does it answer "Expect: 100-continue" and stream the body, whose
+SHA-256 must be the declared one. Refusals are S3's <Error> XML (the
+connection closes when a body is left unread):
   no Authorization                    403 AccessDenied
   malformed, no x-amz-date            400 AuthorizationHeaderMalformed
   no x-amz-content-sha256             400 InvalidRequest
@@ -27,6 +28,9 @@ S3's <Error> XML:
   another region in the scope         400 AuthorizationHeaderMalformed
   another service or signature        403 SignatureDoesNotMatch
   a body of another SHA-256           400 XAmzContentSHA256Mismatch
+  a body without Content-Length       411 MissingContentLength
+  no such bucket, key, upload         404 NoSuchBucket, NoSuchKey, NoSuchUpload
+  another operation                   501 NotImplemented
 Operations (checksums base64 SHA-256, as S3's x-amz-checksum-sha256):
   PUT /B                       CreateBucket
   PUT /B/K                     PutObject; x-amz-checksum-sha256 checked
@@ -46,8 +50,8 @@ Operations (checksums base64 SHA-256, as S3's x-amz-checksum-sha256):
   DELETE /B/K?uploadId         AbortMultipartUpload (204)
 
 POST /_control (JSON) programs it, per test:
-  {"reset": true}, {"record": FILE}, {"access_key": ID, "secret_key": KEY,
-  "region": R}
+  {"reset": true} (the keys and script; stored objects stay),
+  {"record": FILE}, {"access_key": ID, "secret_key": KEY, "region": R}
   {"script": {OPERATION: [STEP, ...]}} the next signed requests of
       OPERATION (PutObject, UploadPart, "UploadPart 3" for part 3 only,
       ListParts, CompleteMultipartUpload, ...; or "*") get these answers in
@@ -61,9 +65,12 @@ Every request except /_control is appended to the record file as one JSON
 line: ts, method, path, query, operation, bucket, key, headers (host,
 content-type, content-length, x-amz-date, x-amz-content-sha256,
 x-amz-checksum-sha256, x-amz-checksum-algorithm, x-amz-checksum-mode),
-signed_headers, credential_scope, access_key, signature ("ok", or why not),
-body_size, body_sha256 (never a body), status, code (of an error),
-etag, checksum."""
+signed_headers, credential_scope, access_key, signature ("ok", or why not:
+missing, incomplete, no_payload_hash, unsigned_payload, bad_payload_hash,
+unknown_key, expired, scope, mismatch), body_size and body_sha256 of what
+was read (never a body), status (null when none was sent), code (S3's error
+code, or dropped, hung, client_closed: a client gone mid-body), etag,
+checksum (of what was stored)."""
 import base64
 import binascii
 import datetime
@@ -75,6 +82,7 @@ import re
 import shutil
 import sys
 import time
+import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 from email.utils import formatdate
@@ -200,9 +208,10 @@ class Handler(mocklib.Handler):
     def handle_any(self):
         url = self.path.split("?", 1)
         self.route = url[0]
-        self.query = dict(mocklib.urllib.parse.parse_qsl(url[1] if len(url) > 1 else "",
+        self.query = dict(urllib.parse.parse_qsl(url[1] if len(url) > 1 else "",
                                                          keep_blank_values=True))
-        self.left = int(self.headers.get("Content-Length") or 0)
+        length = self.headers.get("Content-Length")
+        self.left = int(length) if length and length.isdigit() else 0
         self.expects_100 = (self.headers.get("Expect") or "").lower() == "100-continue"
         self.body_size = self.body_sha256 = self.etag = self.checksum = None
         self.signature, self.operation, self.code = None, None, None
@@ -281,7 +290,7 @@ class Handler(mocklib.Handler):
     def address(self):
         """(bucket, key) of this request, virtual host or path style."""
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
-        path = mocklib.urllib.parse.unquote(self.route)
+        path = urllib.parse.unquote(self.route)
         suffix = "." + self.server.state.domain
         if host.endswith(suffix):
             return host[:-len(suffix)], path[1:]
@@ -456,6 +465,11 @@ class Handler(mocklib.Handler):
     def receive_checked(self, path):
         """receive, then x-amz-checksum-sha256 and Content-MD5 checked
         (400 BadDigest, the file removed); (size, sha256, md5)."""
+        if not (self.headers.get("Content-Length") or "").isdigit():
+            # a chunked body, or none: S3 needs the length up front
+            self.close_connection = True
+            raise S3Error(411, "MissingContentLength", "You must provide the Content-Length "
+                          "HTTP header.")
         claimed = self.headers.get("x-amz-checksum-sha256")
         claimed_raw = checksum_bytes(claimed) if claimed is not None else None
         size, sha, md5 = self.receive(path)
@@ -569,11 +583,19 @@ class Handler(mocklib.Handler):
         return [read_json(os.path.join(d, f)) for f in sorted(os.listdir(d))
                 if f.startswith("part-") and f.endswith(".json")]
 
+    def number(self, name, default):
+        """Query parameter NAME, a number (DEFAULT when absent)."""
+        value = self.query.get(name, str(default))
+        if not value.isdigit():
+            raise S3Error(400, "InvalidArgument", "Provided %s not an integer or within "
+                          "integer range" % name, ArgumentName=name, ArgumentValue=value)
+        return int(value)
+
     def op_ListParts(self):
         self.receive(None)
         d, upload = self.upload_dir()
-        marker = int(self.query.get("part-number-marker") or 0)
-        most = min(int(self.query.get("max-parts") or 1000), 1000)
+        marker = self.number("part-number-marker", 0)
+        most = min(self.number("max-parts", 1000), 1000)
         after = [p for p in self.parts(d) if p["n"] > marker]
         shown = after[:most]
         fields = [("Bucket", self.bucket), ("Key", self.key),
