@@ -101,6 +101,7 @@ SKEW = datetime.timedelta(minutes=15)
 AMZ_DATE = "%Y%m%dT%H%M%SZ"
 CHUNK = 1 << 20
 MIN_PART = 5 << 20
+MAX_XML = 4 << 20
 AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),"
                      r"\s*Signature=([0-9a-f]{64})$")
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -645,6 +646,10 @@ class Handler(mocklib.Handler):
 
     def op_CompleteMultipartUpload(self):
         d, upload = self.upload_dir()
+        if self.left > MAX_XML:
+            # parsed whole: bounded, as S3 bounds it
+            self.close_connection = True
+            raise S3Error(400, "MaxMessageLengthExceeded", "Your request was too big.")
         body = os.path.join(d, "complete.xml")
         self.receive_checked(body)
         asked = self.requested_parts(body)
