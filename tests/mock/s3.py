@@ -210,7 +210,7 @@ class Handler(mocklib.Handler):
         url = self.path.split("?", 1)
         self.route = url[0]
         self.query = dict(urllib.parse.parse_qsl(url[1] if len(url) > 1 else "",
-                                                         keep_blank_values=True))
+                                                 keep_blank_values=True))
         length = self.headers.get("Content-Length")
         self.left = int(length) if length and length.isdigit() else 0
         self.expects_100 = (self.headers.get("Expect") or "").lower() == "100-continue"
