@@ -177,6 +177,10 @@ rows() {
 	assert_output 400
 	run jq -c . b
 	assert_output '{"error":{"code":400,"message":"Unable to parse range: Nope!A:F","status":"INVALID_ARGUMENT"}}'
+	run append 'Log!A1001:F' '{"values":[["k1"]]}'
+	assert_output 400
+	run jq -r .error.message b
+	assert_output 'Range (Log!A1001) exceeds grid limits. Max rows: 1000, max columns: 26'
 	run append 'Log!A:F' '{"range":"Log!A:G","values":[["k1"]]}'
 	assert_output 400
 	run jq -r .error.message b
@@ -269,6 +273,13 @@ poll() {
 	assert_output '{"error":"unauthorized","message":"A valid API key is required (Authorization: Bearer)."}'
 	run upload "" -F 'file=@/dev/null;filename=a.zip'
 	assert_output 401
+	head -c 2048 /dev/zero > big.zip
+	control "$UPLOAD" '{"max_bytes": 1024}'
+	run upload wrong-key -F 'file=@big.zip'
+	assert_output 401
+	run upload up-key-65 -F 'file=@big.zip'
+	assert_output 413
+	control "$UPLOAD" '{"max_bytes": 4294967296}'
 	run poll pkg-000001 wrong-key
 	assert_output 401
 	control "$UPLOAD" '{"script": {"POST /packages": [{"status": 503, "body": {"error": "unavailable"}}]}}'
@@ -279,7 +290,7 @@ poll() {
 	run jq -r .id b
 	assert_output pkg-000001
 	run jq -c '[.[] | [.method, .status, .id, (.files | length)]]' -s "$REC"
-	assert_output '[["POST",401,null,0],["POST",401,null,0],["GET",401,null,0],["POST",503,null,1],["POST",201,"pkg-000001",1]]'
+	assert_output '[["POST",401,null,0],["POST",401,null,0],["POST",401,null,0],["POST",413,null,0],["GET",401,null,0],["POST",503,null,1],["POST",201,"pkg-000001",1]]'
 }
 
 @test "Upload: a hang keeps the package and answers nothing; its status is then polled" {

@@ -37,6 +37,8 @@ Google makes one. It answers as Sheets does:
   an unknown spreadsheet              404 NOT_FOUND "Requested entity was not
                                       found."
   an unknown sheet, a bad range       400 "Unable to parse range: RANGE"
+  a range starting past the grid      400 "Range (Log!A1001) exceeds grid
+                                      limits. Max rows: 1000, max columns: 26"
   body.range other than RANGE         400 "Request range[RANGE] does not match
                                       value's range[BODY]"
   no valueInputOption, values not rows of scalars
@@ -324,6 +326,11 @@ class Handler(mocklib.Handler):
             if target is None:
                 return self.reply(400, google_error(400, "INVALID_ARGUMENT",
                                                     "Unable to parse range: " + self.range))
+            sheet, c0, r0 = target[:3]
+            if r0 > sheet.grid_rows or c0 > sheet.grid_cols:
+                return self.reply(400, google_error(400, "INVALID_ARGUMENT", (
+                    "Range (%s) exceeds grid limits. Max rows: %d, max columns: %d")
+                    % (self.a1(sheet, c0, r0, c0, r0), sheet.grid_rows, sheet.grid_cols)))
             if self.op == "append":
                 return self.append(*target)
             self.get(*target)
@@ -338,7 +345,7 @@ class Handler(mocklib.Handler):
         if name is None and a1 in sheets:
             name, a1 = a1, None
         if name is None:
-            name = next(iter(sheets))
+            name = next(iter(sheets), None)
         sheet = sheets.get(name)
         if sheet is None:
             return None
@@ -348,11 +355,11 @@ class Handler(mocklib.Handler):
             c0, r0, c1, r1 = parse_cells(a1)
         except ValueError:
             return None
-        c0, c1 = c0 or 1, c1 or sheet.grid_cols
-        r0, r1 = r0 or 1, r1 or sheet.grid_rows
-        if c0 > c1 or r0 > r1:
-            c0, c1, r0, r1 = min(c0, c1), max(c0, c1), min(r0, r1), max(r0, r1)
-        return sheet, c0, r0, c1, r1
+        if c0 and c1 and c0 > c1:
+            c0, c1 = c1, c0
+        if r0 and r1 and r0 > r1:
+            r0, r1 = r1, r0
+        return sheet, c0 or 1, r0 or 1, c1 or sheet.grid_cols, r1 or sheet.grid_rows
 
     def a1(self, sheet, c0, r0, c1, r1):
         cell = "%s%d" % (col_letters(c0), r0)

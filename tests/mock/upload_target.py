@@ -13,7 +13,8 @@ else "upload-test-key".
 
   POST /packages   multipart/form-data (Content-Length or chunked), read as
                    it arrives: each file part is written to DIR (--store,
-                   default a new temporary directory) while its size and
+                   default a new temporary directory the mock leaves for
+                   its caller to remove) while its size and
                    SHA-256 are counted, never held whole; other parts are
                    fields. 201 {"id": "pkg-000001", "status": "accepted"}
                    (ids count up from 1 per run).
@@ -23,7 +24,9 @@ else "upload-test-key".
 
   an Authorization other than "Bearer KEY"
                              401 {"error": "unauthorized", "message": ...}
-                             (the body is read and dropped, not parsed)
+                             (the body is read and dropped, not parsed; one
+                             over --max-bytes is not read: the connection
+                             closes)
   not multipart/form-data, no boundary, a malformed body or no file part
                              400 {"error": "bad_request", "message": ...}
   a body over --max-bytes (default 4 GiB)
@@ -32,6 +35,7 @@ else "upload-test-key".
 
 POST /_control (JSON) programs it, per test:
   {"reset": true}, {"record": FILE}, {"latency_ms": N}, {"api_key": KEY},
+  {"max_bytes": N},
   {"sequence": [S, ...]}  the statuses of packages uploaded from now on,
   {"package": ID, "sequence": [S, ...]}  one package's statuses from its
       next poll on,
@@ -100,7 +104,12 @@ def body_chunks(rfile, headers, limit):
                 size -= len(data)
                 yield data
             rfile.readline(1024)
-    left = int(headers.get("Content-Length") or 0)
+    try:
+        left = int(headers.get("Content-Length") or 0)
+    except ValueError:
+        left = -1
+    if left < 0:
+        raise BadForm("a bad Content-Length")
     if left > limit:
         raise TooLarge()
     while left:
@@ -232,14 +241,13 @@ class State(mocklib.ScriptedState):
     def __init__(self, record, api_key, store, sequence, max_bytes, latency_ms):
         super().__init__(record)
         self.store = store or tempfile.mkdtemp(prefix="upload-target.")
-        self.max_bytes = max_bytes
         self.defaults = (api_key or os.environ.get("UPLOAD_TARGET_API_KEY")
-                         or "upload-test-key", sequence.split(","), latency_ms)
+                         or "upload-test-key", sequence.split(","), latency_ms, max_bytes)
         self.requests = 0
         self.reset()
 
     def reset(self):
-        self.api_key, self.sequence, self.latency_ms = self.defaults
+        self.api_key, self.sequence, self.latency_ms, self.max_bytes = self.defaults
         self.packages = {}
         self.script = {}
 
@@ -308,7 +316,7 @@ class Handler(mocklib.Handler):
         try:
             for _ in self.chunks():
                 pass
-        except BadForm:
+        except (BadForm, TooLarge):
             self.close_connection = True
 
     def authorized(self, token):
@@ -372,7 +380,7 @@ class Handler(mocklib.Handler):
     def control(self):
         st, c = self.server.state, self.body or {}
         with st.lock:
-            st.apply(c, "latency_ms", "api_key")
+            st.apply(c, "latency_ms", "api_key", "max_bytes")
             if "package" in c:
                 pkg = st.packages[c["package"]]
                 pkg.sequence, pkg.polls = list(c["sequence"]), 0
