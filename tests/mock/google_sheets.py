@@ -199,9 +199,29 @@ class Sheet:
         self.rows = []          # row i is A1 row i+1; cells from column A
         self.grid_rows = GRID_ROWS
         self.grid_cols = GRID_COLS
+        # key (see table) -> its table, kept until another write
+        self.tables = {}
 
-    def filled(self, row, c0, c1):
-        return any(v not in (None, "") for v in row[c0 - 1:c1])
+    def table(self, box):
+        """(first row, last row, first column, last column) of the cells
+        holding a value in BOX (c0, r0, c1, r1), or None; and the key it is
+        kept under (r1 None: to the grid's last row, however it grows)."""
+        c0, r0, c1, r1 = box
+        key = (c0, r0, c1, None if r1 == self.grid_rows else r1)
+        if key not in self.tables:
+            rows = self.rows
+            self.tables[key] = extend(None, (
+                (i + 1, j + 1) for i in range(r0 - 1, min(len(rows), r1))
+                for j in range(c0 - 1, min(c1, len(rows[i]))) if rows[i][j] not in (None, "")))
+        return self.tables[key], key
+
+
+def extend(table, cells):
+    """TABLE (see Sheet.table) grown to hold CELLS ((row, column)...)."""
+    for r, c in cells:
+        table = (r, r, c, c) if table is None else (
+            min(table[0], r), max(table[1], r), min(table[2], c), max(table[3], c))
+    return table
 
 
 class State(mocklib.ScriptedState):
@@ -410,20 +430,19 @@ class Handler(mocklib.Handler):
         if values is None:
             return
         rows = sheet.rows
-        used = [i + 1 for i in range(r0 - 1, min(len(rows), r1))
-                if sheet.filled(rows[i], c0, c1)]
+        table, key = sheet.table((c0, r0, c1, r1))
         body = {"spreadsheetId": self.book}
         start_col, next_row = c0, r0
-        if used:
-            first, last = used[0], used[-1]
-            cols = [j + 1 for i in range(first - 1, last) for j in range(c0 - 1, c1)
-                    if j < len(rows[i]) and rows[i][j] not in (None, "")]
-            start_col, next_row = min(cols), last + 1
-            body["tableRange"] = self.a1(sheet, start_col, first, max(cols), last)
+        if table:
+            first, last, left, right = table
+            start_col, next_row = left, last + 1
+            body["tableRange"] = self.a1(sheet, left, first, right, last)
         k = len(values)
         width = max((len(v) for v in values), default=0)
+        shifted = False
         if self.query.get("insertDataOption") == "INSERT_ROWS":
-            if next_row - 1 < len(rows):
+            shifted = next_row - 1 < len(rows)
+            if shifted:
                 rows[next_row - 1:next_row - 1] = [[] for _ in range(k)]
             sheet.grid_rows += k
         else:
@@ -436,6 +455,11 @@ class Handler(mocklib.Handler):
             row = rows[n]
             row.extend([None] * (start_col - 1 + len(v) - len(row)))
             row[start_col - 1:start_col - 1 + len(v)] = v
+        # what was written changes every other range's table
+        last_row = key[3] or sheet.grid_rows
+        sheet.tables = {} if shifted else {key: extend(table, (
+            (next_row + i, start_col + j) for i, v in enumerate(values) for j, x in enumerate(v)
+            if x not in (None, "") and c0 <= start_col + j <= c1 and next_row + i <= last_row))}
         self.applied = True
         updates = {"spreadsheetId": self.book}
         if k:
