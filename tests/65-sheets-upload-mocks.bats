@@ -127,8 +127,10 @@ rows() {
 	assert_output $'Request had invalid authentication credentials. Ex\nACCESS_TOKEN_TYPE_UNSUPPORTED'
 	TOKEN=ya29.issued run append 'Log!A:F' '{"values":[["k1"]]}'
 	assert_output 200
-	run jq -c '[.[] | [.status, .applied, .bearer]]' -s "$REC"
-	assert_output "[[401,false,null],[401,false,\"$(printf ya29.test-token | sha256sum | cut -c1-16)\"],[200,true,\"$(printf ya29.issued | sha256sum | cut -c1-16)\"]]"
+	run curl -s -o b -w '%{http_code}' "$SHEETS/v4/spreadsheets/book1/values/Log!A1?access_token=ya29.issued"
+	assert_output 200
+	run jq -c '[.[] | [.status, .applied, .bearer, .query]]' -s "$REC"
+	assert_output "[[401,false,null,{\"insertDataOption\":\"INSERT_ROWS\",\"valueInputOption\":\"RAW\"}],[401,false,\"$(printf ya29.test-token | sha256sum | cut -c1-16)\",{\"insertDataOption\":\"INSERT_ROWS\",\"valueInputOption\":\"RAW\"}],[200,true,\"$(printf ya29.issued | sha256sum | cut -c1-16)\",{\"insertDataOption\":\"INSERT_ROWS\",\"valueInputOption\":\"RAW\"}],[200,false,\"$(printf ya29.issued | sha256sum | cut -c1-16)\",{}]]"
 }
 
 @test "Sheets: a scripted 429 answers RESOURCE_EXHAUSTED and writes nothing; then 500; then the append lands" {
@@ -158,6 +160,8 @@ rows() {
 	run get 'Log!A:A'
 	run jq -c .values b
 	assert_output '[["k1"],["k2"],["k3"]]'
+	run curl -s "$SHEETS/_control/rows?spreadsheet=book1&sheet=Log"
+	assert_output '{"rows": [["k1", "a"], ["k2", "b"], ["k3", "c"]]}'
 	run jq -c '[.[] | [.op, .status, .applied, .rows]]' -s "$REC"
 	assert_output '[["append",200,true,1],["append",null,true,2],["get",200,false,null]]'
 }
