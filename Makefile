@@ -30,7 +30,7 @@ DEPS += xandikos python3-tz git
 DEPS += bsdextrautils xxd strace zsh fish
 # E-mail tests: the SMTP server they send to (tests/mock/smtpd.py)
 DEPS += python3-aiosmtpd
-# The SES mock checks SigV4 signatures with botocore
+# The SES and S3 mocks check SigV4 signatures with botocore
 DEPS += python3-botocore
 # cx email check-domain: a local DNS server with TXT and CNAME records
 DEPS += dnsmasq-base
