@@ -191,7 +191,7 @@ int cx_channel_approval_required(const cx_channel *ch, int *required, cx_err *er
 
 	*required = 1;
 	snprintf(name, sizeof name, "CX_APPROVAL_%s", ch->env);
-	v = cx_config_get(name, "required");
+	v = cx_config_get(name, ch->approval_default ? ch->approval_default : "required");
 	if (strcmp(v, "required") != 0 && strcmp(v, "none") != 0)
 		return cx_err_set(err, CX_EXIT_CONFIG, "%s must be required or none", name);
 	*required = ch->approval_always || strcmp(v, "required") == 0;
@@ -259,6 +259,25 @@ void cx_channel_call_free(cx_channel_call *call)
 	free(call->idempotency_key);
 	jv_free(call->data);
 	memset(call, 0, sizeof *call);
+}
+
+jv cx_channel_fields(jv item)
+{
+	static const char *const columns[] = { "channel", "kind", "workspace", "account",
+		"tenant", "text", "in_reply_to", "correlation_id", "idempotency_key", NULL };
+	jv f = jv_object_get(jv_copy(item), jv_string("meta"));
+
+	if (jv_get_kind(f) != JV_KIND_OBJECT) {
+		jv_free(f);
+		f = jv_object();
+	}
+	for (const char *const *c = columns; *c; c++) {
+		const char *v = cx_json_str(item, *c);
+
+		if (v)
+			f = jv_object_set(f, jv_string(*c), jv_string(v));
+	}
+	return f;
 }
 
 /* --- verdicts ------------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #ifndef CX_CHANNEL_H
 #define CX_CHANNEL_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include <jv.h>
@@ -98,6 +99,24 @@ typedef struct {
 	                               by its reconcile_end */
 } cx_channel_recon;
 
+/* One transfer of a channel that sends by itself (transfer set): its
+ * items, one or a batch (batch_key), on a thread of its own; it fills one
+ * result and one data object per item. An item's own fields (bucket, key,
+ * file, values...) are in its "meta" object (cx_channel_fields). */
+typedef struct {
+	cx_store *s;                /* the thread's own connection (no transaction
+	                               open): for what must outlive a kill -9 */
+	jv items;                   /* borrowed: an array of n items */
+	size_t n;
+	const char *token;          /* the provider's bearer token, or NULL */
+	const char *tenant;         /* the items' tenant (one lane: all the same) */
+	const volatile sig_atomic_t *stop;  /* non-zero: cx-publish was told to
+	                               stop: leave at the next safe point (RETRY) */
+	cx_channel_result *results; /* n, zeroed: each must get a verdict */
+	jv *data;                   /* n, each jv_invalid(): fields for the result
+	                               line's data and the audit row (an object) */
+} cx_channel_transfer;
+
 typedef struct cx_channel cx_channel;
 struct cx_channel {
 	const char *name;           /* the items' channel field */
@@ -150,6 +169,26 @@ struct cx_channel {
 	 * for later): what the channel keeps of it. NULL: nothing. */
 	int (*settled)(cx_store *s, jv item, const cx_channel_call *call,
 	    const char *state, const char *provider_ref, cx_err *err);
+	/* Delivery channels (s3, sheets, upload). Sends the items itself,
+	 * blocking, on a thread of its own (NULL: build's one HTTP request on
+	 * the shared connections); build still checks each item when it is
+	 * claimed, and settled sees each item's data in call->data. */
+	void (*transfer)(cx_channel_transfer *t);
+	/* Items of one tenant with the same key (a new string) go in one
+	 * transfer, up to batch_max. NULL: one item a transfer. */
+	char *(*batch_key)(jv item);
+	size_t batch_max;
+	/* CX_APPROVAL_<env>'s default ("none" or "required"; NULL: required). */
+	const char *approval_default;
+	/* The idempotency key of a command line (not consumed) that has none: a
+	 * new string, or NULL with err when the line cannot have one. NULL:
+	 * every command line needs one. */
+	char *(*default_key)(jv line, cx_err *err);
+	/* Three failed items in a row (failed or dead) disable the channel for
+	 * their tenant (tenant_pauses), and the file named by the item's
+	 * package_field is set aside in the rejected folder with the reason. */
+	int rollback;
+	const char *package_field;  /* NULL: no file */
 };
 
 /* --- what every channel shares (channel.c) --------------------------------- */
@@ -191,6 +230,10 @@ void cx_channel_judge(const cx_channel *ch, const cx_channel_call *call, int rc,
 void cx_channel_result_free(cx_channel_result *r);
 
 /* --- helpers for implementations ------------------------------------------- */
+
+/* An item's own fields: its meta object with the columns that are strings
+ * (workspace, tenant, correlation_id...) set over it. */
+jv cx_channel_fields(jv item);
 
 /* The HTTP rules of cx_channel_judge, for an answer hook: transport
  * failures, 2xx (published, with the id found in the body), and judge for
