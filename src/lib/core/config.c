@@ -107,3 +107,19 @@ void cx_secret_free(char *secret)
 	cx_crypto_wipe(secret, strlen(secret));
 	free(secret);
 }
+
+int cx_secret_for_tenant(const char *name, const char *tenant, char **out, cx_err *err)
+{
+	char own[160];
+	size_t n;
+	int rc;
+
+	n = (size_t)snprintf(own, sizeof own, "%s_", name);
+	for (const char *c = tenant; *c && n + 1 < sizeof own; c++)
+		own[n++] = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
+	own[n] = '\0';
+	*out = NULL;
+	if ((rc = cx_secret_get(own, out, err)) != 0)
+		return rc < 0 ? -1 : 0;
+	return cx_secret_get(name, out, err) < 0 ? -1 : 0;
+}

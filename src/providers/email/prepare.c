@@ -59,28 +59,10 @@ static int never(prep *p, const char *code, int exit, cx_err *err, const char *f
 
 /* --- settings ------------------------------------------------------------- */
 
-/* NAME_<TENANT> (upper case, other characters "_"), else NAME, each also
- * as _FILE; *out NULL when neither is set. */
-static int setting(const char *name, const char *tenant, char **out, cx_err *err)
-{
-	char own[160];
-	size_t n;
-	int rc;
-
-	n = (size_t)snprintf(own, sizeof own, "%s_", name);
-	for (const char *c = tenant; *c && n + 1 < sizeof own; c++)
-		own[n++] = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
-	own[n] = '\0';
-	*out = NULL;
-	if ((rc = cx_secret_get(own, out, err)) != 0)
-		return rc < 0 ? -1 : 0;
-	return cx_secret_get(name, out, err) < 0 ? -1 : 0;
-}
-
 /* A setting the plan's provider cannot go without. */
 static int required(prep *p, const char *name, char **out, cx_err *err)
 {
-	if (setting(name, p->t.name, out, err) < 0)
+	if (cx_secret_for_tenant(name, p->t.name, out, err) < 0)
 		return never(p, "NOT_CONFIGURED", CX_EXIT_CONFIG, err, "%s", err->msg);
 	if (!*out)
 		return never(p, "NOT_CONFIGURED", CX_EXIT_TEMPFAIL, err,
@@ -262,9 +244,9 @@ static int ses_call(prep *p, cx_channel_call *call, cx_err *err)
 	char *region = NULL, *base = NULL, *set = NULL, *def_base;
 	int rc = -1;
 
-	if (setting("CX_SES_REGION", p->t.name, &region, err) < 0 ||
-	    setting("CX_SES_API_BASE", p->t.name, &base, err) < 0 ||
-	    setting("CX_SES_CONFIGURATION_SET", p->t.name, &set, err) < 0)
+	if (cx_secret_for_tenant("CX_SES_REGION", p->t.name, &region, err) < 0 ||
+	    cx_secret_for_tenant("CX_SES_API_BASE", p->t.name, &base, err) < 0 ||
+	    cx_secret_for_tenant("CX_SES_CONFIGURATION_SET", p->t.name, &set, err) < 0)
 		goto out;
 	if (required(p, "CX_AWS_ACCESS_KEY_ID", &call->user, err) < 0 ||
 	    required(p, "CX_AWS_SECRET_ACCESS_KEY", &call->password, err) < 0)
@@ -288,7 +270,7 @@ static int sendgrid_call(prep *p, cx_channel_call *call, cx_err *err)
 	char *key = NULL, *base = NULL;
 	int rc = -1;
 
-	if (setting("CX_SENDGRID_API_BASE", p->t.name, &base, err) < 0 ||
+	if (cx_secret_for_tenant("CX_SENDGRID_API_BASE", p->t.name, &base, err) < 0 ||
 	    required(p, "CX_SENDGRID_API_KEY", &key, err) < 0)
 		goto out;
 	call->url = endpoint(base ? base : "https://api.sendgrid.com", "/v3/mail/send");
@@ -308,7 +290,7 @@ static int mailgun_call(prep *p, cx_channel_call *call, cx_err *err)
 	char *domain = NULL, *base = NULL, *path;
 	int rc = -1;
 
-	if (setting("CX_MAILGUN_API_BASE", p->t.name, &base, err) < 0 ||
+	if (cx_secret_for_tenant("CX_MAILGUN_API_BASE", p->t.name, &base, err) < 0 ||
 	    required(p, "CX_MAILGUN_DOMAIN", &domain, err) < 0 ||
 	    required(p, "CX_MAILGUN_API_KEY", &call->password, err) < 0)
 		goto out;
@@ -346,7 +328,7 @@ static int smtp_transport(prep *p, cx_channel_call *call, cx_err *err)
 	if (!smtps && strncmp(call->url, "smtp://", 7) != 0)
 		return never(p, "NOT_CONFIGURED", CX_EXIT_CONFIG, err,
 		    "CX_SMTP_URL must be smtp://HOST:PORT or smtps://HOST:PORT");
-	if (setting("CX_SMTP_TLS", p->t.name, &tls, err) < 0)
+	if (cx_secret_for_tenant("CX_SMTP_TLS", p->t.name, &tls, err) < 0)
 		return never(p, "NOT_CONFIGURED", CX_EXIT_CONFIG, err, "%s", err->msg);
 	if (tls && strcmp(tls, "required") != 0 && strcmp(tls, "none") != 0)
 		rc = never(p, "NOT_CONFIGURED", CX_EXIT_CONFIG, err,
@@ -363,8 +345,8 @@ static int smtp_transport(prep *p, cx_channel_call *call, cx_err *err)
 static int smtp_call(prep *p, cx_channel_call *call, cx_err *err)
 {
 	if (required(p, "CX_SMTP_URL", &call->url, err) < 0 || smtp_transport(p, call, err) < 0 ||
-	    setting("CX_SMTP_USER", p->t.name, &call->user, err) < 0 ||
-	    setting("CX_SMTP_PASSWORD", p->t.name, &call->password, err) < 0)
+	    cx_secret_for_tenant("CX_SMTP_USER", p->t.name, &call->user, err) < 0 ||
+	    cx_secret_for_tenant("CX_SMTP_PASSWORD", p->t.name, &call->password, err) < 0)
 		return -1;
 	call->mail_from = cx_email_addr_spec(&p->m.from);
 	call->mail_rcpt = cx_xcalloc(p->nrcpt + 1, sizeof *call->mail_rcpt);
