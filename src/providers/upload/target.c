@@ -29,10 +29,10 @@ int upload_target_name_ok(const char *name)
  * .["a-b"], .): nothing in it can run long or have effects. */
 static int path_ok(const char *p)
 {
-	if (*p++ != '.')
-		return 0;
-	if (*p == '\0')
+	if (strcmp(p, ".") == 0)
 		return 1;
+	if (*p != '.')
+		return 0;
 	while (*p) {
 		if (*p == '.' && (isalpha((unsigned char)p[1]) || p[1] == '_')) {
 			for (p++; isalnum((unsigned char)*p) || *p == '_'; p++)
