@@ -97,6 +97,7 @@ static int poll_one(target_run *r, jv d, cx_err *err)
 		else
 			sync_upstream_error(r->s, SOURCE, what, &resp, NULL, err);
 		if (resp.status == 404 || resp.status == 410) {
+			err->code = CX_EXIT_SOME_FAILED;
 			delivery_failed(r, err, d);
 			rc = 0;
 		}
