@@ -259,3 +259,34 @@ requests() {
 		_cx; printf "%s\n" "${COMPREPLY[@]}"' _ "$CX_ROOT/completions/cx.bash" cx-sync deliveries --ta
 	assert_output --target
 }
+
+@test "a 503 is tried again later and a 429 too; neither is a delivery yet" {
+	control '{"script": {"POST /packages": [{"status": 503, "body": {"error": "unavailable"}}]}}'
+	run --separate-stderr cx-publish < <(line gotranscript)
+	run sql "SELECT state, error_code FROM publish_commands"
+	assert_output 'approved|UPSTREAM_ERROR'
+	run sql "SELECT count(*) FROM deliveries"
+	assert_output 0
+	control '{"script": {"POST /packages": [{"status": 429, "body": {"error": "slow down"}}]}}'
+	export CX_NOW=1796700000
+	run --separate-stderr cx-publish < /dev/null
+	run sql "SELECT state, error_code FROM publish_commands"
+	assert_output 'approved|RATE_LIMITED'
+	export CX_NOW=1796800000
+	run --separate-stderr cx-publish < /dev/null
+	assert_success
+	run sql "SELECT state, provider_ref FROM publish_commands"
+	assert_output 'published|pkg-000001'
+	assert_equal "$(requests POST)" 3
+}
+
+@test "no answer after the package went out is unknown, and it is not sent again" {
+	export CX_UPLOAD_TIMEOUT_SECONDS=1
+	control '{"script": {"POST /packages": [{"hang_ms": 3000}]}}'
+	run --separate-stderr cx-publish < <(line gotranscript)
+	run sql "SELECT state, error_code FROM publish_commands"
+	assert_output 'unknown|TIMEOUT'
+	export CX_NOW=1796700000
+	run --separate-stderr cx-publish < /dev/null
+	assert_equal "$(requests POST)" 1
+}
