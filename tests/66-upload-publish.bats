@@ -290,3 +290,18 @@ requests() {
 	run --separate-stderr cx-publish < /dev/null
 	assert_equal "$(requests POST)" 1
 }
+
+@test "a 96 MiB package is streamed: cx-publish's peak RSS stays under 48 MiB" {
+	truncate -s 96M big.zip
+	line gotranscript "$PWD/big.zip" > in
+	run --separate-stderr "$PY" -c 'import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:], stdin=open("in"), stdout=subprocess.DEVNULL).returncode
+print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' cx-publish
+	assert_success
+	read -r rc peak_mib <<< "$output"
+	assert_equal "$rc" 0
+	[ "$peak_mib" -lt 48 ] || fail "peak RSS ${peak_mib} MiB"
+	run jq -c '.files[0] | [.size, .sha256]' "$REC"
+	assert_output "[100663296,\"$(sha256sum < big.zip | cut -d' ' -f1)\"]"
+	rm -f "$(jq -r '.files[0].path' "$REC")"
+}

@@ -356,17 +356,21 @@ static int upload_settled(cx_store *s, jv item, const cx_channel_call *call,
 	const char *tenant = cx_json_str(item, "tenant");
 	upload_target t;
 	cx_delivery_new n;
+	cx_err ignored;
 	char *outbound;
 	jv num;
 	int rc;
 
 	if (strcmp(state, "published") != 0 || !provider_ref || !status)
 		return 0;
-	if (upload_target_load(cx_json_str(d, "target"), &t, err) < 0)
-		return -1;
+	/* its transfer read the same settings: a final status is final, and
+	 * if they can no longer be read, cx-sync deliveries will tell */
+	if (upload_target_load(cx_json_str(d, "target"), &t, &ignored) < 0)
+		memset(&t, 0, sizeof t);
 	num = jv_object_get(jv_copy(d), jv_string("size"));
 	outbound = outbound_ref(item);
-	n = (cx_delivery_new){ .target = t.name, .tenant = tenant ? tenant : "default",
+	n = (cx_delivery_new){ .target = cx_json_str(d, "target"),
+		.tenant = tenant ? tenant : "default",
 		.file = cx_json_str(d, "file"), .sha256 = cx_json_str(d, "sha256"),
 		.protocol_id = provider_ref, .size = (int64_t)jv_number_value(num),
 		.status = status, .raw_status = cx_json_str(d, "raw_status"),
