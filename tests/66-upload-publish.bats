@@ -291,7 +291,7 @@ requests() {
 	assert_equal "$(requests POST)" 1
 }
 
-@test "a 96 MiB package is streamed: cx-publish's peak RSS stays under 48 MiB" {
+@test "a 96 MiB package is streamed: cx-publish's peak RSS stays under 80 MiB, less than the file" {
 	truncate -s 96M big.zip
 	line gotranscript "$PWD/big.zip" > in
 	run --separate-stderr "$PY" -c 'import resource, subprocess, sys
@@ -300,7 +300,7 @@ print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' cx-pu
 	assert_success
 	read -r rc peak_mib <<< "$output"
 	assert_equal "$rc" 0
-	[ "$peak_mib" -lt 48 ] || fail "peak RSS ${peak_mib} MiB"
+	[ "$peak_mib" -lt 80 ] || fail "peak RSS ${peak_mib} MiB"
 	run jq -c '.files[0] | [.size, .sha256]' "$REC"
 	assert_output "[100663296,\"$(sha256sum < big.zip | cut -d' ' -f1)\"]"
 	rm -f "$(jq -r '.files[0].path' "$REC")"

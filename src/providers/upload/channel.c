@@ -300,7 +300,8 @@ done:
 /* One item of a transfer. */
 static void upload_item(cx_channel_transfer *tr, size_t i)
 {
-	jv f = cx_channel_fields(jv_array_get(jv_copy(tr->items), (int)i));
+	jv item = jv_array_get(jv_copy(tr->items), (int)i);
+	jv f = cx_channel_fields(item);
 	cx_channel_result *r = &tr->results[i];
 	const char *target = cx_json_str(f, "target"), *file = cx_json_str(f, "file");
 	char hex[2 * CX_SHA256_LEN + 1];
@@ -327,6 +328,7 @@ static void upload_item(cx_channel_transfer *tr, size_t i)
 	}
 	upload_target_free(&t);
 	jv_free(f);
+	jv_free(item);
 }
 
 void upload_transfer(cx_channel_transfer *t)
@@ -336,17 +338,6 @@ void upload_transfer(cx_channel_transfer *t)
 }
 
 /* --- what is kept -------------------------------------------------------------- */
-
-/* "queue:<id>" or "command:<id>" */
-static char *outbound_ref(jv item)
-{
-	jv id = jv_object_get(jv_copy(item), jv_string("id"));
-	char *ref = cx_xasprintf("%s:%lld", cx_json_str(item, "idempotency_key") ? "command" :
-	    "queue", jv_get_kind(id) == JV_KIND_NUMBER ? (long long)jv_number_value(id) : 0LL);
-
-	jv_free(id);
-	return ref;
-}
 
 static int upload_settled(cx_store *s, jv item, const cx_channel_call *call,
     const char *state, const char *provider_ref, cx_err *err)
@@ -368,7 +359,7 @@ static int upload_settled(cx_store *s, jv item, const cx_channel_call *call,
 	if (upload_target_load(cx_json_str(d, "target"), &t, &ignored) < 0)
 		memset(&t, 0, sizeof t);
 	num = jv_object_get(jv_copy(d), jv_string("size"));
-	outbound = outbound_ref(item);
+	outbound = cx_channel_item_ref(item);
 	n = (cx_delivery_new){ .target = cx_json_str(d, "target"),
 		.tenant = tenant ? tenant : "default",
 		.file = cx_json_str(d, "file"), .sha256 = cx_json_str(d, "sha256"),
