@@ -248,7 +248,7 @@ requests() {
 @test "cx-sync deliveries refuses a --target that cannot be a name (64)" {
 	run cx-sync deliveries --target 'a b'
 	assert_failure 64
-	assert_output --partial -- '--target T naming a target'
+	assert_output --partial -- '--target TARGET naming a target'
 }
 
 @test "bash completion offers cx-sync deliveries and its --target" {
@@ -304,4 +304,19 @@ print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' cx-pu
 	run jq -c '.files[0] | [.size, .sha256]' "$REC"
 	assert_output "[100663296,\"$(sha256sum < big.zip | cut -d' ' -f1)\"]"
 	rm -f "$(jq -r '.files[0].path' "$REC")"
+}
+
+@test "the completions offer the targets configured in the environment for --target" {
+	export CX_UPLOAD_URL_ACME_FILES=http://127.0.0.1:9/p
+	run bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_cx; printf "%s\n" "${COMPREPLY[@]}"' _ "$CX_ROOT/completions/cx.bash" cx-sync deliveries --target a
+	assert_output acme_files
+	if command -v fish > /dev/null; then
+		run fish -c 'source $argv[1]; complete -C "cx-sync deliveries --target "' "$CX_ROOT/completions/cx.fish"
+		assert_equal "$(cut -f1 <<< "$output" | sort)" "$(printf '%s\n' acme_files gotranscript)"
+	fi
+	if command -v zsh > /dev/null; then
+		run zsh -n "$CX_ROOT/completions/_cx"
+		assert_success
+	fi
 }

@@ -127,7 +127,7 @@ static const cx_opt list_opts[] = {
 static const cx_opt deliveries_opts[] = {
 	OPT_CONFIG,
 	OPT_DB,
-	{ "target", 't', O_TARGET, "T", "only the deliveries to target T" },
+	{ "target", 't', O_TARGET, "TARGET", "only the deliveries to TARGET" },
 	OPT_END,
 };
 static const cx_opt ics_opts[] = {
@@ -158,7 +158,7 @@ static const cx_cmd cmd_watch = { "cx-sync watch", "start " USAGE_START "\n"
 	"       cx-sync watch stop " USAGE_STOP "\n"
 	"       cx-sync watch list " USAGE_LIST,
 	"Manage Google Calendar push channels.", NULL };
-static const cx_cmd cmd_deliveries = { "cx-sync deliveries", "[--target T] [--db PATH]",
+static const cx_cmd cmd_deliveries = { "cx-sync deliveries", "[--target TARGET] [--db PATH]",
 	"Poll the status of uploaded packages until final; emit delivery.status events.",
 	deliveries_opts };
 static const cx_cmd cmd_ics = { "cx-sync ics", "[FILE ...]",
@@ -255,7 +255,7 @@ static int deliveries_cmd(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (c.target && !upload_target_name_ok(c.target))
-		return usage_error(&cmd_deliveries, "--target T naming a target: 1 to 64 letters, "
+		return usage_error(&cmd_deliveries, "--target TARGET naming a target: 1 to 64 letters, "
 		    "digits, '-', '_' or '.'");
 	if ((rc = open_all(&c, &s)) >= 0)
 		return rc;
