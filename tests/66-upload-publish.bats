@@ -320,3 +320,47 @@ print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' cx-pu
 		assert_success
 	fi
 }
+
+@test "a poll that finds the same status records and emits nothing" {
+	control '{"sequence": ["processing", "processing", "delivered"]}'
+	cx-publish < <(line gotranscript) > /dev/null
+	run --separate-stderr cx-sync deliveries
+	run jq -c .data.status <<< "$output"
+	assert_output $'"accepted"\n"processing"'
+	run --separate-stderr cx-sync deliveries
+	assert_success
+	assert_output ''
+	run --separate-stderr cx-sync deliveries
+	run jq -c .data.status <<< "$output"
+	assert_output '"delivered"'
+	run sql "SELECT group_concat(status, ' ') FROM delivery_status"
+	assert_output 'accepted processing delivered'
+}
+
+@test "the protocol id goes percent-encoded into the status URL; a package the target lost is logged (1)" {
+	control '{"script": {"POST /packages": [{"status": 201, "body": {"id": "P 9/x", "status": "accepted"}}]}}'
+	cx-publish < <(line gotranscript) > /dev/null
+	run --separate-stderr cx-sync deliveries
+	assert_failure 1
+	run jq -c '[.data.protocol_id, .data.status]' <<< "$output"
+	assert_output '["P 9/x","accepted"]'
+	run jq -c 'select(.method == "GET") | [.path, .status]' "$REC"
+	assert_output '["/packages/P%209%2Fx",404]'
+	run jq -r 'select(.level == "error") | [.delivery_id, .msg] | @tsv' <<< "$stderr"
+	assert_output $'1\tthe status of P 9/x at gotranscript: HTTP 404\n\t1 of the deliveries to gotranscript are not known there'
+}
+
+@test "a 503 while polling records nothing and exits 75; the next run takes the change" {
+	cx-publish < <(line gotranscript) > /dev/null
+	cx-sync deliveries > /dev/null
+	control '{"script": {"GET /packages/pkg-000001": [{"status": 503, "body": {"error": "busy"}}]}}'
+	run --separate-stderr cx-sync deliveries
+	assert_failure 75
+	assert_output ''
+	run sql "SELECT status FROM deliveries"
+	assert_output accepted
+	run --separate-stderr cx-sync deliveries
+	assert_success
+	run jq -c .data.status <<< "$output"
+	assert_output '"processing"'
+}

@@ -36,20 +36,19 @@ typedef struct {
 	upload_target t;
 	cx_sync_lease *lease;
 	int64_t polled, changed, emitted;
-	int failed;               /* a delivery could not be polled */
-	cx_err first;             /* why, for the exit status */
+	int64_t lost;             /* deliveries the target no longer knows */
+	cx_err failed;            /* why polling stopped (code 0: it did not) */
 } target_run;
 
-static void delivery_failed(target_run *r, const cx_err *err, jv d)
+/* A delivery the target no longer knows: logged, and the others go on. */
+static void delivery_lost(target_run *r, const cx_err *err, jv d)
 {
 	jv f = jv_object_set(jv_object(), jv_string("target"), jv_string(r->target));
 
 	f = jv_object_set(f, jv_string("delivery_id"), jv_object_get(jv_copy(d),
 	    jv_string("id")));
 	cx_log(CX_LOG_ERROR, f, "%s", err->msg);
-	if (!r->failed)
-		r->first = *err;
-	r->failed = 1;
+	r->lost++;
 }
 
 /* Records status (raw as said) of delivery d if it changed. */
@@ -97,8 +96,7 @@ static int poll_one(target_run *r, jv d, cx_err *err)
 		else
 			sync_upstream_error(r->s, SOURCE, what, &resp, NULL, err);
 		if (resp.status == 404 || resp.status == 410) {
-			err->code = CX_EXIT_SOME_FAILED;
-			delivery_failed(r, err, d);
+			delivery_lost(r, err, d);
 			rc = 0;
 		}
 	}
@@ -227,7 +225,7 @@ static int run_target(cx_store *s, const char *target, cx_err *err)
 {
 	target_run r = { .s = s, .target = target };
 	int64_t ttl, started = cx_clock_mono_ms();
-	int rc, polled;
+	int rc;
 	jv f;
 
 	if (sync_lease_ttl(&ttl, err) < 0 ||
@@ -236,9 +234,8 @@ static int run_target(cx_store *s, const char *target, cx_err *err)
 	if (rc == 0)
 		return cx_err_set(err, CX_EXIT_TEMPFAIL, "deliveries to %s: another run is "
 		    "polling them", target);
-	polled = upload_target_load(target, &r.t, err) < 0 ? -1 : poll_all(&r, err);
-	if (polled < 0)
-		r.first = *err;
+	if (upload_target_load(target, &r.t, err) < 0 || poll_all(&r, err) < 0)
+		r.failed = *err;
 	rc = emit_all(&r, err);
 	if (rc == 0 && cx_store_begin(s, err) == 0) {
 		if (cx_sync_count_run(s, SOURCE, 0, 0, r.changed, 0, cx_clock_mono_ms() - started,
@@ -254,9 +251,12 @@ static int run_target(cx_store *s, const char *target, cx_err *err)
 	cx_log(CX_LOG_INFO, f, "tracked the deliveries to %s", target);
 	cx_sync_lease_release(r.lease);
 	upload_target_free(&r.t);
-	if (rc == 0 && (polled < 0 || r.failed)) {
-		*err = r.first;
+	if (rc == 0 && r.failed.code) {
+		*err = r.failed;
 		rc = -1;
+	} else if (rc == 0 && r.lost) {
+		rc = cx_err_set(err, CX_EXIT_SOME_FAILED, "%lld of the deliveries to %s are not known "
+		    "there", (long long)r.lost, target);
 	}
 	return rc;
 }
