@@ -91,8 +91,11 @@ static int poll_one(target_run *r, jv d, cx_err *err)
 	} else if (resp.status == 0) {
 		sync_transport_error(r->s, SOURCE, err);
 	} else {
+		char why[sizeof err->msg];
+
+		snprintf(why, sizeof why, "%s", err->msg);
 		if (resp.status >= 200 && resp.status < 300)
-			cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s: %s", what, err->msg);
+			cx_err_set(err, CX_EXIT_UNAVAILABLE, "%s: %s", what, why);
 		else
 			sync_upstream_error(r->s, SOURCE, what, &resp, NULL, err);
 		if (resp.status == 404 || resp.status == 410) {
@@ -183,21 +186,23 @@ static int emitted(target_run *r, int64_t seq, cx_err *err)
 static int emit_all(target_run *r, cx_err *err)
 {
 	char now[CX_RFC3339_LEN];
-	cx_sync_cursor cur = { 0 };
-	sync_out o = { 0 };
+	cx_sync_cursor cur;
+	sync_out o;
 	int64_t after;
-	int rc;
+	int rc = 0;
 	size_t n = 0;
 	jv page;
 
-	if ((rc = cx_sync_cursor_get(r->s, SOURCE, r->target, &cur, err)) < 0)
+	if (cx_sync_cursor_get(r->s, SOURCE, r->target, &cur, err) < 0)
 		return -1;
 	after = cur.cursor ? strtoll(cur.cursor, NULL, 10) : 0;
 	cx_sync_cursor_clear(&cur);
 	cx_clock_rfc3339(cx_clock_now(), -1, now);
-	o = (sync_out){ cx_xstrdup("upload"), cx_xstrdup(r->target), NULL, jv_null(),
-		jv_object_set(jv_object(), jv_string("sync"), jv_string(SOURCE)), jv_string(now), 0 };
-	rc = 0;
+	/* the envelope of sync_out_item, its tenant and correlation id set per
+	 * delivery (emit_one) */
+	o = (sync_out){ .channel = cx_xstrdup("upload"), .account = cx_xstrdup(r->target),
+		.correlation_id = jv_null(), .source = jv_object_set(jv_object(),
+		jv_string("sync"), jv_string(SOURCE)), .received_at = jv_string(now) };
 	do {
 		if (cx_deliveries_statuses(r->s, r->target, after, PAGE, &page, err) < 0) {
 			rc = -1;
@@ -219,6 +224,19 @@ static int emit_all(target_run *r, cx_err *err)
 	return rc;
 }
 
+/* Counts the run (cx_sync_runs_total, the changes as updated). */
+static int count_run(target_run *r, int64_t started, cx_err *err)
+{
+	if (cx_store_begin(r->s, err) < 0)
+		return -1;
+	if (cx_sync_count_run(r->s, SOURCE, 0, 0, r->changed, 0, cx_clock_mono_ms() - started,
+	    err) < 0) {
+		cx_store_rollback(r->s);
+		return -1;
+	}
+	return cx_store_commit(r->s, err);
+}
+
 /* One target: poll, then emit; the emission happens even when the
  * polling failed, for the changes recorded before. */
 static int run_target(cx_store *s, const char *target, cx_err *err)
@@ -237,13 +255,8 @@ static int run_target(cx_store *s, const char *target, cx_err *err)
 	if (upload_target_load(target, &r.t, err) < 0 || poll_all(&r, err) < 0)
 		r.failed = *err;
 	rc = emit_all(&r, err);
-	if (rc == 0 && cx_store_begin(s, err) == 0) {
-		if (cx_sync_count_run(s, SOURCE, 0, 0, r.changed, 0, cx_clock_mono_ms() - started,
-		    err) < 0)
-			cx_store_rollback(s);
-		else
-			cx_store_commit(s, err);
-	}
+	if (rc == 0)
+		rc = count_run(&r, started, err);
 	f = jv_object_set(jv_object(), jv_string("target"), jv_string(target));
 	f = jv_object_set(f, jv_string("polled"), jv_number((double)r.polled));
 	f = jv_object_set(f, jv_string("changed"), jv_number((double)r.changed));
