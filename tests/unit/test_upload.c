@@ -167,6 +167,9 @@ static void test_checks(void)
 	check_str(problem_of("{\"channel\":\"upload\",\"workspace\":\"w\",\"target\":\"t\","
 	    "\"file\":\"/p.zip\",\"content_type\":\"a\\r\\nX: y\"}"), "invalid_field",
 	    "a content_type of two lines is refused");
+	check_str(problem_of("{\"channel\":\"upload\",\"workspace\":\"w\",\"target\":\"t\","
+	    "\"file\":\"/p.zip\",\"correlation_id\":\"c\\r\\nX-A: b\"}"), "invalid_field",
+	    "a correlation_id that would end its header line is refused");
 }
 
 /* A delivery to target with protocol id pid. */
