@@ -364,3 +364,20 @@ print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' cx-pu
 	run jq -c .data.status <<< "$output"
 	assert_output '"processing"'
 }
+
+@test "two runs at once: the second leaves the target to the first (75) and nothing is emitted twice" {
+	cx-publish < <(line gotranscript) > /dev/null
+	control '{"latency_ms": 1500}'
+	cx-sync deliveries > first.out 2> /dev/null &
+	pid=$!
+	for _ in $(seq 400); do
+		[ "$(sql "SELECT count(*) FROM sync_leases WHERE source = 'deliveries'")" = 1 ] && break
+		sleep 0.02
+	done
+	run --separate-stderr cx-sync deliveries
+	assert_failure 75
+	assert_output ''
+	wait "$pid"
+	run jq -c .data.status first.out
+	assert_output '"accepted"'
+}
