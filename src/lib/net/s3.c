@@ -134,9 +134,9 @@ static int s3_refusal(const s3_req *r, const cx_http_response *resp, cx_s3_error
 	}
 	jv_free(x);
 	return cx_err_set(err, resp->status >= 500 || resp->status == 429 || resp->status == 200 ?
-	    CX_EXIT_TEMPFAIL : CX_EXIT_UNAVAILABLE, "S3 %s %s/%s: %ld %s%s%s", r->method,
-	    r->bucket, r->key ? r->key : "", resp->status, e->code, *e->message ? ": " : "",
-	    e->message);
+	    CX_EXIT_TEMPFAIL : CX_EXIT_UNAVAILABLE, "S3 %s %s/%s: %ld%s%s%s%s", r->method,
+	    r->bucket, r->key ? r->key : "", resp->status, *e->code ? " " : "", e->code,
+	    *e->message ? ": " : "", e->message);
 }
 
 /* The header lines of r; *n of them are ours to free. */

@@ -19,6 +19,7 @@ typedef struct {
 	jv child;                   /* the depth-1 element being read, when it has children */
 	char name1[64], name2[64];  /* the elements open at depths 1 and 2 */
 	int child_has_kids;
+	int grandchild_has_kids;    /* the element at depth 3 has children: ignored */
 	char text[MAX_TEXT];
 	size_t len;
 } xml_reader;
@@ -48,6 +49,9 @@ static void on_start(void *ctx, const XML_Char *name, const XML_Char **attrs)
 	} else if (x->depth == 3) {
 		snprintf(x->name2, sizeof x->name2, "%s", local(name));
 		x->child_has_kids = 1;
+		x->grandchild_has_kids = 0;
+	} else {
+		x->grandchild_has_kids = 1;
 	}
 }
 
@@ -62,7 +66,7 @@ static void on_end(void *ctx, const XML_Char *name)
 	jv list;
 
 	(void)name;
-	if (x->depth == 3) {
+	if (x->depth == 3 && !x->grandchild_has_kids) {
 		x->child = jv_object_set(x->child, jv_string(x->name2), text_value(x));
 	} else if (x->depth == 2 && !x->child_has_kids) {
 		x->out = jv_object_set(x->out, jv_string(x->name1), text_value(x));
@@ -84,7 +88,7 @@ static void on_text(void *ctx, const XML_Char *s, int n)
 {
 	xml_reader *x = ctx;
 
-	if (n <= 0 || x->depth < 2)
+	if (n <= 0 || x->depth < 2 || x->depth > 3)
 		return;
 	if (x->len + (size_t)n > MAX_TEXT)
 		n = (int)(MAX_TEXT - x->len);
