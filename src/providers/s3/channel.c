@@ -192,7 +192,7 @@ static int metadata_ok(jv m, const char **problem, cx_err *err)
 	if (jv_get_kind(m) != JV_KIND_OBJECT)
 		return cx_channel_invalid(problem, "invalid_field", err,
 		    "metadata must be an object of strings");
-	jv_object_foreach(jv_copy(m), name, v) {
+	jv_object_foreach(m, name, v) {
 		const char *n = jv_string_value(name);
 
 		if (!bad && (jv_get_kind(v) != JV_KIND_STRING || !*n ||
@@ -247,7 +247,7 @@ char **cx_s3_meta_lines(jv f, const char *sha256_hex)
 	lines = cx_xcalloc(cap, sizeof *lines);
 	lines[n++] = cx_xasprintf("x-amz-meta-sha256: %s", sha256_hex);
 	if (jv_get_kind(meta) == JV_KIND_OBJECT) {
-		jv_object_foreach(jv_copy(meta), name, v) {
+		jv_object_foreach(meta, name, v) {
 			char *line = cx_xasprintf("x-amz-meta-%s: %s", jv_string_value(name),
 			    jv_string_value(v));
 
