@@ -324,6 +324,7 @@ const cx_channel cx_s3_channel = {
 	.check = s3_check,
 	.build = s3_build,
 	.judge = s3_judge,
+	.reconcile = cx_s3_reconcile,
 	.settled = cx_s3_settled,
 	.transfer = cx_s3_transfer,
 	.approval_default = "none",

@@ -66,6 +66,7 @@ char **cx_s3_meta_lines(jv f, const char *sha256_hex);
 void cx_s3_lines_free(char **lines);
 
 void cx_s3_transfer(cx_channel_transfer *t);
+int cx_s3_reconcile(cx_channel_recon *run, jv item, char **ref, cx_err *err);
 int cx_s3_settled(cx_store *s, jv item, const cx_channel_call *call, const char *state,
     const char *provider_ref, cx_err *err);
 

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exit.h"
 #include "json.h"
+#include "log.h"
 #include "s3channel.h"
 #include "s3uploads.h"
 #include "xalloc.h"
@@ -356,37 +358,54 @@ static jv item_data(const s3_item *it)
 	return d;
 }
 
-static void transfer_one(cx_channel_transfer *t, size_t i)
+/* The item's fields, its tenant's settings, its file open and hashed: -1
+ * with it->r's verdict when it cannot be sent. */
+static int item_open(s3_item *it, jv item)
 {
-	s3_item it = { .t = t, .r = &t->results[i], .fd = -1 };
-	jv item = jv_array_get(jv_copy(t->items), (int)i);
 	const char *code;
 	cx_err err = { 0 };
 
-	it.f = cx_channel_fields(item);
-	it.bucket = cx_json_str(it.f, "bucket");
-	it.key = cx_json_str(it.f, "key");
-	if (cx_s3_check_fields(it.f, NULL, &err) < 0)
-		cx_channel_set(it.r, CX_CHANNEL_FAILED, "VALIDATION_FAILED", "%s", err.msg);
-	else if (cx_s3_settings_load(t->tenant, &it.set, &code, &err) < 0)
-		cx_channel_set(it.r, CX_CHANNEL_FAILED, code, "%s", err.msg);
-	else if (open_and_hash(&it) == 0) {
-		it.meta = cx_s3_meta_lines(it.f, it.h.sha256);
-		if (send_item(&it) == 0) {
-			cx_channel_set(it.r, CX_CHANNEL_PUBLISHED, NULL, "%s", it.skipped ?
-			    "already there with the same SHA-256" : "uploaded and verified");
-			it.r->provider_ref = cx_xasprintf("s3://%s/%s", it.bucket, it.key);
-		}
+	it->f = cx_channel_fields(item);
+	it->bucket = cx_json_str(it->f, "bucket");
+	it->key = cx_json_str(it->f, "key");
+	if (cx_s3_check_fields(it->f, NULL, &err) < 0) {
+		cx_channel_set(it->r, CX_CHANNEL_FAILED, "VALIDATION_FAILED", "%s", err.msg);
+		return -1;
+	}
+	if (cx_s3_settings_load(it->t->tenant, &it->set, &code, &err) < 0) {
+		cx_channel_set(it->r, CX_CHANNEL_FAILED, code, "%s", err.msg);
+		return -1;
+	}
+	if (open_and_hash(it) < 0)
+		return -1;
+	it->meta = cx_s3_meta_lines(it->f, it->h.sha256);
+	return 0;
+}
+
+static void item_close(s3_item *it)
+{
+	if (it->fd >= 0)
+		close(it->fd);
+	cx_s3_lines_free(it->meta);
+	cx_s3_file_hash_free(&it->h);
+	cx_s3_settings_free(&it->set);
+	free(it->etag);
+	free(it->upload_id);
+	jv_free(it->f);
+}
+
+static void transfer_one(cx_channel_transfer *t, size_t i)
+{
+	s3_item it = { .t = t, .r = &t->results[i], .f = jv_invalid(), .fd = -1 };
+	jv item = jv_array_get(jv_copy(t->items), (int)i);
+
+	if (item_open(&it, item) == 0 && send_item(&it) == 0) {
+		cx_channel_set(it.r, CX_CHANNEL_PUBLISHED, NULL, "%s", it.skipped ?
+		    "already there with the same SHA-256" : "uploaded and verified");
+		it.r->provider_ref = cx_xasprintf("s3://%s/%s", it.bucket, it.key);
 	}
 	t->data[i] = item_data(&it);
-	if (it.fd >= 0)
-		close(it.fd);
-	cx_s3_lines_free(it.meta);
-	cx_s3_file_hash_free(&it.h);
-	cx_s3_settings_free(&it.set);
-	free(it.etag);
-	free(it.upload_id);
-	jv_free(it.f);
+	item_close(&it);
 	jv_free(item);
 }
 
@@ -394,6 +413,38 @@ void cx_s3_transfer(cx_channel_transfer *t)
 {
 	for (size_t i = 0; i < t->n; i++)
 		transfer_one(t, i);
+}
+
+/* --- an item whose fate is unknown ---------------------------------------- */
+
+/* Published when the object is there with the file's size and SHA-256;
+ * else not found, and sent again: the upload it left is resumed. */
+int cx_s3_reconcile(cx_channel_recon *run, jv item, char **ref, cx_err *err)
+{
+	static const volatile sig_atomic_t never = 0;
+	const char *tenant = cx_json_str(item, "tenant");
+	cx_channel_result r = { 0 };
+	cx_channel_transfer t = { .s = run->s, .tenant = tenant ? tenant : "default",
+		.stop = &never };
+	s3_item it = { .t = &t, .r = &r, .f = jv_invalid(), .fd = -1 };
+	cx_s3_head hd;
+	int rc = -1;
+
+	*ref = NULL;
+	if (item_open(&it, item) == 0 && head(&it, &hd) == 0) {
+		rc = same_object(&it, &hd) == 1;
+		if (rc)
+			*ref = cx_xasprintf("s3://%s/%s", it.bucket, it.key);
+	}
+	if (rc < 0) {
+		cx_err_set(err, r.verdict == CX_CHANNEL_RETRY ? CX_EXIT_TEMPFAIL :
+		    CX_EXIT_SOME_FAILED, "%s", r.detail);
+		cx_log(CX_LOG_WARN, jv_object_set(jv_object(), jv_string("error_code"),
+		    jv_string(r.code ? r.code : "UNKNOWN")), "cannot tell whether s3://%s/%s "
+		    "went out: %s", it.bucket ? it.bucket : "", it.key ? it.key : "", r.detail);
+	}
+	item_close(&it);
+	return rc;
 }
 
 /* --- an item that ends dead ----------------------------------------------- */
