@@ -181,3 +181,15 @@ object() {
 	[ "$(jq -s length "$REC")" -eq 0 ]
 	[ "$(sql 'select count(*) from publish_commands')" -eq 0 ]
 }
+
+@test "an item that ends dead mid-upload has its upload aborted and forgotten" {
+	head -c $((11 * MIB)) /dev/urandom > pkg.bin
+	control '{"script": {"UploadPart 2": [{"s3_error": "InternalError"}]}}'
+	run -1 --separate-stderr cx-publish --max-attempts 1 < <(line dead.bin "$PWD/pkg.bin")
+	echo "$output" | jq -e '.type == "post.dead" and .data.error_code == "UPSTREAM_ERROR"'
+	[ "$(ops '[.operation, .status]')" = '[["HeadObject",404],["CreateMultipartUpload",200],["UploadPart",200],["UploadPart",500],["AbortMultipartUpload",204]]' ]
+	[ "$(jq -r 'select(.operation == "AbortMultipartUpload") | .query.uploadId' "$REC")" = \
+		"$(jq -r 'select(.operation == "UploadPart") | .query.uploadId' "$REC" | sort -u)" ]
+	[ -z "$(ls "$BATS_FILE_TMPDIR/store/bkt/uploads")" ]
+	[ "$(sql 'select count(*) from s3_uploads')" -eq 0 ]
+}

@@ -202,6 +202,8 @@ static void easy_file_upload(CURL *h, const cx_http_request *req, file_upload *u
 	curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, file_seek);
 	curl_easy_setopt(h, CURLOPT_SEEKDATA, up);
 	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
+	/* a large body in 1 MiB writes, not 64 KiB ones */
+	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
 }
 
 int cx_http_was_sent(CURL *h, CURLcode rc, const cx_http_request *req)
