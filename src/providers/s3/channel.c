@@ -307,13 +307,6 @@ static char *s3_default_key(jv line, cx_err *err)
 	return cx_xstrdup(id);
 }
 
-/* Answers are judged by transfer.c; build's request is never sent. */
-static void s3_judge(cx_channel_result *r, long status, jv body)
-{
-	(void)body;
-	cx_channel_by_status(r, status, "");
-}
-
 const cx_channel cx_s3_channel = {
 	.name = "s3",
 	.env = "S3",
@@ -323,7 +316,6 @@ const cx_channel cx_s3_channel = {
 	.kinds = s3_kinds,
 	.check = s3_check,
 	.build = s3_build,
-	.judge = s3_judge,
 	.reconcile = cx_s3_reconcile,
 	.settled = cx_s3_settled,
 	.transfer = cx_s3_transfer,
