@@ -109,6 +109,18 @@ object() {
 	[ "$(ops)" = '["HeadObject"]' ]
 }
 
+@test "an object there with other bytes of the same size is replaced, not skipped" {
+	head -c $((6 * MIB)) /dev/urandom > old.bin
+	head -c $((6 * MIB)) /dev/urandom > new.bin
+	run -0 --separate-stderr cx-publish < <(line replaced.bin "$PWD/old.bin")
+	: > "$REC"
+	run -0 --separate-stderr cx-publish < <(line replaced.bin "$PWD/new.bin")
+	echo "$output" | jq -e --arg s "$(sha256 new.bin)" '.data.skipped == false and .data.sha256 == $s'
+	[ "$(ops)" = '["HeadObject","CreateMultipartUpload","UploadPart","UploadPart","CompleteMultipartUpload","HeadObject"]' ]
+	object replaced.bin
+	cmp got new.bin
+}
+
 @test "a file within the part size goes in one PUT with its checksum, content type and metadata, bucket in the host name" {
 	printf 'backup 66\n' > small.txt
 	export CX_S3_ENDPOINT=http://localhost:${S3##*:} CX_S3_PATH_STYLE=off

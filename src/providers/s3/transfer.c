@@ -80,18 +80,27 @@ static void judge_s3(cx_channel_result *r, const cx_s3_error *e, const cx_err *e
 static int same_object(const s3_item *it, const cx_s3_head *hd)
 {
 	char *whole, *composite;
-	int same;
+	int same = 0;
 
 	if (!hd->exists || hd->size != it->h.size)
 		return 0;
-	if (!hd->checksum[0])
-		return strcmp(hd->meta_sha256, it->h.sha256) == 0;
-	whole = cx_s3_whole_checksum(&it->h);
-	composite = cx_s3_composite_checksum(&it->h);
-	same = strcmp(hd->checksum, whole) == 0 || strcmp(hd->checksum, composite) == 0 ? 1 : -1;
-	free(whole);
-	free(composite);
-	return same;
+	if (hd->checksum[0]) {
+		whole = cx_s3_whole_checksum(&it->h);
+		composite = cx_s3_composite_checksum(&it->h);
+		if (strcmp(hd->checksum, whole) == 0 || strcmp(hd->checksum, composite) == 0)
+			same = 1;
+		/* a whole object's checksum tells; a composite one of parts of
+		 * another size cannot be compared, so the SHA-256 cx set decides */
+		else if (!strchr(hd->checksum, '-'))
+			same = -1;
+		free(whole);
+		free(composite);
+		if (same)
+			return same;
+	}
+	if (strcmp(hd->meta_sha256, it->h.sha256) == 0)
+		return 1;
+	return hd->checksum[0] ? -1 : 0;
 }
 
 static int head(s3_item *it, cx_s3_head *hd)
