@@ -6,7 +6,7 @@
 
 static const char sql_find[] =
     "SELECT upload_id, part_size FROM s3_uploads WHERE endpoint = ?1 AND bucket = ?2"
-    " AND object_key = ?3 AND sha256 = ?4";
+    " AND object_key = ?3 AND sha256 = ?4 AND tenant = ?5";
 
 int cx_s3_uploads_find(cx_store *s, const cx_s3_upload_of *u, char **upload_id,
     int64_t *part_size, cx_err *err)
@@ -22,6 +22,7 @@ int cx_s3_uploads_find(cx_store *s, const cx_s3_upload_of *u, char **upload_id,
 	cx_stmt_text(st, 2, u->bucket);
 	cx_stmt_text(st, 3, u->key);
 	cx_stmt_text(st, 4, u->sha256);
+	cx_stmt_text(st, 5, u->tenant);
 	if ((rc = cx_stmt_step(st, err)) == 1) {
 		*upload_id = cx_stmt_col_dup(st, 0);
 		*part_size = cx_stmt_col_int(st, 1);

@@ -18,8 +18,8 @@ typedef struct {
 	const char *tenant;
 } cx_s3_upload_of;
 
-/* The upload begun for u (its endpoint, bucket, key and sha256): 1 with
- * *upload_id and *part_size, 0 when there is none. */
+/* The upload begun for u (its endpoint, bucket, key and sha256, by its
+ * tenant): 1 with *upload_id and *part_size, 0 when there is none. */
 int cx_s3_uploads_find(cx_store *s, const cx_s3_upload_of *u, char **upload_id,
     int64_t *part_size, cx_err *err);
 /* Records upload_id for u, in a transaction of its own (none may be open):
