@@ -185,6 +185,11 @@ static int resume(s3_item *it, jv *have)
 		it->upload_id = NULL;
 		return 0;
 	}
+	/* a server without ListParts (s3rver): the upload begins anew */
+	if (e.status == 405 || e.status == 501) {
+		abandon(it);
+		return 0;
+	}
 	judge_s3(it->r, &e, &err);
 	return -1;
 }
