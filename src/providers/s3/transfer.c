@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "exit.h"
 #include "json.h"
 #include "log.h"
@@ -253,8 +254,9 @@ static int send_parts(s3_item *it, jv have, jv *done)
 
 		cx_crypto_hex(it->h.part[i], CX_SHA256_LEN, hex);
 		if (!there && it->t->stop && *it->t->stop) {
-			cx_channel_set(it->r, CX_CHANNEL_RETRY, "UPSTREAM_ERROR", "stopped after %d of "
+			cx_channel_set(it->r, CX_CHANNEL_RETRY, "INTERRUPTED", "stopped after %d of "
 			    "%d parts; the upload is kept for the next run", i, it->h.parts);
+			it->r->hint = cx_clock_now();
 			rc = -1;
 		} else if (!there && (rc = cx_s3_upload_part(&it->set.client, it->bucket, it->key,
 		    it->upload_id, i + 1, &b, &etag, &e, &err)) < 0) {
@@ -316,8 +318,10 @@ static int open_and_hash(s3_item *it)
 		return -1;
 	}
 	rc = cx_s3_hash_file(it->fd, it->set.part_size, it->t->stop, &it->h, &err);
-	if (rc == 1)
-		cx_channel_set(it->r, CX_CHANNEL_RETRY, "UPSTREAM_ERROR", "stopped while hashing");
+	if (rc == 1) {
+		cx_channel_set(it->r, CX_CHANNEL_RETRY, "INTERRUPTED", "stopped while hashing");
+		it->r->hint = cx_clock_now();
+	}
 	else if (rc < 0)
 		cx_channel_set(it->r, CX_CHANNEL_FAILED, "VALIDATION_FAILED", "%s: %s", file,
 		    err.msg);
