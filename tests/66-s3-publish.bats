@@ -135,6 +135,14 @@ object() {
 	[ "$meta" = "{\"x-amz-meta-sha256\":\"$(sha256 small.txt)\",\"x-amz-meta-ticket-id\":\"T-7\"}" ]
 }
 
+@test "an empty file is stored as an empty object of the default type" {
+	: > empty.txt
+	run -0 --separate-stderr cx-publish < <(line empty.txt "$PWD/empty.txt")
+	echo "$output" | jq -e '.data.size == 0 and .data.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"'
+	run jq -c 'select(.operation == "PutObject") | [.body_size, .headers["content-type"], .headers["x-amz-checksum-sha256"]]' "$REC"
+	[ "$output" = '[0,"application/octet-stream","47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="]' ]
+}
+
 @test "killed mid-upload (kill -9): the next run resumes the upload and sends only the parts not there" {
 	head -c $((20 * MIB)) /dev/urandom > pkg.bin
 	control '{"script": {"UploadPart 3": [{"hang_ms": 120000}]}}'

@@ -139,7 +139,8 @@ static int s3_refusal(const s3_req *r, const cx_http_response *resp, cx_s3_error
 	    *e->message ? ": " : "", e->message);
 }
 
-/* The header lines of r; *n of them are ours to free. */
+/* The header lines of r into lines; returns how many of them, the first
+ * in own, are ours to free. */
 static size_t s3_headers(const s3_req *r, const char *payload, char **own, const char **lines,
     size_t cap)
 {
@@ -251,8 +252,10 @@ int cx_s3_put_object(const cx_s3_client *c, const char *bucket, const char *key,
     const cx_s3_body *body, const char *content_type, const char *const *headers,
     char **etag, cx_s3_error *e, cx_err *err)
 {
+	/* a type of our own: libcurl would call an empty body a form */
 	s3_req r = { .method = "PUT", .bucket = bucket, .key = key, .file = body,
-		.content_type = content_type, .headers = headers };
+		.content_type = content_type ? content_type : "application/octet-stream",
+		.headers = headers };
 	cx_http_response resp;
 	int rc = s3_do(c, &r, &resp, e, err);
 

@@ -63,7 +63,7 @@ typedef struct {
 int cx_s3_head_object(const cx_s3_client *c, const char *bucket, const char *key,
     cx_s3_head *out, cx_s3_error *e, cx_err *err);
 /* PutObject of body with headers ("Name: value", NULL-terminated, may be
- * NULL) and content_type (may be NULL); *etag the ETag. */
+ * NULL) and content_type (NULL: application/octet-stream); *etag the ETag. */
 int cx_s3_put_object(const cx_s3_client *c, const char *bucket, const char *key,
     const cx_s3_body *body, const char *content_type, const char *const *headers,
     char **etag, cx_s3_error *e, cx_err *err);
