@@ -168,6 +168,22 @@ object() {
 	[ "$(sql 'select count(*) from s3_uploads')" -eq 0 ]
 }
 
+@test "a 256 MiB file in parts of 64 MiB is streamed: cx-publish stays under 64 MiB of memory" {
+	head -c $((256 * MIB)) /dev/urandom > big.bin
+	export CX_S3_PART_SIZE=$((64 * MIB))
+	# the last part is read whole by the mock, then left unanswered: by then
+	# every byte of the file has gone out, and cx-publish is still there
+	control '{"script": {"UploadPart 4": [{"hang_ms": 120000}]}}'
+	cx-publish < <(line big.bin "$PWD/big.bin") > out 2> err 3>&- &
+	pid=$!
+	for _ in $(seq 1200); do grep -q '"hung"' "$REC" && break; sleep 0.05; done
+	peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+	kill -9 "$pid"
+	wait "$pid" || true
+	[ "$(ops '[.query.partNumber, .body_size]' | jq -c 'map(select(.[0]))')" = "[[\"1\",$((64 * MIB))],[\"2\",$((64 * MIB))],[\"3\",$((64 * MIB))],[\"4\",$((64 * MIB))]]" ]
+	[ "$peak" -lt $((64 * 1024)) ]
+}
+
 @test "a wrong secret fails the item with AUTH_FAILED after one request, and it is not retried" {
 	printf 'secret\n' > small.txt
 	export CX_S3_SECRET_ACCESS_KEY=wrong-secret
