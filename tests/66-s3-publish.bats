@@ -168,6 +168,26 @@ object() {
 	[ "$(sql 'select count(*) from s3_uploads')" -eq 0 ]
 }
 
+@test "killed mid-upload, the object then there after all: reconciled as published, the upload left is aborted" {
+	head -c $((11 * MIB)) /dev/urandom > pkg.bin
+	control '{"script": {"UploadPart 2": [{"hang_ms": 120000}]}}'
+	cx-publish < <(line there.bin "$PWD/pkg.bin" '{idempotency_key:"pkg-2"}') > out 2> err 3>&- &
+	pid=$!
+	for _ in $(seq 600); do grep -q '"hung"' "$REC" && break; sleep 0.05; done
+	kill -9 "$pid"
+	wait "$pid" || true
+	upload=$(sql 'select upload_id from s3_uploads')
+	[ -n "$upload" ]
+	curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY:$SECRET" -T pkg.bin \
+		-H "x-amz-content-sha256: $(sha256 pkg.bin)" -H "x-amz-checksum-sha256: $(checksum pkg.bin)" \
+		"$S3/bkt/there.bin"
+	: > "$REC"
+	CX_NOW=$(($(date +%s) + 3600)) run -0 --separate-stderr cx-publish < /dev/null
+	echo "$output" | jq -e '.type == "post.published" and .data.provider_ref == "s3://bkt/there.bin"'
+	[ "$(ops '[.operation, .query.uploadId]')" = "[[\"HeadObject\",null],[\"AbortMultipartUpload\",\"$upload\"]]" ]
+	[ "$(sql 'select count(*) from s3_uploads')" -eq 0 ]
+}
+
 @test "a 256 MiB file in parts of 64 MiB is streamed: cx-publish stays under 64 MiB of memory" {
 	head -c $((256 * MIB)) /dev/urandom > big.bin
 	export CX_S3_PART_SIZE=$((64 * MIB))

@@ -304,6 +304,18 @@ out:
 	return rc;
 }
 
+/* An upload of the same content a killed run left, once the object is
+ * there after all: aborted and forgotten. */
+static void drop_leftover(s3_item *it)
+{
+	cx_s3_upload_of u = upload_of(it);
+	cx_err err = { 0 };
+	int64_t size;
+
+	if (cx_s3_uploads_find(it->t->s, &u, &it->upload_id, &size, &err) == 1)
+		abandon(it);
+}
+
 /* --- one item ------------------------------------------------------------- */
 
 static int open_and_hash(s3_item *it)
@@ -338,6 +350,7 @@ static int send_item(s3_item *it)
 	if (same_object(it, &hd) == 1) {
 		it->skipped = 1;
 		it->etag = cx_xstrdup(hd.etag);
+		drop_leftover(it);
 		return 0;
 	}
 	if ((it->h.parts == 1 ? put_whole(it) : put_parts(it)) < 0 || head(it, &hd) < 0)
@@ -451,8 +464,10 @@ int cx_s3_reconcile(cx_channel_recon *run, jv item, char **ref, cx_err *err)
 	*ref = NULL;
 	if (item_open(&it, item) == 0 && head(&it, &hd) == 0) {
 		rc = same_object(&it, &hd) == 1;
-		if (rc)
+		if (rc) {
 			*ref = cx_xasprintf("s3://%s/%s", it.bucket, it.key);
+			drop_leftover(&it);
+		}
 	}
 	if (rc < 0) {
 		cx_err_set(err, r.verdict == CX_CHANNEL_RETRY ? CX_EXIT_TEMPFAIL :
