@@ -221,7 +221,8 @@ object() {
 	run -1 --separate-stderr cx-publish < <(line refused.bin "$PWD/pkg.bin")
 	echo "$output" | jq -e '.type == "post.failed" and .data.error_code == "VALIDATION_FAILED"'
 	[ "$(ops '[.operation, .status]')" = '[["HeadObject",404],["CreateMultipartUpload",200],["UploadPart",200],["UploadPart",400],["AbortMultipartUpload",204]]' ]
-	[ -z "$(ls "$BATS_FILE_TMPDIR/store/bkt/uploads")" ]
+	id=$(jq -r 'select(.operation == "AbortMultipartUpload") | .query.uploadId' "$REC")
+	[ -n "$id" ] && [ ! -e "$BATS_FILE_TMPDIR/store/bkt/uploads/$id" ]
 	[ "$(sql 'select count(*) from s3_uploads')" -eq 0 ]
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -I --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY:$SECRET" \
 		-H "x-amz-content-sha256: $(printf '' | sha256sum | cut -c1-64)" "$S3/bkt/refused.bin")" = 404 ]
@@ -246,6 +247,7 @@ object() {
 	[ "$(ops '[.operation, .status]')" = '[["HeadObject",404],["CreateMultipartUpload",200],["UploadPart",200],["UploadPart",500],["AbortMultipartUpload",204]]' ]
 	[ "$(jq -r 'select(.operation == "AbortMultipartUpload") | .query.uploadId' "$REC")" = \
 		"$(jq -r 'select(.operation == "UploadPart") | .query.uploadId' "$REC" | sort -u)" ]
-	[ -z "$(ls "$BATS_FILE_TMPDIR/store/bkt/uploads")" ]
+	id=$(jq -r 'select(.operation == "AbortMultipartUpload") | .query.uploadId' "$REC")
+	[ -n "$id" ] && [ ! -e "$BATS_FILE_TMPDIR/store/bkt/uploads/$id" ]
 	[ "$(sql 'select count(*) from s3_uploads')" -eq 0 ]
 }
