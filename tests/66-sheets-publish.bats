@@ -171,17 +171,18 @@ requests() {
 @test "CSV sync: rows waiting already are not added again, and the gauge counts them" {
 	printf 'k1,a\nk2,b\n' > log.csv
 	CX_SHEETS_API_BASE=http://127.0.0.1:9 run --separate-stderr cx-publish sheets \
-		--from-csv log.csv --spreadsheet book1 --range 'Log!A:B' --tenant acme
+		--from-csv log.csv --spreadsheet book1 --range 'Log!A:B' --key-column 1 --tenant acme
 	cx metrics | grep -qx 'cx_sheets_pending_rows 2'
 	CX_SHEETS_API_BASE=http://127.0.0.1:9 run --separate-stderr cx-publish sheets \
-		--from-csv log.csv --spreadsheet book1 --range 'Log!A:B' --tenant acme
+		--from-csv log.csv --spreadsheet book1 --range 'Log!A:B' --key-column 1 --tenant acme
 	[[ $stderr == *"0 rows to append, 0 appended before, 2 waiting already"* ]]
 	assert_equal "$(sql "SELECT count(*) FROM publish_commands")" 2
 }
 
 @test "CSV sync: a malformed file or a row without its key column adds nothing" {
 	printf 'k1,a\nk2,b"c\n' > bad.csv
-	run --separate-stderr cx-publish sheets --from-csv bad.csv --spreadsheet book1 --range 'Log!A:B'
+	run --separate-stderr cx-publish sheets --from-csv bad.csv --spreadsheet book1 --range 'Log!A:B' \
+		--key-column 1
 	assert_failure 65
 	[[ $stderr == *"line 2: a quote inside an unquoted field"* ]]
 	[[ $stderr == *"nothing was added"* ]]
@@ -191,12 +192,17 @@ requests() {
 	assert_failure 65
 	[[ $stderr == *"line 2: the row has 1 cell, and --key-column 2 names none"* ]]
 	printf 'k1,"open\n' > open.csv
-	run --separate-stderr cx-publish sheets --from-csv open.csv --spreadsheet book1 --range 'Log!A:B'
+	run --separate-stderr cx-publish sheets --from-csv open.csv --spreadsheet book1 --range 'Log!A:B' \
+		--key-column 1
 	assert_failure 65
 	[[ $stderr == *"a quoted field is not closed (it opens on line 1)"* ]]
-	run --separate-stderr cx-publish sheets --from-csv missing.csv --spreadsheet book1 --range 'Log!A:B'
+	run --separate-stderr cx-publish sheets --from-csv missing.csv --spreadsheet book1 \
+		--range 'Log!A:B' --key-column 1
 	assert_failure 64
-	run --separate-stderr cx-publish sheets --from-csv open.csv --range 'Log!A:B'
+	[[ $stderr == *"cannot read missing.csv"* ]]
+	run --separate-stderr cx-publish sheets --from-csv open.csv --range 'Log!A:B' --key-column 1
+	assert_failure 64
+	run --separate-stderr cx-publish sheets --from-csv open.csv --spreadsheet book1 --range 'Log!A:B'
 	assert_failure 64
 	assert_equal "$(sql "SELECT count(*) FROM publish_commands")" 0
 	assert_equal "$(wc -l < "$REC")" 0

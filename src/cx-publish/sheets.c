@@ -60,8 +60,7 @@ static const cx_opt opts[] = {
 	{ "db", 0, O_DB, "PATH", "state file (default $CX_DB, then $XDG_STATE_HOME/cx/cx.db)" },
 	{ "from-csv", 0, O_FILE, "FILE", "the CSV file (RFC 4180) whose rows to append" },
 	{ "header", 0, O_HEADER, NULL, "the file's first row names the columns: not appended" },
-	{ "key-column", 0, O_KEY_COLUMN, "N", "the column (from 1) holding each row's key "
-	  "(default 1)" },
+	{ "key-column", 0, O_KEY_COLUMN, "N", "the column (from 1) holding each row's key" },
 	{ "range", 0, O_RANGE, "R", "where to append, in A1 notation (Log!A:F)" },
 	{ "spreadsheet", 0, O_SPREADSHEET, "S", "the spreadsheet's id" },
 	{ "tenant", 0, O_TENANT, "T", "the workspace the rows are sent for, whose Google "
@@ -70,7 +69,7 @@ static const cx_opt opts[] = {
 };
 
 static const cx_cmd cmd = { "cx-publish sheets",
-	"--from-csv FILE --spreadsheet S --range R [--key-column N] [--tenant T] [--header] "
+	"--from-csv FILE --spreadsheet S --range R --key-column N [--tenant T] [--header] "
 	"[--db PATH] [--config FILE]",
 	"Append the rows of a CSV file to a Google Sheet, each once: rows appended\n"
 	"before, or waiting, are left out. post.* lines on stdout.", opts };
@@ -282,7 +281,7 @@ static int run_sync(sync_conf *y, FILE *in)
 
 int publish_sheets(int argc, char **argv)
 {
-	sync_conf y = { .workspace = "default", .key_column = 1 };
+	sync_conf y = { .workspace = "default" };
 	FILE *in;
 	int rc;
 
@@ -291,9 +290,9 @@ int publish_sheets(int argc, char **argv)
 	y.c.max_line = CX_NDJSON_MAX_LINE_DEFAULT;
 	if ((rc = cx_opts_start(&cmd, argc, argv, on_option, &y, 0, NULL, NULL)) >= 0)
 		return rc;
-	if (!y.file || !y.spreadsheet || !y.range)
-		return cx_opts_usage_error(&cmd, NULL, "name the file, the spreadsheet and the "
-		    "range: --from-csv, --spreadsheet and --range");
+	if (!y.file || !y.spreadsheet || !y.range || !y.key_column)
+		return cx_opts_usage_error(&cmd, NULL, "name the file, the spreadsheet, the range "
+		    "and the key column: --from-csv, --spreadsheet, --range and --key-column");
 	if (!*y.workspace)
 		return cx_opts_usage_error(&cmd, NULL, "--tenant names a workspace");
 	if (!(in = open_csv(y.file)))
