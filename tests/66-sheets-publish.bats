@@ -68,7 +68,8 @@ lines() {
 
 # sheet [NAME]: the rows of sheet NAME (default Log) of book1, one JSON line each.
 sheet() {
-	curl -sf "$SHEETS/_control/rows?spreadsheet=book1&sheet=${1:-Log}" | jq -c '.rows[]'
+	curl -sfG --data-urlencode spreadsheet=book1 --data-urlencode "sheet=${1:-Log}" \
+		"$SHEETS/_control/rows" | jq -c '.rows[]'
 }
 
 # requests OP [FIELD]: the mock's requests of OP (append or get), FIELD of
@@ -81,6 +82,7 @@ requests() {
 	lines 1200 > in.ndjson
 	run --separate-stderr cx-publish < in.ndjson
 	assert_success
+	published=$output
 	assert_equal "$(requests append | tr '\n' ' ')" "500 500 200 "
 	assert_equal "$(jq -r '.query | "\(.valueInputOption) \(.insertDataOption)"' "$REC" | sort -u)" \
 		"RAW INSERT_ROWS"
@@ -93,7 +95,7 @@ requests() {
 	assert_line --index 1199 '["k1200","row 1200",1200]'
 	assert_equal "$(sql "SELECT count(*) FROM sheet_rows WHERE spreadsheet_id = 'book1' AND tenant = 'default'")" 1200
 	assert_equal "$(sql "SELECT updated_range FROM sheet_rows WHERE row_key = 'k501'")" "Log!A501:C501"
-	assert_equal "$(echo "$output" | jq -r 'select(.data.idempotency_key == "sheets:book1:Log!A:C:k700") | .data.provider_ref')" \
+	assert_equal "$(echo "$published" | jq -r 'select(.data.idempotency_key == "sheets:book1:Log!A:C:k700") | .data.provider_ref')" \
 		"Log!A700:C700"
 }
 
