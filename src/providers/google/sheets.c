@@ -352,7 +352,7 @@ static void add_row(batch *b, size_t i, jv f)
 static void sort_item(batch *b, size_t i)
 {
 	cx_channel_transfer *t = b->t;
-	jv f = cx_sheets_fields(jv_array_get(jv_copy(t->items), (int)i));
+	jv it = jv_array_get(jv_copy(t->items), (int)i), f = cx_sheets_fields(it);
 	const char *id = cx_json_str(f, "spreadsheet_id"), *range = cx_json_str(f, "range");
 	const char *key = cx_json_str(f, "row_key");
 	cx_err err = { 0, "" };
@@ -378,6 +378,7 @@ static void sort_item(batch *b, size_t i)
 	}
 	free(where);
 	jv_free(f);
+	jv_free(it);
 }
 
 /* The answer to the request, for every row in it. */
