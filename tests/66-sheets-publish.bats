@@ -116,7 +116,8 @@ requests() {
 	lines 2 | jq -c '.idempotency_key = "again-\(.row_key)"' > again.ndjson
 	run --separate-stderr cx-publish < again.ndjson
 	assert_success
-	assert_equal "$(echo "$output" | jq -r '.data.provider_ref' | tr '\n' ' ')" "Log!A1:C1 Log!A2:C2 "
+	assert_equal "$(echo "$output" | jq -r '"\(.data.provider_ref) \(.data.skipped)"' | tr '\n' ' ')" \
+		"Log!A1:C1 true Log!A2:C2 true "
 	assert_equal "$(requests append | wc -l)" 1
 	run sheet
 	assert_output '["k1","row 1",1]
