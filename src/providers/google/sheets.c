@@ -283,9 +283,10 @@ static int sheets_settled(cx_store *s, jv item, const cx_channel_call *call,
 	if (jv_get_kind(call->data) == JV_KIND_OBJECT)
 		where = cx_json_str(call->data, "updated_range");
 	f = cx_sheets_fields(item);
-	rc = cx_sheet_rows_record(s, cx_json_str(f, "spreadsheet_id"), cx_json_str(f, "range"),
-	    cx_json_str(f, "row_key"), tenant ? tenant : "default", where ? where : provider_ref,
-	    err);
+	rc = !cx_json_str(f, "spreadsheet_id") || !cx_json_str(f, "range") ||
+	    !cx_json_str(f, "row_key") ? 0 : cx_sheet_rows_record(s,
+	    cx_json_str(f, "spreadsheet_id"), cx_json_str(f, "range"), cx_json_str(f, "row_key"),
+	    tenant ? tenant : "default", where ? where : provider_ref, err);
 	jv_free(f);
 	return rc;
 }
@@ -307,13 +308,13 @@ typedef struct {
 /* data {spreadsheet_id, range, row_key, updated_range?, skipped?} of item i. */
 static void set_data(batch *b, size_t i, const char *where, int skipped)
 {
+	static const char *const names[] = { "spreadsheet_id", "range", "row_key" };
 	jv f = jv_array_get(jv_copy(b->fields), (int)i);
 	jv d = jv_object();
 
-	d = jv_object_set(d, jv_string("spreadsheet_id"),
-	    jv_string(cx_json_str(f, "spreadsheet_id")));
-	d = jv_object_set(d, jv_string("range"), jv_string(cx_json_str(f, "range")));
-	d = jv_object_set(d, jv_string("row_key"), jv_string(cx_json_str(f, "row_key")));
+	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+		if (cx_json_str(f, names[k]))
+			d = jv_object_set(d, jv_string(names[k]), jv_string(cx_json_str(f, names[k])));
 	if (where)
 		d = jv_object_set(d, jv_string("updated_range"), jv_string(where));
 	if (skipped)
