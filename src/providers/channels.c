@@ -10,6 +10,7 @@
 #include "json.h"
 #include "metachannel.h"
 #include "s3channel.h"
+#include "sheetschannel.h"
 #include "xchannel.h"
 
 static const cx_channel *const channels[] = {
@@ -18,6 +19,7 @@ static const cx_channel *const channels[] = {
 	&cx_instagram_channel,
 	&cx_messenger_channel,
 	&cx_email_channel,
+	&cx_sheets_channel,
 	&cx_s3_channel,
 	NULL,
 };
