@@ -290,6 +290,10 @@ static void test_settings(void)
 	check(cx_s3_settings_load("other", &set, &code, &err) == 0 && set.client.path_style &&
 	    strcmp(set.region, "us-east-1") == 0, "a custom endpoint: path style, us-east-1");
 	cx_s3_settings_free(&set);
+	setenv("CX_S3_REGION", "eu west", 1);
+	check(cx_s3_settings_load("other", &set, &code, &err) < 0 && err.code == CX_EXIT_CONFIG &&
+	    strstr(err.msg, "CX_S3_REGION"), "a region that is not a name is a config error");
+	unsetenv("CX_S3_REGION");
 	setenv("CX_S3_PART_SIZE", "5242879", 1);
 	check(cx_s3_settings_load("other", &set, &code, &err) < 0 && err.code == CX_EXIT_CONFIG &&
 	    strstr(err.msg, "CX_S3_PART_SIZE"), "a part size under 5 MiB is a config error");

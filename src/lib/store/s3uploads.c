@@ -79,7 +79,7 @@ int cx_s3_uploads_forget(cx_store *s, const char *upload_id, cx_err *err)
 static const char sql_of_object[] =
     "SELECT upload_id FROM s3_uploads WHERE endpoint = ?1 AND bucket = ?2"
     " AND object_key = ?3 AND tenant = ?4 AND (?5 IS NULL OR sha256 = ?5)"
-    " ORDER BY created_at";
+    " ORDER BY created_at LIMIT 4";
 
 int cx_s3_uploads_of_object(cx_store *s, const cx_s3_upload_of *u, jv *out, cx_err *err)
 {

@@ -30,7 +30,8 @@ int cx_s3_uploads_record(cx_store *s, const cx_s3_upload_of *u, const char *uplo
  * when one is open. */
 int cx_s3_uploads_forget(cx_store *s, const char *upload_id, cx_err *err);
 /* The uploads of tenant for endpoint, bucket and key (sha256 NULL: of any
- * content): *out an array of upload ids. */
+ * content): *out an array of upload ids, the 4 oldest (each costs its
+ * caller a request). */
 int cx_s3_uploads_of_object(cx_store *s, const cx_s3_upload_of *u, jv *out, cx_err *err);
 
 #endif

@@ -75,6 +75,12 @@ static int settings_read(const char *tenant, cx_s3_settings *out, cx_err *err)
 		goto out;
 	if (!out->region)
 		out->region = cx_xstrdup("us-east-1");
+	if (!*out->region || strlen(out->region) > 32 ||
+	    strspn(out->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(out->region)) {
+		cx_err_set(err, CX_EXIT_CONFIG, "CX_S3_REGION must be a region name such as "
+		    "eu-west-1");
+		goto out;
+	}
 	if (out->endpoint && strncmp(out->endpoint, "https://", 8) != 0 &&
 	    strncmp(out->endpoint, "http://", 7) != 0) {
 		cx_err_set(err, CX_EXIT_CONFIG, "CX_S3_ENDPOINT must be an http:// or https:// URL");
