@@ -9,6 +9,8 @@
 #include "exit.h"
 #include "json.h"
 #include "metachannel.h"
+#include "s3channel.h"
+#include "sheetschannel.h"
 #include "uploadchannel.h"
 #include "xchannel.h"
 
@@ -18,6 +20,8 @@ static const cx_channel *const channels[] = {
 	&cx_instagram_channel,
 	&cx_messenger_channel,
 	&cx_email_channel,
+	&cx_sheets_channel,
+	&cx_s3_channel,
 	&cx_upload_channel,
 	NULL,
 };

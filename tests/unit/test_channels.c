@@ -21,16 +21,15 @@ static void test_registry(void)
 
 	for (; (ch = cx_channels_at(n)); n++) {
 		/* a channel with no OAuth credential makes its request in prepare,
-		 * or sends by itself (transfer) */
+		 * or sends and judges by itself (transfer) */
 		complete &= ch->name && ch->env && (ch->provider || ch->prepare || ch->transfer) &&
-		    ch->rate &&
-		    ch->length_note && ch->kinds && ch->kinds[0].name && ch->build && ch->judge &&
-		    !ch->reconcile == !ch->reconcile_end;
+		    ch->rate && ch->length_note && ch->kinds && ch->kinds[0].name && ch->build &&
+		    (ch->judge || ch->transfer) && (!ch->reconcile_end || ch->reconcile);
 		unique &= cx_channels_find(ch->name) == ch;
 	}
-	check(n == 6, "the registry holds x, whatsapp, instagram, messenger, email and upload");
-	check(complete, "every channel names its settings, credential (or prepare or transfer), "
-	    "kinds, build and judge");
+	check(n == 8, "the registry holds x, whatsapp, instagram, messenger, email, sheets, s3 and upload");
+	check(complete, "every channel names its settings, credential (or prepare), kinds, build "
+	    "and judge");
 	check(unique, "every channel is found by its name");
 	check(cx_channels_find("telegram") == NULL && cx_channels_find(NULL) == NULL,
 	    "an unknown or missing name finds nothing");

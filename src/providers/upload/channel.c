@@ -334,7 +334,7 @@ static void upload_item(cx_channel_transfer *tr, size_t i)
 		tr->data[i] = jv_object_set(tr->data[i], jv_string("sha256"), jv_string(hex));
 		tr->data[i] = jv_object_set(tr->data[i], jv_string("size"), jv_number((double)size));
 		if (*tr->stop)
-			cx_channel_set(r, CX_CHANNEL_RETRY, "CONNECT_FAILED",
+			cx_channel_set(r, CX_CHANNEL_RETRY, "INTERRUPTED",
 			    "cx-publish is stopping: not sent");
 		else
 			post_package(&t, f, r, &tr->data[i]);
