@@ -19,6 +19,7 @@
 #include "json.h"
 #include "uploadchannel.h"
 #include "uploadtarget.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define FIELDS_MAX 64
@@ -67,15 +68,6 @@ static int check_fields(jv p, const char **problem, cx_err *err)
 	return bad ? cx_channel_invalid(problem, "invalid_field", err, "%s", bad) : 0;
 }
 
-/* Whether s holds a control character (it would end a header line). */
-static int has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
 static int upload_check(jv p, const char **problem, cx_err *err)
 {
 	const char *target = cx_json_str(p, "target"), *file = cx_json_str(p, "file");
@@ -83,7 +75,7 @@ static int upload_check(jv p, const char **problem, cx_err *err)
 	jv ctype = jv_object_get(jv_copy(p), jv_string("content_type"));
 	int ctype_ok = jv_get_kind(ctype) == JV_KIND_INVALID ||
 	    (jv_get_kind(ctype) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(ctype)) > 0 &&
-	    !has_control(jv_string_value(ctype)));
+	    !cx_utf8_has_control(jv_string_value(ctype)));
 
 	jv_free(ctype);
 	if (!target || !upload_target_name_ok(target))
@@ -95,7 +87,7 @@ static int upload_check(jv p, const char **problem, cx_err *err)
 	if (!ctype_ok)
 		return cx_channel_invalid(problem, "invalid_field", err,
 		    "content_type must be a non-empty string without control characters");
-	if (cid && has_control(cid))
+	if (cid && cx_utf8_has_control(cid))
 		return cx_channel_invalid(problem, "invalid_field", err,
 		    "correlation_id must hold no control characters (it is sent as a header)");
 	return check_fields(p, problem, err);
