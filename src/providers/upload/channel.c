@@ -124,7 +124,7 @@ static int upload_build(jv item, cx_channel_call *call, const char **code, cx_er
 static int file_digest(const char *path, char hex[2 * CX_SHA256_LEN + 1], int64_t *size,
     cx_err *err)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	EVP_MD_CTX *md = NULL;
 	unsigned char *buf = NULL, out[CX_SHA256_LEN];
 	struct stat st;
