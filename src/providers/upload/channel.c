@@ -336,7 +336,7 @@ static void upload_item(cx_channel_transfer *tr, size_t i)
 	jv_free(item);
 }
 
-void upload_transfer(cx_channel_transfer *t)
+static void upload_transfer(cx_channel_transfer *t)
 {
 	for (size_t i = 0; i < t->n; i++)
 		upload_item(t, i);

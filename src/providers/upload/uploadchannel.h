@@ -17,7 +17,4 @@
 
 extern const cx_channel cx_upload_channel;
 
-/* The transfer of the channel (for tests: it is what cx-publish runs). */
-void upload_transfer(cx_channel_transfer *t);
-
 #endif
