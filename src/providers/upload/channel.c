@@ -199,7 +199,7 @@ static char *protocol_id(const upload_target *t, jv body)
 		id = cx_json_key_string(v);
 	else
 		jv_free(v);
-	if (id && (!*id || strlen(id) > REF_MAX || strpbrk(id, "\r\n"))) {
+	if (id && (!*id || strlen(id) > REF_MAX || cx_utf8_has_control(id))) {
 		free(id);
 		id = NULL;
 	}
