@@ -97,6 +97,8 @@ object() {
 	object backups/pkg.bin
 	cmp got pkg.bin
 	[ "$(sql 'select count(*) from s3_uploads')" -eq 0 ]
+	# the ledger keeps them too
+	[ "$(sql "select json_extract(result, '\$.sha256') || ' ' || json_extract(result, '\$.size') || ' ' || json_extract(result, '\$.etag') from publish_commands")" = "$(sha256 pkg.bin) 20971520 $etag" ]
 	cx audit --json | jq -se --arg s "$(sha256 pkg.bin)" 'map(select(.action == "post_published"))
 		| length == 1 and .[0].detail.sha256 == $s and .[0].detail.size == 20971520'
 }

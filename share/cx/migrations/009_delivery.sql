@@ -71,3 +71,10 @@ CREATE TABLE channel_failures (
 	updated_at INTEGER NOT NULL,
 	PRIMARY KEY (tenant, channel)
 ) WITHOUT ROWID;
+
+-- What the platform said of a settled item, beyond provider_ref (the
+-- result line's data: an S3 object's sha256, size and ETag, a row's
+-- range, an upload's protocol id), as JSON; NULL when it said nothing.
+ALTER TABLE queue ADD COLUMN result TEXT;
+ALTER TABLE publish_commands ADD COLUMN result TEXT;
+ALTER TABLE trigger_deliveries ADD COLUMN result TEXT;

@@ -20,13 +20,14 @@
 	"id, state, channel, kind, workspace, account, tenant, text, text_sha256," \
 	" in_reply_to, meta, idempotency_key, origin, correlation_id, requested_by," \
 	" requested_at, attempts, next_attempt_at, lease_owner, lease_expires_at," \
-	" provider_ref, error_code, error_detail, published_at, updated_at"
+	" provider_ref, error_code, error_detail, published_at, updated_at, result"
 
 enum {
 	C_ID, C_STATE, C_CHANNEL, C_KIND, C_WORKSPACE, C_ACCOUNT, C_TENANT, C_TEXT,
 	C_SHA, C_REPLY, C_META, C_KEY, C_ORIGIN, C_CID, C_REQUESTED_BY,
 	C_REQUESTED_AT, C_ATTEMPTS, C_NEXT_AT, C_LEASE_OWNER, C_LEASE_EXPIRES,
 	C_PROVIDER_REF, C_ERROR_CODE, C_ERROR_DETAIL, C_PUBLISHED_AT, C_UPDATED_AT,
+	C_RESULT,
 };
 
 /* The fields of a command that are columns; everything else is meta. */
@@ -46,7 +47,7 @@ static const cx_outbound_col item_cols[] = {
 	{ "lease_expires_at", C_LEASE_EXPIRES, 1 },
 	{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
 	{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
-	{ "updated_at", C_UPDATED_AT, 1 },
+	{ "updated_at", C_UPDATED_AT, 1 }, { "result", C_RESULT, CX_OUTBOUND_JSON },
 };
 
 static const cx_outbound_row item_row = {

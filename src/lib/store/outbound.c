@@ -33,9 +33,16 @@ static jv item_of(cx_stmt *st, const cx_outbound_row *row)
 	    jv_number((double)cx_stmt_col_int(st, row->id)));
 	jv meta = jv_parse(cx_stmt_col_text(st, row->meta));
 
-	for (size_t i = 0; i < row->ncols; i++)
-		item = jv_object_set(item, jv_string(row->cols[i].key), row->cols[i].time ?
-		    row->time(st, row->cols[i].col) : cx_stmt_col_jv(st, row->cols[i].col));
+	for (size_t i = 0; i < row->ncols; i++) {
+		const cx_outbound_col *c = &row->cols[i];
+
+		if (c->time == CX_OUTBOUND_JSON && !cx_stmt_col_is_null(st, c->col))
+			item = jv_object_set(item, jv_string(c->key),
+			    jv_parse(cx_stmt_col_text(st, c->col)));
+		else if (c->time != CX_OUTBOUND_JSON)
+			item = jv_object_set(item, jv_string(c->key), c->time ?
+			    row->time(st, c->col) : cx_stmt_col_jv(st, c->col));
+	}
 	item = jv_object_set(item, jv_string("attempts"),
 	    jv_number((double)cx_stmt_col_int(st, row->attempts)));
 	return jv_object_set(item, jv_string("meta"),
@@ -276,9 +283,10 @@ static int settle(const cx_outbound_table *t, cx_store *s, int64_t id,
 {
 	const char *actor = o->actor ? o->actor : cx_identity_user(), *from;
 	int64_t now = cx_clock_now();
+	char *result;
 	jv item, detail;
 	cx_stmt *st;
-	int e;
+	int e, rc;
 
 	if (cx_outbound_get(t, s, id, &item, err) < 0)
 		return -1;
@@ -313,7 +321,11 @@ static int settle(const cx_outbound_table *t, cx_store *s, int64_t id,
 	cx_stmt_int(st, 6, o->next_attempt_at > 0 ? o->next_attempt_at : now);
 	cx_stmt_int(st, 7, now);
 	cx_stmt_text(st, 8, from);
-	if (cx_stmt_run(st, err) < 0)
+	result = jv_get_kind(o->data) == JV_KIND_OBJECT ? cx_json_dump(jv_copy(o->data)) : NULL;
+	cx_stmt_text(st, 9, result);
+	rc = cx_stmt_run(st, err);
+	free(result);
+	if (rc < 0)
 		goto fail;
 	detail = jv_object_set(jv_object(), jv_string("from"), jv_string(from));
 	detail = jv_object_set(detail, jv_string("to"), jv_string(o->state));

@@ -56,6 +56,7 @@ typedef struct {
 	    " provider_ref = coalesce(?3, provider_ref), error_code = ?4, error_detail = ?5," \
 	    " next_attempt_at = CASE WHEN ?2 = 'approved' THEN ?6 ELSE next_attempt_at END," \
 	    " published_at = CASE WHEN ?2 = 'published' THEN ?7 ELSE published_at END," \
+	    " result = coalesce(?9, result)," \
 	    " attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END," \
 	    " updated_at = ?7 WHERE id = ?1 AND state = ?8", \
 	.expired = "SELECT id FROM " table " WHERE state = 'publishing'" \
@@ -63,7 +64,9 @@ typedef struct {
 }
 
 /* A column of a table's row as an item field: its key, and whether it
- * holds a time. */
+ * holds a time (1), or JSON (CX_OUTBOUND_JSON: the field is left out while
+ * the column is NULL). */
+#define CX_OUTBOUND_JSON 2
 typedef struct {
 	const char *key;
 	int col, time;

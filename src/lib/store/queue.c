@@ -74,14 +74,14 @@ int cx_queue_check_shape(jv p, const char **problem, cx_err *err)
 	" in_reply_to, meta, correlation_id, proposed_by, proposed_at, approved_by," \
 	" rejected_by, decided_at, note, reason, attempts, next_attempt_at," \
 	" lease_owner, lease_expires_at, provider_ref, error_code, error_detail," \
-	" published_at, updated_at"
+	" published_at, updated_at, result"
 
 enum {
 	C_ID, C_STATE, C_CHANNEL, C_KIND, C_WORKSPACE, C_ACCOUNT, C_TENANT, C_TEXT,
 	C_SHA, C_REPLY, C_META, C_CID, C_PROPOSED_BY, C_PROPOSED_AT, C_APPROVED_BY,
 	C_REJECTED_BY, C_DECIDED_AT, C_NOTE, C_REASON, C_ATTEMPTS, C_NEXT_AT,
 	C_LEASE_OWNER, C_LEASE_EXPIRES, C_PROVIDER_REF, C_ERROR_CODE, C_ERROR_DETAIL,
-	C_PUBLISHED_AT, C_UPDATED_AT,
+	C_PUBLISHED_AT, C_UPDATED_AT, C_RESULT,
 };
 
 /* A time column; 0 or less is no time. */
@@ -102,7 +102,7 @@ static const cx_outbound_col item_cols[] = {
 	{ "lease_owner", C_LEASE_OWNER, 0 }, { "lease_expires_at", C_LEASE_EXPIRES, 1 },
 	{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
 	{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
-	{ "updated_at", C_UPDATED_AT, 1 },
+	{ "updated_at", C_UPDATED_AT, 1 }, { "result", C_RESULT, CX_OUTBOUND_JSON },
 };
 
 static const cx_outbound_row item_row = {

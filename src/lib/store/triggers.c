@@ -17,13 +17,13 @@
 	" dedupe_key, webhook_id, payload, correlation_id, attempts, next_attempt_at," \
 	" lease_owner, lease_expires_at, provider_ref, error_code, error_detail," \
 	" published_at, created_at, updated_at, '{}', (SELECT target_url FROM" \
-	" trigger_subscriptions WHERE id = subscription_id)"
+	" trigger_subscriptions WHERE id = subscription_id), result"
 
 enum {
 	C_ID, C_STATE, C_CHANNEL, C_SUB, C_INTEGRATION, C_TENANT, C_TYPE, C_KEY,
 	C_WEBHOOK_ID, C_PAYLOAD, C_CID, C_ATTEMPTS, C_NEXT_AT, C_LEASE_OWNER,
 	C_LEASE_EXPIRES, C_PROVIDER_REF, C_ERROR_CODE, C_ERROR_DETAIL,
-	C_PUBLISHED_AT, C_CREATED_AT, C_UPDATED_AT, C_META, C_URL,
+	C_PUBLISHED_AT, C_CREATED_AT, C_UPDATED_AT, C_META, C_URL, C_RESULT,
 };
 
 /* A time column; 0 or less is no time. */
@@ -43,7 +43,7 @@ static const cx_outbound_col delivery_cols[] = {
 	{ "provider_ref", C_PROVIDER_REF, 0 }, { "error_code", C_ERROR_CODE, 0 },
 	{ "error_detail", C_ERROR_DETAIL, 0 }, { "published_at", C_PUBLISHED_AT, 1 },
 	{ "created_at", C_CREATED_AT, 1 }, { "updated_at", C_UPDATED_AT, 1 },
-	{ "target_url", C_URL, 0 },
+	{ "target_url", C_URL, 0 }, { "result", C_RESULT, CX_OUTBOUND_JSON },
 };
 
 static const cx_outbound_row delivery_row = {
