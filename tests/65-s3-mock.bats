@@ -27,9 +27,7 @@ teardown_file() {
 
 setup() {
 	helpers_setup
-	REC=$BATS_TEST_TMPDIR/rec.jsonl
-	touch "$REC"
-	control "{\"reset\": true, \"record\": \"$REC\"}"
+	mock_record "$S3"
 	export AWS_ACCESS_KEY_ID=$KEY AWS_SECRET_ACCESS_KEY=$SECRET
 }
 

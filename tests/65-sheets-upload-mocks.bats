@@ -26,10 +26,7 @@ teardown_file() {
 
 setup() {
 	helpers_setup
-	REC=$BATS_TEST_TMPDIR/rec.jsonl
-	touch "$REC"
-	control "$SHEETS" "{\"reset\": true, \"record\": \"$REC\"}"
-	control "$UPLOAD" "{\"reset\": true, \"record\": \"$REC\"}"
+	mock_record "$SHEETS" "$UPLOAD"
 }
 
 # control URL JSON: programs a mock.

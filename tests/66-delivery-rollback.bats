@@ -23,9 +23,7 @@ teardown_file() {
 
 setup() {
 	helpers_setup
-	REC=$BATS_TEST_TMPDIR/rec.jsonl
-	touch "$REC"
-	control "{\"reset\": true, \"record\": \"$REC\"}"
+	mock_record "$UPLOAD"
 	export CX_UPLOAD_URL_GOTRANSCRIPT=$UPLOAD/packages
 	export CX_UPLOAD_API_KEY_GOTRANSCRIPT=up-key-66
 	export CX_UPLOAD_STATUS_URL_GOTRANSCRIPT="$UPLOAD/packages/{id}"

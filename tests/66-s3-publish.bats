@@ -29,9 +29,7 @@ teardown_file() {
 
 setup() {
 	helpers_setup
-	REC=$BATS_TEST_TMPDIR/rec.jsonl
-	touch "$REC"
-	control "{\"reset\": true, \"record\": \"$REC\"}"
+	mock_record "$S3"
 	export CX_S3_ENDPOINT=$S3 CX_S3_ACCESS_KEY_ID=$KEY CX_S3_SECRET_ACCESS_KEY=$SECRET \
 		CX_S3_PART_SIZE=$((5 * MIB)) CX_HTTP_TIMEOUT_SECONDS=10
 	# one part at a time, so the requests come in an order the tests can

@@ -26,9 +26,7 @@ teardown_file() {
 
 setup() {
 	helpers_setup
-	REC=$BATS_TEST_TMPDIR/rec.jsonl
-	touch "$REC"
-	control "{\"reset\": true, \"record\": \"$REC\"}"
+	mock_record "$UPLOAD"
 	target gotranscript
 	export CX_NOW=1796600000
 	head -c 300000 /dev/urandom > pkg.zip

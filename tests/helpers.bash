@@ -127,6 +127,17 @@ mock_url() {
 	echo "http://127.0.0.1:$(head -n 1 "$BATS_FILE_TMPDIR/$1.port")"
 }
 
+# mock_record URL...: a fresh record file $REC for the test, which each mock
+# at URL is reset to write to.
+mock_record() {
+	REC=$BATS_TEST_TMPDIR/rec.jsonl
+	: > "$REC"
+	for url; do
+		curl -sf -X POST -H 'Content-Type: application/json' \
+			-d "{\"reset\": true, \"record\": \"$REC\"}" "$url/_control" > /dev/null
+	done
+}
+
 mock_stop() {
 	kill "$(cat "$BATS_FILE_TMPDIR/$1.pid")" 2> /dev/null || true
 }

@@ -65,6 +65,17 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* Frees x, whose data objects were taken (or never set). */
+static void xfer_free(xfer *x)
+{
+	jv_free(x->t.items);
+	free(x->t.results);
+	free(x->t.data);
+	cx_secret_free(x->token);
+	free(x->tenant);
+	free(x);
+}
+
 int transfer_start(engine *e, job *j, const char *tok, cx_err *err)
 {
 	xfer *x = cx_xcalloc(1, sizeof *x);
@@ -87,12 +98,7 @@ int transfer_start(engine *e, job *j, const char *tok, cx_err *err)
 	for (i = 0; i < x->t.n; i++)
 		x->t.data[i] = jv_invalid();
 	if (pthread_create(&x->thread, NULL, run, x) != 0) {
-		jv_free(x->t.items);
-		free(x->t.results);
-		free(x->t.data);
-		cx_secret_free(x->token);
-		free(x->tenant);
-		free(x);
+		xfer_free(x);
 		return cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start a transfer thread");
 	}
 	e->xrunning++;
@@ -137,12 +143,7 @@ static void take(engine *e, xfer *x)
 		take_one(e, x, m, i++);
 		m = n;
 	}
-	jv_free(x->t.items);
-	free(x->t.results);
-	free(x->t.data);
-	cx_secret_free(x->token);
-	free(x->tenant);
-	free(x);
+	xfer_free(x);
 }
 
 void transfer_collect(engine *e)
