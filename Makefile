@@ -117,6 +117,12 @@ $(PEER_SWH): tests/peer/swh/package.json tests/peer/swh/package-lock.json
 	npm ci --prefix tests/peer/swh --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# s3rver, the second S3 server the S3 scenario runs against.
+PEER_S3RVER = tests/peer/s3rver/node_modules/.package-lock.json
+$(PEER_S3RVER): tests/peer/s3rver/package.json tests/peer/s3rver/package-lock.json
+	npm ci --prefix tests/peer/s3rver --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # The Zapier app's dependencies (zapier-platform-core), which its tests need;
 # `make install` leaves them out.
 ZAPIER_APP = share/cx/zapier/node_modules/.package-lock.json
@@ -125,7 +131,7 @@ $(ZAPIER_APP): share/cx/zapier/package.json share/cx/zapier/package-lock.json
 	@touch $@
 
 check: deps
-	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC) $(PEER_SWH) $(ZAPIER_APP)
+	$(MAKE) all $(UNIT_BIN) $(PEER_OIDC) $(PEER_SWH) $(PEER_S3RVER) $(ZAPIER_APP)
 	@CX_BIN=$(CURDIR)/$(B) CX_UNIT_DIR=$(O)/unit tests/run
 
 run: deps
