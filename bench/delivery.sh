@@ -205,7 +205,7 @@ export T SHEETS token
 bench_time sheets_curl /dev/null /dev/null bash -c sheets_curl_loop
 
 echo "Sheets: cx-publish, $rows rows (CX_PUBLISH_RATE_SHEETS=$rate)..." >&2
-CX_DB=$T/sheets.db CX_GOOGLE_API_BASE=$SHEETS CX_PUBLISH_RATE_SHEETS=$rate \
+CX_DB=$T/sheets.db CX_GOOGLE_API_BASE=$M/google CX_SHEETS_API_BASE=$SHEETS CX_PUBLISH_RATE_SHEETS=$rate \
 	bench_time sheets_cx "$T/sheets.ndjson" "$T/sheets_cx.out" cx-publish 2> "$T/sheets_cx.err" ||
 	RC[sheets_cx]=$?
 
