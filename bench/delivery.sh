@@ -98,28 +98,15 @@ rss_limit_mib=64
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 T=$BENCH_TMP
-PIDS=()
 declare -A RC=([s3_cx]=0 [sheets_cx]=0)
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2> /dev/null || true
-		wait "$p" 2> /dev/null || true
-	done
-	if [ "$keep" = 1 ]; then
-		echo "kept: $T" >&2
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
+bench_on_exit "$keep"
 
 # start NAME SCRIPT ARGS...: tests/mock/SCRIPT on a free port; sets URL.
 start() {
 	local name=$1 script=$2
 	shift 2
 	"$PY" "$CX_ROOT/tests/mock/$script" 0 --lifetime 7200 "$@" > "$T/$name.port" 2> "$T/$name.err" &
-	PIDS+=($!)
+	BENCH_PIDS+=($!)
 	for _ in $(seq 400); do [ -s "$T/$name.port" ] && break; sleep 0.05; done
 	[ -s "$T/$name.port" ] || { echo "delivery.sh: $script did not start:" >&2; cat "$T/$name.err" >&2; exit 1; }
 	URL=http://127.0.0.1:$(head -n 1 "$T/$name.port")
