@@ -45,12 +45,13 @@
 #include "publish_tool.h"
 #include "queue.h"
 #include "ratelimit.h"
+#include "tenants.h"
 #include "xalloc.h"
 
 /* The most extra header lines a channel's call may have. */
 #define HEADERS_MAX 8
 
-static volatile sig_atomic_t stop_requested;
+volatile sig_atomic_t stop_requested;
 
 void engine_stop(void)
 {
@@ -74,8 +75,13 @@ void publish_status(int *status, int code)
 		*status = code;
 }
 
-static void job_free(job *j)
+void engine_job_free(job *j)
 {
+	for (job *m = j->members, *n; m; m = n) {
+		n = m->batch_next;
+		engine_job_free(m);
+	}
+	free(j->batch_key);
 	jv_free(j->item);
 	jv_free(j->event);
 	cx_channel_call_free(&j->call);
@@ -166,6 +172,7 @@ int engine_open(engine **out, cx_store *s, const publish_conf *c, cx_err *err)
 		cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot start libcurl");
 		goto fail;
 	}
+	pthread_mutex_init(&e->xmu, NULL);
 	e->writer = cx_xcalloc(1, sizeof *e->writer);
 	pthread_mutex_init(&e->writer->mu, NULL);
 	pthread_cond_init(&e->writer->cv, NULL);
@@ -202,11 +209,11 @@ void engine_close(engine *e)
 	}
 	for (job *j = e->head, *n; j; j = n) {
 		n = j->next;
-		job_free(j);
+		engine_job_free(j);
 	}
 	for (job *j = e->settling, *n; j; j = n) {
 		n = j->next;
-		job_free(j);
+		engine_job_free(j);
 	}
 	if (e->writer) {
 		cx_store_close(e->writer->s);
@@ -220,6 +227,8 @@ void engine_close(engine *e)
 		cx_secret_free(t->value);
 		free(t);
 	}
+	if (e->m)
+		pthread_mutex_destroy(&e->xmu);
 	free(e);
 }
 
@@ -231,7 +240,7 @@ int engine_status(const engine *e)
 /* --- items ---------------------------------------------------------------- */
 
 /* Log fields naming an item. */
-static jv fields(const job *j)
+jv engine_fields(const job *j)
 {
 	jv f = jv_object_set(jv_object(), jv_string(j->command ? "command_id" : "queue_id"),
 	    jv_number((double)j->id));
@@ -244,7 +253,7 @@ static jv fields(const job *j)
 }
 
 /* Records where job j goes; the next commit settles it (and frees it). */
-static void settle(engine *e, job *j, cx_queue_outcome o)
+void engine_settle(engine *e, job *j, cx_queue_outcome o)
 {
 	j->ref = o.provider_ref ? cx_xstrdup(o.provider_ref) : NULL;
 	j->code = o.error_code ? cx_xstrdup(o.error_code) : NULL;
@@ -267,11 +276,11 @@ static void settle(engine *e, job *j, cx_queue_outcome o)
 /* Back to approved for a local reason: never dead. */
 static void defer(engine *e, job *j, int64_t until, const char *code, const char *detail)
 {
-	jv f = fields(j);
+	jv f = engine_fields(j);
 
 	f = jv_object_set(f, jv_string("error_code"), jv_string(code));
 	cx_log(CX_LOG_INFO, f, "deferred: %s", detail);
-	settle(e, j, (cx_queue_outcome){ .state = "approved", .error_code = code,
+	engine_settle(e, j, (cx_queue_outcome){ .state = "approved", .error_code = code,
 	    .error_detail = detail, .next_attempt_at = until });
 }
 
@@ -283,11 +292,11 @@ static void retry_or_dead(engine *e, job *j, const char *code, const char *detai
 	int64_t now = cx_clock_now();
 
 	if (j->attempts >= e->max_attempts) {
-		settle(e, j, (cx_queue_outcome){ .state = "dead", .error_code = code,
+		engine_settle(e, j, (cx_queue_outcome){ .state = "dead", .error_code = code,
 		    .error_detail = detail });
 		return;
 	}
-	settle(e, j, (cx_queue_outcome){ .state = "approved", .error_code = code,
+	engine_settle(e, j, (cx_queue_outcome){ .state = "approved", .error_code = code,
 	    .error_detail = detail, .next_attempt_at = cx_backoff_next(now, j->attempts,
 	    e->backoff_base, e->backoff_max, hint) });
 }
@@ -310,6 +319,7 @@ static lane *lane_for(engine *e, const job *j)
 	l->key = key;
 	l->channel = cx_xstrdup(str_of(item, "channel"));
 	l->read_ms = -1;
+	l->serial = j->channel->rollback;
 	if (cx_channel_rate(j->channel, &l->limit, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 		publish_status(&e->status, err.code);
@@ -398,6 +408,22 @@ static const char *token_for(engine *e, const job *j, const cx_err **err)
 
 /* --- claiming and settling -------------------------------------------------- */
 
+/* Whether job j joined a waiting batch of its lane with its key and room
+ * for it (a new batch begins with it otherwise). */
+static int join_batch(engine *e, job *j)
+{
+	j->batch_key = j->channel->batch_key(j->item);
+	for (job *b = e->head; b && j->batch_key; b = b->next)
+		if (b->lane == j->lane && b->batch_key && !strcmp(b->batch_key, j->batch_key) &&
+		    b->nmembers + 1 < j->channel->batch_max) {
+			j->batch_next = b->members;
+			b->members = j;
+			b->nmembers++;
+			return 1;
+		}
+	return 0;
+}
+
 static void add_job(engine *e, int command, jv item)
 {
 	const char *code = NULL;
@@ -411,17 +437,19 @@ static void add_job(engine *e, int command, jv item)
 	j->item = item;
 	j->claimed_ms = cx_clock_mono_ms();
 	e->claimed++;
+	j->channel = cx_channels_find(str_of(item, "channel"));
 	if (cx_channels_call_build(item, &j->call, &code, &err) < 0) {
-		jv f = fields(j);
+		jv f = engine_fields(j);
 
 		f = jv_object_set(f, jv_string("error_code"), jv_string(code));
 		cx_log(CX_LOG_ERROR, f, "%s", err.msg);
-		settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = code,
+		engine_settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = code,
 		    .error_detail = err.msg });
 		return;
 	}
-	j->channel = cx_channels_find(str_of(item, "channel"));
 	j->lane = lane_for(e, j);
+	if (j->channel->batch_key && join_batch(e, j))
+		return;
 	if (e->tail)
 		e->tail->next = j;
 	else
@@ -515,16 +543,18 @@ static int commit_take(engine *e)
 	for (job *j = w->batch, *n; j; j = n) {
 		n = j->next;
 		if (j->refused)
-			cx_log(CX_LOG_ERROR, fields(j), "%s", j->refused);
+			cx_log(CX_LOG_ERROR, engine_fields(j), "%s", j->refused);
 		if (w->rc == 0 && jv_get_kind(j->event) == JV_KIND_OBJECT) {
 			cx_ndjson_write(j->event);
 			j->event = jv_null();
 			e->settled++;
 		}
+		if (j->started)
+			j->lane->active--;
 		if (w->rc == 0 && j->o.state && (!strcmp(j->o.state, "failed") ||
 		    !strcmp(j->o.state, "dead") || !strcmp(j->o.state, "unknown")))
 			publish_status(&e->status, CX_EXIT_SOME_FAILED);
-		job_free(j);
+		engine_job_free(j);
 	}
 	w->batch = NULL;
 	cx_ndjson_flush();
@@ -567,64 +597,70 @@ static int tokens_due(const engine *e)
 
 /* --- sending -------------------------------------------------------------- */
 
+void engine_judged(engine *e, job *j, cx_channel_result *r, jv f)
+{
+	lane *l = j->lane;
+	const char *prior = cx_json_str(j->item, "error_code");
+
+	if (r->code)
+		f = jv_object_set(f, jv_string("error_code"), jv_string(r->code));
+	switch (r->verdict) {
+	case CX_CHANNEL_PUBLISHED:
+		cx_log(CX_LOG_INFO, f, "published");
+		breaker_record(e, l, 1);
+		engine_settle(e, j, (cx_queue_outcome){ .state = "published",
+		    .provider_ref = r->provider_ref });
+		break;
+	case CX_CHANNEL_FAILED:
+		breaker_record(e, l, 1);
+		/* a resend refused as a duplicate, after the first try was not found:
+		 * the first one did go out, so look again rather than fail it */
+		if (!strcmp(r->code, "DUPLICATE") && prior &&
+		    !strcmp(prior, "RECONCILED_NOT_FOUND") && j->attempts < e->max_attempts) {
+			cx_log(CX_LOG_WARN, f, "duplicate of an earlier try: %s", r->detail);
+			engine_settle(e, j, (cx_queue_outcome){ .state = "unknown",
+			    .error_code = "DUPLICATE", .error_detail = r->detail });
+			break;
+		}
+		cx_log(CX_LOG_ERROR, f, "failed: %s", r->detail);
+		engine_settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = r->code,
+		    .error_detail = r->detail });
+		break;
+	case CX_CHANNEL_RETRY:
+		cx_log(CX_LOG_WARN, f, "not sent: %s", r->detail);
+		breaker_record(e, l, !r->upstream_failure);
+		if (r->hint > l->hold_until)
+			l->hold_until = r->hint;
+		retry_or_dead(e, j, r->code, r->detail, r->hint);
+		break;
+	case CX_CHANNEL_UNKNOWN:
+		cx_log(CX_LOG_ERROR, f, "%s; to be reconciled, never resent blindly", r->detail);
+		breaker_record(e, l, 0);
+		engine_settle(e, j, (cx_queue_outcome){ .state = "unknown", .error_code = r->code,
+		    .error_detail = r->detail });
+		break;
+	}
+}
+
 static void on_done(void *tag, int rc, cx_http_response *resp, const cx_err *terr,
     void *ctx)
 {
 	engine *e = ctx;
 	job *j = tag;
-	lane *l = j->lane;
 	int64_t now = cx_clock_now();
-	const char *prior = cx_json_str(j->item, "error_code");
 	cx_channel_result r;
-	jv f = fields(j);
+	jv f = engine_fields(j);
 
 	e->inflight--;
-	publish_latency_observe(&l->latency, resp->latency_ms);
+	publish_latency_observe(&j->lane->latency, resp->latency_ms);
 	cx_channel_judge(j->channel, &j->call, rc, resp, terr, now, &r);
 	if (j->call.mail_from)
 		e->smtp_inflight--;
 	f = jv_object_set(f, jv_string("latency_ms"), jv_number((double)resp->latency_ms));
 	if (resp->status)
 		f = jv_object_set(f, jv_string("upstream_status"), jv_number((double)resp->status));
-	if (r.code)
-		f = jv_object_set(f, jv_string("error_code"), jv_string(r.code));
 	cx_http_response_free(resp);
-	switch (r.verdict) {
-	case CX_CHANNEL_PUBLISHED:
-		cx_log(CX_LOG_INFO, f, "published");
-		breaker_record(e, l, 1);
-		settle(e, j, (cx_queue_outcome){ .state = "published",
-		    .provider_ref = r.provider_ref });
-		break;
-	case CX_CHANNEL_FAILED:
-		breaker_record(e, l, 1);
-		/* a resend refused as a duplicate, after the first try was not found:
-		 * the first one did go out, so look again rather than fail it */
-		if (!strcmp(r.code, "DUPLICATE") && prior && !strcmp(prior, "RECONCILED_NOT_FOUND") &&
-		    j->attempts < e->max_attempts) {
-			cx_log(CX_LOG_WARN, f, "duplicate of an earlier try: %s", r.detail);
-			settle(e, j, (cx_queue_outcome){ .state = "unknown", .error_code = "DUPLICATE",
-			    .error_detail = r.detail });
-			break;
-		}
-		cx_log(CX_LOG_ERROR, f, "failed: %s", r.detail);
-		settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = r.code,
-		    .error_detail = r.detail });
-		break;
-	case CX_CHANNEL_RETRY:
-		cx_log(CX_LOG_WARN, f, "not sent: %s", r.detail);
-		breaker_record(e, l, !r.upstream_failure);
-		if (r.hint > l->hold_until)
-			l->hold_until = r.hint;
-		retry_or_dead(e, j, r.code, r.detail, r.hint);
-		break;
-	case CX_CHANNEL_UNKNOWN:
-		cx_log(CX_LOG_ERROR, f, "%s; to be reconciled, never resent blindly", r.detail);
-		breaker_record(e, l, 0);
-		settle(e, j, (cx_queue_outcome){ .state = "unknown", .error_code = r.code,
-		    .error_detail = r.detail });
-		break;
-	}
+	engine_judged(e, j, &r, f);
 	cx_channel_result_free(&r);
 }
 
@@ -678,7 +714,7 @@ static int prepare(engine *e, job *j)
 		defer(e, j, gate.until, gate.code ? gate.code : "DEFERRED", err.msg);
 		return 1;
 	}
-	f = fields(j);
+	f = engine_fields(j);
 	f = jv_object_set(f, jv_string("error_code"), jv_string(gate.code ? gate.code :
 	    "VALIDATION_FAILED"));
 	cx_log(CX_LOG_ERROR, f, "failed: %s", err.msg);
@@ -687,9 +723,36 @@ static int prepare(engine *e, job *j)
 		retry_or_dead(e, j, gate.code ? gate.code : "UNAVAILABLE", err.msg, 0);
 		return 1;
 	}
-	settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = gate.code ?
+	engine_settle(e, j, (cx_queue_outcome){ .state = "failed", .error_code = gate.code ?
 	    gate.code : "VALIDATION_FAILED", .error_detail = err.msg });
 	return 1;
+}
+
+/* Whether the channel of job j is disabled for its tenant (a pause: three
+ * failures in a row, or a person); then it goes back to approved until
+ * `cx tenants resume` releases it. */
+static int disabled(engine *e, job *j)
+{
+	const char *tenant = str_of(j->item, "tenant"), *channel = j->channel->name;
+	char *code = NULL, *reason = NULL, detail[256];
+	cx_err err = { 0, "" };
+	int rc = cx_tenants_paused(e->s, tenant, channel, &code, &reason, &err);
+
+	if (rc < 0) {
+		cx_log(CX_LOG_ERROR, engine_fields(j), "%s", err.msg);
+		publish_status(&e->status, CX_EXIT_TEMPFAIL);
+		defer(e, j, cx_clock_now() + 60, "UNAVAILABLE", err.msg);
+		return 1;
+	}
+	if (rc == 1) {
+		snprintf(detail, sizeof detail, "%s is disabled for tenant %s (%s: %s) until "
+		    "cx tenants resume %s --channel %s", channel, tenant, code ? code : "-",
+		    reason ? reason : "-", tenant, channel);
+		defer(e, j, cx_clock_now() + 86400, "TENANT_PAUSED", detail);
+	}
+	free(code);
+	free(reason);
+	return rc;
 }
 
 /* Tries to start job j; returns 1 when it left the waiting list (sent or
@@ -705,6 +768,15 @@ static int start(engine *e, job *j)
 	cx_err err = { 0, "" };
 	cx_http_request req;
 
+	if (l->serial && l->active > 0) {
+		if (mono - j->claimed_ms <= e->max_wait_ms)
+			return 0;
+		defer(e, j, now, "DEFERRED", "the items before it on this channel and tenant "
+		    "took longer than CX_PUBLISH_MAX_WAIT_SECONDS");
+		return 1;
+	}
+	if (j->channel->rollback && disabled(e, j))
+		return 1;
 	breaker_refresh(e, l);
 	if (l->open_until > now) {
 		defer(e, j, l->open_until, "CIRCUIT_OPEN", "the circuit breaker of this "
@@ -727,12 +799,23 @@ static int start(engine *e, job *j)
 	if (j->call.mail_from && e->smtp_inflight >= e->smtp_connections)
 		return 0;
 	if (j->call.provider && !(tok = token_for(e, j, &terr))) {
-		jv f = fields(j);
+		jv f = engine_fields(j);
 
 		f = jv_object_set(f, jv_string("error_code"), jv_string("AUTH_UNAVAILABLE"));
 		cx_log(CX_LOG_ERROR, f, "no token: %s", terr->msg);
 		publish_status(&e->status, terr->code ? terr->code : CX_EXIT_TEMPFAIL);
 		retry_or_dead(e, j, "AUTH_UNAVAILABLE", terr->msg, 0);
+		return 1;
+	}
+	if (j->channel->transfer) {
+		if (transfer_start(e, j, tok, &err) < 0) {
+			retry_or_dead(e, j, "UNAVAILABLE", err.msg, 0);
+			return 1;
+		}
+		l->tokens--;
+		l->active++;
+		j->started = 1;
+		e->inflight++;
 		return 1;
 	}
 	call_request(&j->call, tok, &req, hdrs, &idem);
@@ -743,6 +826,8 @@ static int start(engine *e, job *j)
 	}
 	free(idem);
 	l->tokens--;
+	l->active++;
+	j->started = 1;
 	e->inflight++;
 	if (j->call.mail_from)
 		e->smtp_inflight++;
@@ -775,7 +860,7 @@ static int64_t start_waiting(engine *e)
 			if (e->tail == j)
 				e->tail = prev;
 			if (e->stopped)
-				job_free(j);   /* the lease runs out; the next run reconciles */
+				engine_job_free(j);   /* the lease runs out; the next run reconciles */
 			else
 				defer(e, j, cx_clock_now(), "INTERRUPTED", "cx-publish was stopped");
 			continue;
@@ -811,6 +896,7 @@ void engine_run(engine *e, int64_t only_id)
 		int64_t next, wait;
 		int busy, ready;
 
+		transfer_collect(e);
 		/* what was claimed before goes out first, not after a commit */
 		start_waiting(e);
 		pthread_mutex_lock(&wr->mu);
@@ -853,6 +939,7 @@ void engine_run(engine *e, int64_t only_id)
 			break;
 		}
 	}
+	transfer_drain(e);
 	writer_wait(wr);
 	if (wr->ready)
 		commit_take(e);

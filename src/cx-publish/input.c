@@ -27,8 +27,11 @@
 #include "publish_tool.h"
 #include "xalloc.h"
 
-/* Lines accepted before the engine sends them (memory stays flat). */
-#define BATCH 256
+/* Lines accepted before the engine sends them (memory stays flat): as many
+ * as a Sheets append takes, so batches are whole. */
+#define BATCH 500
+/* How long a pause in the input may be before what came is sent (ms). */
+#define PAUSE_MS 100
 
 /* Canonical events (they carry "v" and "type") pass through unchanged. */
 static int is_event(jv v)
@@ -205,7 +208,7 @@ static int take_command(cx_store *s, const publish_conf *c, engine *e,
 	const char *key = cx_json_str(line->value, "idempotency_key");
 	const cx_channel *ch = NULL;
 	cx_err err = { 0, "" };
-	char *k;
+	char *k = NULL;
 	int required, rc;
 
 	if (c->channel && channel && strcmp(channel, c->channel)) {
@@ -225,20 +228,31 @@ static int take_command(cx_store *s, const publish_conf *c, engine *e,
 		refuse_unapproved(s, ch, line, a, status);
 		return 0;
 	}
-	if (!key) {
+	if (!key && ch->default_key) {
+		if (!(k = ch->default_key(line->value, &err))) {
+			line_error(line->lineno, "invalid_command", err.msg);
+			publish_status(status, err.code ? err.code : CX_EXIT_DATAERR);
+			jv_free(line->value);
+			return 0;
+		}
+	} else if (!key) {
 		line_error(line->lineno, "missing_idempotency_key", "a command needs an "
 		    "idempotency_key (a string), so it is never sent twice");
 		publish_status(status, CX_EXIT_DATAERR);
 		jv_free(line->value);
 		return 0;
+	} else {
+		k = cx_xstrdup(key);
 	}
-	if (a && foreign_account(s, line, a, status) < 0)
+	if (a && foreign_account(s, line, a, status) < 0) {
+		free(k);
 		return 0;
+	}
 	if (c->dry_run) {
+		free(k);
 		plan_line(e, line->value, line->lineno, status);
 		return 0;
 	}
-	k = cx_xstrdup(key);
 	rc = accept_line(s, line->value, line->lineno, k, a ? a->actor : cx_identity_user(),
 	    status);
 	free(k);
@@ -286,7 +300,7 @@ void input_commands(cx_store *s, const publish_conf *c, engine *e, int *status)
 		stored += take_line(s, c, e, &line, status);
 		n++;
 		/* send what came so far when the writer pauses, or every BATCH lines */
-		if (!cx_ndjson_ready(r) || n >= BATCH) {
+		if (n >= BATCH || !cx_ndjson_wait(r, PAUSE_MS)) {
 			cx_ndjson_flush();
 			if (stored)
 				engine_run(e, 0);

@@ -1,8 +1,10 @@
 /* latency.c: the latency histogram of cx-publish's send requests, kept
  * in the state file's counters (publish_tool.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "channels.h"
 #include "metrics.h"
 #include "publish_tool.h"
 
@@ -40,21 +42,37 @@ static int latency_counter(cx_store *s, const char *name, const char *channel,
 	return rc;
 }
 
+/* h as the histogram <prefix>_seconds (buckets and count) with its sum as
+ * <prefix>_milliseconds_total. */
+static int histogram_add(cx_store *s, const char *prefix, const char *channel,
+    const publish_latency *h, cx_err *err)
+{
+	char name[64];
+	int64_t below = 0;
+
+	for (size_t i = 0; i < PUBLISH_LATENCY_BUCKETS; i++) {
+		below += h->bucket[i];
+		snprintf(name, sizeof name, "%s_seconds_bucket", prefix);
+		if (latency_counter(s, name, channel, latency_bounds[i].le, below, err) < 0)
+			return -1;
+	}
+	snprintf(name, sizeof name, "%s_seconds_count", prefix);
+	if (latency_counter(s, name, channel, NULL, h->count, err) < 0)
+		return -1;
+	snprintf(name, sizeof name, "%s_milliseconds_total", prefix);
+	return latency_counter(s, name, channel, NULL, h->sum_ms, err);
+}
+
 int publish_latency_add(cx_store *s, const char *channel, publish_latency *h,
     cx_err *err)
 {
-	int64_t below = 0;
+	const cx_channel *ch = cx_channels_find(channel);
 	int rc = 0;
 
-	for (size_t i = 0; i < PUBLISH_LATENCY_BUCKETS && h->count > 0 && rc == 0; i++) {
-		below += h->bucket[i];
-		rc = latency_counter(s, "cx_publish_latency_seconds_bucket", channel,
-		    latency_bounds[i].le, below, err);
-	}
-	if (rc == 0 && h->count > 0 && (latency_counter(s, "cx_publish_latency_seconds_count",
-	    channel, NULL, h->count, err) < 0 || latency_counter(s,
-	    "cx_publish_latency_milliseconds_total", channel, NULL, h->sum_ms, err) < 0))
-		rc = -1;
+	if (h->count > 0)
+		rc = histogram_add(s, "cx_publish_latency", channel, h, err);
+	if (rc == 0 && h->count > 0 && ch && ch->rollback)
+		rc = histogram_add(s, "cx_delivery_latency", channel, h, err);
 	memset(h, 0, sizeof *h);
 	return rc;
 }

@@ -84,7 +84,9 @@ void publish_latency_observe(publish_latency *h, int64_t ms);
  * cx_publish_latency_milliseconds_total{channel} (counters are integers).
  * Inside the caller's transaction, so the histogram counts exactly the
  * requests whose outcomes it settles; h is cleared (also after an error,
- * when the caller rolls back what it measured with the outcomes). */
+ * when the caller rolls back what it measured with the outcomes). A
+ * delivery channel's (s3, sheets, upload: a whole transfer each) go to
+ * cx_delivery_latency_seconds{channel} as well. */
 int publish_latency_add(cx_store *s, const char *channel, publish_latency *h,
     cx_err *err);
 

@@ -6,6 +6,7 @@
 #define CX_PUBLISH_STATE_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include <jv.h>
@@ -27,11 +28,16 @@ typedef struct job {
 	struct lane *lane;
 	cx_channel_call call;
 	int prepared;               /* its channel's prepare said go */
+	int started;                /* sent: its lane counts it active */
 	int64_t claimed_ms;         /* monotonic */
 	cx_queue_outcome o;         /* settling: where it goes */
 	char *ref, *code, *detail;  /* o's strings, owned */
 	jv event;                   /* settled: its post.* line, or null */
 	char *refused;              /* settled: why the state file refused it */
+	char *batch_key;            /* its channel batches items: theirs */
+	struct job *members;        /* a batch's other items (by batch_next) */
+	size_t nmembers;
+	struct job *batch_next;
 	struct job *next;
 } job;
 
@@ -48,6 +54,9 @@ typedef struct lane {
 	int64_t failures;           /* as the breaker last said */
 	int64_t read_ms;            /* monotonic: breaker state read then */
 	publish_latency latency; /* of its requests since the last commit */
+	int serial;                 /* its channel sends one item at a time, each
+	                               after the last one's outcome is committed */
+	int active;                 /* jobs started and not yet committed */
 	struct lane *next;
 } lane;
 
@@ -129,6 +138,9 @@ struct engine {
 	int stopped;                /* a store failure: claim nothing more */
 	cx_progress progress;       /* items settled of those claimed */
 	int64_t settled;
+	pthread_mutex_t xmu;        /* guards xdone */
+	struct xfer *xdone;         /* transfers over, to be taken in (transfer.c) */
+	int64_t xrunning;           /* transfers started and not yet taken in */
 };
 
 static inline int64_t num_of(jv item, const char *key)
@@ -146,6 +158,29 @@ static inline const char *str_of(jv item, const char *key)
 
 	return v ? v : "";
 }
+
+/* Where job j's answer r (from a request or a transfer) takes it: the
+ * verdict's outcome for the next commit, the breaker and the lane's hold. */
+void engine_judged(engine *e, job *j, cx_channel_result *r, jv logfields);
+/* Records where job j goes; the next commit settles it. */
+void engine_settle(engine *e, job *j, cx_queue_outcome o);
+void engine_job_free(job *j);
+/* Log fields naming an item. */
+jv engine_fields(const job *j);
+
+/* Starts job j (with its batch) on a thread of its own, with the token
+ * (may be NULL); -1 with err when the thread cannot be had. */
+int transfer_start(engine *e, job *j, const char *tok, cx_err *err);
+/* Takes in the transfers that are over: each item's outcome. */
+void transfer_collect(engine *e);
+/* Waits for every transfer still running and takes it in. */
+void transfer_drain(engine *e);
+/* Set when cx-publish is told to stop (engine_stop). */
+extern volatile sig_atomic_t stop_requested;
+
+/* The writer's side of the three-failures rule (rollback.c), in the
+ * commit's transaction: after job j (its channel has rollback) settled. */
+int rollback_settled(cx_store *s, const job *j, cx_err *err);
 
 /* The ask of lane key in w; *fresh (may be NULL) gets 1 when it is new. */
 token_ask *writer_ask(commit_work *w, const char *key, int *fresh);

@@ -71,6 +71,43 @@ static int take_tokens(cx_store *s, commit_work *w, cx_err *err)
 	return 0;
 }
 
+/* How many of the claimed items (read) are of channel. */
+static int64_t count_of(jv claimed, const char *channel)
+{
+	int64_t n = 0;
+
+	jv_array_foreach(claimed, i, item) {
+		n += strcmp(str_of(item, "channel"), channel) == 0;
+		jv_free(item);
+	}
+	return n;
+}
+
+/* A batching channel's claims bring the rest of a batch with them: up to
+ * batch_max - 1 more of its items (they wait as one job, for one token). */
+static int claim_batches(cx_store *s, const engine *e, commit_work *w, cx_err *err)
+{
+	const cx_channel *ch;
+
+	for (size_t i = 0; (ch = cx_channels_at(i)); i++) {
+		int64_t more = (int64_t)ch->batch_max - 1;
+		int before;
+
+		if (!ch->batch_key || (e->channel && strcmp(e->channel, ch->name)) ||
+		    count_of(w->commands, ch->name) + count_of(w->items, ch->name) == 0)
+			continue;
+		before = jv_array_length(jv_copy(w->commands));
+		if (cx_commands_claim_in(s, ch->name, more, 0, e->owner, e->lease, &w->commands,
+		    err) < 0)
+			return -1;
+		more -= jv_array_length(jv_copy(w->commands)) - before;
+		if (more > 0 && cx_queue_claim_in(s, ch->name, more, e->owner, e->lease,
+		    &w->items, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The claims of one commit, up to w->room: commands first (whoever piped
  * them in is waiting), then queue items. */
 static int claim(cx_store *s, const engine *e, commit_work *w, cx_err *err)
@@ -88,7 +125,7 @@ static int claim(cx_store *s, const engine *e, commit_work *w, cx_err *err)
 		return -1;
 	w->drained = jv_array_length(jv_copy(w->commands)) +
 	    jv_array_length(jv_copy(w->items)) < w->room;
-	return 0;
+	return w->only_id > 0 ? 0 : claim_batches(s, e, w, err);
 }
 
 /* What the job's channel keeps of an outcome, in the commit's transaction
@@ -126,6 +163,8 @@ static void commit_run(cx_store *s, const engine *e, commit_work *w)
 			j->refused = cx_xstrdup(err->msg);
 			*err = (cx_err){ 0, "" };
 			j->o.state = NULL;
+		} else if (j->channel && j->channel->rollback && rollback_settled(s, j, err) < 0) {
+			goto fail;
 		}
 	}
 	for (size_t i = 0; i < w->nlatency; i++)

@@ -164,13 +164,18 @@ int cx_ndjson_next_raw(cx_ndjson_reader *r, cx_ndjson_line *line)
 	return next_line(r, line, 0);
 }
 
-int cx_ndjson_ready(cx_ndjson_reader *r)
+int cx_ndjson_wait(cx_ndjson_reader *r, int timeout_ms)
 {
 	struct pollfd p = { .fd = r->fd, .events = POLLIN };
 
 	if (memchr(r->buf + r->start, '\n', r->end - r->start) || r->eof)
 		return 1;
-	return poll(&p, 1, 0) > 0;
+	return poll(&p, 1, timeout_ms) > 0;
+}
+
+int cx_ndjson_ready(cx_ndjson_reader *r)
+{
+	return cx_ndjson_wait(r, 0);
 }
 
 static char out_buf[1 << 16];

@@ -32,6 +32,8 @@ int cx_ndjson_next(cx_ndjson_reader *r, cx_ndjson_line *line);
 int cx_ndjson_next_raw(cx_ndjson_reader *r, cx_ndjson_line *line);
 /* Whether another line can be read without blocking (buffered or ready). */
 int cx_ndjson_ready(cx_ndjson_reader *r);
+/* The same, waiting up to timeout_ms for input to come. */
+int cx_ndjson_wait(cx_ndjson_reader *r, int timeout_ms);
 /* How many lines were rejected so far. */
 long cx_ndjson_rejected(const cx_ndjson_reader *r);
 

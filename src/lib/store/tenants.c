@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "channelfailures.h"
 #include "clock.h"
 #include "emaildomains.h"
 #include "exit.h"
@@ -327,7 +328,8 @@ static const char sql_release_commands[] =
     "UPDATE publish_commands SET next_attempt_at = ?3, updated_at = ?3 WHERE tenant = ?1"
     " AND channel = ?2 AND state = 'approved' AND error_code = 'TENANT_PAUSED'";
 
-/* Releases the items the pause held back; a breaker's gauge goes down. */
+/* Releases the items the pause held back; a breaker's or a disabled
+ * channel's gauge goes down, and its failures in a row start again. */
 static int release(cx_store *s, const char *tenant, const char *channel,
     const char *code, cx_err *err)
 {
@@ -351,7 +353,13 @@ static int release(cx_store *s, const char *tenant, const char *channel,
 		rc = cx_metrics_add(s, "cx_email_breaker_open", labels, -1, err);
 		free(labels);
 	}
-	return rc;
+	if (rc == 0 && code && strcmp(code, CX_DELIVERY_FAILURES) == 0) {
+		char *labels = cx_metrics_labels("tenant", tenant, "channel", channel, NULL);
+
+		rc = cx_metrics_add(s, "cx_channel_disabled", labels, -1, err);
+		free(labels);
+	}
+	return rc == 0 ? cx_channel_failures_reset(s, tenant, channel, err) : rc;
 }
 
 int cx_tenants_resume(cx_store *s, const char *tenant, const char *channel,

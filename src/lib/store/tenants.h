@@ -48,6 +48,9 @@ int cx_tenants_list(cx_store *s, void (*each)(jv row, void *ctx), void *ctx, cx_
  * of its From domain {domain, ok, checked_at} when there is one. */
 int cx_tenants_show(cx_store *s, const char *name, jv *out, cx_err *err);
 
+/* The pause of a delivery channel after three failed items in a row. */
+#define CX_DELIVERY_FAILURES "DELIVERY_FAILURES"
+
 /* Pauses channel for tenant in the caller's transaction; *paused gets 1
  * when it was not paused before (the caller audits and counts then). */
 int cx_tenants_pause(cx_store *s, const char *tenant, const char *channel,
