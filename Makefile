@@ -117,7 +117,7 @@ $(PEER_SWH): tests/peer/swh/package.json tests/peer/swh/package-lock.json
 	npm ci --prefix tests/peer/swh --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# s3rver, the second S3 server the S3 scenario runs against.
+# The S3-compatible server the s3 channel is also tested against.
 PEER_S3RVER = tests/peer/s3rver/node_modules/.package-lock.json
 $(PEER_S3RVER): tests/peer/s3rver/package.json tests/peer/s3rver/package-lock.json
 	npm ci --prefix tests/peer/s3rver --no-audit --no-fund --loglevel=error
