@@ -259,6 +259,14 @@ static int take_command(cx_store *s, const publish_conf *c, engine *e,
 	return rc;
 }
 
+int input_command(cx_store *s, const publish_conf *c, engine *e, jv line, long lineno,
+    int *status)
+{
+	cx_ndjson_line l = { .raw = "", .len = 0, .lineno = lineno, .value = line };
+
+	return take_command(s, c, e, &l, NULL, status);
+}
+
 /* One line: an event passes through unchanged, except an automation's
  * send_message, which is a command requested by its integration; anything
  * else is a command. */

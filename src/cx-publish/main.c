@@ -450,6 +450,7 @@ static const struct {
 	{ "feedback", feedback, "apply e-mail lifecycle events (suppressions, breaker)" },
 	{ "triggers", triggers, "deliver events to the automations subscribed to them" },
 	{ "dlq", dlq, "list or replay dead trigger deliveries" },
+	{ "sheets", publish_sheets, "append the rows of a CSV file to a Google Sheet once" },
 	{ NULL, NULL, NULL },
 };
 

@@ -99,6 +99,13 @@ jv input_action_command(cx_store *s, jv event, const cx_actionreq *a);
 /* Reads command lines from stdin and sends those their channel's policy
  * lets through; an automation's send_message (action.requested) is one. */
 void input_commands(cx_store *s, const publish_conf *c, engine *e, int *status);
+/* One command line (consumed; lineno names it in errors) taken as stdin's
+ * are: 1 when it was stored (or seen before), 0 when it was refused. */
+int input_command(cx_store *s, const publish_conf *c, engine *e, jv line, long lineno,
+    int *status);
+/* `cx-publish sheets --from-csv`: the CSV rows not appended yet, as sheets
+ * command lines, then sent (sheets.c); the exit status. */
+int publish_sheets(int argc, char **argv);
 /* --direct: one line from stdin, checked and sent, every use audited. */
 void input_direct(cx_store *s, const publish_conf *c, engine *e, int *status);
 

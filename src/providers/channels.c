@@ -9,6 +9,7 @@
 #include "exit.h"
 #include "json.h"
 #include "metachannel.h"
+#include "sheetschannel.h"
 #include "xchannel.h"
 
 static const cx_channel *const channels[] = {
@@ -17,6 +18,7 @@ static const cx_channel *const channels[] = {
 	&cx_instagram_channel,
 	&cx_messenger_channel,
 	&cx_email_channel,
+	&cx_sheets_channel,
 	NULL,
 };
 

@@ -26,7 +26,7 @@ static void test_registry(void)
 		    !ch->reconcile == !ch->reconcile_end;
 		unique &= cx_channels_find(ch->name) == ch;
 	}
-	check(n == 5, "the registry holds x, whatsapp, instagram, messenger and email");
+	check(n == 6, "the registry holds x, whatsapp, instagram, messenger, email and sheets");
 	check(complete, "every channel names its settings, credential (or prepare), kinds, build "
 	    "and judge");
 	check(unique, "every channel is found by its name");

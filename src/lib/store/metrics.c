@@ -6,6 +6,7 @@
 #include <jv.h>
 
 #include "metrics.h"
+#include "sheetrows.h"
 #include "xalloc.h"
 
 char *cx_metrics_labels(const char *key, ...)
@@ -88,5 +89,5 @@ int cx_metrics_write(cx_store *s, FILE *out, cx_err *err)
 	}
 	free(last);
 	cx_stmt_reset(st);
-	return rc;
+	return rc < 0 ? -1 : cx_sheet_rows_write_gauge(s, out, err);
 }

@@ -16,7 +16,8 @@ char *cx_metrics_labels(const char *key, ...);
 /* Adds delta to name{labels}. */
 int cx_metrics_add(cx_store *s, const char *name, const char *labels,
     int64_t delta, cx_err *err);
-/* Writes every counter in the text exposition format. */
+/* Writes every counter in the text exposition format, then the gauges
+ * computed from the state (cx_sheets_pending_rows). */
 int cx_metrics_write(cx_store *s, FILE *out, cx_err *err);
 
 #endif
