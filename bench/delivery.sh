@@ -206,6 +206,7 @@ sheet_rows() {
 # =============================================================================
 mibs() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.1f", (s > 0 ? b / 1048576 / s : 0) }'; }
 rate_of() { bench_rate "$1" "${BENCH_SECS[$2]}"; }
+failed() { [ "${RC[$1]}" = 0 ] || echo " FAILED"; }
 echo
 echo "delivery benchmark; host: $(nproc) CPU(s), $BENCH_CPUS used, load average before: $load0"
 echo
@@ -215,7 +216,7 @@ printf '%-44s %9.3f %9s %9s\n' "sha256sum (curl's hashes, not counted)" "${BENCH
 	"$(mibs "${BENCH_SECS[s3_sha]}")" "$(bench_mib "${BENCH_KIB[s3_sha]}")"
 printf '%-44s %9.3f %9s %9s\n' "curl --aws-sigv4 -T (one PUT)" "${BENCH_SECS[s3_curl]}" \
 	"$(mibs "${BENCH_SECS[s3_curl]}")" "$(bench_mib "${BENCH_KIB[s3_curl]}")"
-printf '%-44s %9.3f %9s %9s\n' "cx-publish s3 (hash, multipart, HEAD)" "${BENCH_SECS[s3_cx]}" \
+printf '%-44s %9.3f %9s %9s\n' "cx-publish s3 (hash, multipart, HEAD)$(failed s3_cx)" "${BENCH_SECS[s3_cx]}" \
 	"$(mibs "${BENCH_SECS[s3_cx]}")" "$(bench_mib "${BENCH_KIB[s3_cx]}")"
 echo
 echo "Sheets: $rows rows to tests/mock/google_sheets.py (${latency} ms a request);" \
@@ -223,7 +224,7 @@ echo "Sheets: $rows rows to tests/mock/google_sheets.py (${latency} ms a request
 printf '%-44s %9s %9s %9s\n' tool seconds 'rows/s' 'RSS MiB'
 printf '%-44s %9.3f %9d %9s\n' "curl loop (a values:append a row, $curl_rows)" \
 	"${BENCH_SECS[sheets_curl]}" "$(rate_of "$curl_rows" sheets_curl)" "-"
-printf '%-44s %9.3f %9d %9s\n' "cx-publish sheets ($rows command lines)" \
+printf '%-44s %9.3f %9d %9s\n' "cx-publish sheets ($rows lines)$(failed sheets_cx)" \
 	"${BENCH_SECS[sheets_cx]}" "$(rate_of "$rows" sheets_cx)" "$(bench_mib "${BENCH_KIB[sheets_cx]}")"
 echo
 # ran ID: a cx run that failed is no measurement.
