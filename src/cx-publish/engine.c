@@ -409,15 +409,18 @@ static const char *token_for(engine *e, const job *j, const cx_err **err)
 /* --- claiming and settling -------------------------------------------------- */
 
 /* Whether job j joined a waiting batch of its lane with its key and room
- * for it (a new batch begins with it otherwise). */
+ * for it, after the others (a new batch begins with it otherwise). */
 static int join_batch(engine *e, job *j)
 {
 	j->batch_key = j->channel->batch_key(j->item);
 	for (job *b = e->head; b && j->batch_key; b = b->next)
 		if (b->lane == j->lane && b->batch_key && !strcmp(b->batch_key, j->batch_key) &&
 		    b->nmembers + 1 < j->channel->batch_max) {
-			j->batch_next = b->members;
-			b->members = j;
+			job **end = &b->members;
+
+			while (*end)
+				end = &(*end)->batch_next;
+			*end = j;
 			b->nmembers++;
 			return 1;
 		}

@@ -2,8 +2,8 @@
  * sheets, upload: channel.h rollback), on the writer's side, in the
  * transaction that settles each of their items. Every outcome is counted
  * (cx_delivery_total{channel,result}); a published item ends the
- * tenant's streak of failed ones; the third failed item (failed or dead)
- * in a row pauses the channel for the tenant (tenant_pauses: nothing more
+ * tenant's streak of failed ones; the third failed item (failed or dead;
+ * a batch counts once) in a row pauses the channel for the tenant (tenant_pauses: nothing more
  * is sent until `cx tenants resume T --channel C`), and that item's
  * package file is set aside in the rejected folder with <name>.reason.json
  * beside it, with an audit row, the cx_channel_disabled gauge and an
@@ -192,7 +192,10 @@ int rollback_settled(cx_store *s, const job *j, cx_err *err)
 		return -1;
 	if (strcmp(state, "published") == 0)
 		return cx_channel_failures_reset(s, tenant, j->channel->name, err);
-	if (strcmp(state, "failed") != 0 && strcmp(state, "dead") != 0)
+	/* a batch is one attempt: its first item counts for all (the others
+	 * were prepared by its transfer but not started) */
+	if ((strcmp(state, "failed") != 0 && strcmp(state, "dead") != 0) ||
+	    (j->prepared && !j->started))
 		return 0;
 	if (cx_channel_failures_add(s, tenant, j->channel->name, j->o.error_code, &streak,
 	    err) < 0)

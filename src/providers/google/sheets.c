@@ -293,8 +293,7 @@ static int sheets_settled(cx_store *s, jv item, const cx_channel_call *call,
 
 /* --- transfers ---------------------------------------------------------------- */
 
-/* One transfer: which items go in the request, in row order (the items'
- * ids: the order they were made in). */
+/* One transfer: which items go in the request, in row order. */
 typedef struct {
 	cx_channel_transfer *t;
 	char *id, *range;           /* the batch's: its first sendable item's */
@@ -463,36 +462,6 @@ static void settle_repeats(batch *b)
 	}
 }
 
-/* Items in the order they were made (their ids), which is the rows'. */
-typedef struct {
-	double id;
-	size_t i;
-} made;
-
-static int by_id(const void *a, const void *b)
-{
-	const made *x = a, *y = b;
-
-	return x->id < y->id ? -1 : x->id > y->id ? 1 : x->i < y->i ? -1 : x->i > y->i;
-}
-
-static void sort_items(batch *b)
-{
-	cx_channel_transfer *t = b->t;
-	made *order = cx_xcalloc(t->n ? t->n : 1, sizeof *order);
-
-	for (size_t i = 0; i < t->n; i++) {
-		jv id = cx_channel_member(jv_array_get(jv_copy(t->items), (int)i), "id");
-
-		order[i] = (made){ jv_get_kind(id) == JV_KIND_NUMBER ? jv_number_value(id) : 0, i };
-		jv_free(id);
-	}
-	qsort(order, t->n, sizeof *order, by_id);
-	for (size_t k = 0; k < t->n; k++)
-		sort_item(b, order[k].i);
-	free(order);
-}
-
 static void sheets_transfer(cx_channel_transfer *t)
 {
 	batch b = { .t = t, .fields = jv_array(), .rows = jv_array(), .firsts = jv_object() };
@@ -501,9 +470,11 @@ static void sheets_transfer(cx_channel_transfer *t)
 	b.same = cx_xcalloc(t->n ? t->n : 1, sizeof *b.same);
 	for (size_t i = 0; i < t->n; i++)
 		b.same[i] = t->n;
-	sort_items(&b);
+	/* the engine hands a batch over in the order its items fell due */
+	for (size_t i = 0; i < t->n; i++)
+		sort_item(&b, i);
 	if (b.nsent > 0 && *t->stop) {
-		cx_channel_result r = { .verdict = CX_CHANNEL_RETRY, .code = "CONNECT_FAILED" };
+		cx_channel_result r = { .verdict = CX_CHANNEL_RETRY, .code = "INTERRUPTED" };
 
 		snprintf(r.detail, sizeof r.detail, "not sent: cx-publish was told to stop");
 		settle_rows(&b, &r, NULL);
