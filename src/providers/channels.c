@@ -9,6 +9,7 @@
 #include "exit.h"
 #include "json.h"
 #include "metachannel.h"
+#include "s3channel.h"
 #include "sheetschannel.h"
 #include "xchannel.h"
 
@@ -19,6 +20,7 @@ static const cx_channel *const channels[] = {
 	&cx_messenger_channel,
 	&cx_email_channel,
 	&cx_sheets_channel,
+	&cx_s3_channel,
 	NULL,
 };
 

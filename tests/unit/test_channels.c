@@ -20,13 +20,14 @@ static void test_registry(void)
 	int complete = 1, unique = 1;
 
 	for (; (ch = cx_channels_at(n)); n++) {
-		/* a channel with no OAuth credential makes its request in prepare */
-		complete &= ch->name && ch->env && (ch->provider || ch->prepare) && ch->rate &&
-		    ch->length_note && ch->kinds && ch->kinds[0].name && ch->build && ch->judge &&
-		    !ch->reconcile == !ch->reconcile_end;
+		/* a channel with no OAuth credential makes its request in prepare,
+		 * or sends and judges by itself (transfer) */
+		complete &= ch->name && ch->env && (ch->provider || ch->prepare || ch->transfer) &&
+		    ch->rate && ch->length_note && ch->kinds && ch->kinds[0].name && ch->build &&
+		    (ch->judge || ch->transfer) && (!ch->reconcile_end || ch->reconcile);
 		unique &= cx_channels_find(ch->name) == ch;
 	}
-	check(n == 6, "the registry holds x, whatsapp, instagram, messenger, email and sheets");
+	check(n == 7, "the registry holds x, whatsapp, instagram, messenger, email, sheets and s3");
 	check(complete, "every channel names its settings, credential (or prepare), kinds, build "
 	    "and judge");
 	check(unique, "every channel is found by its name");

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -158,6 +159,53 @@ void cx_http_easy_mail(CURL *h, const cx_http_request *req, cx_http_upload *up,
 	    (long)CURLUSESSL_NONE);
 }
 
+/* A file range being uploaded (req->upload_len > 0). */
+typedef struct {
+	int fd;
+	int64_t offset, len, off;
+} file_upload;
+
+static size_t file_read(char *buf, size_t size, size_t n, void *arg)
+{
+	file_upload *up = arg;
+	int64_t k = up->len - up->off;
+	ssize_t got;
+
+	if (k > (int64_t)(size * n))
+		k = (int64_t)(size * n);
+	if (k == 0)
+		return 0;
+	got = pread(up->fd, buf, (size_t)k, (off_t)(up->offset + up->off));
+	if (got <= 0)
+		return CURL_READFUNC_ABORT;
+	up->off += got;
+	return (size_t)got;
+}
+
+/* libcurl rewinds a body it must send again. */
+static int file_seek(void *arg, curl_off_t offset, int origin)
+{
+	file_upload *up = arg;
+
+	if (origin != SEEK_SET || offset < 0 || offset > up->len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	up->off = offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+static void easy_file_upload(CURL *h, const cx_http_request *req, file_upload *up)
+{
+	*up = (file_upload){ req->upload_fd, req->upload_offset, req->upload_len, 0 };
+	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, file_read);
+	curl_easy_setopt(h, CURLOPT_READDATA, up);
+	curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, file_seek);
+	curl_easy_setopt(h, CURLOPT_SEEKDATA, up);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
+	/* a large body in 1 MiB writes, not 64 KiB ones */
+	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
+}
+
 int cx_http_was_sent(CURL *h, CURLcode rc, const cx_http_request *req)
 {
 	long reqsize = 0;
@@ -219,9 +267,11 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	CURL *h;
 	struct curl_slist *hdrs, *rcpt = NULL;
 	cx_http_upload up;
+	file_upload fup;
 	cx_http_sink body = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
-	const char *method = req->method ? req->method : req->body ? "POST" : "GET";
+	const char *method = req->method ? req->method : req->upload_len > 0 ? "PUT" :
+	    req->body ? "POST" : "GET";
 	long timeout;
 	int64_t start = cx_clock_mono_ms();
 	CURLcode rc;
@@ -240,6 +290,8 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	if (req->mail_from) {
 		up = (cx_http_upload){ req->body ? req->body : "", req->body_len, 0 };
 		cx_http_easy_mail(h, req, &up, &rcpt);
+	} else if (req->upload_len > 0) {
+		easy_file_upload(h, req, &fup);
 	} else if (req->body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);

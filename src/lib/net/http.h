@@ -42,6 +42,11 @@ typedef struct {
 	                               * body is the message, uploaded; basic_user
 	                               * and basic_password AUTH after TLS */
 	int mail_starttls;            /* smtp://: STARTTLS required */
+	int upload_fd;                /* with upload_len > 0: the body is upload_len
+	                               * bytes of this file from upload_offset, read
+	                               * as they are sent (pread; never whole) */
+	int64_t upload_offset;
+	int64_t upload_len;
 	long timeout_ms;              /* whole request; 0: $CX_HTTP_TIMEOUT_SECONDS, 30 */
 	size_t max_body;              /* largest response body; 0: 8 MiB */
 } cx_http_request;
