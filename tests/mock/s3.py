@@ -7,8 +7,9 @@
 
 Listens on 127.0.0.1:PORT (0 picks a free port) and prints the port on the
 first line of stdout. Buckets and objects live on disk under DIR (or
-$CX_S3_MOCK_DIR): DIR/BUCKET/objects/<sha256 of key>.{data,json} and
-DIR/BUCKET/uploads/<upload id>/. Bodies are streamed to disk in 1 MiB
+$CX_S3_MOCK_DIR): DIR/BUCKET/objects/<sha256 of key>.{data,json} (a
+multipart object: its parts in <sha256 of key>.parts/, in order, not joined)
+and DIR/BUCKET/uploads/<upload id>/. Bodies are streamed to disk in 1 MiB
 chunks, never held whole. Addressing: path style (http://HOST/BUCKET/KEY),
 or virtual host (Host: BUCKET.D[:port], D defaulting to "localhost").
 
@@ -267,7 +268,13 @@ class Handler(mocklib.Handler):
         self.send_body(status, headers, body, "application/xml" if body else None)
 
     def send_file(self, status, headers, path):
-        size = os.path.getsize(path)
+        """Streams an object: its .data file, or the part files its
+        multipart upload left in .parts (kept as they are, not copied)."""
+        parts = sorted(os.listdir(path[:-5] + ".parts")) if path.endswith(".data") \
+            and os.path.isdir(path[:-5] + ".parts") else None
+        paths = [os.path.join(path[:-5] + ".parts", p) for p in parts] if parts is not None \
+            else [path]
+        size = sum(os.path.getsize(p) for p in paths)
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, str(v))
@@ -275,8 +282,9 @@ class Handler(mocklib.Handler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        with open(path, "rb") as f:
-            shutil.copyfileobj(f, self.wfile, CHUNK)
+        for p in paths:
+            with open(p, "rb") as f:
+                shutil.copyfileobj(f, self.wfile, CHUNK)
 
     def error(self, e):
         self.code = e.code
@@ -502,6 +510,7 @@ class Handler(mocklib.Handler):
     def op_PutObject(self):
         path = self.object_path()
         size, sha, md5 = self.receive_checked(path + ".data")
+        shutil.rmtree(path + ".parts", ignore_errors=True)
         self.etag = '"%s"' % md5.hex()
         self.checksum = b64(sha)
         write_json(path + ".json", {
@@ -675,13 +684,17 @@ class Handler(mocklib.Handler):
         self.assemble(d, upload, [have[n] for n, _, _ in asked])
 
     def assemble(self, d, upload, parts):
-        """Joins PARTS of the upload in D into the object, streamed."""
+        """Makes PARTS of the upload in D the object: as S3, without copying
+        them (they move to the object's .parts folder, read in order)."""
         path = self.object_path()
-        with open(path + ".data.part", "wb") as out:
-            for p in parts:
-                with open(os.path.join(d, "part-%05d.data" % p["n"]), "rb") as f:
-                    shutil.copyfileobj(f, out, CHUNK)
-        os.replace(path + ".data.part", path + ".data")
+        shutil.rmtree(path + ".parts.new", ignore_errors=True)
+        os.makedirs(path + ".parts.new")
+        for i, p in enumerate(parts):
+            os.rename(os.path.join(d, "part-%05d.data" % p["n"]),
+                      os.path.join(path + ".parts.new", "%05d" % i))
+        shutil.rmtree(path + ".parts", ignore_errors=True)
+        os.rename(path + ".parts.new", path + ".parts")
+        self.remove(path + ".data")
         md5s = b"".join(bytes.fromhex(p["etag"].strip('"')) for p in parts)
         self.etag = '"%s-%d"' % (hashlib.md5(md5s).hexdigest(), len(parts))
         if upload["algorithm"] == "SHA256":

@@ -206,7 +206,8 @@ int cx_httpmulti_run(cx_httpmulti *m, int timeout_ms, cx_httpmulti_done done,
 	CURLMcode mc;
 
 	mc = curl_multi_perform(m->multi, &running);
-	if (mc == CURLM_OK && running > 0 && timeout_ms > 0)
+	/* with none added, it waits for a wakeup (work done on other threads) */
+	if (mc == CURLM_OK && timeout_ms > 0 && (running > 0 || cx_httpmulti_pending(m) == 0))
 		mc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
 	if (mc == CURLM_OK)
 		mc = curl_multi_perform(m->multi, &running);

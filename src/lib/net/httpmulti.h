@@ -30,9 +30,9 @@ int cx_httpmulti_add(cx_httpmulti *m, const cx_http_request *req, void *tag,
 /* Transfers added and not yet handed to done(). */
 size_t cx_httpmulti_pending(const cx_httpmulti *m);
 
-/* Moves the transfers on, waiting up to timeout_ms for network activity,
- * and hands every finished one to done(). Returns how many finished, or -1
- * with err when libcurl itself fails. */
+/* Moves the transfers on, waiting up to timeout_ms for network activity (or
+ * for a wakeup, when none were added), and hands every finished one to
+ * done(). Returns how many finished, or -1 with err when libcurl fails. */
 int cx_httpmulti_run(cx_httpmulti *m, int timeout_ms, cx_httpmulti_done done,
     void *ctx, cx_err *err);
 /* Makes a cx_httpmulti_run that waits, now or next, return at once; the one

@@ -62,16 +62,36 @@ static int part_size(const char *v, int64_t *out, cx_err *err)
 	return 0;
 }
 
+/* Parts in flight at once: 4 unless set, 1 to 16. */
+static int concurrency(const char *v, int64_t *out, cx_err *err)
+{
+	char *end;
+	long long n;
+
+	*out = 4;
+	if (!v)
+		return 0;
+	n = strtoll(v, &end, 10);
+	if (end == v || *end || n < 1 || n > 16)
+		return cx_err_set(err, CX_EXIT_CONFIG, "CX_S3_CONCURRENCY must be a number of "
+		    "parts from 1 to 16");
+	*out = n;
+	return 0;
+}
+
 /* The settings that are not keys. */
 static int settings_read(const char *tenant, cx_s3_settings *out, cx_err *err)
 {
-	char *path_style = NULL, *size = NULL;
+	char *path_style = NULL, *size = NULL, *conc = NULL;
 	int ps, rc = -1;
 
 	if (setting("CX_S3_REGION", tenant, &out->region, err) < 0 ||
 	    setting("CX_S3_ENDPOINT", tenant, &out->endpoint, err) < 0 ||
 	    setting("CX_S3_PATH_STYLE", tenant, &path_style, err) < 0 ||
-	    setting("CX_S3_PART_SIZE", tenant, &size, err) < 0)
+	    setting("CX_S3_PART_SIZE", tenant, &size, err) < 0 ||
+	    setting("CX_S3_CONCURRENCY", tenant, &conc, err) < 0)
+		goto out;
+	if (concurrency(conc, &out->concurrency, err) < 0)
 		goto out;
 	if (!out->region)
 		out->region = cx_xstrdup("us-east-1");
@@ -96,6 +116,7 @@ static int settings_read(const char *tenant, cx_s3_settings *out, cx_err *err)
 out:
 	free(path_style);
 	free(size);
+	free(conc);
 	return rc;
 }
 

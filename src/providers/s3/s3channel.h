@@ -28,6 +28,7 @@ typedef struct {
 	cx_s3_client client;        /* points into the strings below */
 	char *endpoint, *region, *access_key, *secret_key;
 	int64_t part_size;
+	int64_t concurrency;        /* CX_S3_CONCURRENCY: parts in flight at once */
 } cx_s3_settings;
 
 /* -1 with *code (AUTH_FAILED: no keys; VALIDATION_FAILED: a bad setting)

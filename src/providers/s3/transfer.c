@@ -7,6 +7,7 @@
  * found by the HEAD that follows. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,40 +239,121 @@ static const char *part_there(const s3_item *it, jv have, int i, const char *sum
 	return etag;
 }
 
-/* Sends the parts have lacks; *done the parts for Complete. */
+/* The parts of one upload, sent by up to CX_S3_CONCURRENCY threads, each
+ * taking the next part to send; the first refusal stops them all. Threads
+ * touch no jv: what ListParts found is read before they start. */
+typedef struct {
+	s3_item *it;
+	pthread_mutex_t mu;
+	int next;                   /* the next part to look at */
+	int failed;                 /* a part was refused, or a stop asked */
+	int sent;                   /* parts done (sent or there) */
+	char **sum;                 /* each part's x-amz-checksum-sha256 */
+	char **etag;                /* each part's ETag, once done */
+	cx_s3_error e;              /* the first refusal */
+	cx_err err;
+} part_pool;
+
+/* Sends part i; 0, or -1 with the pool's refusal set. */
+static int send_part(part_pool *pp, int i)
+{
+	s3_item *it = pp->it;
+	int64_t off = (int64_t)i * it->h.part_size;
+	char hex[2 * CX_SHA256_LEN + 1], *etag = NULL;
+	cx_s3_body b = { it->fd, off, i < it->h.parts - 1 ? it->h.part_size :
+		it->h.size - off, hex, pp->sum[i] };
+	cx_s3_error e;
+	cx_err err = { 0, "" };
+
+	cx_crypto_hex(it->h.part[i], CX_SHA256_LEN, hex);
+	if (cx_s3_upload_part(&it->set.client, it->bucket, it->key, it->upload_id, i + 1, &b,
+	    &etag, &e, &err) < 0) {
+		pthread_mutex_lock(&pp->mu);
+		if (!pp->failed) {
+			pp->failed = 1;
+			pp->e = e;
+			pp->err = err;
+		}
+		pthread_mutex_unlock(&pp->mu);
+		return -1;
+	}
+	pthread_mutex_lock(&pp->mu);
+	pp->etag[i] = etag;
+	pp->sent++;
+	pthread_mutex_unlock(&pp->mu);
+	return 0;
+}
+
+static void *part_worker(void *arg)
+{
+	part_pool *pp = arg;
+	s3_item *it = pp->it;
+
+	for (;;) {
+		int i;
+
+		pthread_mutex_lock(&pp->mu);
+		while (pp->next < it->h.parts && pp->etag[pp->next])
+			pp->next++;
+		i = pp->failed || pp->next >= it->h.parts ? -1 : pp->next++;
+		if (i >= 0 && it->t->stop && *it->t->stop) {
+			pp->failed = 2;
+			i = -1;
+		}
+		pthread_mutex_unlock(&pp->mu);
+		if (i < 0 || send_part(pp, i) < 0)
+			return NULL;
+	}
+}
+
+/* Sends the parts have lacks, up to CX_S3_CONCURRENCY at once; *done the
+ * parts for Complete. */
 static int send_parts(s3_item *it, jv have, jv *done)
 {
-	cx_s3_error e;
-	cx_err err = { 0 };
+	part_pool pp = { .it = it };
+	pthread_t th[16];
+	int n = 0, rc = 0;
 
+	pthread_mutex_init(&pp.mu, NULL);
+	pp.sum = cx_xcalloc((size_t)it->h.parts, sizeof *pp.sum);
+	pp.etag = cx_xcalloc((size_t)it->h.parts, sizeof *pp.etag);
 	for (int i = 0; i < it->h.parts; i++) {
-		char *sum = cx_s3_part_checksum(&it->h, i), *etag = NULL, hex[2 * CX_SHA256_LEN + 1];
-		const char *there = part_there(it, have, i, sum);
-		int64_t off = (int64_t)i * it->h.part_size;
-		cx_s3_body b = { it->fd, off, i < it->h.parts - 1 ? it->h.part_size :
-			it->h.size - off, hex, sum };
-		int rc = 0;
+		const char *there;
 
-		cx_crypto_hex(it->h.part[i], CX_SHA256_LEN, hex);
-		if (!there && it->t->stop && *it->t->stop) {
-			cx_channel_set(it->r, CX_CHANNEL_RETRY, "INTERRUPTED", "stopped after %d of "
-			    "%d parts; the upload is kept for the next run", i, it->h.parts);
-			it->r->hint = cx_clock_now();
-			rc = -1;
-		} else if (!there && (rc = cx_s3_upload_part(&it->set.client, it->bucket, it->key,
-		    it->upload_id, i + 1, &b, &etag, &e, &err)) < 0) {
-			judge_s3(it->r, &e, &err);
+		pp.sum[i] = cx_s3_part_checksum(&it->h, i);
+		if ((there = part_there(it, have, i, pp.sum[i]))) {
+			pp.etag[i] = cx_xstrdup(there);
+			pp.sent++;
 		}
+	}
+	while (n < it->set.concurrency && n < it->h.parts - pp.sent &&
+	    pthread_create(&th[n], NULL, part_worker, &pp) == 0)
+		n++;
+	if (n == 0 && pp.sent < it->h.parts)
+		part_worker(&pp);
+	for (int k = 0; k < n; k++)
+		pthread_join(th[k], NULL);
+	if (pp.failed == 1) {
+		judge_s3(it->r, &pp.e, &pp.err);
+		rc = -1;
+	} else if (pp.failed == 2 || pp.sent < it->h.parts) {
+		cx_channel_set(it->r, CX_CHANNEL_RETRY, "INTERRUPTED", "stopped after %d of "
+		    "%d parts; the upload is kept for the next run", pp.sent, it->h.parts);
+		it->r->hint = cx_clock_now();
+		rc = -1;
+	}
+	for (int i = 0; i < it->h.parts; i++) {
 		if (rc == 0)
 			*done = jv_array_append(*done, JV_OBJECT(jv_string("n"), jv_number(i + 1),
-			    jv_string("etag"), jv_string(there ? there : etag),
-			    jv_string("checksum"), jv_string(sum)));
-		free(sum);
-		free(etag);
-		if (rc < 0)
-			return -1;
+			    jv_string("etag"), jv_string(pp.etag[i]),
+			    jv_string("checksum"), jv_string(pp.sum[i])));
+		free(pp.sum[i]);
+		free(pp.etag[i]);
 	}
-	return 0;
+	free(pp.sum);
+	free(pp.etag);
+	pthread_mutex_destroy(&pp.mu);
+	return rc;
 }
 
 static int put_parts(s3_item *it)
