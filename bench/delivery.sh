@@ -16,7 +16,7 @@
 #         the mock, CX_S3_PART_SIZE left at its default (8 MiB): hashing,
 #         multipart upload and the HEAD that checks it, all counted.
 #    Targets: cx MiB/s >= 0.8x curl's; cx-publish's peak RSS <= 64 MiB.
-#    Checks: both objects hold the file's bytes (the mock's stored data
+#    Checks: both objects hold the file's bytes (read back with a GET and
 #    hashed), HEAD gives the size; cx's post.published line carries the
 #    file's SHA-256 and size; every request the mock saw was signed right.
 # 2. Sheets: N rows (default 10,000) to tests/mock/google_sheets.py
@@ -139,18 +139,20 @@ CX_DB=$T/s3.db CX_S3_ENDPOINT=$S3 CX_S3_REGION=us-east-1 CX_S3_ACCESS_KEY_ID=$AW
 	CX_S3_SECRET_ACCESS_KEY=$AWS_SECRET bench_time s3_cx "$T/s3.ndjson" "$T/s3_cx.out" \
 	cx-publish 2> "$T/s3_cx.err" || RC[s3_cx]=$?
 
-# stored KEY: the SHA-256 of the bytes the mock stored under KEY.
+# signed CURL ARGS...: a request to the mock signed with an empty payload.
+signed() {
+	curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_KEY:$AWS_SECRET" \
+		-H "x-amz-content-sha256: $(printf '' | sha256sum | cut -c1-64)" "$@"
+}
+
+# stored KEY: the SHA-256 of the object's bytes, read back with a GET.
 stored() {
-	local f
-	f=$T/s3/bench/objects/$(printf '%s' "$1" | sha256sum | cut -c1-64).data
-	if [ -f "$f" ]; then sha256sum "$f" | cut -c1-64; else echo none; fi
+	signed -f "$S3/bench/$1" | sha256sum | cut -c1-64
 }
 
 # head_length KEY: the Content-Length a signed HEAD answers.
 head_length() {
-	curl -s -I --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_KEY:$AWS_SECRET" \
-		-H "x-amz-content-sha256: $(printf '' | sha256sum | cut -c1-64)" "$S3/bench/$1" |
-		awk 'tolower($1) == "content-length:" { print $2 + 0 }'
+	signed -I "$S3/bench/$1" | awk 'tolower($1) == "content-length:" { print $2 + 0 }'
 }
 
 # =============================================================================
