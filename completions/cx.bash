@@ -107,6 +107,11 @@ _cx_value()
 		compopt -o filenames 2> /dev/null
 		mapfile -t COMPREPLY < <(compgen -d -- "$2")
 		;;
+	TARGET)
+		# the upload targets configured in the environment (CX_UPLOAD_URL_<TARGET>)
+		mapfile -t COMPREPLY < <(compgen -W "$(compgen -e CX_UPLOAD_URL_ |
+			sed 's/^CX_UPLOAD_URL_//' | tr 'A-Z' 'a-z')" -- "$2")
+		;;
 	*)
 		COMPREPLY=()
 		;;

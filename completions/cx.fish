@@ -93,6 +93,11 @@ function __cx_value
             for p in (__fish_complete_directories $argv[2])
                 echo $prefix$p
             end
+        case TARGET
+            # the upload targets configured in the environment (CX_UPLOAD_URL_<TARGET>)
+            for v in (set -nx | string match 'CX_UPLOAD_URL_*')
+                echo $prefix(string lower (string replace CX_UPLOAD_URL_ '' $v))
+            end
     end
 end
 

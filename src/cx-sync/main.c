@@ -1,7 +1,7 @@
 /* cx-sync: pull sources with a cursor (SPEC §6). The command line lives
  * here: a subcommand per sync source of the registry (sources.h), and the
  * commands around them: --requests and watch (Google Calendar's push
- * channels, gcal.h) and ics (caldav.h). */
+ * channels, gcal.h), ics (caldav.h) and deliveries (sync_tool.h). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,17 +19,19 @@
 #include "opts.h"
 #include "sources.h"
 #include "store.h"
+#include "sync_tool.h"
+#include "uploadtarget.h"
 #include "watch.h"
 #include "xalloc.h"
 
 #define RENEW_BEFORE_DEFAULT 86400
 
 enum { O_ADDRESS = CX_SOURCE_O_END, O_TTL, O_BEFORE, O_ALL, O_JSON, O_TABLE,
-	O_MAX_LINE, O_REQUESTS };
+	O_MAX_LINE, O_REQUESTS, O_TARGET };
 
 typedef struct {
 	cx_source_conf src;      /* what a source gets */
-	const char *db, *config, *address;
+	const char *db, *config, *address, *target;
 	long long ttl, before, max_line;
 	int all, table;
 } conf;
@@ -64,6 +66,7 @@ static int on_option(int id, const char *arg, void *ctx, cx_err *err)
 	case O_JSON: c->table = 0; return 0;
 	case O_TABLE: c->table = 1; return 0;
 	case O_REQUESTS: return 0;
+	case O_TARGET: c->target = arg; return 0;
 	case O_TTL: return cx_opts_range("ttl", arg, 1, LLONG_MAX, &c->ttl, err);
 	case O_BEFORE: return cx_opts_uint("before", arg, &c->before, err);
 	case O_MAX_LINE: return cx_opts_range("max-line", arg, 1, LLONG_MAX, &c->max_line, err);
@@ -121,6 +124,12 @@ static const cx_opt list_opts[] = {
 	{ "workspace", 'w', CX_SOURCE_O_WORKSPACE, "W", "only channels of workspace W" },
 	OPT_END,
 };
+static const cx_opt deliveries_opts[] = {
+	OPT_CONFIG,
+	OPT_DB,
+	{ "target", 't', O_TARGET, "TARGET", "only the deliveries to TARGET" },
+	OPT_END,
+};
 static const cx_opt ics_opts[] = {
 	OPT_END,
 };
@@ -149,6 +158,9 @@ static const cx_cmd cmd_watch = { "cx-sync watch", "start " USAGE_START "\n"
 	"       cx-sync watch stop " USAGE_STOP "\n"
 	"       cx-sync watch list " USAGE_LIST,
 	"Manage Google Calendar push channels.", NULL };
+static const cx_cmd cmd_deliveries = { "cx-sync deliveries", "[--target TARGET] [--db PATH]",
+	"Poll the status of uploaded packages until final; emit delivery.status events.",
+	deliveries_opts };
 static const cx_cmd cmd_ics = { "cx-sync ics", "[FILE ...]",
 	"Print the events of iCalendar files as CalendarEvent lines.", ics_opts };
 
@@ -231,6 +243,24 @@ static int requests_cmd(int argc, char **argv)
 	if (rc == CX_EXIT_OK && rejected > 0)
 		rc = CX_EXIT_DATAERR;
 	return rc;
+}
+
+static int deliveries_cmd(int argc, char **argv)
+{
+	conf c = { 0 };
+	cx_store *s = NULL;
+	cx_err err = { 0, "" };
+	int rc = parse(&cmd_deliveries, argc, argv, &c, 0, NULL);
+
+	if (rc >= 0)
+		return rc;
+	if (c.target && !upload_target_name_ok(c.target))
+		return usage_error(&cmd_deliveries, "--target TARGET naming a target: 1 to 64 letters, "
+		    "digits, '-', '_' or '.'");
+	if ((rc = open_all(&c, &s)) >= 0)
+		return rc;
+	rc = deliveries_sync(s, c.target, &err);
+	return finish(s, rc, &err);
 }
 
 static int ics_cmd(int argc, char **argv)
@@ -384,6 +414,7 @@ static int watch_cmd(int argc, char **argv)
 static const cx_subcmd own_commands[] = {
 	{ "--requests", requests_cmd, &cmd_requests },
 	{ "watch", watch_cmd, &cmd_watch },
+	{ "deliveries", deliveries_cmd, &cmd_deliveries },
 	{ "ics", ics_cmd, &cmd_ics },
 	{ NULL, NULL, NULL },
 };

@@ -11,6 +11,7 @@
 #include "metachannel.h"
 #include "s3channel.h"
 #include "sheetschannel.h"
+#include "uploadchannel.h"
 #include "xchannel.h"
 
 static const cx_channel *const channels[] = {
@@ -21,6 +22,7 @@ static const cx_channel *const channels[] = {
 	&cx_email_channel,
 	&cx_sheets_channel,
 	&cx_s3_channel,
+	&cx_upload_channel,
 	NULL,
 };
 

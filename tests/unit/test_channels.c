@@ -27,7 +27,7 @@ static void test_registry(void)
 		    (ch->judge || ch->transfer) && (!ch->reconcile_end || ch->reconcile);
 		unique &= cx_channels_find(ch->name) == ch;
 	}
-	check(n == 7, "the registry holds x, whatsapp, instagram, messenger, email, sheets and s3");
+	check(n == 8, "the registry holds x, whatsapp, instagram, messenger, email, sheets, s3 and upload");
 	check(complete, "every channel names its settings, credential (or prepare), kinds, build "
 	    "and judge");
 	check(unique, "every channel is found by its name");

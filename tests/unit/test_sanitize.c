@@ -24,7 +24,7 @@ static const char *const types[] = {
 	"email.sent", "email.delivered", "email.delayed", "email.bounced",
 	"email.complained", "email.rejected", "email.received", "action.requested",
 	"post.proposed", "post.approved", "post.rejected", "post.published",
-	"post.failed", NULL,
+	"post.failed", "delivery.status", NULL,
 };
 
 /* The payload of the event in text under its type's policy, as compact

@@ -1,4 +1,5 @@
-/* utf8.c: UTF-8 validation, shared by the NDJSON reader and the JSON check. */
+/* utf8.c: UTF-8 validation, shared by the NDJSON reader and the JSON check,
+ * and the control characters text must not hold. */
 #include <stdint.h>
 #include <string.h>
 
@@ -49,4 +50,12 @@ int cx_utf8_valid(const char *str, size_t len)
 		s += n + 1;
 	}
 	return 1;
+}
+
+int cx_utf8_has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
 }

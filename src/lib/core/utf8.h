@@ -6,5 +6,8 @@
 
 /* Validates UTF-8 (no overlongs, no surrogates); 1 when valid. */
 int cx_utf8_valid(const char *s, size_t len);
+/* 1 when s holds a control character (C0 or DEL): one that would end or
+ * break a header line or a cell. */
+int cx_utf8_has_control(const char *s);
 
 #endif

@@ -280,6 +280,16 @@ jv cx_channel_fields(jv item)
 	return f;
 }
 
+char *cx_channel_item_ref(jv item)
+{
+	jv id = jv_object_get(jv_copy(item), jv_string("id"));
+	char *ref = cx_xasprintf("%s:%lld", cx_json_str(item, "idempotency_key") ? "command" :
+	    "queue", jv_get_kind(id) == JV_KIND_NUMBER ? (long long)jv_number_value(id) : 0LL);
+
+	jv_free(id);
+	return ref;
+}
+
 /* --- verdicts ------------------------------------------------------------- */
 
 void cx_channel_set(cx_channel_result *r, cx_channel_verdict v, const char *code,

@@ -234,6 +234,9 @@ void cx_channel_result_free(cx_channel_result *r);
 /* An item's own fields: its meta object with the columns that are strings
  * (workspace, tenant, correlation_id...) set over it. */
 jv cx_channel_fields(jv item);
+/* The ledger row of item (not consumed), "queue:<id>" or "command:<id>"
+ * (a command has an idempotency_key): a new string. */
+char *cx_channel_item_ref(jv item);
 
 /* The HTTP rules of cx_channel_judge, for an answer hook: transport
  * failures, 2xx (published, with the id found in the body), and judge for

@@ -241,6 +241,38 @@ struct curl_slist *cx_http_header_list(const cx_http_request *req)
 	return hdrs;
 }
 
+/* The multipart/form-data body of parts (libcurl reads a file part as it
+ * sends it); NULL with err when a part cannot be made (a file unreadable). */
+static curl_mime *form_body(CURL *h, const cx_http_part *parts, cx_err *err)
+{
+	curl_mime *mime = curl_mime_init(h);
+
+	for (const cx_http_part *p = parts; mime && p->name; p++) {
+		curl_mimepart *part = curl_mime_addpart(mime);
+		CURLcode rc = part ? curl_mime_name(part, p->name) : CURLE_OUT_OF_MEMORY;
+
+		if (rc == CURLE_OK && p->path) {
+			rc = curl_mime_filedata(part, p->path);
+			if (rc == CURLE_OK && p->filename)
+				rc = curl_mime_filename(part, p->filename);
+			if (rc == CURLE_OK)
+				rc = curl_mime_type(part, p->content_type ? p->content_type :
+				    "application/octet-stream");
+		} else if (rc == CURLE_OK) {
+			rc = curl_mime_data(part, p->value ? p->value : "", CURL_ZERO_TERMINATED);
+		}
+		if (rc != CURLE_OK) {
+			cx_err_set(err, CX_EXIT_DATAERR, "form part %s: %s", p->name,
+			    curl_easy_strerror(rc));
+			curl_mime_free(mime);
+			return NULL;
+		}
+	}
+	if (!mime)
+		cx_err_set(err, CX_EXIT_TEMPFAIL, "cannot make a form body");
+	return mime;
+}
+
 /* What a transfer that got no response tells: err, and whether the
  * request may have reached the server. */
 static int transport_failure(CURL *h, CURLcode rc, const char *method,
@@ -266,12 +298,13 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 {
 	CURL *h;
 	struct curl_slist *hdrs, *rcpt = NULL;
+	curl_mime *form = NULL;
 	cx_http_upload up;
 	file_upload fup;
 	cx_http_sink body = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	const char *method = req->method ? req->method : req->upload_len > 0 ? "PUT" :
-	    req->body ? "POST" : "GET";
+	    req->body || req->parts ? "POST" : "GET";
 	long timeout;
 	int64_t start = cx_clock_mono_ms();
 	CURLcode rc;
@@ -290,6 +323,12 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	if (req->mail_from) {
 		up = (cx_http_upload){ req->body ? req->body : "", req->body_len, 0 };
 		cx_http_easy_mail(h, req, &up, &rcpt);
+	} else if (req->parts) {
+		if (!(form = form_body(h, req->parts, err))) {
+			curl_easy_cleanup(h);
+			return -1;
+		}
+		curl_easy_setopt(h, CURLOPT_MIMEPOST, form);
 	} else if (req->upload_len > 0) {
 		easy_file_upload(h, req, &fup);
 	} else if (req->body) {
@@ -320,6 +359,7 @@ int cx_http_do(const cx_http_request *req, cx_http_response *resp, cx_err *err)
 	curl_slist_free_all(hdrs);
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(h);
+	curl_mime_free(form);
 	return rc == CURLE_OK ? 0 : -1;
 }
 

@@ -21,6 +21,17 @@
 #define CX_HTTP_FORM "application/x-www-form-urlencoded"
 #define CX_HTTP_JSON "application/json"
 
+/* One part of a multipart/form-data body: a text field (value), or a file
+ * read as it is sent (path; filename, default its base name, and
+ * content_type, default application/octet-stream, name it). */
+typedef struct {
+	const char *name;             /* NULL ends a list */
+	const char *value;
+	const char *path;
+	const char *filename;
+	const char *content_type;
+} cx_http_part;
+
 typedef struct {
 	const char *method;           /* NULL: GET, or POST when there is a body */
 	const char *url;
@@ -42,6 +53,8 @@ typedef struct {
 	                               * body is the message, uploaded; basic_user
 	                               * and basic_password AUTH after TLS */
 	int mail_starttls;            /* smtp://: STARTTLS required */
+	const cx_http_part *parts;    /* a multipart/form-data body instead of body
+	                               * (libcurl's boundary), or NULL */
 	int upload_fd;                /* with upload_len > 0: the body is upload_len
 	                               * bytes of this file from upload_offset, read
 	                               * as they are sent (pread; never whole) */

@@ -28,7 +28,7 @@ static const char *const events[] = {
 	"email.sent", "email.delivered", "email.delayed", "email.bounced",
 	"email.complained", "email.rejected", "email.received", "action.requested",
 	"post.proposed", "post.approved", "post.rejected", "post.published",
-	"post.failed", NULL,
+	"post.failed", "delivery.status", NULL,
 };
 
 int cx_subscriptions_valid_event(const char *type, cx_err *err)

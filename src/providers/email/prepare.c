@@ -195,17 +195,6 @@ static int recipients(prep *p, cx_err *err)
 
 /* --- the message's ids ---------------------------------------------------- */
 
-/* "queue:<id>" or "command:<id>" */
-static char *item_ref(jv item)
-{
-	jv id = jv_object_get(jv_copy(item), jv_string("id"));
-	char *ref = cx_xasprintf("%s:%lld", cx_json_str(item, "idempotency_key") ? "command" :
-	    "queue", jv_get_kind(id) == JV_KIND_NUMBER ? (long long)jv_number_value(id) : 0LL);
-
-	jv_free(id);
-	return ref;
-}
-
 /* The same for every try of an item: cx.<q|c><id>.<16 hex>@<From domain>. */
 static char *message_id(const char *ref, const char *cid, const char *domain)
 {
@@ -223,7 +212,7 @@ static void fill_ids(prep *p)
 	const char *cid = cx_json_str(p->item, "correlation_id");
 
 	p->m.tenant = cx_xstrdup(p->t.name);
-	p->m.item = item_ref(p->item);
+	p->m.item = cx_channel_item_ref(p->item);
 	p->m.correlation_id = cx_xstrdup(cid ? cid : "");
 	p->m.message_id = message_id(p->m.item, p->m.correlation_id, p->m.from.domain_ascii);
 	p->m.date = cx_clock_now();

@@ -21,6 +21,7 @@
 #include "sheetschannel.h"
 #include "unicode.h"
 #include "url.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define BATCH_MAX 500
@@ -57,14 +58,6 @@ long cx_sheets_key_column(jv f)
 	return kc;
 }
 
-static int has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
 /* spreadsheet_id and range: Google's id characters; A1 notation whose
  * quoted sheet name is closed. */
 static int check_target(jv f, const char **problem, cx_err *err)
@@ -76,7 +69,7 @@ static int check_target(jv f, const char **problem, cx_err *err)
 	    "abcdefghijklmnopqrstuvwxyz0123456789-_")])
 		return cx_channel_invalid(problem, "invalid_field", err, "spreadsheet_id must be "
 		    "a spreadsheet's id (letters, digits, - and _; at most %d)", MAX_ID);
-	if (!range || !*range || strlen(range) > MAX_RANGE || has_control(range))
+	if (!range || !*range || strlen(range) > MAX_RANGE || cx_utf8_has_control(range))
 		return cx_channel_invalid(problem, "invalid_field", err, "range must be A1 "
 		    "notation such as Log!A:F (at most %d bytes)", MAX_RANGE);
 	if (range[0] == '\'') {
@@ -128,7 +121,7 @@ static int check_row(jv f, long *key_column, const char **problem, cx_err *err)
 
 	if (check_target(f, problem, err) < 0 || check_values(values, problem, err) < 0)
 		goto out;
-	if (!key || !*key || strlen(key) > MAX_CELL || has_control(key)) {
+	if (!key || !*key || strlen(key) > MAX_CELL || cx_utf8_has_control(key)) {
 		cx_channel_invalid(problem, "invalid_field", err, "row_key must be a string of "
 		    "1 to %d bytes without control characters", MAX_CELL);
 		goto out;
