@@ -138,6 +138,13 @@ run: deps
 	$(MAKE) all
 	@share/cx/examples/run.sh
 
+# The benchmarks, one after the other (each prints its table and verdict);
+# `make bench BENCH=delivery` runs bench/delivery.sh alone.
+BENCH ?= $(patsubst bench/%.sh,%,$(filter-out bench/lib.sh,$(wildcard bench/*.sh)))
+bench: all
+	@failed=; for b in $(BENCH); do bench/$$b.sh || failed="$$failed $$b"; done; \
+	[ -z "$$failed" ] || { echo "bench: failed:$$failed" >&2; exit 1; }
+
 # make run and make check on a throwaway minimal Debian 12 (as root).
 check-fresh:
 	@tests/fresh/check-fresh
@@ -167,5 +174,5 @@ lint-man:
 clean:
 	rm -rf build bin
 
-.PHONY: all deps check check-fresh run install lint-man clean FORCE
+.PHONY: all deps check check-fresh run bench install lint-man clean FORCE
 .SECONDARY:

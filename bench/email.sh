@@ -118,20 +118,7 @@ AWS_KEY=AKIDCXBENCH AWS_SECRET=bench/ses/secret
 ME=$(id -un)
 
 T=$BENCH_TMP
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2> /dev/null || true
-		wait "$p" 2> /dev/null || true
-	done
-	if [ "$keep" = 1 ]; then
-		echo "kept: $T" >&2
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
+bench_on_exit "$keep"
 
 # port_of FILE: the port a server printed on its first line.
 port_of() {
@@ -193,7 +180,7 @@ mkdir "$T/mail"
 "$PY" "$CX_ROOT/tests/mock/smtpd.py" 0 --cert "$T/srv.pem" --key "$T/srv.key" \
 	--user "$SMTP_USER" --password "$SMTP_PASSWORD" --maildir "$T/mail" \
 	--record "$T/smtp.jsonl" --lifetime 3600 > "$T/smtp.port" 2> "$T/smtp.err" &
-PIDS+=($!)
+BENCH_PIDS+=($!)
 SMTP_PORT=$(port_of "$T/smtp.port")
 touch "$T/smtp.jsonl"
 
@@ -259,7 +246,7 @@ unset CX_SMTP_URL CX_SMTP_USER CX_SMTP_PASSWORD CX_CA_FILE CX_PUBLISH_RATE_EMAIL
 echo "SES: the mock, $ses_n approved items over two tenants..." >&2
 "$PY" "$CX_ROOT/tests/mock/ses.py" 0 --access-key "$AWS_KEY" --secret-key "$AWS_SECRET" \
 	--latency-ms "$latency" --lifetime 3600 > "$T/ses.port" 2> "$T/ses.err" &
-PIDS+=($!)
+BENCH_PIDS+=($!)
 SES=http://127.0.0.1:$(port_of "$T/ses.port")
 control() {
 	curl -sf -X POST -H 'Content-Type: application/json' -d "$1" "$SES/_control" > /dev/null

@@ -4,6 +4,9 @@
 #                            removed on exit, under $BENCH_DIR or $TMPDIR),
 #                            the script re-run pinned to $BENCH_CPUS CPUs
 #                            (default 2) when the machine has more
+#   bench_on_exit KEEP       on exit, end the servers whose pids are in
+#                            BENCH_PIDS, then remove $BENCH_TMP, or name it
+#                            on stderr when KEEP is 1 (--keep)
 #   bench_need CMD PKG       make sure CMD exists (apt-get install PKG as root)
 #   bench_time ID IN OUT CMD [ARG...]
 #                            run CMD <IN >OUT once; sets BENCH_SECS[ID] (wall
@@ -86,6 +89,26 @@ _bench_hwm() {
 		sleep 0.02
 	done
 	echo "$hwm"
+}
+
+BENCH_PIDS=()
+
+bench_on_exit() {
+	BENCH_KEEP=$1
+	trap _bench_exit EXIT
+}
+
+_bench_exit() {
+	local p
+	for p in "${BENCH_PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	if [ "$BENCH_KEEP" = 1 ]; then
+		echo "kept: $BENCH_TMP" >&2
+	else
+		rm -rf "$BENCH_TMP"
+	fi
 }
 
 bench_time() {

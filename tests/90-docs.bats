@@ -194,6 +194,18 @@ complete_bash() {
 	assert_output --max-line
 }
 
+@test "bash completion offers cx-publish sheets, its options and file names for --from-csv" {
+	run complete_bash cx-publish she
+	assert_output sheets
+	run complete_bash cx publish sheets --from
+	assert_output --from-csv
+	run complete_bash cx-publish sheets --from-csv log.csv --key
+	assert_output --key-column
+	touch log.csv
+	run complete_bash cx-publish sheets --from-csv lo
+	assert_output log.csv
+}
+
 @test "bash completion follows cx tenants and cx email to their commands and options" {
 	run complete_bash cx tenants re
 	assert_output resume
@@ -245,6 +257,13 @@ complete_bash() {
 	run fish -c 'source $argv[1]; complete -C "cx-dedupe --st"' "$COMPLETIONS/cx.fish"
 	assert_success
 	assert_output --regexp $'^--stats\t'
+}
+
+@test "fish completion offers the options of cx-publish sheets" {
+	command -v fish > /dev/null || skip "fish is not installed"
+	run fish -c 'source $argv[1]; complete -C "cx-publish sheets --sp"' "$COMPLETIONS/cx.fish"
+	assert_success
+	assert_output --regexp $'^--spreadsheet\t'
 }
 
 @test "fish completion follows cx email suppressions to its commands" {
