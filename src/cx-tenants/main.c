@@ -42,7 +42,7 @@ static const cx_opt set_opts[] = {
 };
 static const cx_opt list_opts[] = { OPT_CONFIG, OPT_DB, OPT_JSON, OPT_TABLE, OPT_END };
 static const cx_opt resume_opts[] = {
-	{ "channel", 0, O_CHANNEL, "C", "the channel to resume (email, x, ...)" },
+	{ "channel", 0, O_CHANNEL, "C", "the channel to resume (email, s3, sheets, upload, x, ...)" },
 	OPT_CONFIG, OPT_DB, OPT_END,
 };
 
@@ -245,7 +245,7 @@ static int resume_cmd(int argc, char **argv)
 		return cx_opts_usage_error(&cmd_resume, NULL, "%s", err.msg);
 	if (!c.channel || !channel_ok(c.channel))
 		return cx_opts_usage_error(&cmd_resume, NULL, "resume needs --channel C "
-		    "(a channel name: email, x, whatsapp, ...)");
+		    "(a channel name: email, s3, sheets, upload, x, ...)");
 	if ((rc = cx_session_start(c.config, c.db, &s)) >= 0)
 		return rc;
 	rc = cx_tenants_resume(s, argv[first], c.channel, cx_identity_user(), &was, &err);
