@@ -180,7 +180,10 @@ static int insert(cx_store *s, jv c, const cx_queue_checked *ck, const char *nfc
 
 /* Stores command c (checked as ck) in one transaction with its audit row
  * and counter, unless its key was seen before: *item gets the command, new
- * (*fresh 1) or earlier. */
+ * (*fresh 1) or earlier. The transaction is light (not fsynced): nothing
+ * is acknowledged to anyone when a line is accepted, and the engine's
+ * first commit, which is fsynced and makes the write-ahead log durable up
+ * to it, comes before anything of the command is sent or printed. */
 static int store(cx_store *s, jv c, const cx_queue_checked *ck, const char *nfc,
     size_t len, const char *origin, const char *key, const char *actor,
     const char *audit_action, jv *item, int *fresh, cx_err *err)
@@ -191,7 +194,7 @@ static int store(cx_store *s, jv c, const cx_queue_checked *ck, const char *nfc,
 	jv detail;
 
 	cx_crypto_sha256_hex(nfc ? nfc : "", len, sha);
-	if (cx_store_begin(s, err) < 0)
+	if (cx_store_begin_light(s, err) < 0)
 		return -1;
 	if (find_key(s, channel, cx_json_str(c, "workspace"), key, &id, err) < 0)
 		goto fail;

@@ -43,7 +43,8 @@
  * as approved, due now, requested by actor, under key; origin is "stdin" or
  * "direct" and audit_action names its audit row (command_accepted,
  * direct_publish). When the key was seen before, nothing is stored, *fresh
- * is 0 and *item is the earlier command. */
+ * is 0 and *item is the earlier command. Its commit is light (store.h):
+ * a full commit must follow before anything of it is sent. */
 int cx_commands_accept(cx_store *s, jv command, const char *origin,
     const char *key, const char *actor, const char *audit_action,
     cx_queue_check *check, jv *item, int *fresh, const char **problem, cx_err *err);
