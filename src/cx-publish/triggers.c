@@ -687,7 +687,7 @@ static void deliver(sender *t)
 	}
 	if (t->stopped)
 		return;
-	if (cx_outbound_expire_leases(&cx_trigger_deliveries, t->s, &expired, &err) < 0) {
+	if (cx_outbound_expire_leases(&cx_trigger_deliveries, t->s, NULL, &expired, &err) < 0) {
 		publish_status(&t->status, cx_log_fail(&err));
 		return;
 	}

@@ -7,8 +7,11 @@
  * A channel that cannot be asked (the Meta APIs: cx-publish(1)
  * RECONCILIATION says why) leaves its items unknown for a person to decide
  * (`cx-publish retry` or `cx-publish resolve`). */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "channels.h"
 #include "clock.h"
@@ -116,7 +119,8 @@ static void reconcile_one(recon *r, const char *source, jv item)
 		jv_free(f);
 	} else if (rc > 0) {
 		o = (cx_queue_outcome){ .state = "published", .provider_ref = ref };
-	} else if (at && cx_clock_parse_rfc3339(at, &since) == 0 && r->now - since < r->grace) {
+	} else if (!ch->resend_harmless && at && cx_clock_parse_rfc3339(at, &since) == 0 &&
+	    r->now - since < r->grace) {
 		cx_log(CX_LOG_INFO, f, "not on the account's timeline yet; looking again after "
 		    "%lld s", (long long)r->grace);
 	} else {
@@ -169,13 +173,36 @@ void publish_reconcile(cx_store *s, const char *channel, int explicit, int *stat
 	free(r.runs);
 }
 
+/* Whether owner ("cx-publish:<host>:<pid>:<random>", engine.c) is a
+ * process of this host that no longer exists, holding an item of a
+ * delivery channel: such an item need not wait for its lease to run out,
+ * since its channel finds out what happened (the object, the row) before
+ * anything is sent again. Other channels wait: a process of another PID
+ * namespace under the same host name could look gone. */
+static int lease_gone(const char *owner, const char *channel)
+{
+	const cx_channel *ch = cx_channels_find(channel);
+	char host[64] = "", *end;
+	size_t n = strlen("cx-publish:");
+	long pid;
+
+	if (!ch || !ch->transfer || strncmp(owner, "cx-publish:", n) != 0)
+		return 0;
+	gethostname(host, sizeof host - 1);
+	if (strncmp(owner + n, host, strlen(host)) != 0 || owner[n + strlen(host)] != ':')
+		return 0;
+	pid = strtol(owner + n + strlen(host) + 1, &end, 10);
+	return pid > 0 && *end == ':' && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 &&
+	    errno == ESRCH;
+}
+
 int publish_expire_leases(cx_store *s, int *status)
 {
 	int64_t q = 0, c = 0;
 	cx_err err = { 0, "" };
 
-	if (cx_queue_expire_leases(s, &q, &err) < 0 ||
-	    cx_commands_expire_leases(s, &c, &err) < 0) {
+	if (cx_queue_expire_leases(s, lease_gone, &q, &err) < 0 ||
+	    cx_commands_expire_leases(s, lease_gone, &c, &err) < 0) {
 		cx_log(CX_LOG_ERROR, jv_null(), "%s", err.msg);
 		publish_status(status, err.code ? err.code : CX_EXIT_TEMPFAIL);
 		return -1;

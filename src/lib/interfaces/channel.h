@@ -152,6 +152,10 @@ struct cx_channel {
 	int (*reconcile)(cx_channel_recon *run, jv item, char **ref, cx_err *err);
 	/* Frees what reconcile kept in run->own, once the run is over. */
 	void (*reconcile_end)(cx_channel_recon *run);
+	/* reconcile's "not there" needs no grace (CX_PUBLISH_RECONCILE_GRACE_
+	 * SECONDS) before the item is sent again: sending it twice does no
+	 * harm (S3: the same bytes under the same key). */
+	int resend_harmless;
 	/* The channel's own rules for a proposal or command p (not consumed)
 	 * beyond its kinds: -1 with *problem and err. NULL: none. */
 	int (*check)(jv p, const char **problem, cx_err *err);

@@ -271,7 +271,8 @@ int cx_commands_settle_in(cx_store *s, int64_t id, const cx_queue_outcome *o,
 	return cx_outbound_settle_in(&commands_table, s, id, o, event, err);
 }
 
-int cx_commands_expire_leases(cx_store *s, int64_t *expired, cx_err *err)
+int cx_commands_expire_leases(cx_store *s, cx_lease_gone *gone, int64_t *expired,
+    cx_err *err)
 {
-	return cx_outbound_expire_leases(&commands_table, s, expired, err);
+	return cx_outbound_expire_leases(&commands_table, s, gone, expired, err);
 }

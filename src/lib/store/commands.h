@@ -66,8 +66,10 @@ int cx_commands_claim_in(cx_store *s, const char *channel, int64_t max,
 int cx_commands_settle_in(cx_store *s, int64_t id, const cx_queue_outcome *o,
     jv *event, cx_err *err);
 
-/* Moves publishing commands whose lease ran out to unknown. */
-int cx_commands_expire_leases(cx_store *s, int64_t *expired, cx_err *err);
+/* Moves publishing commands whose lease ran out, or whose owner is gone,
+ * to unknown (as cx_queue_expire_leases). */
+int cx_commands_expire_leases(cx_store *s, cx_lease_gone *gone, int64_t *expired,
+    cx_err *err);
 
 /* The post.<state> line of a command (consumed): the SPEC §5 envelope with
  * dedupe_key "command:<id>:<state>", data {command_id, idempotency_key,

@@ -388,7 +388,28 @@ int cx_outbound_settle(const cx_outbound_table *t, cx_store *s, int64_t id,
 	return 0;
 }
 
-int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s,
+/* The ids of the publishing rows whose lease ran out, or whose owner is
+ * gone. */
+static int collect_expired(cx_stmt *st, cx_lease_gone *gone, id_list *l, cx_err *err)
+{
+	int rc;
+
+	while ((rc = cx_stmt_step(st, err)) == 1) {
+		const char *owner = cx_stmt_col_text(st, 2), *channel = cx_stmt_col_text(st, 3);
+
+		if (!cx_stmt_col_int(st, 1) && !(gone && owner && channel && gone(owner, channel)))
+			continue;
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 16;
+			l->ids = cx_xrealloc(l->ids, l->cap * sizeof *l->ids);
+		}
+		l->ids[l->n++] = cx_stmt_col_int(st, 0);
+	}
+	cx_stmt_reset(st);
+	return rc;
+}
+
+int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s, cx_lease_gone *gone,
     int64_t *expired, cx_err *err)
 {
 	cx_outbound_outcome o = { .state = t->expired_to ? t->expired_to : "unknown",
@@ -403,7 +424,7 @@ int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s,
 	if (!(st = cx_store_prepare(s, t->sql.expired, err)))
 		goto fail;
 	cx_stmt_int(st, 1, cx_clock_now());
-	if (collect_ids(st, &l, err) < 0)
+	if (collect_expired(st, gone, &l, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < l.n; i++)
 		if (settle(t, s, l.ids[i], &o, 0, NULL, err) < 0)

@@ -59,8 +59,8 @@ typedef struct {
 	    " result = coalesce(?9, result)," \
 	    " attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END," \
 	    " updated_at = ?7 WHERE id = ?1 AND state = ?8", \
-	.expired = "SELECT id FROM " table " WHERE state = 'publishing'" \
-	    " AND lease_expires_at < ?1 ORDER BY id", \
+	.expired = "SELECT id, lease_expires_at < ?1, lease_owner, channel FROM " table \
+	    " WHERE state = 'publishing' ORDER BY id", \
 }
 
 /* A column of a table's row as an item field: its key, and whether it
@@ -120,8 +120,11 @@ int cx_outbound_settle(const cx_outbound_table *t, cx_store *s, int64_t id,
 /* As cx_queue_settle_in. */
 int cx_outbound_settle_in(const cx_outbound_table *t, cx_store *s, int64_t id,
     const cx_outbound_outcome *o, jv *event, cx_err *err);
+/* Whether the lease of owner on an item of channel was left by a process
+ * that is gone (its lease may end before it runs out). */
+typedef int cx_lease_gone(const char *owner, const char *channel);
 /* As cx_queue_expire_leases. */
-int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s,
+int cx_outbound_expire_leases(const cx_outbound_table *t, cx_store *s, cx_lease_gone *gone,
     int64_t *expired, cx_err *err);
 
 /* The post.<state> line of an item (consumed): the SPEC §5 envelope and data

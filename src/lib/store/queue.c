@@ -531,7 +531,7 @@ int cx_queue_settle_in(cx_store *s, int64_t id, const cx_queue_outcome *o,
 	return cx_outbound_settle_in(&queue_table, s, id, o, event, err);
 }
 
-int cx_queue_expire_leases(cx_store *s, int64_t *expired, cx_err *err)
+int cx_queue_expire_leases(cx_store *s, cx_lease_gone *gone, int64_t *expired, cx_err *err)
 {
-	return cx_outbound_expire_leases(&queue_table, s, expired, err);
+	return cx_outbound_expire_leases(&queue_table, s, gone, expired, err);
 }

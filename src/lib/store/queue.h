@@ -131,10 +131,11 @@ int cx_queue_settle(cx_store *s, int64_t id, const cx_queue_outcome *o,
 int cx_queue_settle_in(cx_store *s, int64_t id, const cx_queue_outcome *o,
     jv *event, cx_err *err);
 
-/* Moves every publishing item whose lease ran out to unknown (error_code
- * LEASE_EXPIRED): it may or may not have been sent, so it is reconciled,
- * never resent blindly. *expired gets the count. */
-int cx_queue_expire_leases(cx_store *s, int64_t *expired, cx_err *err);
+/* Moves every publishing item whose lease ran out, or whose owner gone
+ * (may be NULL) says is gone, to unknown (error_code LEASE_EXPIRED): it may
+ * or may not have been sent, so it is reconciled, never resent blindly.
+ * *expired gets the count. */
+int cx_queue_expire_leases(cx_store *s, cx_lease_gone *gone, int64_t *expired, cx_err *err);
 
 /* The post.<state> event line of an item (consumed): SPEC §5 envelope,
  * dedupe_key "queue:<id>:<state>", occurred_at the item's last change,

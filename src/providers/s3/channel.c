@@ -344,6 +344,7 @@ const cx_channel cx_s3_channel = {
 	.check = s3_check,
 	.build = s3_build,
 	.reconcile = cx_s3_reconcile,
+	.resend_harmless = 1,
 	.settled = cx_s3_settled,
 	.transfer = cx_s3_transfer,
 	.approval_default = "none",
