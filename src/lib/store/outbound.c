@@ -200,17 +200,21 @@ typedef struct {
 } id_list;
 
 /* Runs a SELECT of ids (already bound) to the end, collecting them. */
+static void id_push(id_list *l, int64_t id)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->ids = cx_xrealloc(l->ids, l->cap * sizeof *l->ids);
+	}
+	l->ids[l->n++] = id;
+}
+
 static int collect_ids(cx_stmt *st, id_list *l, cx_err *err)
 {
 	int rc;
 
-	while ((rc = cx_stmt_step(st, err)) == 1) {
-		if (l->n == l->cap) {
-			l->cap = l->cap ? l->cap * 2 : 16;
-			l->ids = cx_xrealloc(l->ids, l->cap * sizeof *l->ids);
-		}
-		l->ids[l->n++] = cx_stmt_col_int(st, 0);
-	}
+	while ((rc = cx_stmt_step(st, err)) == 1)
+		id_push(l, cx_stmt_col_int(st, 0));
 	cx_stmt_reset(st);
 	return rc;
 }
@@ -397,13 +401,8 @@ static int collect_expired(cx_stmt *st, cx_lease_gone *gone, id_list *l, cx_err 
 	while ((rc = cx_stmt_step(st, err)) == 1) {
 		const char *owner = cx_stmt_col_text(st, 2), *channel = cx_stmt_col_text(st, 3);
 
-		if (!cx_stmt_col_int(st, 1) && !(gone && owner && channel && gone(owner, channel)))
-			continue;
-		if (l->n == l->cap) {
-			l->cap = l->cap ? l->cap * 2 : 16;
-			l->ids = cx_xrealloc(l->ids, l->cap * sizeof *l->ids);
-		}
-		l->ids[l->n++] = cx_stmt_col_int(st, 0);
+		if (cx_stmt_col_int(st, 1) || (gone && owner && channel && gone(owner, channel)))
+			id_push(l, cx_stmt_col_int(st, 0));
 	}
 	cx_stmt_reset(st);
 	return rc;

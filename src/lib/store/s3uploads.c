@@ -6,7 +6,18 @@
 
 static const char sql_find[] =
     "SELECT upload_id, part_size FROM s3_uploads WHERE endpoint = ?1 AND bucket = ?2"
-    " AND object_key = ?3 AND sha256 = ?4 AND tenant = ?5";
+    " AND object_key = ?3 AND tenant = ?4 AND sha256 = ?5";
+
+/* Binds ?1 to ?5 to u's endpoint, bucket, key, tenant and sha256 (NULL
+ * when u has none). */
+static void bind_object(cx_stmt *st, const cx_s3_upload_of *u)
+{
+	cx_stmt_text(st, 1, u->endpoint);
+	cx_stmt_text(st, 2, u->bucket);
+	cx_stmt_text(st, 3, u->key);
+	cx_stmt_text(st, 4, u->tenant);
+	cx_stmt_text(st, 5, u->sha256);
+}
 
 int cx_s3_uploads_find(cx_store *s, const cx_s3_upload_of *u, char **upload_id,
     int64_t *part_size, cx_err *err)
@@ -18,11 +29,7 @@ int cx_s3_uploads_find(cx_store *s, const cx_s3_upload_of *u, char **upload_id,
 	*part_size = 0;
 	if (!st)
 		return -1;
-	cx_stmt_text(st, 1, u->endpoint);
-	cx_stmt_text(st, 2, u->bucket);
-	cx_stmt_text(st, 3, u->key);
-	cx_stmt_text(st, 4, u->sha256);
-	cx_stmt_text(st, 5, u->tenant);
+	bind_object(st, u);
 	if ((rc = cx_stmt_step(st, err)) == 1) {
 		*upload_id = cx_stmt_col_dup(st, 0);
 		*part_size = cx_stmt_col_int(st, 1);
@@ -89,14 +96,7 @@ int cx_s3_uploads_of_object(cx_store *s, const cx_s3_upload_of *u, jv *out, cx_e
 	*out = jv_array();
 	if (!st)
 		return -1;
-	cx_stmt_text(st, 1, u->endpoint);
-	cx_stmt_text(st, 2, u->bucket);
-	cx_stmt_text(st, 3, u->key);
-	cx_stmt_text(st, 4, u->tenant);
-	if (u->sha256)
-		cx_stmt_text(st, 5, u->sha256);
-	else
-		cx_stmt_null(st, 5);
+	bind_object(st, u);
 	while ((rc = cx_stmt_step(st, err)) == 1)
 		*out = jv_array_append(*out, jv_string(cx_stmt_col_text(st, 0)));
 	cx_stmt_reset(st);
