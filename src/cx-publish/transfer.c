@@ -5,7 +5,8 @@
  * takes the outcome in once the thread is over (woken through the multi
  * handle). The thread gets deep copies of the items: jv reference counts
  * are not atomic, so nothing it holds is shared with the send loop until
- * it is joined. */
+ * it is joined; after that, what it made (each item's data) is the send
+ * loop's. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,9 +113,10 @@ static void take_one(engine *e, xfer *x, job *j, size_t i)
 	jv f = engine_fields(j);
 
 	f = jv_object_set(f, jv_string("latency_ms"), jv_number((double)x->latency_ms));
+	/* the thread is over: what it made is the send loop's alone now */
 	if (jv_get_kind(x->t.data[i]) == JV_KIND_OBJECT) {
 		jv_free(j->call.data);
-		j->call.data = unshared(x->t.data[i]);
+		j->call.data = x->t.data[i];
 	} else {
 		jv_free(x->t.data[i]);
 	}
