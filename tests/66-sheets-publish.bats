@@ -210,3 +210,30 @@ requests() {
 	assert_equal "$(sql "SELECT count(*) FROM publish_commands")" 0
 	assert_equal "$(wc -l < "$REC")" 0
 }
+
+@test "three refused batches disable sheets for the tenant; a batch that waits keeps every row back, and goes whole after resume" {
+	export CX_DELIVERY_REJECTED_DIR=$BATS_TEST_TMPDIR/rejected
+	cx-approve operators add "$(id -un)" --role owner 2> /dev/null
+	control "$SHEETS" '{"script": {"append": [{"status": 403, "times": 3, "body": {"error":
+		{"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}}}]}}'
+	for i in 1 2 3; do
+		run --separate-stderr cx-publish < <(lines 1 "$i")
+		assert_failure 1
+	done
+	assert_equal "$(sql "SELECT channel || ' ' || error_code FROM tenant_pauses WHERE tenant = 'default'")" \
+		"sheets DELIVERY_FAILURES"
+	assert_equal "$(ls "$BATS_TEST_TMPDIR/rejected/default")" "sheets-command-3.reason.json"
+	: > "$REC"
+	# two rows, one batch: neither goes, both wait (none left publishing)
+	run --separate-stderr cx-publish < <(lines 2 10)
+	assert_success
+	assert_equal "$(requests append | wc -l)" 0
+	assert_equal "$(sql "SELECT group_concat(state || ' ' || error_code, ', ') FROM publish_commands WHERE id > 3")" \
+		"approved TENANT_PAUSED, approved TENANT_PAUSED"
+	run cx tenants resume default --channel sheets
+	assert_success
+	run --separate-stderr cx-publish < /dev/null
+	assert_success
+	assert_equal "$(requests append | tr '\n' ' ')" "2 "
+	assert_equal "$(echo "$output" | jq -r .type | sort | uniq -c | awk '{ print $1, $2 }')" "2 post.published"
+}

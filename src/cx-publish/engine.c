@@ -255,6 +255,19 @@ jv engine_fields(const job *j)
 /* Records where job j goes; the next commit settles it (and frees it). */
 void engine_settle(engine *e, job *j, cx_queue_outcome o)
 {
+	job *m = j->members;
+
+	/* a batch that never went out (deferred, retried, dropped): its other
+	 * items go the same way */
+	j->members = NULL;
+	j->nmembers = 0;
+	while (m) {
+		job *n = m->batch_next;
+
+		m->batch_next = NULL;
+		engine_settle(e, m, o);
+		m = n;
+	}
 	j->ref = o.provider_ref ? cx_xstrdup(o.provider_ref) : NULL;
 	j->code = o.error_code ? cx_xstrdup(o.error_code) : NULL;
 	j->detail = o.error_detail ? cx_xstrdup(o.error_detail) : NULL;

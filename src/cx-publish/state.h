@@ -162,7 +162,8 @@ static inline const char *str_of(jv item, const char *key)
 /* Where job j's answer r (from a request or a transfer) takes it: the
  * verdict's outcome for the next commit, the breaker and the lane's hold. */
 void engine_judged(engine *e, job *j, cx_channel_result *r, jv logfields);
-/* Records where job j goes; the next commit settles it. */
+/* Records where job j goes (and the other items of its batch, when it
+ * has one that has not gone out); the next commit settles it. */
 void engine_settle(engine *e, job *j, cx_queue_outcome o);
 void engine_job_free(job *j);
 /* Log fields naming an item. */
