@@ -744,9 +744,9 @@ static int prepare(engine *e, job *j)
 	return 1;
 }
 
-/* Whether the channel of job j is disabled for its tenant (a pause: three
- * failures in a row, or a person); then it goes back to approved until
- * `cx tenants resume` releases it. */
+/* Whether the channel of job j is paused for its tenant (e-mail's
+ * reputation breaker, a delivery channel's three failures in a row); then
+ * it goes back to approved until `cx tenants resume` releases it. */
 static int disabled(engine *e, job *j)
 {
 	const char *tenant = str_of(j->item, "tenant"), *channel = j->channel->name;
@@ -761,7 +761,7 @@ static int disabled(engine *e, job *j)
 		return 1;
 	}
 	if (rc == 1) {
-		snprintf(detail, sizeof detail, "%s is disabled for tenant %s (%s: %s) until "
+		snprintf(detail, sizeof detail, "%s is paused for tenant %s (%s: %s) until "
 		    "cx tenants resume %s --channel %s", channel, tenant, code ? code : "-",
 		    reason ? reason : "-", tenant, channel);
 		defer(e, j, cx_clock_now() + 86400, "TENANT_PAUSED", detail);
@@ -791,7 +791,7 @@ static int start(engine *e, job *j)
 		    "took longer than CX_PUBLISH_MAX_WAIT_SECONDS");
 		return 1;
 	}
-	if (j->channel->rollback && disabled(e, j))
+	if (disabled(e, j))
 		return 1;
 	breaker_refresh(e, l);
 	if (l->open_until > now) {

@@ -431,40 +431,17 @@ static jv call_data(const prep *p)
 	return d;
 }
 
-/* Whether the tenant's e-mail is paused: 1 (not now) with the reason. */
-static int paused(prep *p, cx_err *err)
-{
-	char *code = NULL, *reason = NULL;
-	int rc = cx_tenants_paused(p->s, p->t.name, "email", &code, &reason, err);
-
-	if (rc < 0)
-		return never(p, "UNAVAILABLE", CX_EXIT_TEMPFAIL, err, "%s", err->msg);
-	if (rc == 1) {
-		p->gate->code = "TENANT_PAUSED";
-		p->gate->until = cx_clock_now() + 86400;
-		cx_err_set(err, CX_EXIT_TEMPFAIL, "tenant %s's e-mail is paused (%s: %s) until "
-		    "cx tenants resume %s --channel email", p->t.name, code ? code : "-",
-		    reason ? reason : "-", p->t.name);
-	}
-	free(code);
-	free(reason);
-	return rc;
-}
-
 static int run(prep *p, cx_channel_call *call, cx_err *err)
 {
-	jv msg = cx_email_item_message(p->item);
 	const char *path = NULL;
+	jv msg;
 	int rc;
 
-	if ((rc = paused(p, err)) != 0) {
-		jv_free(msg);
-		return rc;
-	}
 	p->provider = cx_email_plan_provider(p->t.email_plan);
 	if (!p->provider)
 		return never(p, "NOT_CONFIGURED", CX_EXIT_CONFIG, err, "no provider for plan %s",
 		    p->t.email_plan);
+	msg = cx_email_item_message(p->item);
 	if (plan_from(p, &msg, err) < 0) {
 		jv_free(msg);
 		return -1;
